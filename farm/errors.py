@@ -1,0 +1,43 @@
+"""The farm's exceptions, each carrying the exit status the CLI maps it to.
+
+The core raises these and never prints or exits; ``farm.cli`` catches them, prints their
+message (which must tell the user what to do) and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class FarmError(Exception):
+    """Base of every error the farm reports to a user instead of a traceback."""
+
+    #: 2 means "the farm could not decide": bad input, missing engine, unfetchable source.
+    exit_code: int = 2
+
+
+class ScenarioError(FarmError):
+    """A scenario file is malformed; the message starts with ``file:line:``."""
+
+
+class SourceError(FarmError):
+    """A glibc source or patch series could not be fetched or failed its sha256 check."""
+
+
+class SeriesError(FarmError):
+    """A patch series is malformed (not a patch, escaping paths, empty)."""
+
+
+class EngineError(FarmError):
+    """The Docker engine is missing, unreachable, or went away mid-run."""
+
+
+class BuildError(FarmError):
+    """An image failed to build; ``phase`` says where (patch-apply, configure, build...)."""
+
+    def __init__(self, message: str, *, phase: str, log_path: str | None = None) -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.log_path = log_path
+
+
+class UsageError(FarmError):
+    """The command line itself is wrong."""

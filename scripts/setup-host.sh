@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Prepare a Debian host for glibc-farm: install Docker's engine and debootstrap when they are
+# missing, start dockerd when no engine answers, and install the farm itself into a venv.
+#
+# Idempotent: every step checks before it acts, so running it on a prepared machine costs
+# a second. Needs root (or sudo) only for the steps that actually install or start something.
+set -euo pipefail
+
+log() { printf 'setup-host: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+engine_answers() {
+    timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+need_packages=()
+command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
+# dpkg-source unpacks Debian source packages on the host (the farm's source cache).
+command -v dpkg-source >/dev/null 2>&1 || need_packages+=(dpkg-dev)
+command -v xz >/dev/null 2>&1 || need_packages+=(xz-utils)
+
+if [ "${#need_packages[@]}" -gt 0 ]; then
+    log "installing ${need_packages[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${need_packages[@]}" >/dev/null
+fi
+
+if engine_answers; then
+    log "docker engine answers"
+else
+    log "starting dockerd"
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+        as_root systemctl start docker
+    else
+        as_root mkdir -p /var/log
+        # setsid: the engine must outlive this script and the shell that ran it.
+        as_root setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+    fi
+    for _ in $(seq 1 60); do
+        engine_answers && break
+        sleep 1
+    done
+    engine_answers || { log "dockerd did not answer within 60 s; see /var/log/dockerd.log"; exit 1; }
+    log "docker engine started"
+fi
