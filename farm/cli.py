@@ -1,0 +1,75 @@
+"""The ``farm`` command line: parse arguments, call the core, map errors to exit codes.
+
+Exit status: 0 success (all series accepted), 1 a series was rejected or a build failed,
+2 the farm could not decide (bad input, no Docker engine, unfetchable source), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from farm import __version__
+from farm.commands import build_cmd, doctor_cmd, matrix_cmd, render_cmd
+from farm.errors import FarmError
+
+DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="farm",
+        description="Build glibc with and without patch series in Docker and gate the series.",
+    )
+    parser.add_argument("--version", action="version", version=f"glibc-farm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    matrix = sub.add_parser("matrix", help="list the cells (scenario x arch x variant)")
+    matrix.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+    matrix.add_argument("--format", choices=("table", "github"), default="table")
+    matrix.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    matrix.set_defaults(handler=matrix_cmd.run)
+
+    render = sub.add_parser("render", help="write the Dockerfiles of a scenario's images")
+    render.add_argument("scenario", type=Path)
+    render.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    render.set_defaults(handler=render_cmd.run)
+
+    build = sub.add_parser("build", help="build a scenario's glibc images (reusing unchanged ones)")
+    build.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    build.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    build.add_argument("--run-dir", type=Path, default=None, help="where logs go (default: farm-runs/...)")
+    build.set_defaults(handler=build_cmd.run)
+
+    doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
+    doctor.set_defaults(handler=doctor_cmd.run)
+    return parser
+
+
+def main_inner(argv: Sequence[str] | None = None) -> int:
+    """Run the command; raises FarmError for anything the user must fix."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.handler(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return main_inner(argv)
+    except FarmError as error:
+        print(f"farm: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("farm: interrupted; results and logs written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

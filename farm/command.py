@@ -1,0 +1,77 @@
+"""The one place the farm starts a host subprocess.
+
+Every call has a timeout (nothing waits forever), is logged with its quoted command line, and
+returns what happened instead of raising, so callers decide what a failure means to the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    argv: tuple[str, ...]
+    returncode: int  # -1 when the command could not be started or timed out
+    output: str  # stdout and stderr interleaved
+    elapsed: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def quoted(self) -> str:
+        return shlex.join(self.argv)
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> CommandOutcome:
+    """Run ``argv`` to completion or ``timeout`` seconds, capturing its output."""
+    argv = tuple(str(arg) for arg in argv)
+    log.debug("run: %s", shlex.join(argv))
+    started = time.monotonic()
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        completed = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=full_env,
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        return CommandOutcome(argv, -1, f"{argv[0]}: command not found", 0.0)
+    except subprocess.TimeoutExpired as expired:
+        output = (expired.output or b"").decode("utf-8", "replace")
+        return CommandOutcome(
+            argv, -1, output + f"\n(timed out after {timeout:.0f} s)", timeout, timed_out=True
+        )
+    return CommandOutcome(
+        argv,
+        completed.returncode,
+        completed.stdout.decode("utf-8", "replace"),
+        time.monotonic() - started,
+    )

@@ -1,0 +1,1 @@
+"""One module per ``farm`` subcommand; each ``run(args)`` returns the exit status."""

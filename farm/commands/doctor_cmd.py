@@ -1,0 +1,37 @@
+"""``farm doctor``: what this machine lacks to run the farm, and how to fix each thing."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from farm import engine
+from farm.errors import EngineError
+from farm.render import BASE_IMAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    problems = 0
+
+    def report(ok: bool, what: str, fix: str) -> None:
+        nonlocal problems
+        print(f"{'ok     ' if ok else 'MISSING'}  {what}" + ("" if ok else f"\n         fix: {fix}"))
+        problems += 0 if ok else 1
+
+    report(sys.version_info >= (3, 11), f"Python {sys.version.split()[0]} (3.11+)", "install Python 3.11")
+    for tool, package in (("apt-get", "apt"), ("git", "git"), ("debootstrap", "debootstrap")):
+        report(shutil.which(tool) is not None, tool, f"apt-get install {package}")
+    try:
+        client = engine.connect(timeout=10)
+        version = client.version().get("Version", "?")
+        report(True, f"Docker engine {version}", "")
+        has_base = engine.image_id(client, BASE_IMAGE) is not None
+        report(
+            True,
+            f"base image {BASE_IMAGE}: {'present' if has_base else 'not yet built (made on first build)'}",
+            "",
+        )
+    except EngineError as error:
+        report(False, "Docker engine", str(error).splitlines()[-1])
+    return 0 if problems == 0 else 2

@@ -1,0 +1,276 @@
+"""Everything that talks to the Docker engine, through the ``docker`` package.
+
+Build logic elsewhere never assembles docker command lines: it asks this module to make sure
+the base image exists, to build an image from an :class:`~farm.render.ImageSpec`, and to
+start and exec into test containers. Every object the farm creates carries the label
+``org.glibc-farm.managed=true`` so leftovers can be found and removed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from farm import command
+from farm.errors import BuildError, EngineError
+from farm.render import BASE_IMAGE, ImageSpec
+
+MANAGED_LABEL = "org.glibc-farm.managed"
+#: Registry images that stand for BASE_IMAGE where a registry answers (GitHub Actions).
+REGISTRY_BASE = ("debian", "bookworm")
+DEBOOTSTRAP_MIRROR = "http://deb.debian.org/debian"
+#: Longest silence tolerated from the engine while an image builds (make can be quiet for a
+#: while, never for this long).
+BUILD_READ_TIMEOUT = 3600
+#: The step output line a farm script prints when it fails, and the reject it prints.
+_FAILED_RE = re.compile(r"^farm-failed: (?P<phase>[a-z-]+): (?P<message>.*)$", re.MULTILINE)
+_REJECT_RE = re.compile(r"^farm-reject-begin\n(?P<reject>.*?)^farm-reject-end$", re.MULTILINE | re.DOTALL)
+
+Progress = Callable[[str], None]
+
+_CONNECTION_ERRORS = (
+    docker.errors.DockerException,
+    requests.exceptions.ConnectionError,
+    ConnectionError,
+)
+
+
+def _no_engine(error: BaseException) -> EngineError:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return EngineError(
+        f"no Docker engine answers at {host} ({error.__class__.__name__}).\n"
+        "Start one with `sudo scripts/setup-host.sh` (installs docker.io and starts dockerd), "
+        "or run `farm doctor` to see what is missing."
+    )
+
+
+def connect(*, timeout: int = 60) -> docker.DockerClient:
+    """A client whose engine has answered a ping; EngineError with the fix otherwise."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except _CONNECTION_ERRORS as error:
+        raise _no_engine(error) from None
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutcome:
+    image: ImageSpec
+    image_id: str
+    reused: bool
+    elapsed: float
+    log_path: Path | None
+
+
+def image_id(client: docker.DockerClient, tag: str) -> str | None:
+    try:
+        return str(client.images.get(tag).id)
+    except docker.errors.ImageNotFound:
+        return None
+    except _CONNECTION_ERRORS as error:
+        raise _no_engine(error) from None
+
+
+# --- the base image ------------------------------------------------------------------------
+
+
+def ensure_base_image(client: docker.DockerClient, progress: Progress) -> str:
+    """Make ``BASE_IMAGE`` exist locally; returns how it was obtained.
+
+    Pull ``debian:bookworm`` where a registry answers; otherwise (no registry here) build it
+    once with ``debootstrap --variant=minbase`` and ``docker import``.
+    """
+    if image_id(client, BASE_IMAGE) is not None:
+        return "present"
+    repository, tag = REGISTRY_BASE
+    try:
+        progress(f"base image: pulling {repository}:{tag}")
+        pulled = client.images.pull(repository, tag=tag)
+        pulled.tag(*BASE_IMAGE.split(":"))
+        return f"pulled {repository}:{tag}"
+    except docker.errors.APIError as error:
+        progress(f"base image: no registry ({_first_line(str(error))}); using debootstrap")
+    _debootstrap_import(client, progress)
+    return "debootstrap"
+
+
+def _debootstrap_import(client: docker.DockerClient, progress: Progress) -> None:
+    if shutil.which("debootstrap") is None:
+        raise EngineError(
+            "no registry answers and debootstrap is not installed, so the base image cannot be "
+            "made; run `sudo scripts/setup-host.sh` (installs debootstrap)"
+        )
+    if os.geteuid() != 0:
+        raise EngineError("debootstrap needs root to build the base image; run the farm as root once")
+    with tempfile.TemporaryDirectory(prefix="farm-debootstrap-") as temporary:
+        root = Path(temporary) / "rootfs"
+        progress(f"base image: debootstrap --variant=minbase bookworm ({DEBOOTSTRAP_MIRROR})")
+        bootstrapped = command.run(
+            ["debootstrap", "--variant=minbase", "bookworm", root, DEBOOTSTRAP_MIRROR], timeout=1800
+        )
+        if not bootstrapped.ok:
+            raise EngineError(f"debootstrap failed:\n{bootstrapped.tail(15)}")
+        tarball = Path(temporary) / "rootfs.tar"
+        packed = command.run(["tar", "-C", root, "-cf", tarball, "."], timeout=600)
+        if not packed.ok:
+            raise EngineError(f"packing the debootstrap tree failed:\n{packed.tail(5)}")
+        progress("base image: docker import")
+        repository, tag = BASE_IMAGE.split(":")
+        try:
+            client.api.import_image_from_file(
+                str(tarball), repository=repository, tag=tag, changes=[f"LABEL {MANAGED_LABEL}=true"]
+            )
+        except _CONNECTION_ERRORS as error:
+            raise _no_engine(error) from None
+    if image_id(client, BASE_IMAGE) is None:
+        raise EngineError(f"docker import did not produce {BASE_IMAGE}")
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+def _context_tar(image: ImageSpec) -> io.BufferedRandom:
+    """The build context as a tar stream: the Dockerfile plus every context file.
+
+    Files get a fixed mtime so the context, like the tag, depends only on content.
+    """
+    stream = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=stream, mode="w") as archive:
+        entries = [("Dockerfile", image.dockerfile.encode(), 0o644, None)]
+        entries += [(f.dest, f.data, f.mode, f.source) for f in image.context]
+        for name, data, mode, source in entries:
+            info = tarfile.TarInfo(name)
+            info.mode, info.mtime = mode, 1_600_000_000
+            if data is not None:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+            else:
+                assert source is not None
+                info.size = source.stat().st_size
+                with source.open("rb") as handle:
+                    archive.addfile(info, handle)
+    stream.seek(0)
+    return stream  # type: ignore[return-value]
+
+
+def build_image(
+    client: docker.DockerClient,
+    image: ImageSpec,
+    *,
+    log_path: Path,
+    progress: Progress,
+) -> BuildOutcome:
+    """Build ``image`` unless its tag exists; BuildError names the phase that failed."""
+    existing = image_id(client, image.tag)
+    if existing is not None:
+        return BuildOutcome(image, existing, reused=True, elapsed=0.0, log_path=None)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    progress(f"{image.name}: building {image.tag}")
+    last_line = ""
+    error_text: str | None = None
+    with _context_tar(image) as context, log_path.open("w", encoding="utf-8") as log:
+        log.write(f"# glibc-farm build of {image.name} as {image.tag}\n")
+        try:
+            api = docker.from_env(timeout=BUILD_READ_TIMEOUT).api
+            stream = api.build(
+                fileobj=context,
+                custom_context=True,
+                tag=image.tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={MANAGED_LABEL: "true"},
+            )
+            heartbeat = time.monotonic()
+            for chunk in _chunks(stream):
+                if "stream" in chunk:
+                    text = str(chunk["stream"])
+                    log.write(text)
+                    for line in text.splitlines():
+                        if line.strip():
+                            last_line = line.strip()
+                            if line.startswith(("Step ", "farm-")):
+                                progress(f"{image.name}: {_short(line)} ({_elapsed(started)})")
+                                heartbeat = time.monotonic()
+                if "error" in chunk:
+                    error_text = str(chunk.get("error"))
+                    log.write(f"\n# ERROR: {error_text}\n")
+                if time.monotonic() - heartbeat > 30:
+                    progress(f"{image.name}: {_short(last_line)} ({_elapsed(started)})")
+                    heartbeat = time.monotonic()
+            log.flush()
+        except docker.errors.APIError as error:
+            error_text = _first_line(str(error))
+            log.write(f"\n# ERROR: {error}\n")
+        except _CONNECTION_ERRORS as error:
+            log.write(f"\n# ENGINE LOST: {error}\n")
+            raise _no_engine(error) from None
+    elapsed = time.monotonic() - started
+    built = image_id(client, image.tag)
+    if error_text is not None or built is None:
+        raise _build_failure(image, log_path, error_text or "no image was produced")
+    progress(f"{image.name}: built in {_elapsed(started)}")
+    return BuildOutcome(image, built, reused=False, elapsed=elapsed, log_path=log_path)
+
+
+def _chunks(stream: Iterator[Any]) -> Iterator[dict[str, Any]]:
+    for chunk in stream:
+        if isinstance(chunk, dict):
+            yield chunk
+
+
+def _build_failure(image: ImageSpec, log_path: Path, error_text: str) -> BuildError:
+    """A BuildError whose phase and message come from the farm script that failed."""
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    failures = list(_FAILED_RE.finditer(log))
+    if failures:
+        phase = failures[-1].group("phase")
+        message = failures[-1].group("message")
+    else:
+        phase = "build" if image.kind in ("build",) else image.kind
+        message = error_text
+    if phase == "source-prepare":
+        phase = "source"
+    reject = _REJECT_RE.search(log)
+    detail = reject.group("reject").rstrip() if reject else "\n".join(log.rstrip().splitlines()[-25:])
+    return BuildError(
+        f"{image.name}: {phase} failed: {message}\n{_indent(detail)}\nfull log: {log_path}",
+        phase=phase,
+        log_path=str(log_path),
+    )
+
+
+def _indent(text: str, limit: int = 60) -> str:
+    lines = text.splitlines()
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines in the log)"]
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def _short(line: str, width: int = 100) -> str:
+    line = " ".join(line.split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _elapsed(started: float) -> str:
+    seconds = int(time.monotonic() - started)
+    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -1,0 +1,95 @@
+"""The matrix: scenario x arch x variant cells, with one stable id each.
+
+The same id names a cell everywhere: ``farm matrix`` rows, ``--only`` filters, pytest item
+ids, run-directory file names and GitHub Actions job names, so a failing CI job can be
+rerun locally with exactly its id.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from farm.errors import UsageError
+from farm.scenario import Arch, Scenario
+
+#: GitHub Actions refuses a matrix with more jobs than this.
+GITHUB_MATRIX_LIMIT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    scenario: str
+    scenario_path: Path
+    arch: Arch
+    variant: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario}-{self.arch.value}-{self.variant}"
+
+
+def cells(scenarios: Iterable[Scenario]) -> tuple[Cell, ...]:
+    result: list[Cell] = []
+    seen: dict[str, Path] = {}
+    for scenario in scenarios:
+        if scenario.name in seen:
+            raise UsageError(
+                f"{scenario.path}: scenario name {scenario.name!r} is also used by "
+                f"{seen[scenario.name]}; names must be unique"
+            )
+        seen[scenario.name] = scenario.path
+        for arch in scenario.arches:
+            for variant in scenario.variants:
+                result.append(Cell(scenario.name, scenario.path, arch, variant))
+    return tuple(result)
+
+
+def select(all_cells: tuple[Cell, ...], only: Iterable[str]) -> tuple[Cell, ...]:
+    """Cells whose id matches any ``--only`` glob; a glob matching nothing is an error."""
+    patterns = tuple(only)
+    if not patterns:
+        return all_cells
+    chosen = [c for c in all_cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(c.id, pattern) for c in all_cells):
+            ids = ", ".join(c.id for c in all_cells)
+            raise UsageError(f"--only {pattern!r} matches no cell; the cells are: {ids}")
+    return tuple(chosen)
+
+
+def github_matrix(all_cells: tuple[Cell, ...]) -> str:
+    """JSON for ``strategy.matrix: ${{ fromJSON(...) }}``: ``{"include": [...]}``.
+
+    Past GitHub's 256-job limit this refuses rather than let GitHub reject the workflow:
+    split the scenarios over several workflow runs, or select cells with ``--only``.
+    """
+    if len(all_cells) > GITHUB_MATRIX_LIMIT:
+        raise UsageError(
+            f"the matrix has {len(all_cells)} cells, more than the {GITHUB_MATRIX_LIMIT} jobs "
+            "GitHub Actions allows in one matrix; run fewer scenarios per workflow or use --only"
+        )
+    include = [
+        {
+            "id": cell.id,
+            "scenario": str(cell.scenario_path),
+            "scenario_name": cell.scenario,
+            "arch": cell.arch.value,
+            "variant": cell.variant,
+        }
+        for cell in all_cells
+    ]
+    return json.dumps({"include": include}, sort_keys=True)
+
+
+def table(all_cells: tuple[Cell, ...]) -> str:
+    """The matrix for people: one row per cell."""
+    rows = [("cell", "scenario", "arch", "variant")]
+    rows += [(c.id, c.scenario, c.arch.value, c.variant) for c in all_cells]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,371 @@
+"""Rendering a scenario into the Dockerfiles of its images, each tagged by its inputs' hash.
+
+The image graph of one scenario::
+
+    toolchain ─ source ─┬─ build-<arch>-baseline ─┬─ build-<arch>-<series>  ─ test-<arch>-<series>
+                        │                         ├─ build-<arch>-stacked   ─ test-<arch>-stacked
+                        │                         └─ test-<arch>-baseline
+                        └─ (one baseline per arch)
+
+A patched build image starts FROM the baseline build image of its arch and runs make in the
+same build tree, so only what the series touched is recompiled.
+
+An image's tag is the sha256 of its rendered Dockerfile (which names its parent's tag and
+carries the hashes of the glibc source and the series in labels) and of every file in its
+build context. Equal inputs give equal tags, and the engine skips an image whose tag exists.
+Jinja2 holds the Dockerfile text; this module only decides what goes in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from farm.scenario import Arch, Scenario
+from farm.series import Patch
+from farm.sources import Blob, GlibcTree
+
+IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+#: The logical name of the Debian base image; the engine makes sure it exists locally,
+#: by pulling debian:bookworm or by debootstrap + docker import where no registry answers.
+BASE_IMAGE = "glibc-farm/base:bookworm"
+TAG_REPOSITORY = "glibc-farm"
+
+#: Debian packages of the toolchain image: what glibc's configure and make need, multilib
+#: for i686, and what the test runner uses (timeout, readelf).
+TOOLCHAIN_PACKAGES = (
+    "bison",
+    "build-essential",
+    "ca-certificates",
+    "file",
+    "g++-multilib",
+    "gawk",
+    "gcc-multilib",
+    "gettext",
+    "git",
+    "libc6-dev-i386",
+    "patch",
+    "perl",
+    "python3",
+    "texinfo",
+    "xz-utils",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFile:
+    """One file of an image's build context: where it goes and what it is."""
+
+    dest: str  # path inside the context, e.g. "input/glibc_2.36.orig.tar.xz"
+    sha256: str
+    source: Path | None = None  # a file on the host (cache blob, script, case)
+    data: bytes | None = None  # or literal bytes (a patch, a list)
+    mode: int = 0o644
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.source is not None
+        return self.source.read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """One image to build: its Dockerfile, its context and its content-derived tag."""
+
+    name: str  # "build-x86_64-git-updates"; unique within a scenario
+    kind: str  # toolchain | source | build | test
+    arch: Arch | None
+    variant: str | None
+    parent: str | None  # name of the parent ImageSpec (None: FROM the base image)
+    dockerfile: str
+    context: tuple[ContextFile, ...]
+    tag: str
+    patches: tuple[Patch, ...] = field(default=())  # for build images of a series variant
+
+    @property
+    def digest(self) -> str:
+        return self.tag.rsplit(":", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePlan:
+    """All images of a scenario, parents before children."""
+
+    scenario: Scenario
+    images: tuple[ImageSpec, ...]
+
+    def by_name(self, name: str) -> ImageSpec:
+        for image in self.images:
+            if image.name == name:
+                return image
+        raise KeyError(name)
+
+    def build_image(self, arch: Arch, variant: str) -> ImageSpec:
+        return self.by_name(f"build-{arch.value}-{variant}")
+
+    def test_image(self, arch: Arch, variant: str) -> ImageSpec:
+        return self.by_name(f"test-{arch.value}-{variant}")
+
+    def ancestry(self, name: str) -> tuple[ImageSpec, ...]:
+        """``name`` and every image it is built FROM, root first."""
+        chain: list[ImageSpec] = []
+        current: str | None = name
+        while current is not None:
+            image = self.by_name(current)
+            chain.append(image)
+            current = image.parent
+        return tuple(reversed(chain))
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(IMAGES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _script(name: str) -> ContextFile:
+    path = IMAGES_DIR / "scripts" / name
+    return ContextFile(f"scripts/{name}", _sha256(path.read_bytes()), source=path, mode=0o755)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tag(name: str, dockerfile: str, context: tuple[ContextFile, ...]) -> str:
+    digest = hashlib.sha256(dockerfile.encode())
+    for item in sorted(context, key=lambda c: c.dest):
+        digest.update(f"\0{item.dest}\0{item.sha256}\0{item.mode:o}".encode())
+    kind = name.split("-", 1)[0]
+    return f"{TAG_REPOSITORY}/{kind}:{name.split('-', 1)[1] + '-' if '-' in name else ''}{digest.hexdigest()[:16]}"
+
+
+def patch_list(patches: tuple[tuple[str, Patch], ...], directory: str) -> tuple[ContextFile, ...]:
+    """A patch directory of a context: one file per patch and the ordered ``list`` that
+    ``apply-series`` reads (number, total, format, file, series, subject)."""
+    files: list[ContextFile] = []
+    lines: list[str] = []
+    totals: dict[str, int] = {}
+    for series_name, patch in patches:
+        totals[series_name] = totals.get(series_name, 0) + 1
+    for index, (series_name, patch) in enumerate(patches, start=1):
+        file_name = f"{index:04d}-{series_name}-{patch.number:04d}.patch"
+        files.append(ContextFile(f"{directory}/{file_name}", _sha256(patch.content), data=patch.content))
+        subject = " ".join(patch.subject.split()) or "(no subject)"
+        lines.append(
+            "\t".join(
+                (str(patch.number), str(totals[series_name]), patch.format.value, file_name, series_name, subject)
+            )
+        )
+    listing = ("\n".join(lines) + "\n").encode() if lines else b""
+    files.append(ContextFile(f"{directory}/list", _sha256(listing), data=listing))
+    return tuple(files)
+
+
+def case_files(cases_dir: Path = CASES_DIR) -> tuple[ContextFile, ...]:
+    """The farm's C case library as context files (sources, manifests, farm-cc)."""
+    files: list[ContextFile] = []
+    for path in sorted(cases_dir.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".py", ".pyc"):
+            continue
+        mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+        files.append(
+            ContextFile(f"cases/{path.relative_to(cases_dir)}", _sha256(path.read_bytes()), source=path, mode=mode)
+        )
+    return tuple(files)
+
+
+class _PlanBuilder:
+    """Accumulates ImageSpecs; each one's tag is computed from its rendered text and context."""
+
+    def __init__(self) -> None:
+        self.env = _environment()
+        self.images: list[ImageSpec] = []
+
+    def add(
+        self,
+        name: str,
+        template: str,
+        parent: ImageSpec | None,
+        context: tuple[ContextFile, ...],
+        *,
+        arch: Arch | None = None,
+        variant: str | None = None,
+        patches: tuple[Patch, ...] = (),
+        **values: object,
+    ) -> ImageSpec:
+        dockerfile = self.env.get_template(template).render(
+            parent=parent.tag if parent else None, arch=arch.value if arch else None,
+            variant=variant, **values,
+        )  # fmt: skip
+        image = ImageSpec(
+            name=name,
+            kind=name.split("-", 1)[0],
+            arch=arch,
+            variant=variant,
+            parent=parent.name if parent else None,
+            dockerfile=dockerfile,
+            context=context,
+            tag=_tag(name, dockerfile, context),
+            patches=patches,
+        )
+        self.images.append(image)
+        return image
+
+    def series_build(
+        self,
+        baseline: ImageSpec,
+        variant: str,
+        applied: tuple[tuple[str, Patch], ...],
+    ) -> ImageSpec:
+        """The build image of a variant: the baseline build plus ``applied`` patches, in order."""
+        assert baseline.arch is not None
+        series_files = patch_list(applied, "series")
+        series_sha256 = _sha256(json.dumps([f.sha256 for f in series_files]).encode())
+        return self.add(
+            f"build-{baseline.arch.value}-{variant}",
+            "build-series.Dockerfile.j2",
+            baseline,
+            (_script("apply-series"), _script("glibc-make"), *series_files),
+            arch=baseline.arch,
+            variant=variant,
+            patches=tuple(patch for _, patch in applied),
+            patch_count=len(applied),
+            series_sha256=series_sha256,
+        )
+
+    def test_image(self, build: ImageSpec, tests_context: tuple[ContextFile, ...]) -> ImageSpec:
+        assert build.arch is not None and build.variant is not None
+        return self.add(
+            f"test-{build.arch.value}-{build.variant}",
+            "test.Dockerfile.j2",
+            build,
+            tests_context,
+            arch=build.arch,
+            variant=build.variant,
+        )
+
+
+def render_plan(
+    scenario: Scenario,
+    glibc: GlibcTree,
+    series_patches: Mapping[str, tuple[Patch, ...]],
+    *,
+    base_image: str = BASE_IMAGE,
+    cases_dir: Path = CASES_DIR,
+) -> ImagePlan:
+    """Every image of ``scenario``, given its fetched glibc tree and series patches.
+
+    A variant whose series is missing from ``series_patches`` (it could not be fetched) gets
+    no images; the others are unaffected.
+    """
+    builder = _PlanBuilder()
+    toolchain = builder.add(
+        "toolchain",
+        "toolchain.Dockerfile.j2",
+        None,
+        (),
+        base_image=base_image,
+        packages=TOOLCHAIN_PACKAGES,
+    )
+    tarball: Blob = glibc.tarball
+    prepare_files = patch_list(tuple(("prepare", p) for p in glibc.prepare), "input/prepare")
+    source = builder.add(
+        "source",
+        "source.Dockerfile.j2",
+        toolchain,
+        (
+            _script("apply-series"),
+            ContextFile(f"input/{tarball.name}", tarball.sha256, source=tarball.path),
+            *prepare_files,
+        ),
+        glibc_version=scenario.glibc_version,
+        source_sha256=glibc.sha256,
+        tarball=tarball.name,
+    )
+    tests_context = (*case_files(cases_dir), _script("probe"))
+    for arch in scenario.arches:
+        baseline = builder.add(
+            f"build-{arch.value}-baseline",
+            "build-baseline.Dockerfile.j2",
+            source,
+            (_script("glibc-configure"), _script("glibc-make")),
+            arch=arch,
+            variant="baseline",
+            glibc_version=scenario.glibc_version,
+            source_sha256=glibc.sha256,
+            configure_flags=shlex.join(scenario.configure),
+        )
+        builder.test_image(baseline, tests_context)
+        for variant in scenario.variants[1:]:
+            if any(s.name not in series_patches for s in scenario.series_of_variant(variant)):
+                continue  # its series could not be fetched; the caller reports why
+            applied = tuple(
+                (series.name, patch)
+                for series in scenario.series_of_variant(variant)
+                for patch in series_patches[series.name]
+            )
+            builder.test_image(builder.series_build(baseline, variant, applied), tests_context)
+    return ImagePlan(scenario=scenario, images=tuple(builder.images))
+
+
+def prefix_plan(plan: ImagePlan, arch: Arch, series_name: str, count: int) -> ImagePlan:
+    """``plan`` plus the build and test images of the first ``count`` patches of a series.
+
+    Used to bisect a regression to the first bad patch: each prefix builds incrementally on
+    the baseline build tree, like the full series does.
+    """
+    series_build = plan.build_image(arch, series_name)
+    patches = series_build.patches[:count]
+    builder = _PlanBuilder()
+    builder.images = list(plan.images)
+    baseline = plan.build_image(arch, "baseline")
+    variant = f"{series_name}.prefix{count}"
+    build = builder.series_build(baseline, variant, tuple((series_name, p) for p in patches))
+    test_context = plan.test_image(arch, "baseline").context
+    builder.test_image(build, test_context)
+    return ImagePlan(scenario=plan.scenario, images=tuple(builder.images))
+
+
+def write_plan(plan: ImagePlan, out_dir: Path) -> list[Path]:
+    """Write each image's Dockerfile and a manifest of its inputs under ``out_dir/<name>/``.
+
+    Large inputs (the glibc tarball) are listed by hash rather than copied; ``farm build``
+    assembles full contexts from the cache.
+    """
+    written: list[Path] = []
+    index: dict[str, object] = {"scenario": plan.scenario.name, "images": []}
+    for image in plan.images:
+        directory = out_dir / image.name
+        directory.mkdir(parents=True, exist_ok=True)
+        dockerfile = directory / "Dockerfile"
+        dockerfile.write_text(image.dockerfile, encoding="utf-8")
+        written.append(dockerfile)
+        for item in image.context:
+            if item.data is not None:
+                target = directory / item.dest
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(item.data)
+        entry = {
+            "name": image.name,
+            "tag": image.tag,
+            "parent": image.parent,
+            "arch": image.arch.value if image.arch else None,
+            "variant": image.variant,
+            "context": {item.dest: item.sha256 for item in image.context},
+        }
+        (directory / "image.json").write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
+        index["images"].append(entry)  # type: ignore[attr-defined]
+    (out_dir / "plan.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return written

@@ -1,0 +1,567 @@
+"""The scenario model: what a scenario YAML says, typed, frozen and validated.
+
+A scenario names one glibc source, the patches every variant needs to build at all
+(``prepare``), the patch series under test, the architectures, the configure flags, the tests
+to run and what each variant is expected to show. Everything is checked here, before any
+image is rendered, so a typo costs a second and an error message rather than a build.
+
+Relative paths in a scenario are relative to the scenario file's directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeAlias
+
+from farm.errors import ScenarioError
+from farm.yamlnode import Node
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+#: Series and scenario names end up in image tags, pytest ids and GitHub job names.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+#: Variant names the farm owns; a series may not take them.
+RESERVED_VARIANTS = ("baseline", "stacked")
+DEFAULT_DEBIAN_ARCHIVE = "http://deb.debian.org/debian"
+DEFAULT_PUBLIC_INBOX = "https://inbox.sourceware.org/libc-alpha"
+
+#: Outcome labels an expectation may name; ``absent``/``present`` speak of the test's existence.
+EXPECTABLE = (
+    "PASS",
+    "FAIL",
+    "UNSUPPORTED",
+    "XFAIL",
+    "XPASS",
+    "TIMEOUT",
+    "CRASH",
+    "absent",
+    "present",
+)
+_CRASH_RE = re.compile(r"^CRASH\((SIG[A-Z0-9]+)\)$")
+
+
+class Arch(str, enum.Enum):
+    """Architectures the farm builds; i686 is a 32-bit glibc built with ``gcc -m32``."""
+
+    X86_64 = "x86_64"
+    I686 = "i686"
+
+
+# --- where glibc comes from ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DebianSource:
+    """A Debian source package, fetched with ``apt-get source --download-only``."""
+
+    package: str
+    version: str
+    dsc_sha256: str | None  # the .dsc pins every other file through its checksums
+    archive: str = DEFAULT_DEBIAN_ARCHIVE
+    suite: str = "bookworm"
+
+    @property
+    def key(self) -> str:
+        return f"debian:{self.package}={self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class TarballSource:
+    """An upstream release tarball (``glibc-2.36.tar.xz``) from a URL, pinned by sha256."""
+
+    url: str
+    sha256: str | None
+
+    @property
+    def key(self) -> str:
+        return f"url:{self.url}"
+
+
+@dataclass(frozen=True, slots=True)
+class GitSource:
+    """A git repository and ref; a full commit id keeps the scenario reproducible."""
+
+    url: str
+    ref: str
+
+    @property
+    def key(self) -> str:
+        return f"git:{self.url}@{self.ref}"
+
+
+@dataclass(frozen=True, slots=True)
+class PathSource:
+    """A local glibc tree or tarball, for a developer's own work in progress."""
+
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"path:{self.path}"
+
+
+GlibcSource: TypeAlias = DebianSource | TarballSource | GitSource | PathSource
+
+
+# --- where patches come from ---------------------------------------------------------------
+
+
+class PatchFormat(str, enum.Enum):
+    """How one patch file is applied inside the image."""
+
+    MAIL = "mail"  # git am: a mail or mbox with headers and a commit message
+    DIFF = "diff"  # patch -p1: a bare unified diff
+
+
+@dataclass(frozen=True, slots=True)
+class QuiltPatches:
+    """A directory with a quilt ``series`` file naming the patches in order."""
+
+    directory: Path
+
+
+@dataclass(frozen=True, slots=True)
+class MboxPatches:
+    """An mbox holding the series as mails, applied with ``git am``."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class DiffPatch:
+    """One local unified diff, applied with ``patch -p1``."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPatches:
+    """A patch or mbox at a URL, pinned by sha256 (or locked on first fetch)."""
+
+    url: str
+    sha256: str | None
+    format: PatchFormat
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPatches:
+    """A mailing-list thread by Message-ID from a public-inbox archive, as ``b4`` fetches it."""
+
+    message_id: str
+    archive: str
+    sha256: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DebianPatch:
+    """A patch shipped inside the glibc Debian source package (``debian/patches/<path>``)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class GitRangePatches:
+    """Commits ``base..tip`` of a git repository, turned into mails with ``format-patch``."""
+
+    url: str
+    range: str
+
+
+PatchSource: TypeAlias = (
+    QuiltPatches | MboxPatches | DiffPatch | UrlPatches | ThreadPatches | DebianPatch | GitRangePatches
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One patch series under test; it becomes the variant of the same name."""
+
+    name: str
+    summary: str
+    source: PatchSource
+    where: str  # file:line of its entry, for errors found later (fetching, applying)
+
+
+# --- tests and expectations ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TestSelection:
+    """Which tests run: farm cases by id glob, glibc in-tree tests by ``subdir/test`` glob."""
+
+    cases: tuple[str, ...]
+    glibc: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a test is expected to show in a variant (``*`` globs allowed in both)."""
+
+    variant: str
+    test: str
+    outcome: str  # one of EXPECTABLE, or CRASH(SIGNAME)
+    arch: Arch | None
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlakyEntry:
+    """A test known to be flaky; honoured until ``expires``, then it counts again."""
+
+    test: str
+    reason: str
+    expires: datetime.date
+    arch: Arch | None
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A validated scenario file."""
+
+    path: Path
+    name: str
+    description: str
+    glibc_version: str
+    source: GlibcSource
+    prepare: tuple[PatchSource, ...]
+    configure: tuple[str, ...]
+    arches: tuple[Arch, ...]
+    series: tuple[Series, ...]
+    stacked: bool
+    tests: TestSelection
+    expectations: tuple[Expectation, ...]
+    flaky: tuple[FlakyEntry, ...]
+    timeout_factor: float
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """``baseline``, one per series, and ``stacked`` (all series in order) when asked."""
+        names = ["baseline", *(series.name for series in self.series)]
+        if self.stacked:
+            names.append("stacked")
+        return tuple(names)
+
+    def series_named(self, name: str) -> Series:
+        for series in self.series:
+            if series.name == name:
+                return series
+        raise KeyError(name)
+
+    def series_of_variant(self, variant: str) -> tuple[Series, ...]:
+        """The series applied, in order, to build ``variant``."""
+        if variant == "baseline":
+            return ()
+        if variant == "stacked":
+            return self.series
+        return (self.series_named(variant),)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Load and validate one scenario file; every problem is a located ScenarioError."""
+    root = Node.load(path)
+    top = root.mapping(
+        required=("name", "glibc", "arches", "tests"),
+        optional=("description", "series", "stacked", "expect", "flaky", "timeout_factor"),
+    )
+    base_dir = path.parent
+    name = _name(top["name"])
+    glibc = top["glibc"].mapping(
+        required=("version", "source"), optional=("prepare", "configure")
+    )
+    version = glibc["version"].scalar_text()
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", version):
+        glibc["version"].fail(f"expected a glibc version like '2.36', got {version!r}")
+    source = _glibc_source(glibc["source"], base_dir)
+    prepare_items = glibc["prepare"].sequence() if "prepare" in glibc else []
+    prepare = tuple(_prepare_entry(item, base_dir, source) for item in prepare_items)
+    configure = glibc["configure"].string_list() if "configure" in glibc else ()
+    for flag_node, flag in zip(
+        glibc["configure"].sequence() if "configure" in glibc else [], configure, strict=True
+    ):
+        if not flag.startswith("--"):
+            flag_node.fail(f"expected a configure option starting with '--', got {flag!r}")
+        if flag.split("=", 1)[0] in ("--prefix", "--host", "--build"):
+            flag_node.fail(
+                f"{flag.split('=', 1)[0]} is set by the farm (prefix /opt/glibc; host per arch)"
+            )
+
+    arches = _arches(top["arches"])
+    series = _series_list(top["series"], base_dir, source) if "series" in top else ()
+    stacked = top["stacked"].boolean() if "stacked" in top else False
+    if stacked and len(series) < 2:
+        top["stacked"].fail("a stacked variant needs at least two series")
+    variants = ("baseline", *(s.name for s in series), *(("stacked",) if stacked else ()))
+
+    tests_map = top["tests"].mapping(optional=("cases", "glibc"))
+    tests = TestSelection(
+        cases=tests_map["cases"].string_list() if "cases" in tests_map else (),
+        glibc=tests_map["glibc"].string_list() if "glibc" in tests_map else (),
+    )
+    if not tests.cases and not tests.glibc:
+        top["tests"].fail("select at least one test: 'cases' globs or 'glibc' globs")
+    if "glibc" in tests_map:
+        for glob_node in tests_map["glibc"].sequence():
+            if not re.fullmatch(r"[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]+-]+", glob_node.string()):
+                glob_node.fail(
+                    "expected a glibc test as 'subdir/test' (globs allowed), "
+                    f"like 'elf/tst-dlmopen*'; got {glob_node.string()!r}"
+                )
+    if "cases" in tests_map:
+        _check_case_globs(tests_map["cases"])
+
+    expectations = tuple(
+        _expectation(item, variants)
+        for item in (top["expect"].sequence() if "expect" in top else [])
+    )
+    flaky = tuple(_flaky(item) for item in (top["flaky"].sequence() if "flaky" in top else []))
+    timeout_factor = (
+        top["timeout_factor"].number(minimum=0.1) if "timeout_factor" in top else 1.0
+    )
+    return Scenario(
+        path=path,
+        name=name,
+        description=top["description"].string() if "description" in top else "",
+        glibc_version=version,
+        source=source,
+        prepare=prepare,
+        configure=configure,
+        arches=arches,
+        series=series,
+        stacked=stacked,
+        tests=tests,
+        expectations=expectations,
+        flaky=flaky,
+        timeout_factor=timeout_factor,
+    )
+
+
+def _name(node: Node) -> str:
+    value = node.string()
+    if not NAME_RE.fullmatch(value):
+        node.fail(
+            "expected a name of lowercase letters, digits, '.', '_' or '-' "
+            f"(it becomes part of image tags and job names), got {value!r}"
+        )
+    return value
+
+
+def _sha256(node: Node) -> str:
+    value = node.scalar_text()
+    if not SHA256_RE.fullmatch(value):
+        detail = f"got {len(value)}" if re.fullmatch(r"[0-9a-fA-F]*", value) else "got non-hex"
+        node.fail(f"sha256 must be 64 lowercase hex digits, {detail}: {value!r}")
+    return value
+
+
+def _url(node: Node) -> str:
+    value = node.string()
+    if not re.match(r"^(https?|ftp)://[^\s/]+", value):
+        node.fail(f"expected an http(s) or ftp URL, got {value!r}")
+    return value
+
+
+def _local_path(node: Node, base_dir: Path, *, directory: bool) -> Path:
+    """A path relative to the scenario; it must exist now, so the error comes early."""
+    path = (base_dir / node.string()).resolve()
+    if directory and not path.is_dir():
+        node.fail(f"no such directory: {path}")
+    if not directory and not path.is_file():
+        node.fail(f"no such file: {path}")
+    return path
+
+
+def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
+    kind, value = node.one_of(("debian", "tarball", "git", "path"))
+    if kind == "debian":
+        fields = value.mapping(
+            required=("version",), optional=("package", "dsc_sha256", "archive", "suite")
+        )
+        version = fields["version"].scalar_text()
+        if not re.fullmatch(r"[0-9][A-Za-z0-9.+~:-]*", version):
+            fields["version"].fail(f"expected a Debian version like '2.36-9+deb12u4', got {version!r}")
+        return DebianSource(
+            package=fields["package"].string() if "package" in fields else "glibc",
+            version=version,
+            dsc_sha256=_sha256(fields["dsc_sha256"]) if "dsc_sha256" in fields else None,
+            archive=_url(fields["archive"]) if "archive" in fields else DEFAULT_DEBIAN_ARCHIVE,
+            suite=fields["suite"].string() if "suite" in fields else "bookworm",
+        )
+    if kind == "tarball":
+        fields = value.mapping(required=("url",), optional=("sha256",))
+        return TarballSource(
+            url=_url(fields["url"]),
+            sha256=_sha256(fields["sha256"]) if "sha256" in fields else None,
+        )
+    if kind == "git":
+        fields = value.mapping(required=("url", "ref"))
+        return GitSource(url=fields["url"].string(), ref=fields["ref"].string())
+    path = (base_dir / value.string()).resolve()
+    if not path.exists():
+        value.fail(f"no such file or directory: {path}")
+    return PathSource(path=path)
+
+
+_PATCH_KINDS = ("quilt", "mbox", "patch", "url", "message_id", "debian", "git")
+
+
+def _patch_source(kind: str, value: Node, base_dir: Path) -> PatchSource:
+    """One patch source given as ``kind: value`` (a prepare entry or a series' source key)."""
+    if kind == "quilt":
+        directory = _local_path(value, base_dir, directory=True)
+        if not (directory / "series").is_file():
+            value.fail(f"{directory} has no quilt 'series' file")
+        return QuiltPatches(directory=directory)
+    if kind == "mbox":
+        return MboxPatches(path=_local_path(value, base_dir, directory=False))
+    if kind == "patch":
+        return DiffPatch(path=_local_path(value, base_dir, directory=False))
+    if kind == "url":
+        fields = value.mapping(required=("url",), optional=("sha256", "format"))
+        fmt = fields["format"].string() if "format" in fields else "mail"
+        if fmt not in ("mail", "diff"):
+            fields["format"].fail(f"expected 'mail' (git am) or 'diff' (patch -p1), got {fmt!r}")
+        return UrlPatches(
+            url=_url(fields["url"]),
+            sha256=_sha256(fields["sha256"]) if "sha256" in fields else None,
+            format=PatchFormat(fmt),
+        )
+    if kind == "message_id":
+        fields = value.mapping(required=("id",), optional=("archive", "sha256"))
+        message_id = fields["id"].string().strip("<>")
+        if not re.fullmatch(r"[^\s<>@/]+@[^\s<>@/]+", message_id):
+            fields["id"].fail(f"expected a Message-ID like 'abc@example.com', got {message_id!r}")
+        return ThreadPatches(
+            message_id=message_id,
+            archive=_url(fields["archive"]) if "archive" in fields else DEFAULT_PUBLIC_INBOX,
+            sha256=_sha256(fields["sha256"]) if "sha256" in fields else None,
+        )
+    if kind == "debian":
+        relative = value.string()
+        if relative.startswith("/") or ".." in Path(relative).parts:
+            value.fail(f"expected a path inside debian/patches/, got {relative!r}")
+        return DebianPatch(path=relative)
+    fields = value.mapping(required=("url", "range"))
+    commit_range = fields["range"].string()
+    if not re.fullmatch(r"[^\s]*[^\s.]\.\.[^\s.][^\s]*", commit_range) or "..." in commit_range:
+        fields["range"].fail(f"expected a commit range 'base..tip', got {commit_range!r}")
+    return GitRangePatches(url=fields["url"].string(), range=commit_range)
+
+
+def _prepare_entry(node: Node, base_dir: Path, source: GlibcSource) -> PatchSource:
+    kind, value = node.one_of(_PATCH_KINDS)
+    patch_source = _patch_source(kind, value, base_dir)
+    if isinstance(patch_source, DebianPatch) and not isinstance(source, DebianSource):
+        value.fail("a 'debian' patch needs the glibc source to be a Debian source package")
+    return patch_source
+
+
+def _arches(node: Node) -> tuple[Arch, ...]:
+    arches: list[Arch] = []
+    for item in node.sequence(non_empty=True):
+        text = item.string()
+        try:
+            arch = Arch(text)
+        except ValueError:
+            known = ", ".join(a.value for a in Arch)
+            item.fail(f"unknown architecture {text!r}; the farm builds: {known}")
+        if arch in arches:
+            item.fail(f"architecture {text!r} listed twice")
+        arches.append(arch)
+    return tuple(arches)
+
+
+def _series_list(node: Node, base_dir: Path, source: GlibcSource) -> tuple[Series, ...]:
+    result: list[Series] = []
+    for item in node.sequence():
+        fields = item.mapping(required=("name",), optional=("summary", *_PATCH_KINDS))
+        name = _name(fields["name"])
+        if name in RESERVED_VARIANTS:
+            fields["name"].fail(f"'{name}' is a variant the farm defines; choose another name")
+        for earlier in result:
+            if earlier.name == name:
+                fields["name"].fail(f"duplicate series name (first at {earlier.where})")
+        kinds = [key for key in fields if key in _PATCH_KINDS]
+        if len(kinds) != 1:
+            item.fail(
+                f"expected exactly one patch source ({', '.join(_PATCH_KINDS)}), "
+                f"given: {', '.join(kinds) or 'none'}"
+            )
+        patch_source = _patch_source(kinds[0], fields[kinds[0]], base_dir)
+        if isinstance(patch_source, DebianPatch) and not isinstance(source, DebianSource):
+            fields[kinds[0]].fail("a 'debian' patch needs the glibc source to be a Debian package")
+        result.append(
+            Series(
+                name=name,
+                summary=fields["summary"].string() if "summary" in fields else "",
+                source=patch_source,
+                where=item.where,
+            )
+        )
+    return tuple(result)
+
+
+def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
+    import fnmatch
+
+    fields = node.mapping(required=("variant", "test", "outcome"), optional=("arch",))
+    variant = fields["variant"].string()
+    if not any(fnmatch.fnmatchcase(v, variant) for v in variants):
+        fields["variant"].fail(
+            f"no variant matches {variant!r}; this scenario's variants: {', '.join(variants)}"
+        )
+    test = fields["test"].string()
+    if not test.startswith(("farm/", "glibc/", "*")):
+        fields["test"].fail(
+            f"expected a test id starting with 'farm/' or 'glibc/' (globs allowed), got {test!r}"
+        )
+    outcome = fields["outcome"].string()
+    if outcome not in EXPECTABLE and not _CRASH_RE.fullmatch(outcome):
+        fields["outcome"].fail(
+            f"unknown outcome {outcome!r}; expected one of {', '.join(EXPECTABLE)} "
+            "or CRASH(SIGNAME)"
+        )
+    return Expectation(
+        variant=variant,
+        test=test,
+        outcome=outcome,
+        arch=_arch(fields["arch"]) if "arch" in fields else None,
+        where=node.where,
+    )
+
+
+def _flaky(node: Node) -> FlakyEntry:
+    fields = node.mapping(required=("test", "reason", "expires"), optional=("arch",))
+    return FlakyEntry(
+        test=fields["test"].string(),
+        reason=fields["reason"].string(),
+        expires=fields["expires"].date(),
+        arch=_arch(fields["arch"]) if "arch" in fields else None,
+        where=node.where,
+    )
+
+
+def _arch(node: Node) -> Arch:
+    text = node.string()
+    try:
+        return Arch(text)
+    except ValueError:
+        node.fail(f"unknown architecture {text!r}; expected one of x86_64, i686")
+
+
+def _check_case_globs(node: Node) -> None:
+    """Every case glob must select at least one case of the farm's library."""
+    from farm import cases
+
+    library = cases.load_cases()
+    for glob_node in node.sequence():
+        try:
+            cases.select_cases(library, (glob_node.string(),))
+        except ScenarioError as error:
+            glob_node.fail(str(error))

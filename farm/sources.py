@@ -1,0 +1,491 @@
+"""Fetching glibc sources and patch series into a host-side cache keyed by sha256.
+
+The cache is content-addressed (``blobs/<sha256>``), written atomically (a download lands in a
+temporary file and is renamed only after its hash is checked), so a half-written file is
+never taken for a good one and two farms may share a cache. A source whose hash the scenario
+does not pin is recorded, on first successful fetch, in a lock file beside the scenario
+(``<scenario>.lock``), as package managers do; a pinned or locked hash is always checked.
+
+Offline, a URL fails with a message that says where to put the file by hand.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from farm import command, series as series_mod
+from farm.errors import SourceError
+from farm.scenario import (
+    DebianPatch,
+    DebianSource,
+    DiffPatch,
+    GitRangePatches,
+    GitSource,
+    GlibcSource,
+    MboxPatches,
+    PatchSource,
+    PathSource,
+    QuiltPatches,
+    Scenario,
+    TarballSource,
+    ThreadPatches,
+    UrlPatches,
+)
+from farm.series import Patch
+
+DOWNLOAD_TIMEOUT = 120.0
+APT_TIMEOUT = 600.0
+GIT_TIMEOUT = 1800.0
+
+
+def default_cache_dir() -> Path:
+    if explicit := os.environ.get("FARM_CACHE"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "glibc-farm"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """A cached file that goes into an image's build context."""
+
+    name: str  # the file name it gets in the context
+    sha256: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class GlibcTree:
+    """A glibc source ready for the source image: a tarball plus its preparation patches."""
+
+    tarball: Blob
+    prepare: tuple[Patch, ...]
+
+    @property
+    def sha256(self) -> str:
+        return self.tarball.sha256
+
+
+class Cache:
+    """The content-addressed store under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "blobs").mkdir(parents=True, exist_ok=True)
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def lookup(self, sha256: str, name: str) -> Blob | None:
+        path = self.root / "blobs" / sha256
+        return Blob(name, sha256, path) if path.is_file() else None
+
+    def put_bytes(self, data: bytes, name: str) -> Blob:
+        digest = sha256_bytes(data)
+        if (found := self.lookup(digest, name)) is not None:
+            return found
+        with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as stream:
+            stream.write(data)
+            temporary = Path(stream.name)
+        return self._commit(temporary, digest, name)
+
+    def put_file(self, path: Path, name: str, *, expected: str | None = None, what: str) -> Blob:
+        """Copy (or move, from the cache's tmp) a file in after checking its hash."""
+        digest = sha256_file(path)
+        if expected is not None and digest != expected:
+            raise SourceError(
+                f"{what}: sha256 mismatch\n  expected {expected}\n  got      {digest}\n"
+                "The file changed upstream, the download was truncated, or the pin is wrong."
+            )
+        if (found := self.lookup(digest, name)) is not None:
+            return found
+        if path.parent == self.root / "tmp":
+            return self._commit(path, digest, name)
+        with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as stream:
+            temporary = Path(stream.name)
+        shutil.copyfile(path, temporary)
+        return self._commit(temporary, digest, name)
+
+    def _commit(self, temporary: Path, digest: str, name: str) -> Blob:
+        final = self.root / "blobs" / digest
+        os.replace(temporary, final)  # atomic: readers see no file or the whole file
+        return Blob(name, digest, final)
+
+    def manual_drop(self, url: str) -> Path:
+        """Where a user may put a file that cannot be downloaded from here."""
+        name = Path(urllib.parse.urlparse(url).path).name or "download"
+        return self.root / "downloads" / f"{sha256_bytes(url.encode())[:12]}-{name}"
+
+    def work_dir(self, *parts: str) -> Path:
+        path = self.root.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class LockFile:
+    """``<scenario>.lock``: hashes of sources first fetched without a pinned sha256."""
+
+    def __init__(self, scenario_path: Path) -> None:
+        self.path = scenario_path.with_suffix(".lock")
+
+    def read(self) -> dict[str, str]:
+        if not self.path.is_file():
+            return {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SourceError(f"{self.path}: unreadable lock file ({error}); delete it to re-lock")
+        hashes = data.get("sha256", {}) if isinstance(data, dict) else {}
+        return {str(k): str(v) for k, v in hashes.items()}
+
+    def get(self, key: str) -> str | None:
+        return self.read().get(key)
+
+    def record(self, key: str, digest: str) -> None:
+        with FileLock(str(self.path) + ".flock", timeout=60):
+            hashes = self.read()
+            if hashes.get(key) == digest:
+                return
+            hashes[key] = digest
+            text = json.dumps(
+                {
+                    "comment": "Written by glibc-farm on first fetch of unpinned sources. "
+                    "Commit it; a changed upstream file then fails its check.",
+                    "sha256": dict(sorted(hashes.items())),
+                },
+                indent=2,
+            )
+            temporary = self.path.with_suffix(".lock.tmp")
+            temporary.write_text(text + "\n", encoding="utf-8")
+            os.replace(temporary, self.path)
+
+
+class Fetcher:
+    """Resolves a scenario's sources and series to cached blobs, fetching what is missing."""
+
+    def __init__(self, cache: Cache, scenario: Scenario, *, progress: Callable[[str], None] | None = None) -> None:
+        self.cache = cache
+        self.scenario = scenario
+        self.lock = LockFile(scenario.path)
+        self._progress = progress or (lambda _message: None)
+        self._debian_dir: Path | None = None
+
+    # -- glibc ----------------------------------------------------------------------------
+
+    def glibc_tree(self) -> GlibcTree:
+        source = self.scenario.source
+        tarball = self._glibc_tarball(source)
+        prepare: list[Patch] = []
+        for patch_source in self.scenario.prepare:
+            for patch in self.patches(patch_source, what="glibc.prepare"):
+                prepare.append(
+                    Patch(len(prepare) + 1, patch.subject, patch.format, patch.content)
+                )
+        return GlibcTree(tarball=tarball, prepare=tuple(prepare))
+
+    def _glibc_tarball(self, source: GlibcSource) -> Blob:
+        if isinstance(source, DebianSource):
+            directory = self.debian_package(source)
+            orig = sorted(directory.glob(f"{source.package}_*.orig.tar.*"))
+            if not orig:
+                raise SourceError(f"{source.key}: the source package has no .orig tarball")
+            return self.cache.put_file(orig[0], orig[0].name, what=source.key)
+        if isinstance(source, TarballSource):
+            return self.url_blob(source.url, source.sha256, key=source.key)
+        if isinstance(source, GitSource):
+            return self._git_archive(source)
+        return self._path_tarball(source)
+
+    def debian_package(self, source: DebianSource) -> Path:
+        """The unpacked-to-files source package (.dsc, orig, debian tarball), verified."""
+        directory = self.cache.work_dir("debian", f"{source.package}_{source.version}")
+        expected = source.dsc_sha256 or self.lock.get(source.key)
+        with FileLock(str(directory) + ".flock", timeout=APT_TIMEOUT):
+            dscs = sorted(directory.glob("*.dsc"))
+            if not dscs or not (directory / ".verified").is_file():
+                self._apt_source(source, directory)
+                dscs = sorted(directory.glob("*.dsc"))
+            dsc = dscs[0]
+            digest = sha256_file(dsc)
+            if expected is not None and digest != expected:
+                raise SourceError(
+                    f"{source.key}: sha256 of {dsc.name} does not match\n"
+                    f"  expected {expected}\n  got      {digest}\n"
+                    "Debian republished this version, or the pin is wrong."
+                )
+            if expected is None:
+                self.lock.record(source.key, digest)
+            _verify_dsc_files(dsc, what=source.key)
+        return directory
+
+    def _apt_source(self, source: DebianSource, directory: Path) -> None:
+        apt_dir = self.cache.work_dir("apt", re.sub(r"[^A-Za-z0-9]+", "_", source.archive + source.suite))
+        (apt_dir / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (apt_dir / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+        signed = f"[signed-by={keyring}] " if Path(keyring).is_file() else ""
+        (apt_dir / "sources.list").write_text(
+            f"deb-src {signed}{source.archive} {source.suite} main\n", encoding="utf-8"
+        )
+        options = [
+            "-o", f"Dir::Etc::SourceList={apt_dir / 'sources.list'}",
+            "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", f"Dir::State::Lists={apt_dir / 'lists'}",
+            "-o", f"Dir::Cache::archives={apt_dir / 'archives'}",
+            "-o", "Debug::NoLocking=1",
+            "-o", "APT::Sandbox::User=root",
+        ]  # fmt: skip
+        self._progress(f"fetching Debian source {source.package}={source.version} from {source.archive}")
+        update = command.run(["apt-get", *options, "update"], timeout=APT_TIMEOUT)
+        if not update.ok or "Err:" in update.output:
+            raise SourceError(
+                f"{source.key}: cannot read the Debian archive {source.archive} ({source.suite}):\n"
+                f"{update.tail(5)}\nIs the network up? Offline, copy the .dsc and its files into "
+                f"{directory} by hand."
+            )
+        staging = Path(tempfile.mkdtemp(dir=self.cache.root / "tmp"))
+        try:
+            fetched = command.run(
+                ["apt-get", *options, "source", "--download-only", f"{source.package}={source.version}"],
+                timeout=APT_TIMEOUT,
+                cwd=staging,
+            )
+            if not fetched.ok:
+                available = command.run(["apt-cache", *options, "showsrc", source.package], timeout=120)
+                versions = sorted(set(re.findall(r"^Version: (\S+)", available.output, re.MULTILINE)))
+                raise SourceError(
+                    f"{source.key}: apt-get source failed:\n{fetched.tail(3)}\n"
+                    f"Versions {source.suite} offers: {', '.join(versions) or 'none'}"
+                )
+            for path in staging.iterdir():
+                if path.is_file():
+                    os.replace(path, directory / path.name)
+            (directory / ".verified").write_text("apt-get source\n", encoding="utf-8")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _git_archive(self, source: GitSource) -> Blob:
+        repo = self._git_mirror(source.url, key=source.key)
+        resolved = command.run(["git", "-C", repo, "rev-parse", "--verify", f"{source.ref}^{{commit}}"], timeout=60)
+        if not resolved.ok:
+            raise SourceError(f"{source.key}: ref {source.ref!r} not found in {source.url}")
+        commit = resolved.output.strip()
+        archive = command.run(
+            ["git", "-C", repo, "archive", "--format=tar.gz", f"--prefix=glibc-{commit[:12]}/",
+             "-o", self.cache.root / "tmp" / f"{commit}.tar.gz", commit],
+            timeout=GIT_TIMEOUT,
+        )  # fmt: skip
+        if not archive.ok:
+            raise SourceError(f"{source.key}: git archive failed:\n{archive.tail(5)}")
+        expected = self.lock.get(source.key)
+        blob = self.cache.put_file(
+            self.cache.root / "tmp" / f"{commit}.tar.gz", f"glibc-{commit[:12]}.tar.gz",
+            expected=expected, what=source.key,
+        )  # fmt: skip
+        if expected is None:
+            self.lock.record(source.key, blob.sha256)
+        return blob
+
+    def _git_mirror(self, url: str, *, key: str) -> Path:
+        repo = self.cache.root / "git" / sha256_bytes(url.encode())[:16]
+        with FileLock(str(repo) + ".flock", timeout=GIT_TIMEOUT):
+            if not (repo / "HEAD").is_file():
+                self._progress(f"cloning {url}")
+                cloned = command.run(["git", "clone", "--mirror", "--quiet", url, repo], timeout=GIT_TIMEOUT)
+                if not cloned.ok:
+                    shutil.rmtree(repo, ignore_errors=True)
+                    raise SourceError(
+                        f"{key}: cannot clone {url}:\n{cloned.tail(3)}\n"
+                        f"Offline? Clone it elsewhere and copy the mirror to {repo}."
+                    )
+        return repo
+
+    def _path_tarball(self, source: PathSource) -> Blob:
+        if source.path.is_file():
+            return self.cache.put_file(source.path, source.path.name, what=source.key)
+        # A deterministic tarball of the tree: sorted names, fixed owners and mtimes, so an
+        # unchanged tree gives the same hash and therefore the same image tag.
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
+            for path in sorted(source.path.rglob("*")):
+                relative = path.relative_to(source.path)
+                if ".git" in relative.parts:
+                    continue
+                info = archive.gettarinfo(str(path), arcname=f"glibc/{relative}")
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                if info.isfile():
+                    with path.open("rb") as stream:
+                        archive.addfile(info, stream)
+                elif info.isdir() or info.issym():
+                    archive.addfile(info)
+        return self.cache.put_bytes(buffer.getvalue(), "glibc-local.tar.gz")
+
+    # -- patches --------------------------------------------------------------------------
+
+    def patches(self, source: PatchSource, *, what: str) -> list[Patch]:
+        """The ordered patches of one patch source, fetched and validated."""
+        if isinstance(source, QuiltPatches):
+            series_file = source.directory / "series"
+            text = series_file.read_text(encoding="utf-8", errors="replace")
+            names = series_mod.quilt_series_names(text, what=str(source.directory))
+            contents: dict[str, bytes] = {}
+            for name in names:
+                path = source.directory / name
+                if path.is_symlink() or not path.resolve().is_relative_to(source.directory.resolve()):
+                    raise SourceError(f"{source.directory}/{name}: a symlink or outside the quilt directory; refusing")
+                if not path.is_file():
+                    raise SourceError(f"{source.directory}/series names {name!r}, which does not exist")
+                contents[name] = path.read_bytes()
+            return series_mod.patches_from_quilt(text, contents, what=str(source.directory))
+        if isinstance(source, MboxPatches):
+            return series_mod.patches_from_mbox(_read_local(source.path), what=str(source.path))
+        if isinstance(source, DiffPatch):
+            return series_mod.single_diff(_read_local(source.path), name=source.path.name)
+        if isinstance(source, UrlPatches):
+            blob = self.url_blob(source.url, source.sha256, key=f"url:{source.url}")
+            data = _maybe_gunzip(blob.path.read_bytes())
+            if source.format.value == "diff":
+                return series_mod.single_diff(data, name=source.url)
+            return series_mod.patches_from_mbox(data, what=source.url)
+        if isinstance(source, ThreadPatches):
+            url = f"{source.archive.rstrip('/')}/{urllib.parse.quote(source.message_id)}/t.mbox.gz"
+            blob = self.url_blob(url, source.sha256, key=f"message-id:{source.message_id}")
+            return series_mod.patches_from_mbox(
+                _maybe_gunzip(blob.path.read_bytes()), what=f"<{source.message_id}>",
+                root_message_id=source.message_id,
+            )  # fmt: skip
+        if isinstance(source, DebianPatch):
+            if not isinstance(self.scenario.source, DebianSource):
+                raise SourceError(f"{what}: a 'debian' patch needs a Debian glibc source")
+            data = self.debian_file(self.scenario.source, f"debian/patches/{source.path}")
+            return series_mod.single_diff(data, name=source.path)
+        return self._git_range(source)
+
+    def debian_file(self, source: DebianSource, member: str) -> bytes:
+        directory = self.debian_package(source)
+        tarballs = sorted(directory.glob(f"{source.package}_*.debian.tar.*"))
+        if not tarballs:
+            raise SourceError(f"{source.key}: no debian tarball in the source package")
+        with tarfile.open(tarballs[0]) as archive:
+            try:
+                extracted = archive.extractfile(member)
+            except KeyError:
+                extracted = None
+            if extracted is None:
+                raise SourceError(f"{source.key}: the source package has no {member}")
+            return extracted.read()
+
+    def _git_range(self, source: GitRangePatches) -> list[Patch]:
+        repo = self._git_mirror(source.url, key=f"git:{source.url}")
+        formatted = command.run(
+            ["git", "-C", repo, "format-patch", "--stdout", "--no-signature", source.range],
+            timeout=GIT_TIMEOUT,
+        )
+        if not formatted.ok:
+            raise SourceError(f"git:{source.url}: range {source.range} not found:\n{formatted.tail(3)}")
+        return series_mod.patches_from_mbox(formatted.output.encode(), what=f"{source.url} {source.range}")
+
+    def url_blob(self, url: str, pinned: str | None, *, key: str) -> Blob:
+        """A URL's content from the cache, a manual drop, or the network; hash-checked."""
+        expected = pinned or self.lock.get(key)
+        name = Path(urllib.parse.urlparse(url).path).name or "download"
+        if expected is not None and (cached := self.cache.lookup(expected, name)) is not None:
+            return cached
+        drop = self.cache.manual_drop(url)
+        if drop.is_file():
+            blob = self.cache.put_file(drop, name, expected=expected, what=f"{key} ({drop})")
+        else:
+            temporary = self._download(url, key=key, drop=drop)
+            blob = self.cache.put_file(temporary, name, expected=expected, what=key)
+        if expected is None:
+            self.lock.record(key, blob.sha256)
+        return blob
+
+    def _download(self, url: str, *, key: str, drop: Path) -> Path:
+        self._progress(f"downloading {url}")
+        request = urllib.request.Request(url, headers={"User-Agent": "glibc-farm"})
+        fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp")
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+                declared = response.headers.get("Content-Length")
+                copied = 0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    copied += len(chunk)
+                if declared is not None and copied != int(declared):
+                    raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            temporary.unlink(missing_ok=True)
+            reason = getattr(error, "reason", None) or error
+            raise SourceError(
+                f"{key}: cannot download {url}: {reason}\n"
+                f"Offline? Fetch it on a connected machine and save it as\n  {drop}\n"
+                "then run the farm again (its sha256 is checked against the scenario or lock)."
+            ) from None
+        except SourceError:
+            temporary.unlink(missing_ok=True)
+            raise
+        return temporary
+
+
+def _read_local(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise SourceError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _maybe_gunzip(data: bytes) -> bytes:
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise SourceError(f"corrupt gzip data: {error}") from None
+    return data
+
+
+def _verify_dsc_files(dsc: Path, *, what: str) -> None:
+    """Check every file a .dsc lists against its Checksums-Sha256 field."""
+    text = dsc.read_text(encoding="utf-8", errors="replace")
+    block = re.search(r"^Checksums-Sha256:\n((?:[ \t].*\n?)+)", text, re.MULTILINE)
+    if block is None:
+        raise SourceError(f"{what}: {dsc.name} has no Checksums-Sha256 field")
+    for line in block.group(1).splitlines():
+        fields = line.split()
+        if len(fields) != 3:
+            continue
+        digest, _size, name = fields
+        path = dsc.parent / name
+        if not path.is_file():
+            raise SourceError(f"{what}: {name}, listed in {dsc.name}, is missing")
+        if sha256_file(path) != digest:
+            path.unlink()
+            (dsc.parent / ".verified").unlink(missing_ok=True)
+            raise SourceError(f"{what}: {name} does not match its sha256 in {dsc.name}; removed it, run again")

@@ -1,0 +1,217 @@
+"""Reading YAML while remembering where every value came from.
+
+PyYAML's plain ``safe_load`` forgets line numbers, and a user who mistyped a key in a
+200-line scenario deserves ``scenarios/x.yaml:42: series[1].mbox: ...``. So the scenario
+loader walks composed YAML nodes through :class:`Node`, whose accessors check the type and
+raise :class:`~farm.errors.ScenarioError` naming file, line and key path on any mismatch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import yaml
+
+from farm.errors import ScenarioError
+
+#: Scenario files are small; anything larger is a mistake or an attack on the loader.
+MAX_FILE_BYTES = 1 << 20
+
+_TAG_NAMES = {
+    "tag:yaml.org,2002:str": "a string",
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "true/false",
+    "tag:yaml.org,2002:null": "nothing (null)",
+    "tag:yaml.org,2002:timestamp": "a date",
+    "tag:yaml.org,2002:map": "a mapping",
+    "tag:yaml.org,2002:seq": "a list",
+}
+
+
+class Node:
+    """A YAML node plus the file it came from and the key path that led to it."""
+
+    __slots__ = ("_node", "file", "keypath")
+
+    def __init__(self, node: yaml.Node, file: str, keypath: str) -> None:
+        self._node = node
+        self.file = file
+        self.keypath = keypath
+
+    # -- loading -------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path) -> Node:
+        """Compose ``path`` into a root node; unreadable or malformed YAML is a ScenarioError."""
+        shown = str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            raise ScenarioError(f"{shown}: cannot read: {error.strerror or error}") from None
+        return cls.parse(raw, shown)
+
+    @classmethod
+    def parse(cls, raw: bytes, shown: str) -> Node:
+        if len(raw) > MAX_FILE_BYTES:
+            raise ScenarioError(
+                f"{shown}: {len(raw)} bytes is too large for a scenario "
+                f"(limit {MAX_FILE_BYTES}); is this the right file?"
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ScenarioError(
+                f"{shown}: not UTF-8 text (byte {error.start}); a scenario is a YAML file"
+            ) from None
+        if "\x00" in text:
+            raise ScenarioError(f"{shown}: contains NUL bytes; a scenario is a YAML file")
+        try:
+            nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line = f"{mark.line + 1}:" if mark is not None else ""
+            problem = error.problem or error.context or "malformed YAML"
+            raise ScenarioError(f"{shown}:{line} invalid YAML: {problem}") from None
+        except yaml.YAMLError as error:
+            raise ScenarioError(f"{shown}: invalid YAML: {error}") from None
+        except RecursionError:
+            raise ScenarioError(f"{shown}: YAML nested too deeply") from None
+        if not nodes or nodes[0] is None:
+            raise ScenarioError(f"{shown}:1: the file is empty; expected a scenario mapping")
+        if len(nodes) > 1:
+            line = nodes[1].start_mark.line + 1
+            raise ScenarioError(f"{shown}:{line}: one scenario per file; found a second document")
+        return cls(nodes[0], shown, "")
+
+    # -- location ------------------------------------------------------------------------
+
+    @property
+    def line(self) -> int:
+        return int(self._node.start_mark.line) + 1
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def fail(self, message: str) -> NoReturn:
+        """Raise a ScenarioError located at this node."""
+        key = f" {self.keypath}:" if self.keypath else ""
+        raise ScenarioError(f"{self.where}:{key} {message}")
+
+    def _child(self, node: yaml.Node, key: str | int) -> Node:
+        if isinstance(key, int):
+            path = f"{self.keypath}[{key}]"
+        else:
+            path = f"{self.keypath}.{key}" if self.keypath else key
+        return Node(node, self.file, path)
+
+    def _kind(self) -> str:
+        return _TAG_NAMES.get(self._node.tag, f"a value tagged {self._node.tag}")
+
+    # -- typed accessors -----------------------------------------------------------------
+
+    def mapping(
+        self,
+        *,
+        required: Iterable[str] = (),
+        optional: Iterable[str] = (),
+    ) -> dict[str, Node]:
+        """The node as a mapping with exactly the allowed keys.
+
+        Unknown keys are rejected with a "did you mean" suggestion; duplicate keys (which
+        YAML itself silently lets the last one win) are rejected too.
+        """
+        if not isinstance(self._node, yaml.MappingNode):
+            self.fail(f"expected a mapping, got {self._kind()}")
+        required = tuple(required)
+        allowed = (*required, *optional)
+        children: dict[str, Node] = {}
+        for key_node, value_node in self._node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+                Node(key_node, self.file, self.keypath).fail(
+                    f"keys must be plain strings, got {Node(key_node, '', '')._kind()}"
+                )
+            key = str(key_node.value)
+            key_here = Node(key_node, self.file, self._child(key_node, key).keypath)
+            if key in children:
+                key_here.fail(f"duplicate key (first given on line {children[key].line})")
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                key_here.fail(f"unknown key{hint} (allowed: {', '.join(sorted(allowed))})")
+            children[key] = self._child(value_node, key)
+        missing = [key for key in required if key not in children]
+        if missing:
+            self.fail(f"missing required key '{missing[0]}'")
+        return children
+
+    def one_of(self, choices: Sequence[str]) -> tuple[str, Node]:
+        """A mapping with exactly one key out of ``choices`` (a tagged union)."""
+        children = self.mapping(optional=choices)
+        if len(children) != 1:
+            given = ", ".join(children) or "none"
+            self.fail(f"expected exactly one of: {', '.join(choices)} (given: {given})")
+        ((key, value),) = children.items()
+        return key, value
+
+    def sequence(self, *, non_empty: bool = False) -> list[Node]:
+        if not isinstance(self._node, yaml.SequenceNode):
+            self.fail(f"expected a list, got {self._kind()}")
+        items = [self._child(item, index) for index, item in enumerate(self._node.value)]
+        if non_empty and not items:
+            self.fail("expected a non-empty list")
+        return items
+
+    def string(self, *, non_empty: bool = True) -> str:
+        if not isinstance(self._node, yaml.ScalarNode) or self._node.tag != _STR_TAG:
+            self.fail(f"expected a string, got {self._kind()}")
+        value = str(self._node.value)
+        if non_empty and not value.strip():
+            self.fail("expected a non-empty string")
+        return value
+
+    def scalar_text(self) -> str:
+        """A scalar as text whatever YAML resolved it to (versions like ``2.36`` are floats)."""
+        if not isinstance(self._node, yaml.ScalarNode) or self._node.tag in (_NULL_TAG,):
+            self.fail(f"expected a value, got {self._kind()}")
+        return str(self._node.value)
+
+    def string_list(self, *, non_empty: bool = False) -> tuple[str, ...]:
+        return tuple(item.string() for item in self.sequence(non_empty=non_empty))
+
+    def boolean(self) -> bool:
+        if not isinstance(self._node, yaml.ScalarNode) or self._node.tag != _BOOL_TAG:
+            self.fail(f"expected true or false, got {self._kind()}")
+        return bool(yaml.safe_load(self._node.value))
+
+    def number(self, *, minimum: float | None = None) -> float:
+        if not isinstance(self._node, yaml.ScalarNode) or self._node.tag not in (
+            _INT_TAG,
+            _FLOAT_TAG,
+        ):
+            self.fail(f"expected a number, got {self._kind()}")
+        value = float(yaml.safe_load(self._node.value))
+        if minimum is not None and not value >= minimum:
+            self.fail(f"expected a number >= {minimum:g}, got {self._node.value}")
+        return value
+
+    def date(self) -> datetime.date:
+        if isinstance(self._node, yaml.ScalarNode) and self._node.tag in (_TIMESTAMP_TAG, _STR_TAG):
+            try:
+                return datetime.date.fromisoformat(str(self._node.value))
+            except ValueError:
+                pass
+        self.fail(f"expected a date as YYYY-MM-DD, got {self._node.value!r}")
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
