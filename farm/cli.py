@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from farm import __version__
-from farm.commands import build_cmd, doctor_cmd, matrix_cmd, render_cmd
+from farm.commands import build_cmd, doctor_cmd, matrix_cmd, render_cmd, test_cmd
 from farm.errors import FarmError
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
@@ -44,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
     build.add_argument("--run-dir", type=Path, default=None, help="where logs go (default: farm-runs/...)")
     build.set_defaults(handler=build_cmd.run)
+
+    test = sub.add_parser("test", help="run the test matrix inside a scenario's images")
+    test.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    test.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    test.add_argument("--run-dir", type=Path, default=None)
+    test.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)")
+    test.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
+    test.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over item ids")
+    test.set_defaults(handler=test_cmd.run)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
     doctor.set_defaults(handler=doctor_cmd.run)

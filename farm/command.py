@@ -45,8 +45,13 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
+    passthrough: bool = False,
 ) -> CommandOutcome:
-    """Run ``argv`` to completion or ``timeout`` seconds, capturing its output."""
+    """Run ``argv`` to completion or ``timeout`` seconds, capturing its output.
+
+    With ``passthrough`` the output goes straight to the farm's own stdout/stderr (for a
+    child whose progress the user should watch live) and ``output`` is empty.
+    """
     argv = tuple(str(arg) for arg in argv)
     log.debug("run: %s", shlex.join(argv))
     started = time.monotonic()
@@ -57,8 +62,8 @@ def run(
             cwd=cwd,
             env=full_env,
             input=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stdout=None if passthrough else subprocess.PIPE,
+            stderr=None if passthrough else subprocess.STDOUT,
             timeout=timeout,
             check=False,
         )
@@ -72,6 +77,6 @@ def run(
     return CommandOutcome(
         argv,
         completed.returncode,
-        completed.stdout.decode("utf-8", "replace"),
+        (completed.stdout or b"").decode("utf-8", "replace"),
         time.monotonic() - started,
     )

@@ -1,0 +1,179 @@
+"""The farm's stages for a set of cells: build their images, then test inside them.
+
+``farm build``, ``farm test`` and ``farm run`` are thin wrappers over these functions, and a
+GitHub Actions job runs the same stages for its one cell, so a local run and a CI run of a
+cell do exactly the same work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from farm import build, cases as case_library, command, engine, runner
+from farm.build import ImageState, ImageStatus, PreparedScenario
+from farm.errors import EngineError
+from farm.matrix import Cell
+from farm.results import TestResult, read_results
+from farm.scenario import Scenario
+from farm.sources import Cache
+
+TESTSUITE = Path(__file__).resolve().parent / "testsuite" / "test_matrix.py"
+PYTEST_TIMEOUT = 4 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltCells:
+    scenario: Scenario
+    cells: tuple[Cell, ...]
+    prepared: PreparedScenario
+    statuses: dict[str, ImageStatus]
+    base_image: str  # how the base image was obtained
+
+    def test_image_ready(self, cell: Cell) -> bool:
+        status = self.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
+        return status is not None and status.state in (ImageState.BUILT, ImageState.REUSED)
+
+
+def build_cells(
+    client: docker.DockerClient,
+    scenario: Scenario,
+    cells: Iterable[Cell],
+    *,
+    cache: Cache,
+    run_dir: Path,
+    progress: engine.Progress,
+) -> BuiltCells:
+    """Fetch, render and build the test images of ``cells`` (and everything below them)."""
+    cells = tuple(cells)
+    prepared = build.prepare(scenario, cache, progress)
+    base = engine.ensure_base_image(client, progress)
+    names = [
+        f"test-{cell.arch.value}-{cell.variant}"
+        for cell in cells
+        if all(s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant))
+    ]
+    statuses = build.build_images(
+        client, prepared.plan, names=names, log_dir=run_dir / "logs", progress=progress
+    )
+    return BuiltCells(scenario, cells, prepared, statuses, base)
+
+
+@dataclass(frozen=True, slots=True)
+class CellProbe:
+    cell: str
+    facts: dict[str, str]
+    glibc_tests: tuple[str, ...]
+
+
+def probe_cells(
+    client: docker.DockerClient, built: BuiltCells, *, run_dir: Path, progress: engine.Progress
+) -> dict[str, CellProbe]:
+    """Per ready cell: the environment probe and the glibc tests its tree has."""
+    probes: dict[str, CellProbe] = {}
+    (run_dir / "probes").mkdir(parents=True, exist_ok=True)
+    for cell in built.cells:
+        if not built.test_image_ready(cell):
+            continue
+        image = built.prepared.plan.test_image(cell.arch, cell.variant)
+        container = runner.TestContainer(client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}")
+        container.start()
+        try:
+            facts = runner.probe(container)
+            tests = (
+                tuple(runner.list_glibc_tests(container, built.scenario.tests.glibc))
+                if built.scenario.tests.glibc
+                else ()
+            )
+        finally:
+            container.stop()
+        probe = CellProbe(cell.id, facts, tests)
+        (run_dir / "probes" / f"{cell.id}.json").write_text(
+            json.dumps({"facts": facts, "glibc_tests": list(tests)}, indent=2, sort_keys=True)
+        )
+        progress(f"{cell.id}: {facts.get('glibc', '?')}; rseq syscall: {facts.get('rseq_syscall')}; "
+                 f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s)")
+        probes[cell.id] = probe
+    return probes
+
+
+def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.TestItem]:
+    scenario = built.scenario
+    selected = (
+        case_library.select_cases(case_library.load_cases(), scenario.tests.cases)
+        if scenario.tests.cases
+        else ()
+    )
+    items: list[runner.TestItem] = []
+    for cell in built.cells:
+        if cell.id not in probes:
+            continue
+        image = built.prepared.plan.test_image(cell.arch, cell.variant).tag
+        tests = [f"farm/{case.id}" for case in selected]
+        tests += [f"glibc/{name}" for name in probes[cell.id].glibc_tests]
+        items += [
+            runner.TestItem(scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor)
+            for test in tests
+        ]
+    return items
+
+
+def run_tests(
+    items: list[runner.TestItem],
+    *,
+    run_dir: Path,
+    workers: int | str,
+    reruns: int,
+    keyword: str | None = None,
+) -> int:
+    """Run ``items`` under pytest + xdist in a child process; returns pytest's exit status."""
+    if not items:
+        return 5
+    spec = run_dir / "spec.json"
+    results_dir = run_dir / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    runner.write_spec(spec, items, results_dir=results_dir, reruns=reruns)
+    argv = [
+        sys.executable, "-m", "pytest", str(TESTSUITE),
+        "-p", "farm.pytest_plugin", "--farm-spec", str(spec), "--farm-reruns", str(reruns),
+        "-c", os.devnull, "--rootdir", str(run_dir), "-p", "no:cacheprovider",
+        "-n", str(workers), "--dist", "loadgroup",
+        "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit2",
+        "-q", "-rfE", "--no-header",
+    ]  # fmt: skip
+    if keyword:
+        argv += ["-k", keyword]
+    outcome = command.run(argv, timeout=PYTEST_TIMEOUT, passthrough=True)
+    if outcome.timed_out:
+        raise EngineError(f"the test run exceeded {PYTEST_TIMEOUT} s and was stopped")
+    return outcome.returncode
+
+
+def load_results(run_dir: Path) -> list[TestResult]:
+    return list(read_results(sorted((run_dir / "results").glob("*.jsonl"))))
+
+
+def summary_table(results: list[TestResult]) -> str:
+    """Outcome counts per variant x arch, counting each test's final attempt."""
+    final: dict[tuple[str, str, str], TestResult] = {}
+    for result in results:
+        key = (result.variant, result.arch, result.test)
+        if key not in final or result.attempt >= final[key].attempt:
+            final[key] = result
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for (variant, arch, _), result in sorted(final.items()):
+        row = counts.setdefault((variant, arch), {})
+        row[result.outcome.value] = row.get(result.outcome.value, 0) + 1
+    columns = ["PASS", "FAIL", "UNSUPPORTED", "XFAIL", "XPASS", "TIMEOUT", "CRASH", "ERROR"]
+    header = ["variant", "arch", *columns]
+    rows = [header] + [
+        [variant, arch, *(str(row.get(c, 0)) for c in columns)] for (variant, arch), row in counts.items()
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip() for r in rows)

@@ -1,0 +1,117 @@
+"""The only code that knows pytest: it turns a run spec into one pytest item per (image, test).
+
+``farm test`` writes the spec (``farm.runner.write_spec``) and starts pytest with this plugin
+and pytest-xdist. Every item carries ``xdist_group(<image tag>)`` so, with ``--dist
+loadgroup``, one image's tests stay on one worker, which keeps one container per image.
+Results are appended as JSON lines the moment each item finishes, so an interrupted run
+keeps what it has; JUnit XML comes from pytest's own ``--junitxml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from farm import runner
+from farm.results import Outcome, TestResult, append_result
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--farm-spec", action="store", help="run spec written by `farm test`")
+    parser.addoption("--farm-reruns", action="store", default="0", help="reruns of a bad outcome")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep items of one image on one worker")
+
+
+def _spec(config: pytest.Config) -> dict[str, Any]:
+    path = config.getoption("--farm-spec")
+    if not path:
+        raise pytest.UsageError("the farm test suite needs --farm-spec (run it via `farm test`)")
+    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "farm_item" not in metafunc.fixturenames:
+        return
+    items = [runner.TestItem.from_dict(raw) for raw in _spec(metafunc.config)["items"]]
+    metafunc.parametrize(
+        "farm_item",
+        [
+            pytest.param(item, id=item.id, marks=pytest.mark.xdist_group(item.image))
+            for item in items
+        ],
+    )
+
+
+class _Containers:
+    """This worker's containers, one per image, started on first use."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.client: Any = None
+        self.by_image: dict[str, runner.TestContainer] = {}
+
+    def get(self, image: str) -> runner.TestContainer:
+        if image not in self.by_image:
+            if self.client is None:
+                from farm.engine import connect
+
+                self.client = connect()
+            digest = image.rsplit("-", 1)[-1]
+            name = f"farm-test-{self.worker}-{digest}-{os.getpid()}"
+            container = runner.TestContainer(self.client, image, name)
+            container.start()
+            self.by_image[image] = container
+        return self.by_image[image]
+
+    def stop_all(self) -> None:
+        for container in self.by_image.values():
+            container.stop()
+        self.by_image.clear()
+
+
+@pytest.fixture(scope="session")
+def farm_containers(worker_id: str) -> Iterator[_Containers]:
+    containers = _Containers(worker_id)
+    try:
+        yield containers
+    finally:
+        containers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def farm_results_dir(request: pytest.FixtureRequest, worker_id: str) -> Path:
+    return Path(_spec(request.config)["results_dir"])
+
+
+def run_and_record(
+    item: runner.TestItem, containers: _Containers, results_dir: Path, worker: str, reruns: int
+) -> TestResult:
+    """Run ``item``, rerunning a bad outcome up to ``reruns`` times; every attempt is kept."""
+    container = containers.get(item.image)
+    result = runner.run_item(container, item)
+    append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
+    attempt = 1
+    while not result.outcome.is_good and attempt <= reruns:
+        attempt += 1
+        result = runner.run_item(container, item, attempt=attempt)
+        append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
+    return result
+
+
+def report(result: TestResult) -> None:
+    """Turn the farm's outcome into pytest's, for the terminal and the JUnit file."""
+    if result.outcome is Outcome.UNSUPPORTED:
+        pytest.skip(f"UNSUPPORTED: {result.output.strip().splitlines()[-1] if result.output.strip() else ''}")
+    if result.outcome is Outcome.XFAIL:
+        pytest.xfail("XFAIL (expected by glibc)")
+    if not result.outcome.is_good and result.outcome is not Outcome.XPASS:
+        pytest.fail(f"{result.label}\n{result.output[-3000:]}", pytrace=False)

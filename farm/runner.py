@@ -1,0 +1,313 @@
+"""Running tests inside test images: one long-lived container per image, tests by ``docker exec``.
+
+A container per test would cost a second of engine work per case; instead each pytest-xdist
+worker starts one container per image it is given and runs every case there with
+``docker exec``. Each command carries its own ``timeout`` inside the container (scaled per
+arch, like glibc's TIMEOUTFACTOR), so nothing waits forever.
+
+Outcomes follow glibc's test protocol (exit 0 PASS, 1 FAIL, 77 UNSUPPORTED) plus what the
+farm adds: a kill at the timeout is TIMEOUT, a death by signal is CRASH with the signal's name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from farm import cases as case_library
+from farm.engine import MANAGED_LABEL
+from farm.errors import EngineError
+from farm.results import Outcome, TestResult
+from farm.scenario import Arch
+
+#: Like glibc's TIMEOUTFACTOR: 32-bit code built with -m32 is a little slower here.
+ARCH_TIMEOUT_FACTOR = {Arch.X86_64: 1.0, Arch.I686: 1.5}
+GLIBC_TEST_TIMEOUT = 300.0  # make test t=... relinks the test first
+OUTPUT_TAIL_BYTES = 8000
+#: Exit statuses of a case script (see farm.cases): build failure and timeout.
+CASE_BUILD_FAILED = 125
+TIMEOUT_STATUS = 124
+#: Resource limits of a test container: a runaway case must not take the host down.
+CONTAINER_LIMITS: dict[str, Any] = {
+    "mem_limit": "2g",
+    "memswap_limit": "2g",
+    "pids_limit": 512,
+    "nano_cpus": 2_000_000_000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TestItem:
+    """One test to run in one image."""
+
+    scenario: str
+    arch: Arch
+    variant: str
+    image: str  # test image tag
+    test: str  # farm/<case id> or glibc/<subdir>/<name>
+    timeout_factor: float
+
+    @property
+    def id(self) -> str:
+        return f"{self.arch.value}-{self.variant}-{self.test}"
+
+    @property
+    def cell(self) -> str:
+        return f"{self.scenario}-{self.arch.value}-{self.variant}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "scenario": self.scenario,
+            "arch": self.arch.value,
+            "variant": self.variant,
+            "image": self.image,
+            "test": self.test,
+            "timeout_factor": self.timeout_factor,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestItem:
+        return cls(
+            scenario=str(data["scenario"]),
+            arch=Arch(data["arch"]),
+            variant=str(data["variant"]),
+            image=str(data["image"]),
+            test=str(data["test"]),
+            timeout_factor=float(data["timeout_factor"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOutcome:
+    exit_code: int
+    output: str
+    elapsed: float
+
+
+class TestContainer:
+    """A long-lived, locked-down container of one test image."""
+
+    def __init__(self, client: docker.DockerClient, image: str, name: str) -> None:
+        self.client = client
+        self.image = image
+        self.name = name
+        self._container: Any = None
+
+    def start(self) -> None:
+        try:
+            self._container = self.client.containers.run(
+                self.image,
+                ["sleep", "infinity"],
+                name=self.name,
+                detach=True,
+                init=True,  # reaps what crashed cases leave behind
+                network_mode="none",
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                labels={MANAGED_LABEL: "true"},
+                environment={"LANG": "C.UTF-8"},
+                **CONTAINER_LIMITS,
+            )
+        except docker.errors.APIError as error:
+            raise EngineError(f"cannot start a container of {self.image}: {error}") from None
+
+    def exec(
+        self,
+        script: str,
+        *,
+        timeout: float,
+        user: str = "farm",
+        workdir: str = "/",
+        environment: dict[str, str] | None = None,
+    ) -> ExecOutcome:
+        """Run ``script`` with sh under ``timeout`` (enforced inside the container)."""
+        argv = ["timeout", "-k", "5", f"{timeout:.0f}", "sh", "-c", script]
+        started = time.monotonic()
+        try:
+            result = self._container.exec_run(
+                argv, user=user, workdir=workdir, environment=environment or {}, demux=False
+            )
+        except (docker.errors.APIError, requests.exceptions.ConnectionError) as error:
+            raise EngineError(
+                f"the Docker engine failed while running a test in {self.name}: {error}"
+            ) from None
+        output = (result.output or b"").decode("utf-8", "replace")
+        return ExecOutcome(int(result.exit_code), output, time.monotonic() - started)
+
+    def stop(self) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.remove(force=True)
+        except (docker.errors.APIError, requests.exceptions.ConnectionError):
+            pass  # farm gc finds it by label
+        self._container = None
+
+
+def probe(container: TestContainer) -> dict[str, str]:
+    """The environment probe of an image: kernel, rseq, ``-z unique``, glibc version."""
+    outcome = container.exec("/farm/bin/probe", timeout=120)
+    facts: dict[str, str] = {}
+    for line in outcome.output.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            facts[key.strip()] = value.strip()
+    return facts
+
+
+_PRINT_TESTS = r"""
+set -e
+for dir in $FARM_SUBDIRS; do
+  [ -d /src/glibc/$dir ] || continue
+  printf 'farm-print-tests:\n\t@echo $(addprefix %s/,$(tests) $(tests-internal) $(tests-container))\n' "$dir" >/tmp/print-tests.mk
+  make -s --no-print-directory -C /src/glibc/$dir objdir=/build/glibc -f Makefile -f /tmp/print-tests.mk farm-print-tests
+done
+"""
+
+
+def list_glibc_tests(container: TestContainer, globs: tuple[str, ...]) -> list[str]:
+    """glibc's own tests in this tree matching ``subdir/name`` globs, from its Makefiles.
+
+    The list comes from the build system's ``tests`` variables, so helper modules never
+    count as tests and a test a series adds appears only in that variant.
+    """
+    import fnmatch
+
+    subdirs = sorted({glob.split("/", 1)[0] for glob in globs})
+    outcome = container.exec(
+        _PRINT_TESTS, timeout=300, user="root", environment={"FARM_SUBDIRS": " ".join(subdirs)}
+    )
+    if outcome.exit_code != 0:
+        raise EngineError(f"cannot list glibc's tests in {container.image}:\n{outcome.output[-2000:]}")
+    names = sorted(set(outcome.output.split()))
+    return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
+
+
+def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> TestResult:
+    """Run one item and classify its outcome."""
+    factor = item.timeout_factor * ARCH_TIMEOUT_FACTOR[item.arch]
+    if item.test.startswith("farm/"):
+        return _run_case(container, item, factor, attempt)
+    return _run_glibc_test(container, item, factor, attempt)
+
+
+def _result(item: TestItem, outcome: Outcome, exec_outcome: ExecOutcome, attempt: int, **extra: Any) -> TestResult:
+    return TestResult(
+        scenario=item.scenario,
+        arch=item.arch.value,
+        variant=item.variant,
+        test=item.test,
+        outcome=outcome,
+        exit_code=exec_outcome.exit_code,
+        duration=round(exec_outcome.elapsed, 3),
+        output=exec_outcome.output[-OUTPUT_TAIL_BYTES:],
+        image=item.image,
+        attempt=attempt,
+        **extra,
+    )
+
+
+def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: int) -> TestResult:
+    case_id = item.test.removeprefix("farm/")
+    case = {c.id: c for c in case_library.load_cases()}[case_id]
+    workdir = f"/farm/scratch/{case_id.replace('/', '_')}-{attempt}"
+    script = case.shell_script(workdir=workdir, timeout_factor=factor)
+    # The case script applies its own (scaled) timeout to the program; this outer one only
+    # catches a build step or the script itself hanging.
+    outer = case.timeout * factor + 120
+    ran = container.exec(
+        script,
+        timeout=outer,
+        environment={"FARM_ARCH": item.arch.value, "FARM_GLIBC_PREFIX": "/opt/glibc"},
+    )
+    outcome, signal_name = classify_case_exit(ran.exit_code, ran.output)
+    return _result(item, outcome, ran, attempt, signal=signal_name)
+
+
+def classify_case_exit(status: int, output: str) -> tuple[Outcome, str | None]:
+    """A case script's exit status as an outcome (and the signal of a crash)."""
+    if status == 0:
+        return Outcome.PASS, None
+    if status == 77:
+        return Outcome.UNSUPPORTED, None
+    if status == CASE_BUILD_FAILED:
+        return Outcome.ERROR, None
+    if status == TIMEOUT_STATUS or (status == 128 + signal.SIGKILL and "farm: timeout" in output):
+        return Outcome.TIMEOUT, None
+    reported = re.findall(r"^farm: signal (\d+)$", output, re.MULTILINE)
+    if reported:
+        return Outcome.CRASH, signal_name(int(reported[-1]))
+    if status > 128:
+        return Outcome.CRASH, signal_name(status - 128)
+    return Outcome.FAIL, None
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
+_TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re.MULTILINE)
+
+
+def _run_glibc_test(container: TestContainer, item: TestItem, factor: float, attempt: int) -> TestResult:
+    name = item.test.removeprefix("glibc/")
+    quoted = shlex.quote(name)
+    script = (
+        f"cd /build/glibc && rm -f {quoted}.test-result && "
+        f"make -s test t={quoted} >/tmp/farm-make.log 2>&1; "
+        f"echo \"farm: make exit $?\"; "
+        f"cat {quoted}.test-result 2>/dev/null; "
+        f"echo '--- {name}.out'; tail -c 6000 {quoted}.out 2>/dev/null; "
+        f"echo '--- make'; tail -n 30 /tmp/farm-make.log"
+    )
+    # glibc's tests run as root inside the container: its harness writes into the build tree.
+    ran = container.exec(
+        script, timeout=GLIBC_TEST_TIMEOUT * factor, user="root",
+        environment={"TIMEOUTFACTOR": f"{factor:g}"},
+    )  # fmt: skip
+    found = _TEST_RESULT_RE.search(ran.output)
+    if ran.exit_code == TIMEOUT_STATUS:
+        outcome = Outcome.TIMEOUT
+    elif found is None:
+        outcome = Outcome.ERROR  # not even built, or the harness did not run it
+    else:
+        outcome = Outcome(found.group(1)) if found.group(1) != "ERROR" else Outcome.ERROR
+    signal_found = re.search(r"Didn't expect signal from child: got `([^']+)'", ran.output)
+    crash_signal = _signal_from_description(signal_found.group(1)) if signal_found else None
+    return _result(item, outcome, ran, attempt, signal=crash_signal)
+
+
+def _signal_from_description(text: str) -> str | None:
+    """glibc's test driver prints strsignal() text; map it back to a name."""
+    for candidate in signal.Signals:
+        if signal.strsignal(candidate) == text:
+            return candidate.name
+    return None
+
+
+def write_spec(path: Path, items: list[TestItem], *, results_dir: Path, reruns: int) -> None:
+    """The file the pytest plugin reads in every xdist worker: what to run and where to write."""
+    path.write_text(
+        json.dumps(
+            {
+                "items": [item.to_dict() for item in items],
+                "results_dir": str(results_dir),
+                "reruns": reruns,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )

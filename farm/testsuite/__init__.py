@@ -1,0 +1,1 @@
+"""The pytest module `farm test` runs; items come from the run spec via farm.pytest_plugin."""

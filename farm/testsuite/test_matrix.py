@@ -1,0 +1,22 @@
+"""One pytest item per (image, test) of the run spec: run it in the image, record, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from farm.pytest_plugin import _Containers, report, run_and_record
+from farm.runner import TestItem
+
+
+def test_item(
+    farm_item: TestItem,
+    farm_containers: _Containers,
+    farm_results_dir: Path,
+    worker_id: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    reruns = int(request.config.getoption("--farm-reruns") or 0)
+    result = run_and_record(farm_item, farm_containers, farm_results_dir, worker_id, reruns)
+    report(result)
