@@ -54,7 +54,6 @@ TOOLCHAIN_PACKAGES = (
     "patch",
     "perl",
     "python3",
-    "texinfo",
     "xz-utils",
 )
 

@@ -48,3 +48,18 @@ else
     engine_answers || { log "dockerd did not answer within 60 s; see /var/log/dockerd.log"; exit 1; }
     log "docker engine started"
 fi
+
+# The farm itself, in a virtual environment beside the checkout.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -x "$here/.venv/bin/farm" ] || [ "$here/pyproject.toml" -nt "$here/.venv/.installed" ]; then
+    log "installing glibc-farm into $here/.venv"
+    command -v python3 >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
+    python3 -m venv "$here/.venv" || {
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$here/.venv"
+    }
+    "$here/.venv/bin/pip" install -q --upgrade pip
+    "$here/.venv/bin/pip" install -q -e "$here[dev]"
+    touch "$here/.venv/.installed"
+fi
+log "ready: $here/.venv/bin/farm"

@@ -1,0 +1,83 @@
+"""`farm build` on real glibc: both arches, baseline and patched, incremental, reused."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.conftest import DEFAULT, FIXTURES, farm, in_image
+
+pytestmark = pytest.mark.integration
+
+
+def plan(run_root: Path, scenario: Path) -> dict[str, str]:
+    out = run_root / f"render-{scenario.stem}"
+    assert farm("render", scenario, "-o", out).returncode == 0
+    data = json.loads((out / "plan.json").read_text())
+    return {image["name"]: image["tag"] for image in data["images"]}
+
+
+def test_default_scenario_builds_glibc_236_for_both_arches(
+    client: docker.DockerClient, run_root: Path
+) -> None:
+    built = farm("build", DEFAULT, "--run-dir", run_root / "default")
+    assert built.returncode == 0, built.stderr[-3000:]
+    tags = plan(run_root, DEFAULT)
+    for arch, loader, elf in (
+        ("x86_64", "ld-linux-x86-64.so.2", "ELF 64-bit"),
+        ("i686", "ld-linux.so.2", "ELF 32-bit"),
+    ):
+        for variant in ("baseline", "git-updates"):
+            tag = tags[f"build-{arch}-{variant}"]
+            output = in_image(
+                client, tag,
+                f"/opt/glibc/lib/{loader} --version | head -n 1; file -L /opt/glibc/lib/libc.so.6; "
+                "ls /src/glibc/elf/ | grep -c '^tst-dlmopen-twice' || true",
+            )  # fmt: skip
+            version_line, file_line, twice_count = output.strip().splitlines()
+            assert "version 2.36" in version_line, output
+            assert elf in file_line, output
+            # git-updates.diff adds elf/tst-dlmopen-twice*: only the patched tree has it.
+            assert (int(twice_count) > 0) == (variant == "git-updates"), output
+    # The patched image really is the baseline image plus layers.
+    baseline_layers = client.images.get(tags["build-x86_64-baseline"]).attrs["RootFS"]["Layers"]
+    patched_layers = client.images.get(tags["build-x86_64-git-updates"]).attrs["RootFS"]["Layers"]
+    assert patched_layers[: len(baseline_layers)] == baseline_layers
+
+
+def test_second_build_reuses_every_image(run_root: Path) -> None:
+    again = farm("build", DEFAULT, "--run-dir", run_root / "default-again")
+    assert again.returncode == 0
+    states = re.findall(r"^(\S+)\s+(built|reused|failed|blocked)\s", again.stdout, re.MULTILINE)
+    assert states and all(state == "reused" for _, state in states), again.stdout
+    assert not list((run_root / "default-again" / "logs").glob("*.log"))
+
+
+def test_series_that_does_not_apply_names_the_patch_and_others_go_on(run_root: Path) -> None:
+    result = farm(
+        "build", FIXTURES / "fixture-series.yaml",
+        "--only", "*-x86_64-does-not-apply", "--only", "*-x86_64-harmless",
+        "--run-dir", run_root / "fixtures",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "does-not-apply patch 2/2: elf: Reuse the base namespace for LM_ID_NEWLM in dlmopen" in result.stderr
+    assert "patch failed: elf/dl-open.c" in result.stderr  # the reject is shown
+    assert re.search(r"^build-x86_64-does-not-apply\s+failed", result.stdout, re.MULTILINE)
+    assert re.search(r"^test-x86_64-does-not-apply\s+blocked", result.stdout, re.MULTILINE)
+    # The other variant of the same run went on and built incrementally.
+    assert re.search(r"^build-x86_64-harmless\s+(built|reused)", result.stdout, re.MULTILINE)
+    log = (run_root / "fixtures" / "logs" / "build-x86_64-does-not-apply.log").read_text()
+    assert "farm-failed: patch-apply" in log
+
+
+def test_bad_sha256_refuses_the_source_and_shows_both_hashes(run_root: Path) -> None:
+    result = farm("build", FIXTURES / "bad-sha256.yaml", "--run-dir", run_root / "bad")
+    assert result.returncode == 2
+    assert "expected cfe1f0b8dc1fa211ce5a45b3725cc38b29f88667f1140ebdca6de35cf9c6f1fe" in result.stderr
+    assert "got      cfe1f0b8dc1fa211ce5a45b3725cc38b29f88667f1140ebdca6de35cf9c6f1fd" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (run_root / "bad" / "logs").exists()
