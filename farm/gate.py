@@ -1,0 +1,900 @@
+"""The patch acceptance gate: from test records and cell build states to verdicts.
+
+Owns the gate's inputs (`CellStatus`, `Expectation`, `FlakyEntry`, `SeriesInfo`,
+`BisectResult`), its output (`GateResult` and the records inside it) and the rules
+(`evaluate`). The reports in ``farm.report`` only render a `GateResult`; they never judge.
+
+Why it is shaped this way:
+
+- The gate is a pure function of the *sets* of records and cell statuses. A CI matrix uploads
+  one artifact per cell and the gate reads them back in whatever order the download gives, so
+  nothing here may depend on order, and a record seen twice (overlapping artifacts) counts
+  once. Everything is sorted before it is judged and before it is returned.
+- A series is judged per (scenario, arch) against the baseline of the same scenario and arch,
+  test by test, as a transition of each test's final attempt. Reruns decide whether a bad
+  outcome is real: mixed attempts are FLAKY, never a regression.
+- Verdicts combine as REJECT > UNDECIDED > ACCEPT: a definite fault (a patch that does not
+  apply, a reproduced regression) is worth reporting even when another arch could not be
+  decided, and an arch that could not be decided must not pass as accepted.
+- ``today`` is an argument rather than read from the clock, so the same inputs always give
+  the same verdict (flaky-list expiry is the only time-dependent rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import fnmatch
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from farm.results import Outcome, TestResult
+
+BASELINE = "baseline"
+
+#: How many items a reason line names before it says "and N more"; reasons feed one-line
+#: summaries (patchwork descriptions, the markdown table), the reports list everything.
+_REASON_ITEMS = 5
+
+# Outcomes after which a later bad outcome is a regression. XPASS and UNSUPPORTED are
+# "good" here too: the test ran (or was legitimately skipped) without failing.
+_GOOD = frozenset({Outcome.PASS, Outcome.XPASS, Outcome.XFAIL, Outcome.UNSUPPORTED})
+_BAD = frozenset({Outcome.FAIL, Outcome.TIMEOUT, Outcome.CRASH, Outcome.ERROR})
+_PASSING = frozenset({Outcome.PASS, Outcome.XPASS})
+
+_OUTCOME_LABEL = re.compile(r"^(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?$")
+_PRESENCE_LABELS = ("absent", "present")
+
+
+class CellState(enum.StrEnum):
+    """How far one cell (scenario x arch x variant) got before its tests could run."""
+
+    BUILT = "BUILT"
+    SOURCE_FAILED = "SOURCE_FAILED"  # glibc source or series could not be fetched/verified
+    PATCH_FAILED = "PATCH_FAILED"  # a patch of the series did not apply
+    CONFIGURE_FAILED = "CONFIGURE_FAILED"
+    BUILD_FAILED = "BUILD_FAILED"
+    NOT_RUN = "NOT_RUN"  # filtered out, cancelled, or never scheduled
+
+    @property
+    def is_series_fault(self) -> bool:
+        """True when a series cell in this state is the series' own fault, hence a reject.
+
+        SOURCE_FAILED and NOT_RUN say nothing about the patches, so they leave the arch
+        undecided instead.
+        """
+        return self in (
+            CellState.PATCH_FAILED,
+            CellState.CONFIGURE_FAILED,
+            CellState.BUILD_FAILED,
+        )
+
+
+class Verdict(enum.StrEnum):
+    """The gate's answer for one arch, one series, or the whole run."""
+
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+    UNDECIDED = "UNDECIDED"
+
+    @property
+    def exit_status(self) -> int:
+        """0 accepted, 1 rejected, 2 the farm could not decide (matches FarmError's 2)."""
+        return {Verdict.ACCEPT: 0, Verdict.REJECT: 1, Verdict.UNDECIDED: 2}[self]
+
+    @staticmethod
+    def combine(verdicts: Iterable[Verdict]) -> Verdict:
+        """REJECT beats UNDECIDED beats ACCEPT; nothing to combine is UNDECIDED."""
+        found = set(verdicts)
+        if not found:
+            return Verdict.UNDECIDED
+        for verdict in (Verdict.REJECT, Verdict.UNDECIDED):
+            if verdict in found:
+                return verdict
+        return Verdict.ACCEPT
+
+
+class ChangeKind(enum.StrEnum):
+    """What happened to one test between the baseline and a series variant."""
+
+    REGRESSION = "REGRESSION"  # good -> bad
+    FIX = "FIX"  # bad -> PASS/XPASS
+    XPASS = "XPASS"  # XFAIL -> XPASS: reported, not a reject
+    CHANGED = "CHANGED"  # any other label change (FAIL -> CRASH, PASS -> XFAIL...)
+    FLAKY = "FLAKY"  # attempts disagree, or a known-flaky entry excused a regression
+    NEW = "NEW"  # only in the series variant
+    VANISHED = "VANISHED"  # only in the baseline
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPatch:
+    """One patch of a series, numbered from 1 as in ``[PATCH 2/5]``."""
+
+    number: int
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """A patch series as the gate needs it: its name, variant and ordered patches."""
+
+    name: str
+    patches: tuple[SeriesPatch, ...] = ()
+    variant: str = ""  # the variant that builds this series; empty means ``name``
+
+    def __post_init__(self) -> None:
+        if not self.variant:
+            object.__setattr__(self, "variant", self.name)
+
+    def patch(self, number: int) -> SeriesPatch | None:
+        return next((patch for patch in self.patches if patch.number == number), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPatch:
+    """The patch that did not apply: its number, subject and the reject (``.rej``) text."""
+
+    number: int
+    subject: str = ""
+    reject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CellStatus:
+    """How one cell's image build went, with what is needed to reproduce and trust it."""
+
+    scenario: str
+    arch: str
+    variant: str
+    state: CellState
+    message: str = ""
+    failed_patch: FailedPatch | None = None
+    image_tag: str = ""
+    image_id: str = ""
+    source_sha256: str = ""
+    series_sha256: str = ""
+    reproducer: str = ""  # e.g. "farm run scenarios/x.yaml --only x-x86_64-series"
+
+    @property
+    def cell(self) -> str:
+        return f"{self.scenario}-{self.arch}-{self.variant}"
+
+
+def normalize_expected(label: str) -> str:
+    """Check an expectation label and return its canonical spelling.
+
+    Raises ValueError with the accepted vocabulary, for the scenario loader to prefix with
+    ``file:line:``.
+    """
+    text = label.strip()
+    if text.lower() in _PRESENCE_LABELS:
+        return text.lower()
+    match = _OUTCOME_LABEL.match(text.upper())
+    if match:
+        try:
+            outcome = Outcome(match["outcome"])
+        except ValueError:
+            outcome = None
+        if outcome is not None and (match["signal"] is None or outcome is Outcome.CRASH):
+            return text.upper()
+    allowed = ", ".join([o.value for o in Outcome] + ["CRASH(SIGSEGV)", *_PRESENCE_LABELS])
+    raise ValueError(f"expected outcome must be one of {allowed}; got {label!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a scenario says a test must do in one variant (optionally on one arch).
+
+    ``test`` is an exact test id or an fnmatch glob; every test it matches must meet
+    ``expected``, and a glob that matches nothing is unmet (except for ``absent``).
+    ``CRASH`` accepts any signal, ``CRASH(SIGSEGV)`` only that one.
+    """
+
+    variant: str
+    test: str
+    expected: str
+    arch: str | None = None
+    scenario: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "expected", normalize_expected(self.expected))
+
+    def applies_to(self, scenario: str, arch: str, variant: str) -> bool:
+        return (
+            self.variant == variant
+            and self.arch in (None, arch)
+            and self.scenario in (None, scenario)
+        )
+
+    def matches_test(self, test: str) -> bool:
+        return fnmatch.fnmatchcase(test, self.test)
+
+    def met_by(self, label: str | None) -> bool:
+        """Whether a test's final label (None: the test is absent) meets this expectation."""
+        if self.expected == "absent":
+            return label is None
+        if label is None:
+            return False
+        if self.expected == "present":
+            return True
+        if self.expected == Outcome.CRASH.value:
+            return label.startswith(Outcome.CRASH.value)
+        return label == self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class FlakyEntry:
+    """A test known to be flaky; honoured until (and including) ``expires``."""
+
+    test: str  # fnmatch glob
+    reason: str
+    expires: datetime.date
+    arch: str | None = None
+
+    def matches(self, test: str, arch: str) -> bool:
+        return self.arch in (None, arch) and fnmatch.fnmatchcase(test, self.test)
+
+    def expired(self, today: datetime.date) -> bool:
+        return today > self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class BisectResult:
+    """The outcome of bisecting a rejected series on one arch."""
+
+    series: str
+    arch: str
+    first_bad_patch: SeriesPatch
+    tests: tuple[str, ...] = ()  # the tests that regressed at that prefix
+    scenario: str | None = None
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptHistory:
+    """Every attempt of one test in one cell, in attempt order."""
+
+    scenario: str
+    arch: str
+    variant: str
+    test: str
+    attempts: tuple[TestResult, ...]
+
+    @property
+    def final(self) -> TestResult:
+        return self.attempts[-1]
+
+    @property
+    def label(self) -> str:
+        return self.final.label
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(attempt.label for attempt in self.attempts)
+
+    @property
+    def mixed(self) -> bool:
+        """Attempts disagree on good vs bad: the test is flaky in this cell."""
+        bad = {attempt.outcome in _BAD for attempt in self.attempts}
+        return len(bad) > 1
+
+    @property
+    def cell(self) -> str:
+        return f"{self.scenario}-{self.arch}-{self.variant}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One test that differs between the baseline and a series variant."""
+
+    scenario: str
+    arch: str
+    series: str
+    test: str
+    kind: ChangeKind
+    baseline: str | None  # final label in the baseline; None: absent there
+    patched: str | None  # final label in the series variant; None: absent there
+    attempts: tuple[str, ...] = ()  # the series variant's labels, attempt by attempt
+    baseline_attempts: tuple[str, ...] = ()
+    rejects: bool = False
+    reproduced: bool = False
+    note: str = ""
+    flaky_entry: FlakyEntry | None = None  # the unexpired entry that excused it
+    expired_entry: FlakyEntry | None = None  # an entry that matched but had expired
+    output: str = ""  # the series' final output (the baseline's for a vanished test)
+
+    @property
+    def transition(self) -> str:
+        return f"{self.baseline or '(absent)'} -> {self.patched or '(absent)'}"
+
+
+@dataclass(frozen=True, slots=True)
+class UnmetExpectation:
+    """An expectation that did not hold, with what was seen instead."""
+
+    scenario: str
+    arch: str
+    expectation: Expectation
+    test: str  # the test that broke it, or the glob when nothing matched
+    actual: str  # the final label, or "absent"
+
+    def describe(self) -> str:
+        return (
+            f"{self.expectation.variant}: {self.test} expected {self.expectation.expected}, "
+            f"got {self.actual}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArchVerdict:
+    """The verdict for one series on one (scenario, arch), and everything behind it."""
+
+    scenario: str
+    arch: str
+    series: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    baseline_cell: CellStatus | None
+    series_cell: CellStatus | None
+    transitions: tuple[Transition, ...] = ()
+    unmet: tuple[UnmetExpectation, ...] = ()
+    first_bad_patch: SeriesPatch | None = None
+    bisect_tests: tuple[str, ...] = ()
+    compared: int = 0  # tests present in both variants
+
+    def of_kind(self, kind: ChangeKind) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if t.kind is kind)
+
+    @property
+    def reproducers(self) -> tuple[str, ...]:
+        cells = (self.series_cell, self.baseline_cell)
+        return tuple(cell.reproducer for cell in cells if cell is not None and cell.reproducer)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesVerdict:
+    """One series' verdict over every (scenario, arch) it was judged on."""
+
+    series: str
+    verdict: Verdict
+    arches: tuple[ArchVerdict, ...]
+    patches: tuple[SeriesPatch, ...] = ()
+    variant: str = ""  # the variant (cell column) that built this series
+
+    @property
+    def reproducers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r for arch in self.arches for r in arch.reproducers))
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """Everything the gate decided, and the data the reports need to show why."""
+
+    verdict: Verdict
+    series: tuple[SeriesVerdict, ...]
+    cells: tuple[CellStatus, ...]
+    histories: tuple[AttemptHistory, ...]
+    expired_flaky: tuple[FlakyEntry, ...]
+    warnings: tuple[str, ...]
+    require_reproduction: bool
+    today: datetime.date
+    baseline_variant: str = BASELINE
+
+    @property
+    def exit_status(self) -> int:
+        return self.verdict.exit_status
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        """Every (scenario, arch) judged, sorted: the columns of the series x arch table."""
+        return tuple(sorted({(a.scenario, a.arch) for s in self.series for a in s.arches}))
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def evaluate(
+    results: Iterable[TestResult],
+    cells: Iterable[CellStatus] = (),
+    *,
+    require_reproduction: bool,
+    today: datetime.date,
+    series: Iterable[SeriesInfo] = (),
+    expectations: Iterable[Expectation] = (),
+    flaky: Iterable[FlakyEntry] = (),
+    bisections: Iterable[BisectResult] = (),
+    baseline_variant: str = BASELINE,
+) -> GateResult:
+    """Judge every series against the baseline; see the module docstring for the rules.
+
+    ``require_reproduction``: True when the runner reruns failures, so a regression seen in
+    a single attempt was never confirmed and leaves its arch UNDECIDED; False when reruns are
+    disabled, so one bad attempt is enough to reject.
+    """
+    warnings: list[str] = []
+    histories = _histories(results, warnings)
+    statuses = _statuses(cells, warnings)
+    infos = _series_infos(series, warnings)
+    expectation_list = sorted(set(expectations), key=repr)
+    flaky_list = sorted(set(flaky), key=repr)
+    bisect_list = sorted(set(bisections), key=repr)
+
+    by_cell: dict[tuple[str, str, str], dict[str, AttemptHistory]] = defaultdict(dict)
+    for history in histories:
+        by_cell[(history.scenario, history.arch, history.variant)][history.test] = history
+
+    variants = {key[2] for key in by_cell} | {key[2] for key in statuses}
+    columns = sorted({key[:2] for key in by_cell} | {key[:2] for key in statuses})
+    by_variant = {info.variant: info for info in infos.values()}
+    for variant in sorted(variants - {baseline_variant} - set(by_variant)):
+        by_variant[variant] = SeriesInfo(name=variant)
+    statuses = {
+        key: _name_failed_patch(c, by_variant.get(c.variant)) for key, c in statuses.items()
+    }
+    known = variants | {baseline_variant} | set(by_variant)
+    warnings.extend(
+        f"expectation for unknown variant {e.variant!r} was not checked: {e.test} {e.expected}"
+        for e in expectation_list
+        if e.variant not in known
+    )
+
+    baseline_unmet = {
+        (scenario, arch): _unmet(
+            scenario,
+            arch,
+            baseline_variant,
+            by_cell.get((scenario, arch, baseline_variant)),
+            statuses.get((scenario, arch, baseline_variant)),
+            expectation_list,
+        )
+        for scenario, arch in columns
+    }
+
+    verdicts: list[SeriesVerdict] = []
+    for info in sorted(by_variant.values(), key=lambda i: i.name):
+        arch_verdicts = []
+        for scenario, arch in columns:
+            judge = _ArchJudge(
+                scenario=scenario,
+                arch=arch,
+                info=info,
+                baseline=by_cell.get((scenario, arch, baseline_variant), {}),
+                patched=by_cell.get((scenario, arch, info.variant), {}),
+                baseline_cell=statuses.get((scenario, arch, baseline_variant)),
+                series_cell=statuses.get((scenario, arch, info.variant)),
+                baseline_unmet=baseline_unmet[(scenario, arch)],
+                expectations=expectation_list,
+                flaky=flaky_list,
+                require_reproduction=require_reproduction,
+                today=today,
+            )
+            arch_verdict = judge.verdict()
+            arch_verdict = _apply_bisection(arch_verdict, info, bisect_list, warnings)
+            arch_verdicts.append(arch_verdict)
+        verdicts.append(
+            SeriesVerdict(
+                series=info.name,
+                verdict=Verdict.combine(a.verdict for a in arch_verdicts),
+                arches=tuple(arch_verdicts),
+                patches=info.patches,
+                variant=info.variant,
+            )
+        )
+    if not verdicts:
+        warnings.append("no series variant found in the results: nothing to judge")
+    return GateResult(
+        verdict=Verdict.combine(v.verdict for v in verdicts),
+        series=tuple(verdicts),
+        cells=tuple(statuses[key] for key in sorted(statuses)),
+        histories=histories,
+        expired_flaky=tuple(e for e in flaky_list if e.expired(today)),
+        warnings=tuple(sorted(set(warnings))),
+        require_reproduction=require_reproduction,
+        today=today,
+        baseline_variant=baseline_variant,
+    )
+
+
+def _histories(results: Iterable[TestResult], warnings: list[str]) -> tuple[AttemptHistory, ...]:
+    """Group records into per-test attempt histories, as a set: duplicates count once."""
+    seen: dict[tuple[str, str, str, str, int], dict[str, TestResult]] = defaultdict(dict)
+    for result in results:
+        key = (result.scenario, result.arch, result.variant, result.test, result.attempt)
+        seen[key][result.to_json()] = result
+    grouped: dict[tuple[str, str, str, str], list[TestResult]] = defaultdict(list)
+    for key in sorted(seen):
+        versions = seen[key]
+        if len(versions) > 1:
+            warnings.append(
+                f"{len(versions)} different records for {key[0]}-{key[1]}-{key[2]} "
+                f"{key[3]} attempt {key[4]}; judging the worst"
+            )
+        # The worst outcome wins a conflict, so a merge of artifacts never hides a failure.
+        chosen = max(versions.items(), key=lambda item: (item[1].outcome in _BAD, item[0]))
+        grouped[key[:4]].append(chosen[1])
+    return tuple(
+        AttemptHistory(*key, attempts=tuple(attempts)) for key, attempts in grouped.items()
+    )
+
+
+def _statuses(
+    cells: Iterable[CellStatus], warnings: list[str]
+) -> dict[tuple[str, str, str], CellStatus]:
+    grouped: dict[tuple[str, str, str], set[CellStatus]] = defaultdict(set)
+    for cell in cells:
+        grouped[(cell.scenario, cell.arch, cell.variant)].add(cell)
+    chosen = {}
+    for key, versions in grouped.items():
+        if len(versions) > 1:
+            warnings.append(
+                f"{len(versions)} different cell statuses for {'-'.join(key)}; judging the worst"
+            )
+        chosen[key] = max(versions, key=lambda c: (c.state is not CellState.BUILT, repr(c)))
+    return chosen
+
+
+def _series_infos(series: Iterable[SeriesInfo], warnings: list[str]) -> dict[str, SeriesInfo]:
+    grouped: dict[str, set[SeriesInfo]] = defaultdict(set)
+    for info in series:
+        grouped[info.name].add(info)
+    infos = {}
+    for name, versions in grouped.items():
+        if len(versions) > 1:
+            warnings.append(f"series {name!r} given {len(versions)} times with different patches")
+        infos[name] = max(versions, key=repr)
+    return infos
+
+
+def _name_failed_patch(cell: CellStatus, info: SeriesInfo | None) -> CellStatus:
+    """Fill a failed patch's missing subject from the series list, once for every report."""
+    failed = cell.failed_patch
+    known = info.patch(failed.number) if info is not None and failed is not None else None
+    if failed is None or failed.subject or known is None:
+        return cell
+    return dataclasses.replace(
+        cell, failed_patch=dataclasses.replace(failed, subject=known.subject)
+    )
+
+
+def _unmet(
+    scenario: str,
+    arch: str,
+    variant: str,
+    tests: Mapping[str, AttemptHistory] | None,
+    cell: CellStatus | None,
+    expectations: Iterable[Expectation],
+) -> tuple[UnmetExpectation, ...]:
+    """The expectations for one cell that its tests break; none when it has no results."""
+    if not tests or (cell is not None and cell.state is not CellState.BUILT):
+        return ()
+    unmet: list[UnmetExpectation] = []
+    for expectation in expectations:
+        if not expectation.applies_to(scenario, arch, variant):
+            continue
+        matched = sorted(t for t in tests if expectation.matches_test(t))
+        if expectation.expected == "absent":
+            unmet += [
+                UnmetExpectation(scenario, arch, expectation, t, tests[t].label) for t in matched
+            ]
+        elif not matched:
+            unmet.append(UnmetExpectation(scenario, arch, expectation, expectation.test, "absent"))
+        else:
+            unmet += [
+                UnmetExpectation(scenario, arch, expectation, t, tests[t].label)
+                for t in matched
+                if not expectation.met_by(tests[t].label)
+            ]
+    return tuple(unmet)
+
+
+def _named(items: Iterable[str]) -> str:
+    listed = list(items)
+    shown = ", ".join(listed[:_REASON_ITEMS])
+    more = len(listed) - _REASON_ITEMS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _patch_name(info: SeriesInfo, number: int, subject: str) -> str:
+    known = info.patch(number)
+    subject = subject or (known.subject if known else "")
+    total = f"/{len(info.patches)}" if info.patches else ""
+    return f"patch {number}{total}" + (f" {subject!r}" if subject else "")
+
+
+@dataclass(slots=True)
+class _ArchJudge:
+    """Judges one series on one (scenario, arch); a class only to share its many inputs."""
+
+    scenario: str
+    arch: str
+    info: SeriesInfo
+    baseline: Mapping[str, AttemptHistory]
+    patched: Mapping[str, AttemptHistory]
+    baseline_cell: CellStatus | None
+    series_cell: CellStatus | None
+    baseline_unmet: tuple[UnmetExpectation, ...]
+    expectations: list[Expectation]
+    flaky: list[FlakyEntry]
+    require_reproduction: bool
+    today: datetime.date
+
+    def verdict(self) -> ArchVerdict:
+        rejects: list[str] = []
+        undecided: list[str] = []
+        first_bad: SeriesPatch | None = None
+        transitions: tuple[Transition, ...] = ()
+
+        series_state = self._state(self.series_cell, self.patched)
+        baseline_state = self._state(self.baseline_cell, self.baseline)
+        if series_state is None:
+            undecided.append(f"series {self.info.name!r} was not run on {self.arch}")
+        elif series_state is not CellState.BUILT:
+            assert self.series_cell is not None  # only a cell status can say "not built"
+            reason, first_bad = self._cell_failure(self.series_cell)
+            (rejects if series_state.is_series_fault else undecided).append(reason)
+        if baseline_state is None:
+            undecided.append(f"the baseline was not run on {self.arch}: nothing to compare with")
+        elif baseline_state is not CellState.BUILT:
+            assert self.baseline_cell is not None
+            undecided.append(
+                f"the baseline failed ({baseline_state.value}: "
+                f"{self.baseline_cell.message or 'no message'}): the farm cannot decide"
+            )
+        both_built = series_state is baseline_state is CellState.BUILT
+        if series_state is CellState.BUILT and not self.patched:
+            undecided.append("the series variant built but produced no test results")
+        if baseline_state is CellState.BUILT and not self.baseline:
+            undecided.append("the baseline built but produced no test results")
+
+        if both_built and self.patched and self.baseline:
+            transitions = self._compare()
+            regressions = [t for t in transitions if t.kind is ChangeKind.REGRESSION]
+            confirmed = [t for t in regressions if t.rejects]
+            unconfirmed = [t for t in regressions if not t.rejects]
+            if confirmed:
+                rejects.append(
+                    f"{len(confirmed)} regression(s): "
+                    + _named(f"{t.test} {t.transition}" for t in confirmed)
+                )
+            if unconfirmed:
+                undecided.append(
+                    f"{len(unconfirmed)} regression(s) seen once and not rerun: "
+                    + _named(f"{t.test} {t.transition}" for t in unconfirmed)
+                )
+
+        series_unmet = _unmet(
+            self.scenario,
+            self.arch,
+            self.info.variant,
+            self.patched,
+            self.series_cell,
+            self.expectations,
+        )
+        if series_unmet:
+            rejects.append(
+                f"{len(series_unmet)} expectation(s) not met: "
+                + _named(u.describe() for u in series_unmet)
+            )
+        if self.baseline_unmet:
+            undecided.append(
+                "the baseline does not behave as the scenario expects, so the comparison "
+                "proves nothing: " + _named(u.describe() for u in self.baseline_unmet)
+            )
+
+        if rejects:
+            verdict, reasons = Verdict.REJECT, rejects + undecided
+        elif undecided:
+            verdict, reasons = Verdict.UNDECIDED, undecided
+        else:
+            verdict, reasons = Verdict.ACCEPT, [self._accept_summary(transitions)]
+        return ArchVerdict(
+            scenario=self.scenario,
+            arch=self.arch,
+            series=self.info.name,
+            verdict=verdict,
+            reasons=tuple(reasons),
+            baseline_cell=self.baseline_cell,
+            series_cell=self.series_cell,
+            transitions=transitions,
+            unmet=series_unmet + self.baseline_unmet,
+            first_bad_patch=first_bad,
+            compared=len(set(self.baseline) & set(self.patched)),
+        )
+
+    @staticmethod
+    def _state(cell: CellStatus | None, tests: Mapping[str, AttemptHistory]) -> CellState | None:
+        """A cell's state; results without a status mean it built (the status file is lost)."""
+        if cell is not None:
+            return cell.state
+        return CellState.BUILT if tests else None
+
+    def _cell_failure(self, cell: CellStatus) -> tuple[str, SeriesPatch | None]:
+        failed = cell.failed_patch
+        if cell.state is CellState.PATCH_FAILED and failed is not None:
+            name = _patch_name(self.info, failed.number, failed.subject)
+            reject = next((line for line in failed.reject.splitlines() if line.strip()), "")
+            reason = f"{name} does not apply" + (f": {reject}" if reject else "")
+            return reason, SeriesPatch(failed.number, failed.subject)
+        what = {
+            CellState.PATCH_FAILED: "the series does not apply",
+            CellState.CONFIGURE_FAILED: "glibc with the series fails to configure",
+            CellState.BUILD_FAILED: "glibc with the series fails to build",
+            CellState.SOURCE_FAILED: "the source or series could not be fetched",
+            CellState.NOT_RUN: "the series cell was not run",
+        }[cell.state]
+        return (f"{what}: {cell.message}" if cell.message else what), None
+
+    def _compare(self) -> tuple[Transition, ...]:
+        transitions = []
+        for test in sorted(set(self.baseline) | set(self.patched)):
+            before, after = self.baseline.get(test), self.patched.get(test)
+            if after is None:
+                assert before is not None
+                expected = any(
+                    e.expected == "absent"
+                    and e.applies_to(self.scenario, self.arch, self.info.variant)
+                    and e.matches_test(test)
+                    for e in self.expectations
+                )
+                transitions.append(
+                    self._transition(
+                        test,
+                        ChangeKind.VANISHED,
+                        before,
+                        None,
+                        note="expected: the scenario says it is absent" if expected else "",
+                        output=before.final.output,
+                    )
+                )
+            elif before is None:
+                transitions.append(self._transition(test, ChangeKind.NEW, None, after))
+            else:
+                transition = self._classify(test, before, after)
+                if transition is not None:
+                    transitions.append(transition)
+        return tuple(transitions)
+
+    def _classify(
+        self, test: str, before: AttemptHistory, after: AttemptHistory
+    ) -> Transition | None:
+        old, new = before.final.outcome, after.final.outcome
+        if after.mixed:
+            return self._transition(
+                test,
+                ChangeKind.FLAKY,
+                before,
+                after,
+                note="did not reproduce on rerun",
+            )
+        lost_coverage = old in _PASSING and new is Outcome.UNSUPPORTED
+        if (old in _GOOD and new in _BAD) or lost_coverage:
+            return self._regression(test, before, after)
+        if old in _BAD and new in _PASSING:
+            return self._transition(test, ChangeKind.FIX, before, after)
+        if old is Outcome.XFAIL and new is Outcome.XPASS:
+            return self._transition(test, ChangeKind.XPASS, before, after)
+        if before.label != after.label:
+            return self._transition(test, ChangeKind.CHANGED, before, after)
+        return None
+
+    def _regression(self, test: str, before: AttemptHistory, after: AttemptHistory) -> Transition:
+        matching = [e for e in self.flaky if e.matches(test, self.arch)]
+        honoured = next((e for e in matching if not e.expired(self.today)), None)
+        expired = next((e for e in matching if e.expired(self.today)), None)
+        if honoured is not None:
+            return self._transition(
+                test,
+                ChangeKind.FLAKY,
+                before,
+                after,
+                note=f"known flaky until {honoured.expires.isoformat()}: {honoured.reason}",
+                flaky_entry=honoured,
+            )
+        # `after` is not mixed here, so every attempt was bad.
+        reproduced = len(after.attempts) > 1 or not self.require_reproduction
+        notes = [] if reproduced else ["seen once, not rerun"]
+        if expired is not None:
+            notes.append(
+                f"flaky entry {expired.test!r} expired on {expired.expires.isoformat()} "
+                "and was not honoured"
+            )
+        return self._transition(
+            test,
+            ChangeKind.REGRESSION,
+            before,
+            after,
+            rejects=reproduced,
+            reproduced=reproduced,
+            note="; ".join(notes),
+            expired_entry=expired,
+        )
+
+    def _transition(
+        self,
+        test: str,
+        kind: ChangeKind,
+        before: AttemptHistory | None,
+        after: AttemptHistory | None,
+        *,
+        note: str = "",
+        rejects: bool = False,
+        reproduced: bool = False,
+        flaky_entry: FlakyEntry | None = None,
+        expired_entry: FlakyEntry | None = None,
+        output: str | None = None,
+    ) -> Transition:
+        return Transition(
+            scenario=self.scenario,
+            arch=self.arch,
+            series=self.info.name,
+            test=test,
+            kind=kind,
+            baseline=before.label if before else None,
+            patched=after.label if after else None,
+            attempts=after.labels if after else (),
+            baseline_attempts=before.labels if before else (),
+            rejects=rejects,
+            reproduced=reproduced,
+            note=note,
+            flaky_entry=flaky_entry,
+            expired_entry=expired_entry,
+            output=output if output is not None else (after.final.output if after else ""),
+        )
+
+    def _accept_summary(self, transitions: tuple[Transition, ...]) -> str:
+        compared = len(set(self.baseline) & set(self.patched))
+        counts = [
+            f"{sum(t.kind is kind for t in transitions)} {kind.value.lower()}"
+            for kind in (ChangeKind.FIX, ChangeKind.FLAKY, ChangeKind.NEW, ChangeKind.VANISHED)
+            if any(t.kind is kind for t in transitions)
+        ]
+        return f"no regressions in {compared} tests compared" + (
+            f" ({', '.join(counts)})" if counts else ""
+        )
+
+
+def _apply_bisection(
+    verdict: ArchVerdict,
+    info: SeriesInfo,
+    bisections: Iterable[BisectResult],
+    warnings: list[str],
+) -> ArchVerdict:
+    """Name the first bad patch from a bisection; ignored (with a warning) unless rejected."""
+    found = next(
+        (
+            b
+            for b in bisections
+            if b.series == info.name
+            and b.arch == verdict.arch
+            and b.scenario in (None, verdict.scenario)
+        ),
+        None,
+    )
+    if found is None:
+        return verdict
+    if verdict.verdict is not Verdict.REJECT:
+        warnings.append(
+            f"bisection for series {info.name!r} on {verdict.arch} ignored: the gate did not "
+            f"reject it ({verdict.verdict.value})"
+        )
+        return verdict
+    patch = found.first_bad_patch
+    known = info.patch(patch.number)
+    subject = patch.subject or (known.subject if known else "")
+    reason = f"first bad patch (bisection): {_patch_name(info, patch.number, subject)}"
+    if found.tests:
+        reason += f"; regressed there: {_named(found.tests)}"
+    return dataclasses.replace(
+        verdict,
+        reasons=(*verdict.reasons, reason),
+        first_bad_patch=SeriesPatch(patch.number, subject),
+        bisect_tests=tuple(sorted(found.tests)),
+    )
