@@ -1,0 +1,46 @@
+"""Helpers every report format shares: trimming and cleaning untrusted test output, naming
+columns, writing files.
+
+Test output is untrusted (a test can print anything, including markup and control bytes), so
+each format escapes it for itself, and all of them first drop what no format can carry.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from farm.gate import GateResult
+
+#: Control characters that XML 1.0 forbids and that terminals and browsers mangle; tab,
+#: newline and carriage return stay. Also the non-characters U+FFFE/U+FFFF and lone
+#: surrogates (from output decoded with surrogateescape), which no UTF-8 writer accepts.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+
+#: How much of a test's output a report shows: the end is where the failure is.
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+
+
+def clean(text: str) -> str:
+    """Drop characters no report format can carry safely."""
+    return _UNPRINTABLE.sub("", text)
+
+
+def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last ``lines`` lines (at most ``chars`` characters) of cleaned output."""
+    kept = "\n".join(clean(text).rstrip("\n").splitlines()[-lines:]) if lines > 0 else ""
+    return kept[-chars:] if chars > 0 else ""
+
+
+def column_name(result: GateResult, scenario: str, arch: str) -> str:
+    """The arch alone when one scenario was judged (the usual case), else scenario/arch."""
+    scenarios = {column[0] for column in result.columns}
+    return arch if len(scenarios) <= 1 else f"{scenario}/{arch}"
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write a report, creating its directory; returns the path for the caller to show."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
