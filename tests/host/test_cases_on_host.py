@@ -1,0 +1,173 @@
+"""Every C case, built with farm-cc and run through its generated script on this host.
+
+With ``FARM_GLIBC_PREFIX=system`` farm-cc compiles against the host's own glibc (Debian
+bookworm's 2.36 here), so this proves each case compiles, runs and reaches the outcome it
+claims on a known glibc, without Docker: the RTLD_SHARED cases are UNSUPPORTED (stock glibc
+has no series) and, when forced past that check, FAIL rather than pass by accident; rseq is
+registered; the lttng-ust pin holds and its control dies with SIGSEGV; cp over a loaded .so
+dies with SIGBUS. x86_64 always runs (gcc is required); i686 runs when gcc -m32 can link,
+i.e. gcc-multilib is installed, and is skipped with that advice otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from farm.cases import (
+    CASES_ROOT,
+    Case,
+    Expectation,
+    StepKind,
+    decode_exit_status,
+    load_cases,
+)
+from farm.results import Outcome
+
+CASES = load_cases()
+ARCHES = ("x86_64", "i686")
+SYSTEM_LOADER = {"x86_64": "/lib64/ld-linux-x86-64.so.2", "i686": "/lib/ld-linux.so.2"}
+#: The cases that only pass with the RTLD_SHARED series; forced to run anyway, they FAIL.
+SERIES_BEHAVIOUR_CASES = (
+    "unique/rtld-shared-same-object",
+    "unique/z-unique-auto-shared",
+    "unique/z-unique-needed",
+)
+
+
+def host_glibc() -> tuple[str, tuple[int, int]]:
+    text = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    match = re.fullmatch(r"glibc (\d+)\.(\d+).*", text)
+    if match is None:
+        pytest.fail(f"this host's libc is not glibc ({text!r}); the cases need glibc")
+    version = text.split()[1]
+    return version, (int(match.group(1)), int(match.group(2)))
+
+
+@cache
+def arch_unavailable(arch: str) -> str | None:
+    """Why ARCH cannot be built here, or None. Only i686 may be missing (gcc-multilib)."""
+    if shutil.which("gcc") is None:
+        pytest.fail("the host case tests need gcc: apt-get install -y gcc")
+    if arch == "x86_64":
+        return None
+    probe = subprocess.run(
+        ["gcc", "-m32", "-static", "-x", "c", "-o", os.devnull, "-"],
+        input="int main (void) { return 0; }\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return "gcc -m32 cannot link here: apt-get install -y gcc-multilib"
+    return None
+
+
+def expected_outcome(case: Case, glibc: tuple[int, int]) -> Outcome:
+    if case.expect is Expectation.CRASH:
+        return Outcome.CRASH
+    if case.family == "unique":
+        return Outcome.UNSUPPORTED  # no distribution glibc carries the RTLD_SHARED series
+    if case.family == "rseq" and glibc < (2, 35):
+        return Outcome.UNSUPPORTED  # no <sys/rseq.h> before 2.35
+    return Outcome.PASS
+
+
+def run_case(case: Case, arch: str, workdir: Path) -> tuple[int, str]:
+    script = case.shell_script(
+        workdir=str(workdir),
+        timeout_factor=1.5,
+        cases_dir=str(CASES_ROOT),
+        farm_cc=str(CASES_ROOT / "farm-cc"),
+    )
+    env = dict(os.environ, FARM_GLIBC_PREFIX="system", FARM_ARCH=arch)
+    ran = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    return ran.returncode, ran.stdout + ran.stderr
+
+
+def is_static(case: Case) -> bool:
+    return any(step.kind is StepKind.PROGRAM and step.static for step in case.build)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_case_reaches_its_claimed_outcome_on_host_glibc(
+    case: Case, arch: str, tmp_path: Path
+) -> None:
+    reason = arch_unavailable(arch)
+    if reason is not None:
+        pytest.skip(reason)
+    version, glibc = host_glibc()
+
+    status, output = run_case(case, arch, tmp_path / "work")
+    decoded = decode_exit_status(status)
+    expected = expected_outcome(case, glibc)
+    assert decoded.outcome is expected, f"exit {status}, expected {expected.value}:\n{output}"
+    assert case.is_expected(decoded), output
+    if expected is Outcome.CRASH:
+        assert f"farm: signal {status - 128}" in output.splitlines()
+
+    # The banner proves which glibc and which loader the program really ran with.
+    lines = output.splitlines()
+    assert f"farm: glibc {version}" in lines, output
+    loader_lines = [line for line in lines if line.startswith("farm: loader ")]
+    assert len(loader_lines) == 1, output
+    if is_static(case):
+        assert loader_lines[0] == "farm: loader static"
+    else:
+        loader = loader_lines[0].removeprefix("farm: loader ")
+        assert os.path.realpath(loader) == os.path.realpath(SYSTEM_LOADER[arch]), output
+
+    if case.family == "unique":
+        assert "has no RTLD_SHARED" in output, output
+    if case.family == "rseq" and case.name != "tunable-disabled":
+        sizes = re.findall(r"^__rseq_size (\d+),", output, re.MULTILINE)
+        assert sizes and int(sizes[-1]) in (20, 32), output
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("case_id", SERIES_BEHAVIOUR_CASES)
+def test_series_cases_fail_on_stock_glibc_when_forced(
+    case_id: str, arch: str, tmp_path: Path
+) -> None:
+    """Built with -DFARM_IGNORE_MISSING_SERIES, a series case runs its checks on the host's
+    stock glibc, which ignores RTLD_SHARED and DF_GNU_1_UNIQUE: each must FAIL, so its PASS
+    in the farm can only come from the series."""
+    reason = arch_unavailable(arch)
+    if reason is not None:
+        pytest.skip(reason)
+    case = forced(next(c for c in CASES if c.id == case_id))
+    status, output = run_case(case, arch, tmp_path / "work")
+    assert decode_exit_status(status).outcome is Outcome.FAIL, output
+    assert "running anyway (FARM_IGNORE_MISSING_SERIES)" in output
+    assert re.search(r"^FAIL: main\.c:\d+: ", output, re.MULTILINE), output
+
+
+def test_toolchain_writes_the_unique_flag_when_forced(tmp_path: Path) -> None:
+    """The linker half of the unique cases holds on this host: forced past the series check,
+    gnu-flags-1-written passes (ld wrote DF_GNU_1_UNIQUE for -z unique, not otherwise)."""
+    case = forced(next(c for c in CASES if c.id == "unique/gnu-flags-1-written"))
+    status, output = run_case(case, "x86_64", tmp_path / "work")
+    assert decode_exit_status(status).outcome is Outcome.PASS, output
+    assert "libuniq.so: DT_GNU_FLAGS_1 has DF_GNU_1_UNIQUE" in output
+    assert "libplain.so: DT_GNU_FLAGS_1 absent" in output
+
+
+def forced(case: Case) -> Case:
+    build = tuple(
+        dataclasses.replace(step, cflags=(*step.cflags, "-DFARM_IGNORE_MISSING_SERIES"))
+        if step.kind is StepKind.PROGRAM
+        else step
+        for step in case.build
+    )
+    return dataclasses.replace(case, build=build)
