@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from farm import __version__
-from farm.commands import build_cmd, doctor_cmd, matrix_cmd, render_cmd, test_cmd
+from farm.commands import (
+    build_cmd,
+    doctor_cmd,
+    gate_cmd,
+    matrix_cmd,
+    render_cmd,
+    run_cmd,
+    test_cmd,
+)
 from farm.errors import FarmError
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
@@ -53,6 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
     test.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over item ids")
     test.set_defaults(handler=test_cmd.run)
+
+    run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
+    run.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    run.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    run.add_argument("--run-dir", type=Path, default=None)
+    run.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)")
+    run.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
+    run.add_argument("--no-gate", action="store_true", help="build and test only (a CI cell job)")
+    run.add_argument("--no-bisect", action="store_true", help="do not search for the first bad patch")
+    run.set_defaults(handler=run_cmd.run)
+
+    gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
+    gate.add_argument("scenario", type=Path)
+    gate.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    gate.add_argument("--report-dir", type=Path, default=Path("farm-report"))
+    gate.set_defaults(handler=gate_cmd.run)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
     doctor.set_defaults(handler=doctor_cmd.run)

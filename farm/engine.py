@@ -37,6 +37,7 @@ DEBOOTSTRAP_MIRROR = "http://deb.debian.org/debian"
 BUILD_READ_TIMEOUT = 3600
 #: The step output line a farm script prints when it fails, and the reject it prints.
 _FAILED_RE = re.compile(r"^farm-failed: (?P<phase>[a-z-]+): (?P<message>.*)$", re.MULTILINE)
+_PATCH_RE = re.compile(r"patch (?P<number>\d+)/(?P<total>\d+): (?P<subject>.*)$")
 _REJECT_RE = re.compile(r"^farm-reject-begin\n(?P<reject>.*?)^farm-reject-end$", re.MULTILINE | re.DOTALL)
 
 Progress = Callable[[str], None]
@@ -248,10 +249,14 @@ def _build_failure(image: ImageSpec, log_path: Path, error_text: str) -> BuildEr
         phase = "source"
     reject = _REJECT_RE.search(log)
     detail = reject.group("reject").rstrip() if reject else "\n".join(log.rstrip().splitlines()[-25:])
+    patch = _PATCH_RE.search(message) if phase == "patch-apply" else None
     return BuildError(
         f"{image.name}: {phase} failed: {message}\n{_indent(detail)}\nfull log: {log_path}",
         phase=phase,
         log_path=str(log_path),
+        patch_number=int(patch.group("number")) if patch else None,
+        patch_subject=patch.group("subject") if patch else "",
+        reject=detail if reject else "",
     )
 
 

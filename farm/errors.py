@@ -33,10 +33,23 @@ class EngineError(FarmError):
 class BuildError(FarmError):
     """An image failed to build; ``phase`` says where (patch-apply, configure, build...)."""
 
-    def __init__(self, message: str, *, phase: str, log_path: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: str,
+        log_path: str | None = None,
+        patch_number: int | None = None,
+        patch_subject: str = "",
+        reject: str = "",
+    ) -> None:
         super().__init__(message)
         self.phase = phase
         self.log_path = log_path
+        #: For phase "patch-apply": which patch of the series failed, and what was rejected.
+        self.patch_number = patch_number
+        self.patch_subject = patch_subject
+        self.reject = reject
 
 
 class UsageError(FarmError):

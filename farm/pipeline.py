@@ -144,7 +144,7 @@ def run_tests(
         "-p", "farm.pytest_plugin", "--farm-spec", str(spec), "--farm-reruns", str(reruns),
         "-c", os.devnull, "--rootdir", str(run_dir), "-p", "no:cacheprovider",
         "-n", str(workers), "--dist", "loadgroup",
-        "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit2",
+        "--junitxml", str(run_dir / "pytest-junit.xml"), "-o", "junit_family=xunit2",
         "-q", "-rfE", "--no-header",
     ]  # fmt: skip
     if keyword:

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline.run_tests(items, run_dir=directory, workers=args.workers, reruns=args.reruns, keyword=args.keyword)
     results = pipeline.load_results(directory)
     print(pipeline.summary_table(results))
-    print(f"results: {directory / 'results'}  junit: {directory / 'junit.xml'}")
+    print(f"results: {directory / 'results'}  junit: {directory / 'pytest-junit.xml'}")
     not_built = [c.id for c in cells if not built.test_image_ready(c)]
     for cell_id in not_built:
         print(f"not tested (image not built): {cell_id}")

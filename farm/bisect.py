@@ -1,0 +1,99 @@
+"""Finding the first patch of a series that causes a regression.
+
+Prefixes of the series are built like the full series is, incrementally on the baseline
+build tree of the same arch, and only the regressed tests run in them. A binary search over
+prefix lengths needs about log2(n) incremental builds: prefix 0 (the baseline) is known
+good, prefix n (the full series) is known bad.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import docker
+
+from farm import build, engine, runner
+from farm.build import ImageState
+from farm.gate import BisectResult, SeriesPatch
+from farm.pipeline import BuiltCells
+from farm.render import prefix_plan
+from farm.results import TestResult, append_result
+from farm.scenario import Arch
+
+
+def first_bad_patch(
+    client: docker.DockerClient,
+    built: BuiltCells,
+    arch: Arch,
+    series_name: str,
+    tests: Sequence[str],
+    *,
+    run_dir: Path,
+    progress: engine.Progress,
+) -> BisectResult:
+    patches = built.prepared.series_patches[series_name]
+    good, bad = 0, len(patches)
+    bad_tests = tuple(tests)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        failing = _failing_tests_at_prefix(
+            client, built, arch, series_name, middle, tests, run_dir=run_dir, progress=progress
+        )
+        progress(
+            f"bisect {series_name} ({arch.value}): first {middle} of {len(patches)} patch(es) "
+            f"{'regress' if failing else 'are good'}"
+        )
+        if failing:
+            bad, bad_tests = middle, failing
+        else:
+            good = middle
+    culprit = patches[bad - 1]
+    return BisectResult(
+        series=series_name,
+        arch=arch.value,
+        first_bad_patch=SeriesPatch(culprit.number, culprit.subject),
+        tests=tuple(sorted(bad_tests)),
+        scenario=built.scenario.name,
+    )
+
+
+def _failing_tests_at_prefix(
+    client: docker.DockerClient,
+    built: BuiltCells,
+    arch: Arch,
+    series_name: str,
+    count: int,
+    tests: Sequence[str],
+    *,
+    run_dir: Path,
+    progress: engine.Progress,
+) -> tuple[str, ...]:
+    """The ``tests`` that go bad with the first ``count`` patches applied.
+
+    A prefix that does not build counts as bad with every test: the breakage is at or before
+    it, which is what the search needs to know.
+    """
+    plan = prefix_plan(built.prepared.plan, arch, series_name, count)
+    variant = f"{series_name}.prefix{count}"
+    test_image = plan.test_image(arch, variant)
+    statuses = build.build_images(
+        client, plan, names=[test_image.name], log_dir=run_dir / "bisect" / "logs", progress=progress
+    )
+    if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
+        return tuple(tests)
+    container = runner.TestContainer(client, test_image.tag, f"farm-bisect-{test_image.digest}")
+    container.start()
+    failing: list[str] = []
+    try:
+        for test in tests:
+            item = runner.TestItem(
+                built.scenario.name, arch, variant, test_image.tag, test, built.scenario.timeout_factor
+            )
+            result: TestResult = runner.run_item(container, item)
+            append_result(run_dir / "bisect" / "results.jsonl", result)
+            if not result.outcome.is_good:
+                failing.append(test)
+    finally:
+        container.stop()
+    return tuple(failing)

@@ -1,0 +1,26 @@
+"""``farm gate``: the verdict over run directories, e.g. the per-cell artifacts of a CI matrix."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from farm import verdict
+from farm.commands.common import load_all
+from farm.errors import UsageError
+from farm.report import markdown
+
+
+def run(args: argparse.Namespace) -> int:
+    (scenario,) = load_all([args.scenario])
+    for directory in args.run_dirs:
+        if not (directory / "cells").is_dir() and not (directory / "results").is_dir():
+            raise UsageError(f"{directory}: not a farm run directory (no cells/ or results/ in it)")
+    result = verdict.evaluate(scenario, list(args.run_dirs))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    paths = verdict.write_reports(result, args.report_dir, step_summary=Path(summary) if summary else None)
+    print(markdown.render_markdown(result))
+    for kind, path in paths.items():
+        print(f"{kind + ':':<11} {path}")
+    return result.exit_status
