@@ -111,6 +111,8 @@ def report(result: TestResult) -> None:
     """Turn the farm's outcome into pytest's, for the terminal and the JUnit file."""
     if result.outcome is Outcome.UNSUPPORTED:
         pytest.skip(f"UNSUPPORTED: {result.output.strip().splitlines()[-1] if result.output.strip() else ''}")
+    if result.outcome is Outcome.CRASH and result.details.get("natural_crash"):
+        pytest.xfail(f"{result.label}: the hazard this case demonstrates (expect: crash)")
     if result.outcome is Outcome.XFAIL:
         pytest.xfail("XFAIL (expected by glibc)")
     if not result.outcome.is_good and result.outcome is not Outcome.XPASS:

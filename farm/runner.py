@@ -34,8 +34,7 @@ from farm.scenario import Arch
 ARCH_TIMEOUT_FACTOR = {Arch.X86_64: 1.0, Arch.I686: 1.5}
 GLIBC_TEST_TIMEOUT = 300.0  # make test t=... relinks the test first
 OUTPUT_TAIL_BYTES = 8000
-#: Exit statuses of a case script (see farm.cases): build failure and timeout.
-CASE_BUILD_FAILED = 125
+#: What ``timeout`` exits with when it had to stop the command.
 TIMEOUT_STATUS = 124
 #: Resource limits of a test container: a runaway case must not take the host down.
 CONTAINER_LIMITS: dict[str, Any] = {
@@ -230,33 +229,11 @@ def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: 
         timeout=outer,
         environment={"FARM_ARCH": item.arch.value, "FARM_GLIBC_PREFIX": "/opt/glibc"},
     )
-    outcome, signal_name = classify_case_exit(ran.exit_code, ran.output)
-    return _result(item, outcome, ran, attempt, signal=signal_name)
-
-
-def classify_case_exit(status: int, output: str) -> tuple[Outcome, str | None]:
-    """A case script's exit status as an outcome (and the signal of a crash)."""
-    if status == 0:
-        return Outcome.PASS, None
-    if status == 77:
-        return Outcome.UNSUPPORTED, None
-    if status == CASE_BUILD_FAILED:
-        return Outcome.ERROR, None
-    if status == TIMEOUT_STATUS or (status == 128 + signal.SIGKILL and "farm: timeout" in output):
-        return Outcome.TIMEOUT, None
-    reported = re.findall(r"^farm: signal (\d+)$", output, re.MULTILINE)
-    if reported:
-        return Outcome.CRASH, signal_name(int(reported[-1]))
-    if status > 128:
-        return Outcome.CRASH, signal_name(status - 128)
-    return Outcome.FAIL, None
-
-
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"SIG{number}"
+    status = case_library.decode_exit_status(ran.exit_code)
+    # A case that demonstrates a hazard (expect: crash) records the crash as it is; the
+    # detail tells reports it was the natural outcome rather than a failure.
+    details = {"natural_crash": "yes"} if status.outcome is Outcome.CRASH and case.is_expected(status) else {}
+    return _result(item, status.outcome, ran, attempt, signal=status.signal, details=details)
 
 
 _TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re.MULTILINE)
