@@ -78,7 +78,11 @@ def _failing_tests_at_prefix(
     variant = f"{series_name}.prefix{count}"
     test_image = plan.test_image(arch, variant)
     statuses = build.build_images(
-        client, plan, names=[test_image.name], log_dir=run_dir / "bisect" / "logs", progress=progress
+        client,
+        plan,
+        names=[test_image.name],
+        log_dir=run_dir / "bisect" / "logs",
+        progress=progress,
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
         return tuple(tests)
@@ -88,7 +92,12 @@ def _failing_tests_at_prefix(
     try:
         for test in tests:
             item = runner.TestItem(
-                built.scenario.name, arch, variant, test_image.tag, test, built.scenario.timeout_factor
+                built.scenario.name,
+                arch,
+                variant,
+                test_image.tag,
+                test,
+                built.scenario.timeout_factor,
             )
             result: TestResult = runner.run_item(container, item)
             append_result(run_dir / "bisect" / "results.jsonl", result)

@@ -23,7 +23,7 @@ from farm.series import Patch
 from farm.sources import Cache, Fetcher
 
 
-class ImageState(str, enum.Enum):
+class ImageState(enum.StrEnum):
     BUILT = "built"
     REUSED = "reused"
     FAILED = "failed"
@@ -89,7 +89,11 @@ def build_images(
         parent = statuses.get(image.parent) if image.parent else None
         if parent is not None and parent.state in (ImageState.FAILED, ImageState.BLOCKED):
             statuses[image.name] = ImageStatus(
-                image.name, image.tag, ImageState.BLOCKED, error=parent.error, log_path=parent.log_path
+                image.name,
+                image.tag,
+                ImageState.BLOCKED,
+                error=parent.error,
+                log_path=parent.log_path,
             )
             continue
         try:

@@ -50,14 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="build a scenario's glibc images (reusing unchanged ones)")
     build.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
     build.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
-    build.add_argument("--run-dir", type=Path, default=None, help="where logs go (default: farm-runs/...)")
+    build.add_argument(
+        "--run-dir", type=Path, default=None, help="where logs go (default: farm-runs/...)"
+    )
     build.set_defaults(handler=build_cmd.run)
 
     test = sub.add_parser("test", help="run the test matrix inside a scenario's images")
     test.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
     test.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
     test.add_argument("--run-dir", type=Path, default=None)
-    test.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)")
+    test.add_argument(
+        "-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)"
+    )
     test.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
     test.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over item ids")
     test.set_defaults(handler=test_cmd.run)
@@ -69,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)")
     run.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
     run.add_argument("--no-gate", action="store_true", help="build and test only (a CI cell job)")
-    run.add_argument("--no-bisect", action="store_true", help="do not search for the first bad patch")
+    run.add_argument(
+        "--no-bisect", action="store_true", help="do not search for the first bad patch"
+    )
     run.set_defaults(handler=run_cmd.run)
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")

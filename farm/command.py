@@ -39,7 +39,7 @@ class CommandOutcome:
 
 
 def run(
-    argv: Sequence[str],
+    argv: Sequence[str | os.PathLike[str]],
     *,
     timeout: float,
     cwd: Path | None = None,
@@ -52,13 +52,13 @@ def run(
     With ``passthrough`` the output goes straight to the farm's own stdout/stderr (for a
     child whose progress the user should watch live) and ``output`` is empty.
     """
-    argv = tuple(str(arg) for arg in argv)
-    log.debug("run: %s", shlex.join(argv))
+    words = tuple(str(arg) for arg in argv)
+    log.debug("run: %s", shlex.join(words))
     started = time.monotonic()
     full_env = None if env is None else {**os.environ, **env}
     try:
         completed = subprocess.run(
-            argv,
+            words,
             cwd=cwd,
             env=full_env,
             input=stdin,
@@ -68,14 +68,14 @@ def run(
             check=False,
         )
     except FileNotFoundError:
-        return CommandOutcome(argv, -1, f"{argv[0]}: command not found", 0.0)
+        return CommandOutcome(words, -1, f"{words[0]}: command not found", 0.0)
     except subprocess.TimeoutExpired as expired:
         output = (expired.output or b"").decode("utf-8", "replace")
         return CommandOutcome(
-            argv, -1, output + f"\n(timed out after {timeout:.0f} s)", timeout, timed_out=True
+            words, -1, output + f"\n(timed out after {timeout:.0f} s)", timeout, timed_out=True
         )
     return CommandOutcome(
-        argv,
+        words,
         completed.returncode,
         (completed.stdout or b"").decode("utf-8", "replace"),
         time.monotonic() - started,

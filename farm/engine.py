@@ -38,7 +38,9 @@ BUILD_READ_TIMEOUT = 3600
 #: The step output line a farm script prints when it fails, and the reject it prints.
 _FAILED_RE = re.compile(r"^farm-failed: (?P<phase>[a-z-]+): (?P<message>.*)$", re.MULTILINE)
 _PATCH_RE = re.compile(r"patch (?P<number>\d+)/(?P<total>\d+): (?P<subject>.*)$")
-_REJECT_RE = re.compile(r"^farm-reject-begin\n(?P<reject>.*?)^farm-reject-end$", re.MULTILINE | re.DOTALL)
+_REJECT_RE = re.compile(
+    r"^farm-reject-begin\n(?P<reject>.*?)^farm-reject-end$", re.MULTILINE | re.DOTALL
+)
 
 Progress = Callable[[str], None]
 
@@ -116,7 +118,9 @@ def _debootstrap_import(client: docker.DockerClient, progress: Progress) -> None
             "made; run `sudo scripts/setup-host.sh` (installs debootstrap)"
         )
     if os.geteuid() != 0:
-        raise EngineError("debootstrap needs root to build the base image; run the farm as root once")
+        raise EngineError(
+            "debootstrap needs root to build the base image; run the farm as root once"
+        )
     with tempfile.TemporaryDirectory(prefix="farm-debootstrap-") as temporary:
         root = Path(temporary) / "rootfs"
         progress(f"base image: debootstrap --variant=minbase bookworm ({DEBOOTSTRAP_MIRROR})")
@@ -133,7 +137,10 @@ def _debootstrap_import(client: docker.DockerClient, progress: Progress) -> None
         repository, tag = BASE_IMAGE.split(":")
         try:
             client.api.import_image_from_file(
-                str(tarball), repository=repository, tag=tag, changes=[f"LABEL {MANAGED_LABEL}=true"]
+                str(tarball),
+                repository=repository,
+                tag=tag,
+                changes=[f"LABEL {MANAGED_LABEL}=true"],
             )
         except _CONNECTION_ERRORS as error:
             raise _no_engine(error) from None
@@ -149,9 +156,11 @@ def _context_tar(image: ImageSpec) -> io.BufferedRandom:
 
     Files get a fixed mtime so the context, like the tag, depends only on content.
     """
-    stream = tempfile.TemporaryFile()
+    stream = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
     with tarfile.open(fileobj=stream, mode="w") as archive:
-        entries = [("Dockerfile", image.dockerfile.encode(), 0o644, None)]
+        entries: list[tuple[str, bytes | None, int, Path | None]] = [
+            ("Dockerfile", image.dockerfile.encode(), 0o644, None)
+        ]
         entries += [(f.dest, f.data, f.mode, f.source) for f in image.context]
         for name, data, mode, source in entries:
             info = tarfile.TarInfo(name)
@@ -165,7 +174,7 @@ def _context_tar(image: ImageSpec) -> io.BufferedRandom:
                 with source.open("rb") as handle:
                     archive.addfile(info, handle)
     stream.seek(0)
-    return stream  # type: ignore[return-value]
+    return stream
 
 
 def build_image(
@@ -248,7 +257,9 @@ def _build_failure(image: ImageSpec, log_path: Path, error_text: str) -> BuildEr
     if phase == "source-prepare":
         phase = "source"
     reject = _REJECT_RE.search(log)
-    detail = reject.group("reject").rstrip() if reject else "\n".join(log.rstrip().splitlines()[-25:])
+    detail = (
+        reject.group("reject").rstrip() if reject else "\n".join(log.rstrip().splitlines()[-25:])
+    )
     patch = _PATCH_RE.search(message) if phase == "patch-apply" else None
     return BuildError(
         f"{image.name}: {phase} failed: {message}\n{_indent(detail)}\nfull log: {log_path}",

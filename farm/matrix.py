@@ -90,6 +90,8 @@ def table(all_cells: tuple[Cell, ...]) -> str:
     rows = [("cell", "scenario", "arch", "variant")]
     rows += [(c.id, c.scenario, c.arch.value, c.variant) for c in all_cells]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in rows]
+    lines = [
+        "  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

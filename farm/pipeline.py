@@ -16,7 +16,8 @@ from pathlib import Path
 
 import docker
 
-from farm import build, cases as case_library, command, engine, runner
+from farm import build, command, engine, runner
+from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.errors import EngineError
 from farm.matrix import Cell
@@ -57,7 +58,9 @@ def build_cells(
     names = [
         f"test-{cell.arch.value}-{cell.variant}"
         for cell in cells
-        if all(s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant))
+        if all(
+            s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
+        )
     ]
     statuses = build.build_images(
         client, prepared.plan, names=names, log_dir=run_dir / "logs", progress=progress
@@ -82,7 +85,9 @@ def probe_cells(
         if not built.test_image_ready(cell):
             continue
         image = built.prepared.plan.test_image(cell.arch, cell.variant)
-        container = runner.TestContainer(client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}")
+        container = runner.TestContainer(
+            client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}"
+        )
         container.start()
         try:
             facts = runner.probe(container)
@@ -97,8 +102,10 @@ def probe_cells(
         (run_dir / "probes" / f"{cell.id}.json").write_text(
             json.dumps({"facts": facts, "glibc_tests": list(tests)}, indent=2, sort_keys=True)
         )
-        progress(f"{cell.id}: {facts.get('glibc', '?')}; rseq syscall: {facts.get('rseq_syscall')}; "
-                 f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s)")
+        progress(
+            f"{cell.id}: {facts.get('glibc', '?')}; rseq syscall: {facts.get('rseq_syscall')}; "
+            f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s)"
+        )
         probes[cell.id] = probe
     return probes
 
@@ -118,7 +125,9 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         tests = [f"farm/{case.id}" for case in selected]
         tests += [f"glibc/{name}" for name in probes[cell.id].glibc_tests]
         items += [
-            runner.TestItem(scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor)
+            runner.TestItem(
+                scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor
+            )
             for test in tests
         ]
     return items
@@ -173,7 +182,8 @@ def summary_table(results: list[TestResult]) -> str:
     columns = ["PASS", "FAIL", "UNSUPPORTED", "XFAIL", "XPASS", "TIMEOUT", "CRASH", "ERROR"]
     header = ["variant", "arch", *columns]
     rows = [header] + [
-        [variant, arch, *(str(row.get(c, 0)) for c in columns)] for (variant, arch), row in counts.items()
+        [variant, arch, *(str(row.get(c, 0)) for c in columns)]
+        for (variant, arch), row in counts.items()
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip() for r in rows)

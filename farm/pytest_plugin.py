@@ -110,7 +110,8 @@ def run_and_record(
 def report(result: TestResult) -> None:
     """Turn the farm's outcome into pytest's, for the terminal and the JUnit file."""
     if result.outcome is Outcome.UNSUPPORTED:
-        pytest.skip(f"UNSUPPORTED: {result.output.strip().splitlines()[-1] if result.output.strip() else ''}")
+        last_line = (result.output.strip().splitlines() or [""])[-1]
+        pytest.skip(f"UNSUPPORTED: {last_line}")
     if result.outcome is Outcome.CRASH and result.details.get("natural_crash"):
         pytest.xfail(f"{result.label}: the hazard this case demonstrates (expect: crash)")
     if result.outcome is Outcome.XFAIL:

@@ -146,8 +146,9 @@ def _tag(name: str, dockerfile: str, context: tuple[ContextFile, ...]) -> str:
     digest = hashlib.sha256(dockerfile.encode())
     for item in sorted(context, key=lambda c: c.dest):
         digest.update(f"\0{item.dest}\0{item.sha256}\0{item.mode:o}".encode())
-    kind = name.split("-", 1)[0]
-    return f"{TAG_REPOSITORY}/{kind}:{name.split('-', 1)[1] + '-' if '-' in name else ''}{digest.hexdigest()[:16]}"
+    kind, _, rest = name.partition("-")
+    prefix = f"{rest}-" if rest else ""
+    return f"{TAG_REPOSITORY}/{kind}:{prefix}{digest.hexdigest()[:16]}"
 
 
 def patch_list(patches: tuple[tuple[str, Patch], ...], directory: str) -> tuple[ContextFile, ...]:
@@ -156,15 +157,24 @@ def patch_list(patches: tuple[tuple[str, Patch], ...], directory: str) -> tuple[
     files: list[ContextFile] = []
     lines: list[str] = []
     totals: dict[str, int] = {}
-    for series_name, patch in patches:
+    for series_name, _ in patches:
         totals[series_name] = totals.get(series_name, 0) + 1
     for index, (series_name, patch) in enumerate(patches, start=1):
         file_name = f"{index:04d}-{series_name}-{patch.number:04d}.patch"
-        files.append(ContextFile(f"{directory}/{file_name}", _sha256(patch.content), data=patch.content))
+        files.append(
+            ContextFile(f"{directory}/{file_name}", _sha256(patch.content), data=patch.content)
+        )
         subject = " ".join(patch.subject.split()) or "(no subject)"
         lines.append(
             "\t".join(
-                (str(patch.number), str(totals[series_name]), patch.format.value, file_name, series_name, subject)
+                (
+                    str(patch.number),
+                    str(totals[series_name]),
+                    patch.format.value,
+                    file_name,
+                    series_name,
+                    subject,
+                )
             )
         )
     listing = ("\n".join(lines) + "\n").encode() if lines else b""
@@ -180,7 +190,12 @@ def case_files(cases_dir: Path = CASES_DIR) -> tuple[ContextFile, ...]:
             continue
         mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
         files.append(
-            ContextFile(f"cases/{path.relative_to(cases_dir)}", _sha256(path.read_bytes()), source=path, mode=mode)
+            ContextFile(
+                f"cases/{path.relative_to(cases_dir)}",
+                _sha256(path.read_bytes()),
+                source=path,
+                mode=mode,
+            )
         )
     return tuple(files)
 

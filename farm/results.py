@@ -16,7 +16,7 @@ from pathlib import Path
 SCHEMA_VERSION = 1
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What one test did. The first four are glibc's own vocabulary (``.test-result``)."""
 
     PASS = "PASS"

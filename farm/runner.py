@@ -11,6 +11,7 @@ farm adds: a kill at the timeout is TIMEOUT, a death by signal is CRASH with the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -146,10 +147,9 @@ class TestContainer:
     def stop(self) -> None:
         if self._container is None:
             return
-        try:
+        # If the engine refuses, `farm gc` finds the container by its label later.
+        with contextlib.suppress(docker.errors.APIError, requests.exceptions.ConnectionError):
             self._container.remove(force=True)
-        except (docker.errors.APIError, requests.exceptions.ConnectionError):
-            pass  # farm gc finds it by label
         self._container = None
 
 
@@ -168,8 +168,10 @@ _PRINT_TESTS = r"""
 set -e
 for dir in $FARM_SUBDIRS; do
   [ -d /src/glibc/$dir ] || continue
-  printf 'farm-print-tests:\n\t@echo $(addprefix %s/,$(tests) $(tests-internal) $(tests-container))\n' "$dir" >/tmp/print-tests.mk
-  make -s --no-print-directory -C /src/glibc/$dir objdir=/build/glibc -f Makefile -f /tmp/print-tests.mk farm-print-tests
+  vars='$(tests) $(tests-internal) $(tests-container)'
+  printf 'farm-print-tests:\n\t@echo $(addprefix %s/,%s)\n' "$dir" "$vars" >/tmp/print-tests.mk
+  make -s --no-print-directory -C /src/glibc/$dir objdir=/build/glibc \
+    -f Makefile -f /tmp/print-tests.mk farm-print-tests
 done
 """
 
@@ -187,7 +189,9 @@ def list_glibc_tests(container: TestContainer, globs: tuple[str, ...]) -> list[s
         _PRINT_TESTS, timeout=300, user="root", environment={"FARM_SUBDIRS": " ".join(subdirs)}
     )
     if outcome.exit_code != 0:
-        raise EngineError(f"cannot list glibc's tests in {container.image}:\n{outcome.output[-2000:]}")
+        raise EngineError(
+            f"cannot list glibc's tests in {container.image}:\n{outcome.output[-2000:]}"
+        )
     names = sorted(set(outcome.output.split()))
     return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
 
@@ -200,7 +204,9 @@ def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> T
     return _run_glibc_test(container, item, factor, attempt)
 
 
-def _result(item: TestItem, outcome: Outcome, exec_outcome: ExecOutcome, attempt: int, **extra: Any) -> TestResult:
+def _result(
+    item: TestItem, outcome: Outcome, exec_outcome: ExecOutcome, attempt: int, **extra: Any
+) -> TestResult:
     return TestResult(
         scenario=item.scenario,
         arch=item.arch.value,
@@ -232,20 +238,26 @@ def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: 
     status = case_library.decode_exit_status(ran.exit_code)
     # A case that demonstrates a hazard (expect: crash) records the crash as it is; the
     # detail tells reports it was the natural outcome rather than a failure.
-    details = {"natural_crash": "yes"} if status.outcome is Outcome.CRASH and case.is_expected(status) else {}
+    details = (
+        {"natural_crash": "yes"}
+        if status.outcome is Outcome.CRASH and case.is_expected(status)
+        else {}
+    )
     return _result(item, status.outcome, ran, attempt, signal=status.signal, details=details)
 
 
 _TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re.MULTILINE)
 
 
-def _run_glibc_test(container: TestContainer, item: TestItem, factor: float, attempt: int) -> TestResult:
+def _run_glibc_test(
+    container: TestContainer, item: TestItem, factor: float, attempt: int
+) -> TestResult:
     name = item.test.removeprefix("glibc/")
     quoted = shlex.quote(name)
     script = (
         f"cd /build/glibc && rm -f {quoted}.test-result && "
         f"make -s test t={quoted} >/tmp/farm-make.log 2>&1; "
-        f"echo \"farm: make exit $?\"; "
+        f'echo "farm: make exit $?"; '
         f"cat {quoted}.test-result 2>/dev/null; "
         f"echo '--- {name}.out'; tail -c 6000 {quoted}.out 2>/dev/null; "
         f"echo '--- make'; tail -n 30 /tmp/farm-make.log"

@@ -43,7 +43,7 @@ EXPECTABLE = (
 _CRASH_RE = re.compile(r"^CRASH\((SIG[A-Z0-9]+)\)$")
 
 
-class Arch(str, enum.Enum):
+class Arch(enum.StrEnum):
     """Architectures the farm builds; i686 is a 32-bit glibc built with ``gcc -m32``."""
 
     X86_64 = "x86_64"
@@ -109,7 +109,7 @@ GlibcSource: TypeAlias = DebianSource | TarballSource | GitSource | PathSource
 # --- where patches come from ---------------------------------------------------------------
 
 
-class PatchFormat(str, enum.Enum):
+class PatchFormat(enum.StrEnum):
     """How one patch file is applied inside the image."""
 
     MAIL = "mail"  # git am: a mail or mbox with headers and a commit message
@@ -171,7 +171,13 @@ class GitRangePatches:
 
 
 PatchSource: TypeAlias = (
-    QuiltPatches | MboxPatches | DiffPatch | UrlPatches | ThreadPatches | DebianPatch | GitRangePatches
+    QuiltPatches
+    | MboxPatches
+    | DiffPatch
+    | UrlPatches
+    | ThreadPatches
+    | DebianPatch
+    | GitRangePatches
 )
 
 
@@ -272,9 +278,7 @@ def load_scenario(path: Path) -> Scenario:
     )
     base_dir = path.parent
     name = _name(top["name"])
-    glibc = top["glibc"].mapping(
-        required=("version", "source"), optional=("prepare", "configure")
-    )
+    glibc = top["glibc"].mapping(required=("version", "source"), optional=("prepare", "configure"))
     version = glibc["version"].scalar_text()
     if not re.fullmatch(r"\d+\.\d+(\.\d+)?", version):
         glibc["version"].fail(f"expected a glibc version like '2.36', got {version!r}")
@@ -308,7 +312,9 @@ def load_scenario(path: Path) -> Scenario:
         top["tests"].fail("select at least one test: 'cases' globs or 'glibc' globs")
     if "glibc" in tests_map:
         for glob_node in tests_map["glibc"].sequence():
-            if not re.fullmatch(r"[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]+-]+", glob_node.string()):
+            if not re.fullmatch(
+                r"[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]+-]+", glob_node.string()
+            ):
                 glob_node.fail(
                     "expected a glibc test as 'subdir/test' (globs allowed), "
                     f"like 'elf/tst-dlmopen*'; got {glob_node.string()!r}"
@@ -321,9 +327,7 @@ def load_scenario(path: Path) -> Scenario:
         for item in (top["expect"].sequence() if "expect" in top else [])
     )
     flaky = tuple(_flaky(item) for item in (top["flaky"].sequence() if "flaky" in top else []))
-    timeout_factor = (
-        top["timeout_factor"].number(minimum=0.1) if "timeout_factor" in top else 1.0
-    )
+    timeout_factor = top["timeout_factor"].number(minimum=0.1) if "timeout_factor" in top else 1.0
     return Scenario(
         path=path,
         name=name,
@@ -385,7 +389,9 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
         )
         version = fields["version"].scalar_text()
         if not re.fullmatch(r"[0-9][A-Za-z0-9.+~:-]*", version):
-            fields["version"].fail(f"expected a Debian version like '2.36-9+deb12u4', got {version!r}")
+            fields["version"].fail(
+                f"expected a Debian version like '2.36-9+deb12u4', got {version!r}"
+            )
         return DebianSource(
             package=fields["package"].string() if "package" in fields else "glibc",
             version=version,

@@ -21,9 +21,7 @@ from farm.scenario import PatchFormat
 #: A whole series larger than this is refused: no real glibc series comes near it.
 MAX_SERIES_BYTES = 64 << 20
 
-_PATCH_TAG_RE = re.compile(
-    r"^\s*\[(?P<tags>[^\]]*?)\]\s*(?P<title>.*)$", re.DOTALL
-)
+_PATCH_TAG_RE = re.compile(r"^\s*\[(?P<tags>[^\]]*?)\]\s*(?P<title>.*)$", re.DOTALL)
 _NUMBER_RE = re.compile(r"(?:^|\s)(?P<n>\d+)/(?P<total>\d+)(?:\s|$)")
 _VERSION_RE = re.compile(r"(?:^|\s)v(?P<v>\d+)(?:\s|$)", re.IGNORECASE)
 _DIFF_FILE_RE = re.compile(r"^(?:---|\+\+\+) (?P<path>\S+)", re.MULTILINE)
@@ -136,7 +134,9 @@ def patches_from_quilt(series_text: str, read: dict[str, bytes], *, what: str) -
     for name in quilt_series_names(series_text, what=what):
         content = read[name]
         subject = _diff_subject(content) or name
-        patch = Patch(number=len(patches) + 1, subject=subject, format=PatchFormat.DIFF, content=content)
+        patch = Patch(
+            number=len(patches) + 1, subject=subject, format=PatchFormat.DIFF, content=content
+        )
         check_patch(patch, what=f"{what}/{name}")
         patches.append(patch)
     if not patches:

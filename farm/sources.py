@@ -29,7 +29,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from farm import command, series as series_mod
+from farm import command
+from farm import series as series_mod
 from farm.errors import SourceError
 from farm.scenario import (
     DebianPatch,
@@ -160,7 +161,9 @@ class LockFile:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise SourceError(f"{self.path}: unreadable lock file ({error}); delete it to re-lock")
+            raise SourceError(
+                f"{self.path}: unreadable lock file ({error}); delete it to re-lock"
+            ) from None
         hashes = data.get("sha256", {}) if isinstance(data, dict) else {}
         return {str(k): str(v) for k, v in hashes.items()}
 
@@ -189,7 +192,9 @@ class LockFile:
 class Fetcher:
     """Resolves a scenario's sources and series to cached blobs, fetching what is missing."""
 
-    def __init__(self, cache: Cache, scenario: Scenario, *, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, cache: Cache, scenario: Scenario, *, progress: Callable[[str], None] | None = None
+    ) -> None:
         self.cache = cache
         self.scenario = scenario
         self.lock = LockFile(scenario.path)
@@ -204,9 +209,7 @@ class Fetcher:
         prepare: list[Patch] = []
         for patch_source in self.scenario.prepare:
             for patch in self.patches(patch_source, what="glibc.prepare"):
-                prepare.append(
-                    Patch(len(prepare) + 1, patch.subject, patch.format, patch.content)
-                )
+                prepare.append(Patch(len(prepare) + 1, patch.subject, patch.format, patch.content))
         return GlibcTree(tarball=tarball, prepare=tuple(prepare))
 
     def _glibc_tarball(self, source: GlibcSource) -> Blob:
@@ -245,7 +248,9 @@ class Fetcher:
         return directory
 
     def _apt_source(self, source: DebianSource, directory: Path) -> None:
-        apt_dir = self.cache.work_dir("apt", re.sub(r"[^A-Za-z0-9]+", "_", source.archive + source.suite))
+        apt_dir = self.cache.work_dir(
+            "apt", re.sub(r"[^A-Za-z0-9]+", "_", source.archive + source.suite)
+        )
         (apt_dir / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (apt_dir / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -261,7 +266,9 @@ class Fetcher:
             "-o", "Debug::NoLocking=1",
             "-o", "APT::Sandbox::User=root",
         ]  # fmt: skip
-        self._progress(f"fetching Debian source {source.package}={source.version} from {source.archive}")
+        self._progress(
+            f"fetching Debian source {source.package}={source.version} from {source.archive}"
+        )
         update = command.run(["apt-get", *options, "update"], timeout=APT_TIMEOUT)
         if not update.ok or "Err:" in update.output:
             raise SourceError(
@@ -272,13 +279,23 @@ class Fetcher:
         staging = Path(tempfile.mkdtemp(dir=self.cache.root / "tmp"))
         try:
             fetched = command.run(
-                ["apt-get", *options, "source", "--download-only", f"{source.package}={source.version}"],
+                [
+                    "apt-get",
+                    *options,
+                    "source",
+                    "--download-only",
+                    f"{source.package}={source.version}",
+                ],
                 timeout=APT_TIMEOUT,
                 cwd=staging,
             )
             if not fetched.ok:
-                available = command.run(["apt-cache", *options, "showsrc", source.package], timeout=120)
-                versions = sorted(set(re.findall(r"^Version: (\S+)", available.output, re.MULTILINE)))
+                available = command.run(
+                    ["apt-cache", *options, "showsrc", source.package], timeout=120
+                )
+                versions = sorted(
+                    set(re.findall(r"^Version: (\S+)", available.output, re.MULTILINE))
+                )
                 raise SourceError(
                     f"{source.key}: apt-get source failed:\n{fetched.tail(3)}\n"
                     f"Versions {source.suite} offers: {', '.join(versions) or 'none'}"
@@ -292,7 +309,9 @@ class Fetcher:
 
     def _git_archive(self, source: GitSource) -> Blob:
         repo = self._git_mirror(source.url, key=source.key)
-        resolved = command.run(["git", "-C", repo, "rev-parse", "--verify", f"{source.ref}^{{commit}}"], timeout=60)
+        resolved = command.run(
+            ["git", "-C", repo, "rev-parse", "--verify", f"{source.ref}^{{commit}}"], timeout=60
+        )
         if not resolved.ok:
             raise SourceError(f"{source.key}: ref {source.ref!r} not found in {source.url}")
         commit = resolved.output.strip()
@@ -317,7 +336,9 @@ class Fetcher:
         with FileLock(str(repo) + ".flock", timeout=GIT_TIMEOUT):
             if not (repo / "HEAD").is_file():
                 self._progress(f"cloning {url}")
-                cloned = command.run(["git", "clone", "--mirror", "--quiet", url, repo], timeout=GIT_TIMEOUT)
+                cloned = command.run(
+                    ["git", "clone", "--mirror", "--quiet", url, repo], timeout=GIT_TIMEOUT
+                )
                 if not cloned.ok:
                     shutil.rmtree(repo, ignore_errors=True)
                     raise SourceError(
@@ -357,10 +378,17 @@ class Fetcher:
             contents: dict[str, bytes] = {}
             for name in names:
                 path = source.directory / name
-                if path.is_symlink() or not path.resolve().is_relative_to(source.directory.resolve()):
-                    raise SourceError(f"{source.directory}/{name}: a symlink or outside the quilt directory; refusing")
+                if path.is_symlink() or not path.resolve().is_relative_to(
+                    source.directory.resolve()
+                ):
+                    raise SourceError(
+                        f"{source.directory}/{name}: a symlink or outside the quilt directory;"
+                        " refusing"
+                    )
                 if not path.is_file():
-                    raise SourceError(f"{source.directory}/series names {name!r}, which does not exist")
+                    raise SourceError(
+                        f"{source.directory}/series names {name!r}, which does not exist"
+                    )
                 contents[name] = path.read_bytes()
             return series_mod.patches_from_quilt(text, contents, what=str(source.directory))
         if isinstance(source, MboxPatches):
@@ -408,8 +436,12 @@ class Fetcher:
             timeout=GIT_TIMEOUT,
         )
         if not formatted.ok:
-            raise SourceError(f"git:{source.url}: range {source.range} not found:\n{formatted.tail(3)}")
-        return series_mod.patches_from_mbox(formatted.output.encode(), what=f"{source.url} {source.range}")
+            raise SourceError(
+                f"git:{source.url}: range {source.range} not found:\n{formatted.tail(3)}"
+            )
+        return series_mod.patches_from_mbox(
+            formatted.output.encode(), what=f"{source.url} {source.range}"
+        )
 
     def url_blob(self, url: str, pinned: str | None, *, key: str) -> Blob:
         """A URL's content from the cache, a manual drop, or the network; hash-checked."""
@@ -433,7 +465,10 @@ class Fetcher:
         fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp")
         temporary = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            with (
+                os.fdopen(fd, "wb") as out,
+                urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response,
+            ):
                 declared = response.headers.get("Content-Length")
                 copied = 0
                 while chunk := response.read(1 << 20):
@@ -488,4 +523,6 @@ def _verify_dsc_files(dsc: Path, *, what: str) -> None:
         if sha256_file(path) != digest:
             path.unlink()
             (dsc.parent / ".verified").unlink(missing_ok=True)
-            raise SourceError(f"{what}: {name} does not match its sha256 in {dsc.name}; removed it, run again")
+            raise SourceError(
+                f"{what}: {name} does not match its sha256 in {dsc.name}; removed it, run again"
+            )

@@ -19,11 +19,13 @@ import datetime
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from farm import gate
 from farm.build import ImageState
 from farm.pipeline import BuiltCells
-from farm.report import html, json as json_report, junit, markdown, patchwork
+from farm.report import html, junit, markdown, patchwork
+from farm.report import json as json_report
 from farm.results import read_results
 from farm.scenario import Scenario
 
@@ -45,20 +47,33 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     statuses: list[gate.CellStatus] = []
     for cell in built.cells:
         series = scenario.series_of_variant(cell.variant)
-        common = {
+        common: dict[str, Any] = {
             "scenario": scenario.name,
             "arch": cell.arch.value,
             "variant": cell.variant,
             "source_sha256": built.prepared.source_sha256,
             "reproducer": reproducer(scenario, cell.id),
         }
-        failed_fetch = [built.prepared.fetch_failures[s.name] for s in series if s.name in built.prepared.fetch_failures]
+        failed_fetch = [
+            built.prepared.fetch_failures[s.name]
+            for s in series
+            if s.name in built.prepared.fetch_failures
+        ]
         if failed_fetch:
-            statuses.append(gate.CellStatus(state=gate.CellState.SOURCE_FAILED, message=failed_fetch[0], **common))
+            statuses.append(
+                gate.CellStatus(
+                    state=gate.CellState.SOURCE_FAILED, message=failed_fetch[0], **common
+                )
+            )
             continue
         build_image = built.prepared.plan.build_image(cell.arch, cell.variant)
         series_sha256 = next(
-            (line.split('"')[1] for line in build_image.dockerfile.splitlines() if "series-sha256=" in line), ""
+            (
+                line.split('"')[1]
+                for line in build_image.dockerfile.splitlines()
+                if "series-sha256=" in line
+            ),
+            "",
         )
         # The first image of the cell's chain that failed tells why the cell has no tests.
         chain = built.prepared.plan.ancestry(f"test-{cell.arch.value}-{cell.variant}")
@@ -77,14 +92,19 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             )
             statuses.append(
                 gate.CellStatus(
-                    state=state, message=str(error).splitlines()[0], failed_patch=patch,
-                    series_sha256=series_sha256, **common,
-                )  # fmt: skip
+                    state=state,
+                    message=str(error).splitlines()[0],
+                    failed_patch=patch,
+                    series_sha256=series_sha256,
+                    **common,
+                )
             )
             continue
         test_status = built.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
         if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
-            statuses.append(gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common))
+            statuses.append(
+                gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
+            )
             continue
         statuses.append(
             gate.CellStatus(
@@ -103,7 +123,9 @@ def write_run_state(run_dir: Path, built: BuiltCells) -> None:
     (run_dir / "cells").mkdir(parents=True, exist_ok=True)
     for status in cell_statuses(built):
         data = dataclasses.asdict(status)
-        (run_dir / "cells" / f"{status.cell}.json").write_text(json.dumps(data, indent=2, sort_keys=True))
+        (run_dir / "cells" / f"{status.cell}.json").write_text(
+            json.dumps(data, indent=2, sort_keys=True)
+        )
     series = {
         name: [{"number": p.number, "subject": p.subject} for p in patches]
         for name, patches in built.prepared.series_patches.items()
@@ -166,7 +188,9 @@ def evaluate(
             )
         )
         series_infos.append(gate.SeriesInfo(name="stacked", patches=stacked))
-    results = list(read_results(sorted(p for d in run_dirs for p in (d / "results").glob("*.jsonl"))))
+    results = list(
+        read_results(sorted(p for d in run_dirs for p in (d / "results").glob("*.jsonl")))
+    )
     return gate.evaluate(
         results,
         _read_cells(run_dirs),
@@ -174,7 +198,9 @@ def evaluate(
         today=today or datetime.date.today(),
         series=series_infos,
         expectations=[
-            gate.Expectation(e.variant, e.test, e.outcome, e.arch.value if e.arch else None, scenario.name)
+            gate.Expectation(
+                e.variant, e.test, e.outcome, e.arch.value if e.arch else None, scenario.name
+            )
             for e in scenario.expectations
         ],
         flaky=[
@@ -185,7 +211,9 @@ def evaluate(
     )
 
 
-def write_reports(result: gate.GateResult, out_dir: Path, *, step_summary: Path | None) -> dict[str, Path]:
+def write_reports(
+    result: gate.GateResult, out_dir: Path, *, step_summary: Path | None
+) -> dict[str, Path]:
     """Every report format into ``out_dir``; the markdown also to GitHub's step summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {

@@ -84,8 +84,8 @@ class Node:
         if not nodes or nodes[0] is None:
             raise ScenarioError(f"{shown}:1: the file is empty; expected a scenario mapping")
         if len(nodes) > 1:
-            line = nodes[1].start_mark.line + 1
-            raise ScenarioError(f"{shown}:{line}: one scenario per file; found a second document")
+            second = nodes[1].start_mark.line + 1
+            raise ScenarioError(f"{shown}:{second}: one scenario per file; found a second document")
         return cls(nodes[0], shown, "")
 
     # -- location ------------------------------------------------------------------------

@@ -18,7 +18,8 @@ def run(args: argparse.Namespace) -> int:
     names = [
         f"test-{cell.arch.value}-{cell.variant}"
         for cell in cells
-        if cell.variant == "baseline" or all(
+        if cell.variant == "baseline"
+        or all(
             s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
         )
     ]

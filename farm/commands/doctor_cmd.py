@@ -16,10 +16,16 @@ def run(args: argparse.Namespace) -> int:
 
     def report(ok: bool, what: str, fix: str) -> None:
         nonlocal problems
-        print(f"{'ok     ' if ok else 'MISSING'}  {what}" + ("" if ok else f"\n         fix: {fix}"))
+        print(
+            f"{'ok     ' if ok else 'MISSING'}  {what}" + ("" if ok else f"\n         fix: {fix}")
+        )
         problems += 0 if ok else 1
 
-    report(sys.version_info >= (3, 11), f"Python {sys.version.split()[0]} (3.11+)", "install Python 3.11")
+    report(
+        sys.version_info >= (3, 11),
+        f"Python {sys.version.split()[0]} (3.11+)",
+        "install Python 3.11",
+    )
     for tool, package in (("apt-get", "apt"), ("git", "git"), ("debootstrap", "debootstrap")):
         report(shutil.which(tool) is not None, tool, f"apt-get install {package}")
     try:
@@ -27,11 +33,8 @@ def run(args: argparse.Namespace) -> int:
         version = client.version().get("Version", "?")
         report(True, f"Docker engine {version}", "")
         has_base = engine.image_id(client, BASE_IMAGE) is not None
-        report(
-            True,
-            f"base image {BASE_IMAGE}: {'present' if has_base else 'not yet built (made on first build)'}",
-            "",
-        )
+        state = "present" if has_base else "not yet built (made on first build)"
+        report(True, f"base image {BASE_IMAGE}: {state}", "")
     except EngineError as error:
         report(False, "Docker engine", str(error).splitlines()[-1])
     return 0 if problems == 0 else 2

@@ -19,7 +19,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{directory}: not a farm run directory (no cells/ or results/ in it)")
     result = verdict.evaluate(scenario, list(args.run_dirs))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    paths = verdict.write_reports(result, args.report_dir, step_summary=Path(summary) if summary else None)
+    paths = verdict.write_reports(
+        result, args.report_dir, step_summary=Path(summary) if summary else None
+    )
     print(markdown.render_markdown(result))
     for kind, path in paths.items():
         print(f"{kind + ':':<11} {path}")

@@ -19,7 +19,9 @@ def run(args: argparse.Namespace) -> int:
     directory = run_dir(args.run_dir, scenario)
     progress(f"run directory: {directory}")
     client = engine.connect()
-    built = pipeline.build_cells(client, scenario, cells, cache=cache(), run_dir=directory, progress=progress)
+    built = pipeline.build_cells(
+        client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
+    )
     verdict.write_run_state(directory, built)
     probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
@@ -33,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_bisect and _bisect_regressions(client, built, result, directory):
         result = verdict.evaluate(scenario, [directory])
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    paths = verdict.write_reports(result, directory, step_summary=Path(summary) if summary else None)
+    paths = verdict.write_reports(
+        result, directory, step_summary=Path(summary) if summary else None
+    )
     print()
     print(markdown.render_markdown(result))
     for kind, path in paths.items():
@@ -41,19 +45,21 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_status
 
 
-def _bisect_regressions(client: object, built: pipeline.BuiltCells, result: GateResult, directory: Path) -> bool:
+def _bisect_regressions(
+    client: object, built: pipeline.BuiltCells, result: GateResult, directory: Path
+) -> bool:
     """Bisect every series x arch with a reproduced regression; True if any was bisected."""
     bisected = False
     for series_verdict in result.series:
         if series_verdict.series not in built.prepared.series_patches:
             continue  # the stacked variant is several series; bisect each on its own
         for arch_verdict in series_verdict.arches:
-            tests = sorted(
-                t.test for t in arch_verdict.of_kind(ChangeKind.REGRESSION) if t.rejects
-            )
+            tests = sorted(t.test for t in arch_verdict.of_kind(ChangeKind.REGRESSION) if t.rejects)
             if not tests:
                 continue
-            progress(f"bisecting {series_verdict.series} on {arch_verdict.arch}: {', '.join(tests)}")
+            progress(
+                f"bisecting {series_verdict.series} on {arch_verdict.arch}: {', '.join(tests)}"
+            )
             found = bisect.first_bad_patch(
                 client, built, Arch(arch_verdict.arch), series_verdict.series, tests,  # type: ignore[arg-type]
                 run_dir=directory, progress=progress,

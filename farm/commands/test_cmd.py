@@ -13,11 +13,15 @@ def run(args: argparse.Namespace) -> int:
     cells = matrix.select(matrix.cells([scenario]), args.only)
     directory = run_dir(args.run_dir, scenario)
     client = engine.connect()
-    built = pipeline.build_cells(client, scenario, cells, cache=cache(), run_dir=directory, progress=progress)
+    built = pipeline.build_cells(
+        client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
+    )
     probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
     progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
-    pipeline.run_tests(items, run_dir=directory, workers=args.workers, reruns=args.reruns, keyword=args.keyword)
+    pipeline.run_tests(
+        items, run_dir=directory, workers=args.workers, reruns=args.reruns, keyword=args.keyword
+    )
     results = pipeline.load_results(directory)
     print(pipeline.summary_table(results))
     print(f"results: {directory / 'results'}  junit: {directory / 'pytest-junit.xml'}")

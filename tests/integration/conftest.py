@@ -54,7 +54,11 @@ def farm(*args: str | Path, timeout: float = FARM_TIMEOUT) -> subprocess.Complet
 def in_image(client: docker.DockerClient, tag: str, script: str) -> str:
     """Run ``script`` in a throwaway container of ``tag`` and return its output."""
     output = client.containers.run(
-        tag, ["sh", "-c", script], remove=True, network_mode="none", labels={engine.MANAGED_LABEL: "true"}
+        tag,
+        ["sh", "-c", script],
+        remove=True,
+        network_mode="none",
+        labels={engine.MANAGED_LABEL: "true"},
     )
     return bytes(output).decode()
 

@@ -64,7 +64,10 @@ def test_series_that_does_not_apply_names_the_patch_and_others_go_on(run_root: P
         "--run-dir", run_root / "fixtures",
     )  # fmt: skip
     assert result.returncode == 1
-    assert "does-not-apply patch 2/2: elf: Reuse the base namespace for LM_ID_NEWLM in dlmopen" in result.stderr
+    assert (
+        "does-not-apply patch 2/2: elf: Reuse the base namespace for LM_ID_NEWLM in dlmopen"
+        in result.stderr
+    )
     assert "patch failed: elf/dl-open.c" in result.stderr  # the reject is shown
     assert re.search(r"^build-x86_64-does-not-apply\s+failed", result.stdout, re.MULTILINE)
     assert re.search(r"^test-x86_64-does-not-apply\s+blocked", result.stdout, re.MULTILINE)
@@ -77,7 +80,11 @@ def test_series_that_does_not_apply_names_the_patch_and_others_go_on(run_root: P
 def test_bad_sha256_refuses_the_source_and_shows_both_hashes(run_root: Path) -> None:
     result = farm("build", FIXTURES / "bad-sha256.yaml", "--run-dir", run_root / "bad")
     assert result.returncode == 2
-    assert "expected cfe1f0b8dc1fa211ce5a45b3725cc38b29f88667f1140ebdca6de35cf9c6f1fe" in result.stderr
-    assert "got      cfe1f0b8dc1fa211ce5a45b3725cc38b29f88667f1140ebdca6de35cf9c6f1fd" in result.stderr
+    assert (
+        "expected cfe1f0b8dc1fa211ce5a45b3725cc38b29f88667f1140ebdca6de35cf9c6f1fe" in result.stderr
+    )
+    assert (
+        "got      cfe1f0b8dc1fa211ce5a45b3725cc38b29f88667f1140ebdca6de35cf9c6f1fd" in result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert not (run_root / "bad" / "logs").exists()

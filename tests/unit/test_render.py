@@ -37,7 +37,9 @@ def scenario_path(tmp_path: Path) -> Path:
     return path
 
 
-def plan_for(scenario_path: Path, tmp_path: Path, one: bytes = DIFF, two: bytes = DIFF) -> ImagePlan:
+def plan_for(
+    scenario_path: Path, tmp_path: Path, one: bytes = DIFF, two: bytes = DIFF
+) -> ImagePlan:
     tarball = tmp_path / "glibc.tar.xz"
     tarball.write_bytes(b"not really a tarball")
     glibc = GlibcTree(Blob("glibc-2.36.tar.xz", sha256_bytes(b"x"), tarball), prepare=())
@@ -65,7 +67,9 @@ def test_plan_has_every_image_of_the_graph(scenario_path: Path, tmp_path: Path) 
     ]  # fmt: skip
 
 
-def test_patched_build_starts_from_the_baseline_of_its_arch(scenario_path: Path, tmp_path: Path) -> None:
+def test_patched_build_starts_from_the_baseline_of_its_arch(
+    scenario_path: Path, tmp_path: Path
+) -> None:
     plan = plan_for(scenario_path, tmp_path)
     for arch in Arch:
         baseline = plan.build_image(arch, "baseline")
@@ -79,7 +83,9 @@ def test_patched_build_starts_from_the_baseline_of_its_arch(scenario_path: Path,
     assert [line.split("\t")[4] for line in listing.splitlines()] == ["one", "two"]
 
 
-def test_rendering_twice_gives_identical_files_and_tags(scenario_path: Path, tmp_path: Path) -> None:
+def test_rendering_twice_gives_identical_files_and_tags(
+    scenario_path: Path, tmp_path: Path
+) -> None:
     first, second = plan_for(scenario_path, tmp_path), plan_for(scenario_path, tmp_path)
     assert tags(first) == tags(second)
     out_a, out_b = tmp_path / "a", tmp_path / "b"
@@ -103,20 +109,28 @@ def test_one_byte_of_a_patch_retags_only_its_variants(scenario_path: Path, tmp_p
     }
 
 
-def test_configure_flags_retag_builds_but_not_the_source(scenario_path: Path, tmp_path: Path) -> None:
+def test_configure_flags_retag_builds_but_not_the_source(
+    scenario_path: Path, tmp_path: Path
+) -> None:
     before = tags(plan_for(scenario_path, tmp_path))
-    scenario_path.write_text(scenario_path.read_text().replace("--disable-werror", "--enable-bind-now"))
+    scenario_path.write_text(
+        scenario_path.read_text().replace("--disable-werror", "--enable-bind-now")
+    )
     after = tags(plan_for(scenario_path, tmp_path))
     assert before["source"] == after["source"] and before["toolchain"] == after["toolchain"]
     assert before["build-x86_64-baseline"] != after["build-x86_64-baseline"]
 
 
-def test_a_series_that_could_not_be_fetched_only_loses_its_variants(scenario_path: Path, tmp_path: Path) -> None:
+def test_a_series_that_could_not_be_fetched_only_loses_its_variants(
+    scenario_path: Path, tmp_path: Path
+) -> None:
     full = plan_for(scenario_path, tmp_path)
     tarball = tmp_path / "glibc.tar.xz"
     glibc = GlibcTree(Blob("glibc-2.36.tar.xz", sha256_bytes(b"x"), tarball), prepare=())
     partial = render_plan(
-        load_scenario(scenario_path), glibc, {"two": (Patch(1, "elf: two", PatchFormat.DIFF, DIFF),)}
+        load_scenario(scenario_path),
+        glibc,
+        {"two": (Patch(1, "elf: two", PatchFormat.DIFF, DIFF),)},
     )
     names = {image.name for image in partial.images}
     assert "build-x86_64-one" not in names and "build-x86_64-stacked" not in names

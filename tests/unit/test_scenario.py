@@ -91,7 +91,12 @@ def test_shipped_scenarios_load() -> None:
 
 # (description, edit applied to VALID as (old, new), expected line, expected text in error)
 MALFORMED = [
-    ("unknown top-level key", ("stacked: true", "stacked: true\nstackd: true"), 17, "did you mean 'stacked'"),
+    (
+        "unknown top-level key",
+        ("stacked: true", "stacked: true\nstackd: true"),
+        17,
+        "did you mean 'stacked'",
+    ),
     ("unknown nested key", ("  configure:", "  confgure:"), 8, "did you mean 'configure'"),
     ("unknown arch", ("[x86_64, i686]", "[x86_64, arm64]"), 9, "unknown architecture 'arm64'"),
     ("arch twice", ("[x86_64, i686]", "[x86_64, x86_64]"), 9, "listed twice"),
@@ -100,22 +105,70 @@ MALFORMED = [
     ("sha256 too short", (f"sha256: {SHA}", f"sha256: {SHA[:63]}"), 7, "got 63"),
     ("sha256 not hex", (f"sha256: {SHA}", "sha256: " + "z" * 64), 7, "non-hex"),
     ("duplicate series", ("  - name: two", "  - name: one"), 13, "duplicate series name"),
-    ("reserved series name", ("  - name: two", "  - name: baseline"), 13, "variant the farm defines"),
+    (
+        "reserved series name",
+        ("  - name: two", "  - name: baseline"),
+        13,
+        "variant the farm defines",
+    ),
     ("bad series name", ("  - name: two", "  - name: Two Words"), 13, "lowercase letters"),
-    ("two patch sources", ("    quilt: quilt", "    quilt: quilt\n    mbox: x.mbox"), 11, "exactly one patch source"),
-    ("no patch source", ("    quilt: quilt\n", "    summary: nothing\n"), 11, "exactly one patch source"),
+    (
+        "two patch sources",
+        ("    quilt: quilt", "    quilt: quilt\n    mbox: x.mbox"),
+        11,
+        "exactly one patch source",
+    ),
+    (
+        "no patch source",
+        ("    quilt: quilt\n", "    summary: nothing\n"),
+        11,
+        "exactly one patch source",
+    ),
     ("quilt dir missing", ("quilt: quilt", "quilt: nowhere"), 12, "no such directory"),
-    ("bad message id", ("<20210708163255.812-1-vivek@collabora.com>", "not-a-message-id"), 15, "Message-ID"),
+    (
+        "bad message id",
+        ("<20210708163255.812-1-vivek@collabora.com>", "not-a-message-id"),
+        15,
+        "Message-ID",
+    ),
     ("version not a version", ('version: "2.36"', "version: two"), 3, "glibc version"),
-    ("missing source", ("  source:\n    tarball:\n      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
-                        f"      sha256: {SHA}\n", ""), 3, "missing required key 'source'"),
-    ("url not a url", ("url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz", "url: ftp.gnu.org"), 6, "URL"),
-    ("configure flag owned by the farm", ("[--disable-werror]", "[--prefix=/usr]"), 8, "set by the farm"),
-    ("configure flag not an option", ("[--disable-werror]", "[disable-werror]"), 8, "starting with '--'"),
+    (
+        "missing source",
+        (
+            "  source:\n    tarball:\n      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
+            f"      sha256: {SHA}\n",
+            "",
+        ),
+        3,
+        "missing required key 'source'",
+    ),
+    (
+        "url not a url",
+        ("url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz", "url: ftp.gnu.org"),
+        6,
+        "URL",
+    ),
+    (
+        "configure flag owned by the farm",
+        ("[--disable-werror]", "[--prefix=/usr]"),
+        8,
+        "set by the farm",
+    ),
+    (
+        "configure flag not an option",
+        ("[--disable-werror]", "[disable-werror]"),
+        8,
+        "starting with '--'",
+    ),
     ("stacked is not a bool", ("stacked: true", "stacked: yes please"), 16, "true or false"),
     ("glibc test not subdir/test", ("[elf/tst-dlmopen*]", "[tst-dlmopen1]"), 18, "subdir/test"),
     ("no tests selected", ("  glibc: [elf/tst-dlmopen*]", "  {}"), 18, "select at least one test"),
-    ("expectation for unknown variant", ("  - variant: one", "  - variant: three"), 20, "no variant matches"),
+    (
+        "expectation for unknown variant",
+        ("  - variant: one", "  - variant: three"),
+        20,
+        "no variant matches",
+    ),
     ("unknown outcome", ("outcome: PASS", "outcome: PASSED"), 22, "unknown outcome 'PASSED'"),
     ("bad expiry date", ("expires: 2027-01-31", "expires: soon"), 26, "YYYY-MM-DD"),
     ("duplicate key", ("name: demo", "name: demo\nname: again"), 2, "duplicate key"),
@@ -124,9 +177,15 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("old_new", "line", "needle"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    ("old_new", "line", "needle"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
 def test_malformed_scenario_names_file_line_and_key(
-    tmp_path: Path, old_new: tuple[str, str], line: int, needle: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    old_new: tuple[str, str],
+    line: int,
+    needle: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     old, new = old_new
     assert old in VALID, f"test is stale: {old!r} no longer in VALID"
