@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("scenario", type=Path)
     gate.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     gate.add_argument("--report-dir", type=Path, default=Path("farm-report"))
+    gate.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="judge only these cells (default: every cell of the scenario must be present)",
+    )
     gate.set_defaults(handler=gate_cmd.run)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeAlias
 
@@ -27,6 +28,13 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RESERVED_VARIANTS = ("baseline", "stacked")
 DEFAULT_DEBIAN_ARCHIVE = "http://deb.debian.org/debian"
 DEFAULT_PUBLIC_INBOX = "https://inbox.sourceware.org/libc-alpha"
+#: The series added by ``FARM_EXTRA_SERIES_URL`` (the workflow's "series URL" input).
+EXTRA_SERIES = "extra"
+#: Set (by the GitHub workflow's "series URL" input, or by hand) to test one more series.
+EXTRA_SERIES_ENV = "FARM_EXTRA_SERIES_URL"
+#: URL path endings of mail archives (patchwork's ``/mbox/``, public-inbox's ``t.mbox.gz``,
+#: ``raw`` messages): applied with ``git am``; anything else is a plain diff for ``patch``.
+_MAIL_URL_RE = re.compile(r"(\.mbox(\.gz)?|\.eml|/mbox/?|/raw/?|\.mbx)$")
 
 #: Outcome labels an expectation may name; ``absent``/``present`` speak of the test's existence.
 EXPECTABLE = (
@@ -264,6 +272,32 @@ class Scenario:
         if variant == "stacked":
             return self.series
         return (self.series_named(variant),)
+
+
+def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:
+    """``scenario`` plus one series named ``extra`` fetched from ``url``.
+
+    This is how a patch posted anywhere is tested without editing a scenario file (the
+    GitHub workflow's "series URL" input). Its hash is locked on first fetch like any
+    unpinned URL. ``origin`` names where the URL came from, for errors.
+    """
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https", "ftp", "file") or not parsed.path:
+        raise ScenarioError(
+            f"{origin}: expected an http(s), ftp or file URL of an mbox or a patch, got {url!r}"
+        )
+    if any(series.name == EXTRA_SERIES for series in scenario.series):
+        raise ScenarioError(
+            f"{origin}: {scenario.path} already has a series named '{EXTRA_SERIES}'; rename it"
+        )
+    fmt = PatchFormat.MAIL if _MAIL_URL_RE.search(parsed.path) else PatchFormat.DIFF
+    extra = Series(
+        name=EXTRA_SERIES,
+        summary=f"extra series from {url}",
+        source=UrlPatches(url=url, sha256=None, format=fmt),
+        where=origin,
+    )
+    return replace(scenario, series=(*scenario.series, extra))
 
 
 # --- loading ------------------------------------------------------------------------------

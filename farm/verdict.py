@@ -17,17 +17,19 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from farm import gate
 from farm.build import ImageState
+from farm.matrix import Cell
 from farm.pipeline import BuiltCells
 from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
-from farm.results import read_results
-from farm.scenario import Scenario
+from farm.results import TestResult, read_results
+from farm.scenario import EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
 
 _PHASE_STATE = {
     "patch-apply": gate.CellState.PATCH_FAILED,
@@ -38,7 +40,12 @@ _PHASE_STATE = {
 
 
 def reproducer(scenario: Scenario, cell_id: str) -> str:
-    return f"farm run {scenario.path} --only {cell_id}"
+    """The command line that builds and tests exactly this cell again."""
+    command = f"farm run {shlex.quote(str(scenario.path))} --only {cell_id}"
+    extra = next((s for s in scenario.series if s.name == EXTRA_SERIES), None)
+    if extra is not None and isinstance(extra.source, UrlPatches):
+        command = f"{EXTRA_SERIES_ENV}={shlex.quote(extra.source.url)} {command}"
+    return command
 
 
 def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
@@ -151,6 +158,28 @@ def _read_cells(run_dirs: Iterable[Path]) -> list[gate.CellStatus]:
     return cells
 
 
+def _with_missing_cells(
+    scenario: Scenario,
+    cells: list[gate.CellStatus],
+    results: Iterable[TestResult],
+    expected: Iterable[Cell],
+) -> list[gate.CellStatus]:
+    present = {c.cell for c in cells} | {f"{r.scenario}-{r.arch}-{r.variant}" for r in results}
+    missing = [
+        gate.CellStatus(
+            scenario=cell.scenario,
+            arch=cell.arch.value,
+            variant=cell.variant,
+            state=gate.CellState.NOT_RUN,
+            message="no run directory holds this cell (job cancelled or artifact lost?)",
+            reproducer=reproducer(scenario, cell.id),
+        )
+        for cell in expected
+        if cell.id not in present
+    ]
+    return cells + missing
+
+
 def _read_series(run_dirs: Iterable[Path]) -> dict[str, tuple[gate.SeriesPatch, ...]]:
     series: dict[str, tuple[gate.SeriesPatch, ...]] = {}
     for run_dir in run_dirs:
@@ -173,9 +202,17 @@ def _read_bisections(run_dirs: Iterable[Path]) -> list[gate.BisectResult]:
 
 
 def evaluate(
-    scenario: Scenario, run_dirs: list[Path], *, today: datetime.date | None = None
+    scenario: Scenario,
+    run_dirs: list[Path],
+    *,
+    expected_cells: Iterable[Cell] = (),
+    today: datetime.date | None = None,
 ) -> gate.GateResult:
-    """The gate's verdict over every cell, result and bisection found in ``run_dirs``."""
+    """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
+
+    Each of ``expected_cells`` that no run directory holds (a CI job cancelled, its artifact
+    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing.
+    """
     patches = _read_series(run_dirs)
     series_infos = [
         gate.SeriesInfo(name=s.name, patches=patches.get(s.name, ())) for s in scenario.series
@@ -193,7 +230,7 @@ def evaluate(
     )
     return gate.evaluate(
         results,
-        _read_cells(run_dirs),
+        _with_missing_cells(scenario, _read_cells(run_dirs), results, expected_cells),
         require_reproduction=True,
         today=today or datetime.date.today(),
         series=series_infos,

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from farm.scenario import Scenario, load_scenario
+from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
 from farm.sources import Cache, default_cache_dir
 
 _STARTED = time.monotonic()
 
 
 def load_all(paths: Iterable[Path]) -> list[Scenario]:
-    return [load_scenario(path) for path in paths]
+    """Load the scenarios, each with the extra series of ``$FARM_EXTRA_SERIES_URL`` if set."""
+    scenarios = [load_scenario(path) for path in paths]
+    extra_url = os.environ.get(EXTRA_SERIES_ENV, "").strip()
+    if extra_url:
+        scenarios = [
+            with_extra_series(s, extra_url, origin=f"${EXTRA_SERIES_ENV}") for s in scenarios
+        ]
+    return scenarios
 
 
 def progress(message: str) -> None:

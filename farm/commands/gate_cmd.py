@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from farm import verdict
+from farm import matrix, verdict
 from farm.commands.common import load_all
 from farm.errors import UsageError
 from farm.report import markdown
@@ -17,7 +17,8 @@ def run(args: argparse.Namespace) -> int:
     for directory in args.run_dirs:
         if not (directory / "cells").is_dir() and not (directory / "results").is_dir():
             raise UsageError(f"{directory}: not a farm run directory (no cells/ or results/ in it)")
-    result = verdict.evaluate(scenario, list(args.run_dirs))
+    expected = matrix.select(matrix.cells([scenario]), args.only)
+    result = verdict.evaluate(scenario, list(args.run_dirs), expected_cells=expected)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     paths = verdict.write_reports(
         result, args.report_dir, step_summary=Path(summary) if summary else None

@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     if args.no_gate:
         return 0 if all(built.test_image_ready(c) for c in cells) else 1
 
-    result = verdict.evaluate(scenario, [directory])
+    result = verdict.evaluate(scenario, [directory], expected_cells=cells)
     if not args.no_bisect and _bisect_regressions(client, built, result, directory):
-        result = verdict.evaluate(scenario, [directory])
+        result = verdict.evaluate(scenario, [directory], expected_cells=cells)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     paths = verdict.write_reports(
         result, directory, step_summary=Path(summary) if summary else None
