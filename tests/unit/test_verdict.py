@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, matrix, verdict
-from farm import results
+from farm import gate, matrix, results, verdict
 from farm.results import Outcome
 from farm.scenario import Scenario, load_scenario, with_extra_series
 
