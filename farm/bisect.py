@@ -8,6 +8,7 @@ good, prefix n (the full series) is known bad.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,8 +87,7 @@ def _failing_tests_at_prefix(
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
         return tuple(tests)
-    container = runner.TestContainer(client, test_image.tag, f"farm-bisect-{test_image.digest}")
-    container.start()
+    containers: dict[bool, runner.TestContainer] = {}
     failing: list[str] = []
     try:
         for test in tests:
@@ -99,10 +99,19 @@ def _failing_tests_at_prefix(
                 test,
                 built.scenario.timeout_factor,
             )
-            result: TestResult = runner.run_item(container, item)
+            writable = item.writes_build_tree
+            if writable not in containers:
+                kind = "glibc" if writable else "cases"
+                name = f"farm-bisect-{kind}-{test_image.digest}-{os.getpid()}"
+                containers[writable] = runner.TestContainer(
+                    client, test_image.tag, name, writable_root=writable
+                )
+                containers[writable].start()
+            result: TestResult = runner.run_item(containers[writable], item)
             append_result(run_dir / "bisect" / "results.jsonl", result)
             if not result.outcome.is_good:
                 failing.append(test)
     finally:
-        container.stop()
+        for container in containers.values():
+            container.stop()
     return tuple(failing)

@@ -52,25 +52,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 class _Containers:
-    """This worker's containers, one per image, started on first use."""
+    """This worker's containers: per image, a read-only one for the farm's cases and, when
+    glibc tests run, one whose build tree is writable. Started on first use."""
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
         self.client: Any = None
-        self.by_image: dict[str, runner.TestContainer] = {}
+        self.by_image: dict[tuple[str, bool], runner.TestContainer] = {}
 
-    def get(self, image: str) -> runner.TestContainer:
-        if image not in self.by_image:
+    def get(self, image: str, *, writable_root: bool) -> runner.TestContainer:
+        key = (image, writable_root)
+        if key not in self.by_image:
             if self.client is None:
                 from farm.engine import connect
 
                 self.client = connect()
             digest = image.rsplit("-", 1)[-1]
-            name = f"farm-test-{self.worker}-{digest}-{os.getpid()}"
-            container = runner.TestContainer(self.client, image, name)
+            kind = "glibc" if writable_root else "cases"
+            name = f"farm-test-{kind}-{self.worker}-{digest}-{os.getpid()}"
+            container = runner.TestContainer(self.client, image, name, writable_root=writable_root)
             container.start()
-            self.by_image[image] = container
-        return self.by_image[image]
+            self.by_image[key] = container
+        return self.by_image[key]
 
     def stop_all(self) -> None:
         for container in self.by_image.values():
@@ -96,7 +99,7 @@ def run_and_record(
     item: runner.TestItem, containers: _Containers, results_dir: Path, worker: str, reruns: int
 ) -> TestResult:
     """Run ``item``, rerunning a bad outcome up to ``reruns`` times; every attempt is kept."""
-    container = containers.get(item.image)
+    container = containers.get(item.image, writable_root=item.writes_build_tree)
     result = runner.run_item(container, item)
     append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
     attempt = 1

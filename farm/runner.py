@@ -44,6 +44,12 @@ CONTAINER_LIMITS: dict[str, Any] = {
     "pids_limit": 512,
     "nano_cpus": 2_000_000_000,
 }
+#: The only writable places of a case container; everything else of its root is read-only.
+#: tmpfs counts against the container's memory limit, so the sizes stay well under it.
+SCRATCH_TMPFS = {
+    "/farm/scratch": "rw,exec,nosuid,nodev,size=768m,mode=1777",
+    "/tmp": "rw,exec,nosuid,nodev,size=256m,mode=1777",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,11 @@ class TestItem:
             timeout_factor=float(data["timeout_factor"]),
         )
 
+    @property
+    def writes_build_tree(self) -> bool:
+        """glibc's in-tree tests are built and run by make inside /build/glibc."""
+        return self.test.startswith("glibc/")
+
 
 @dataclass(frozen=True, slots=True)
 class ExecOutcome:
@@ -95,12 +106,22 @@ class ExecOutcome:
 
 
 class TestContainer:
-    """A long-lived, locked-down container of one test image."""
+    """A long-lived, locked-down container of one test image.
 
-    def __init__(self, client: docker.DockerClient, image: str, name: str) -> None:
+    No network, no capabilities, no privilege gain, limited memory, processes and CPU. With
+    ``writable_root`` False (the farm's cases and the probe) the root filesystem is read-only
+    and only the scratch tmpfs mounts are writable. glibc's own ``make test`` must write
+    into the build tree, so its container keeps a writable root; that layer is thrown away
+    with the container and shared with nothing.
+    """
+
+    def __init__(
+        self, client: docker.DockerClient, image: str, name: str, *, writable_root: bool = False
+    ) -> None:
         self.client = client
         self.image = image
         self.name = name
+        self.writable_root = writable_root
         self._container: Any = None
 
     def start(self) -> None:
@@ -116,6 +137,8 @@ class TestContainer:
                 security_opt=["no-new-privileges"],
                 labels={MANAGED_LABEL: "true"},
                 environment={"LANG": "C.UTF-8"},
+                read_only=not self.writable_root,
+                tmpfs={} if self.writable_root else SCRATCH_TMPFS,
                 **CONTAINER_LIMITS,
             )
         except docker.errors.APIError as error:
