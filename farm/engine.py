@@ -183,9 +183,13 @@ def build_image(
     *,
     log_path: Path,
     progress: Progress,
+    rebuild: bool = False,
 ) -> BuildOutcome:
-    """Build ``image`` unless its tag exists; BuildError names the phase that failed."""
-    existing = image_id(client, image.tag)
+    """Build ``image`` unless its tag exists; BuildError names the phase that failed.
+
+    ``rebuild`` builds every step again, cache or not (the build benchmark measures with it).
+    """
+    existing = None if rebuild else image_id(client, image.tag)
     if existing is not None:
         return BuildOutcome(image, existing, reused=True, elapsed=0.0, log_path=None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +207,7 @@ def build_image(
                 tag=image.tag,
                 rm=True,
                 forcerm=True,
+                nocache=rebuild,
                 decode=True,
                 labels={MANAGED_LABEL: "true"},
             )
