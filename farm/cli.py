@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,10 @@ from farm.commands import (
 from farm.errors import FarmError
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
+_RESUME_HELP = (
+    "go on with an interrupted run (--run-dir, default the newest): finished tests and built "
+    "images are reused"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     test.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
     test.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over item ids")
+    test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     test.set_defaults(handler=test_cmd.run)
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -76,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-bisect", action="store_true", help="do not search for the first bad patch"
     )
+    run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.set_defaults(handler=run_cmd.run)
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
@@ -106,7 +113,13 @@ def main_inner(argv: Sequence[str] | None = None) -> int:
     return int(args.handler(args))
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a CI runner cancelling, `kill`) takes the same orderly path as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return main_inner(argv)
     except FarmError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -80,3 +81,44 @@ def run(
         (completed.stdout or b"").decode("utf-8", "replace"),
         time.monotonic() - started,
     )
+
+
+def run_supervised(argv: Sequence[str], *, timeout: float, grace: float = 30.0) -> CommandOutcome:
+    """Run a long child whose output goes straight to the terminal, and stop it cleanly.
+
+    The child gets its own process group, so it and everything it starts (pytest-xdist
+    workers) can be stopped together. On Ctrl-C, SIGTERM (made a KeyboardInterrupt by the
+    CLI) or the timeout, the group gets SIGINT and ``grace`` seconds to tidy up (stop its
+    containers, flush its results) before SIGKILL; the interrupt is then raised again.
+    """
+    words = tuple(str(arg) for arg in argv)
+    log.debug("run (supervised): %s", shlex.join(words))
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(words, start_new_session=True)
+    except FileNotFoundError:
+        return CommandOutcome(words, -1, f"{words[0]}: command not found", 0.0)
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(process, grace)
+        return CommandOutcome(words, -1, f"(timed out after {timeout:.0f} s)", timeout, True)
+    except KeyboardInterrupt:
+        _stop_group(process, grace)
+        raise
+    return CommandOutcome(words, returncode, "", time.monotonic() - started)
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            continue  # a second Ctrl-C: stop waiting politely

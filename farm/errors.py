@@ -54,3 +54,9 @@ class BuildError(FarmError):
 
 class UsageError(FarmError):
     """The command line itself is wrong."""
+
+
+class Interrupted(FarmError):
+    """Ctrl-C or SIGTERM: the farm stopped its containers; the message says how to resume."""
+
+    exit_code = 130

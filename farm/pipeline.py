@@ -158,10 +158,44 @@ def run_tests(
     ]  # fmt: skip
     if keyword:
         argv += ["-k", keyword]
-    outcome = command.run(argv, timeout=PYTEST_TIMEOUT, passthrough=True)
+    outcome = command.run_supervised(argv, timeout=PYTEST_TIMEOUT)
     if outcome.timed_out:
         raise EngineError(f"the test run exceeded {PYTEST_TIMEOUT} s and was stopped")
     return outcome.returncode
+
+
+def resume_items(
+    items: list[runner.TestItem], *, run_dir: Path, reruns: int
+) -> list[runner.TestItem]:
+    """The items an interrupted run has not finished; the finished ones' results are kept.
+
+    An item is finished when its last attempt was good or it used all its reruns. Attempts of
+    unfinished items are dropped (the item runs again from attempt 1), so every test's
+    attempt history stays consistent. The kept results are written to a new file before the
+    old files go, so a second interruption loses nothing either.
+    """
+    results_dir = run_dir / "results"
+    old_files = sorted(results_dir.glob("*.jsonl")) if results_dir.is_dir() else []
+    attempts: dict[tuple[str, str, str, str], list[TestResult]] = {}
+    for result in read_results(old_files):
+        key = (result.scenario, result.arch, result.variant, result.test)
+        attempts.setdefault(key, []).append(result)
+    finished = {
+        key for key, tries in attempts.items() if tries[-1].outcome.is_good or len(tries) > reruns
+    }
+    kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
+    if old_files:
+        merged = results_dir / f"resumed-{os.getpid()}.jsonl.tmp"
+        merged.write_text("".join(r.to_json() + "\n" for r in kept), encoding="utf-8")
+        merged.replace(results_dir / f"resumed-{os.getpid()}.jsonl")
+        for path in old_files:
+            if path.name != f"resumed-{os.getpid()}.jsonl":
+                path.unlink()
+    return [
+        item
+        for item in items
+        if (item.scenario, item.arch.value, item.variant, item.test) not in finished
+    ]
 
 
 def load_results(run_dir: Path) -> list[TestResult]:

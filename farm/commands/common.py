@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from farm.errors import Interrupted, UsageError
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
 from farm.sources import Cache, default_cache_dir
 
@@ -36,10 +37,42 @@ def cache() -> Cache:
     return Cache(default_cache_dir())
 
 
-def run_dir(requested: Path | None, scenario: Scenario) -> Path:
-    """The directory of this run's logs and results (created)."""
-    if requested is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        requested = Path("farm-runs") / scenario.name / stamp
-    requested.mkdir(parents=True, exist_ok=True)
-    return requested
+RUNS_ROOT = Path("farm-runs")
+
+
+def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False) -> Path:
+    """The directory of this run's logs and results (created).
+
+    By default a new directory per run, never shared with another farm process started in
+    the same second. With ``resume`` and no directory given, the scenario's newest run.
+    """
+    if requested is not None:
+        if resume and not requested.is_dir():
+            raise UsageError(f"--resume: {requested} does not exist; nothing to resume")
+        requested.mkdir(parents=True, exist_ok=True)
+        return requested
+    parent = RUNS_ROOT / scenario.name
+    if resume:
+        earlier = sorted(p for p in parent.glob("*") if p.is_dir()) if parent.is_dir() else []
+        if not earlier:
+            raise UsageError(f"--resume: no earlier run of {scenario.name} under {parent}")
+        return earlier[-1]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+        candidate = parent / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise UsageError(f"{parent}: too many runs started at {stamp}; pass --run-dir")
+
+
+def interrupted(command: str, scenario: Scenario, directory: Path) -> Interrupted:
+    """The error that ends a run stopped by Ctrl-C or SIGTERM: what is kept, how to go on."""
+    return Interrupted(
+        f"interrupted; the farm's containers are stopped, and the results and logs so far are "
+        f"in {directory}\nresume with: farm {command} {scenario.path} --run-dir {directory} "
+        "--resume"
+    )

@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from farm import engine, matrix, pipeline
-from farm.commands.common import cache, load_all, progress, run_dir
+from farm.commands.common import cache, interrupted, load_all, progress, run_dir
+from farm.matrix import Cell
+from farm.scenario import Scenario
 
 
 def run(args: argparse.Namespace) -> int:
     (scenario,) = load_all([args.scenario])
     cells = matrix.select(matrix.cells([scenario]), args.only)
-    directory = run_dir(args.run_dir, scenario)
+    directory = run_dir(args.run_dir, scenario, resume=args.resume)
+    progress(f"run directory: {directory}")
+    try:
+        return _test(args, scenario, cells, directory)
+    except KeyboardInterrupt:
+        raise interrupted("test", scenario, directory) from None
+
+
+def _test(
+    args: argparse.Namespace, scenario: Scenario, cells: tuple[Cell, ...], directory: Path
+) -> int:
     client = engine.connect()
     built = pipeline.build_cells(
         client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
     )
     probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
+    if args.resume:
+        total = len(items)
+        items = pipeline.resume_items(items, run_dir=directory, reruns=args.reruns)
+        progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
     progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
     pipeline.run_tests(
         items, run_dir=directory, workers=args.workers, reruns=args.reruns, keyword=args.keyword
