@@ -1,0 +1,117 @@
+"""Full baseline build against the incremental build of a patched variant, per arch.
+
+The farm builds a patched variant FROM the baseline build image, so make only recompiles
+what the series touched. This benchmark measures that claim from one run: for each arch it
+rebuilds the baseline build image from scratch (every Dockerfile step, no layer cache) and
+then the patched build image of one series, under throwaway ``glibc-farm/bench`` tags so the
+farm's own images are left as they are. It prints the wall time of each image build and the
+``make`` time the image's own ``farm-timing:`` line reports, and their ratios.
+
+    python bench/build_bench.py                       # fixture scenario, series "harmless"
+    python bench/build_bench.py SCENARIO --series NAME --arch x86_64
+
+Goal (issue #3): the patched build costs under 20% of a full build for a series confined
+to ``elf/``; the ``harmless`` fixture series changes one comment in ``elf/dl-load.c``.
+The toolchain and source images are built first if missing and are not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from farm import build, engine
+from farm.render import ImageSpec
+from farm.scenario import Arch, load_scenario
+from farm.sources import Cache, default_cache_dir
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIO = REPO / "tests" / "fixtures" / "scenarios" / "fixture-series.yaml"
+BENCH_REPOSITORY = "glibc-farm/bench"
+_TIMING_RE = re.compile(r"^farm-timing: (\w+) (\d+)$", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timed:
+    wall: float
+    phases: dict[str, int]  # from the image's farm-timing lines: configure, make, install
+
+
+def _quiet(message: str) -> None:
+    if "farm-phase" in message or "built in" in message or "building" in message:
+        print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _rebuild(client: docker.DockerClient, image: ImageSpec, log_dir: Path) -> Timed:
+    """Build ``image`` again from scratch under a bench tag; its parent is the farm's own."""
+    bench = dataclasses.replace(
+        image, tag=f"{BENCH_REPOSITORY}:{image.tag.split(':', 1)[1]}-{int(time.time())}"
+    )
+    log_path = log_dir / f"{image.name}.log"
+    started = time.monotonic()
+    engine.build_image(client, bench, log_path=log_path, progress=_quiet, rebuild=True)
+    wall = time.monotonic() - started
+    phases = {m.group(1): int(m.group(2)) for m in _TIMING_RE.finditer(log_path.read_text())}
+    try:
+        client.images.remove(bench.tag, noprune=False)
+    except docker.errors.APIError as error:
+        print(f"  (could not remove {bench.tag}: {error})", file=sys.stderr)
+    return Timed(wall, phases)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    parser.add_argument("--series", default="harmless", help="the patched variant to time")
+    parser.add_argument("--arch", action="append", choices=[a.value for a in Arch])
+    args = parser.parse_args()
+
+    scenario = load_scenario(args.scenario)
+    arches = [Arch(a) for a in args.arch] if args.arch else list(scenario.arches)
+    client = engine.connect()
+    prepared = build.prepare(scenario, Cache(default_cache_dir()), progress=_quiet)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="farm-bench-") as temporary:
+        log_dir = Path(temporary)
+        for arch in arches:
+            baseline = prepared.plan.build_image(arch, "baseline")
+            patched = prepared.plan.build_image(arch, args.series)
+            # The parents (toolchain, source; the baseline for the patched image) must exist.
+            build.build_images(
+                client, prepared.plan, names=[patched.name], log_dir=log_dir, progress=_quiet
+            )
+            print(f"{arch.value}: full baseline build ...", file=sys.stderr, flush=True)
+            full = _rebuild(client, baseline, log_dir)
+            print(f"{arch.value}: incremental {args.series} build ...", file=sys.stderr)
+            incremental = _rebuild(client, patched, log_dir)
+            rows.append((arch.value, full, incremental))
+
+    print(f"\nscenario {scenario.name}, series {args.series!r}, {_cores()} cores\n")
+    print("| arch | full build (image) | patched build (image) | ratio | full make | "
+          "patched make | ratio |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for arch_name, full, incremental in rows:
+        full_make, patched_make = full.phases.get("make", 0), incremental.phases.get("make", 0)
+        print(
+            f"| {arch_name} | {full.wall:.0f} s | {incremental.wall:.0f} s | "
+            f"{incremental.wall / full.wall:.1%} | {full_make} s | {patched_make} s | "
+            f"{patched_make / full_make if full_make else float('nan'):.1%} |"
+        )
+    return 0
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
