@@ -109,7 +109,7 @@ def _failing_tests_at_prefix(
                 containers[writable].start()
             result: TestResult = runner.run_item(containers[writable], item)
             append_result(run_dir / "bisect" / "results.jsonl", result)
-            if not result.outcome.is_good:
+            if not result.is_good:
                 failing.append(test)
     finally:
         for container in containers.values():

@@ -180,9 +180,7 @@ def resume_items(
     for result in read_results(old_files):
         key = (result.scenario, result.arch, result.variant, result.test)
         attempts.setdefault(key, []).append(result)
-    finished = {
-        key for key, tries in attempts.items() if tries[-1].outcome.is_good or len(tries) > reruns
-    }
+    finished = {key for key, tries in attempts.items() if tries[-1].is_good or len(tries) > reruns}
     kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
     if old_files:
         merged = results_dir / f"resumed-{os.getpid()}.jsonl.tmp"

@@ -103,7 +103,7 @@ def run_and_record(
     result = runner.run_item(container, item)
     append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
     attempt = 1
-    while not result.outcome.is_good and attempt <= reruns:
+    while not result.is_good and attempt <= reruns:
         attempt += 1
         result = runner.run_item(container, item, attempt=attempt)
         append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)

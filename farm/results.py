@@ -37,6 +37,8 @@ class Outcome(enum.StrEnum):
 class TestResult:
     """One finished test item."""
 
+    __test__ = False  # not a pytest test class, whatever its name says
+
     scenario: str
     arch: str
     variant: str
@@ -53,6 +55,12 @@ class TestResult:
     @property
     def cell(self) -> str:
         return f"{self.scenario}-{self.arch}-{self.variant}"
+
+    @property
+    def is_good(self) -> bool:
+        """It behaved as designed: a good outcome, or the crash a hazard case demonstrates.
+        Only a result that is not good is rerun, and only such a result fails a bisection step."""
+        return self.outcome.is_good or self.details.get("natural_crash") == "yes"
 
     @property
     def label(self) -> str:

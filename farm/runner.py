@@ -12,6 +12,7 @@ farm adds: a kill at the timeout is TIMEOUT, a death by signal is CRASH with the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import shlex
@@ -55,6 +56,8 @@ SCRATCH_TMPFS = {
 @dataclass(frozen=True, slots=True)
 class TestItem:
     """One test to run in one image."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
 
     scenario: str
     arch: Arch
@@ -105,6 +108,15 @@ class ExecOutcome:
     elapsed: float
 
 
+#: Run after every case, as user farm, without `timeout` (kill -1 would reach it).
+_SETTLE_SCRIPT = r"""
+kill -KILL -1 2>/dev/null
+rm -rf /farm/scratch/* /farm/scratch/.[!.]* /tmp/* /tmp/.[!.]* 2>/dev/null
+cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null \
+  | awk '$1 == "oom_kill" { n = $2 } END { print n + 0 }'
+"""
+
+
 class TestContainer:
     """A long-lived, locked-down container of one test image.
 
@@ -123,6 +135,7 @@ class TestContainer:
         self.name = name
         self.writable_root = writable_root
         self._container: Any = None
+        self._oom_kills = 0
 
     def start(self) -> None:
         try:
@@ -143,6 +156,34 @@ class TestContainer:
             )
         except docker.errors.APIError as error:
             raise EngineError(f"cannot start a container of {self.image}: {error}") from None
+        self._oom_kills = self._settle() or 0
+
+    def restart(self) -> None:
+        """A fresh container of the same image: what is left of a hostile case goes with it."""
+        self.stop()
+        self.start()
+
+    def _settle(self) -> int | None:
+        """Kill every process the cases left (as user farm, ``kill -1`` reaches exactly those),
+        empty the scratch space, and read the cgroup's OOM-kill count. None if it could not
+        even start a shell (a fork bomb holding every process slot)."""
+        try:
+            result = self._container.exec_run(["sh", "-c", _SETTLE_SCRIPT], user="farm")
+        except (docker.errors.APIError, requests.exceptions.ConnectionError):
+            return None
+        text = (result.output or b"").decode("utf-8", "replace").strip()
+        return int(text) if result.exit_code == 0 and text.isdigit() else None
+
+    def after_case(self) -> tuple[bool, bool]:
+        """Clean up after one case: (the kernel OOM-killed something, the container was
+        restarted because it could not be cleaned up in place)."""
+        count = self._settle()
+        if count is None:
+            self.restart()
+            return False, True
+        oom_killed = count > self._oom_kills
+        self._oom_kills = count
+        return oom_killed, False
 
     def exec(
         self,
@@ -258,14 +299,26 @@ def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: 
         timeout=outer,
         environment={"FARM_ARCH": item.arch.value, "FARM_GLIBC_PREFIX": "/opt/glibc"},
     )
+    oom_killed, restarted = container.after_case()
     status = case_library.decode_exit_status(ran.exit_code)
+    details: dict[str, str] = {}
     # A case that demonstrates a hazard (expect: crash) records the crash as it is; the
     # detail tells reports it was the natural outcome rather than a failure.
-    details = (
-        {"natural_crash": "yes"}
-        if status.outcome is Outcome.CRASH and case.is_expected(status)
-        else {}
-    )
+    if status.outcome is Outcome.CRASH and case.is_expected(status):
+        details["natural_crash"] = "yes"
+    if oom_killed:
+        details["oom_killed"] = "yes"
+        limit = CONTAINER_LIMITS["mem_limit"]
+        ran = dataclasses.replace(
+            ran, output=ran.output + f"\nfarm: the kernel OOM-killed a process: over {limit}\n"
+        )
+    if restarted:
+        details["container_restarted"] = "yes"
+        ran = dataclasses.replace(
+            ran,
+            output=ran.output + "\nfarm: the case left the container unusable (no process "
+            "could start); it was replaced\n",
+        )
     return _result(item, status.outcome, ran, attempt, signal=status.signal, details=details)
 
 
