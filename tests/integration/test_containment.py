@@ -1,0 +1,88 @@
+"""What a hostile case can do to the farm: nothing that outlives it, and all of it reported.
+
+The sandbox case family attacks its own container (network, root filesystem, process and
+memory limits, a hang). tests/fixtures/scenarios/sandbox.yaml runs it on the default
+scenario's baseline glibc; each test here reads the farm's own results.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.integration.conftest import FIXTURES, farm
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sandbox_results(run_root: Path) -> dict[str, list[dict[str, Any]]]:
+    run_dir = run_root / "sandbox"
+    result = farm("test", FIXTURES / "sandbox.yaml", "--run-dir", run_dir, "-n", "1")
+    # `farm test` exits 0 once every cell was tested, whatever the outcomes.
+    assert result.returncode == 0, result.stderr[-3000:]
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((run_dir / "results").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            attempts.setdefault(record["test"], []).append(record)
+            attempts.setdefault("order", []).append(record)
+    return attempts
+
+
+def test_no_network(sandbox_results: dict[str, list[dict[str, Any]]]) -> None:
+    (first,) = sandbox_results["farm/sandbox/no-network"]
+    assert first["outcome"] == "PASS", first["output"]
+    assert "Network is unreachable" in first["output"]
+
+
+def test_writing_outside_scratch_fails(sandbox_results: dict[str, list[dict[str, Any]]]) -> None:
+    (first,) = sandbox_results["farm/sandbox/read-only-root"]
+    assert first["outcome"] == "PASS", first["output"]
+    assert "/opt/glibc/lib/farm-escape: Read-only file system" in first["output"]
+
+
+def test_fork_bomb_stopped_by_the_process_limit_and_cleaned_up(
+    sandbox_results: dict[str, list[dict[str, Any]]],
+) -> None:
+    (bomb,) = sandbox_results["farm/sandbox/fork-bomb"]
+    assert bomb["outcome"] == "PASS", bomb["output"]
+    assert "fork failed with EAGAIN after" in bomb["output"]
+    # The bomb's children held nearly every process slot. The cases that ran after it in
+    # the same container (one worker: the results file is in execution order) compiled and
+    # ran, so the farm killed them.
+    order = [r["test"] for r in sandbox_results["order"]]
+    after = order[order.index("farm/sandbox/fork-bomb") + 1 :]
+    ran_after = [r for r in sandbox_results["order"] if r["test"] in after]
+    assert ran_after, order
+    assert all(r["outcome"] != "ERROR" for r in ran_after), ran_after
+
+
+def test_memory_hog_is_oom_killed_and_reported_as_such(
+    sandbox_results: dict[str, list[dict[str, Any]]],
+) -> None:
+    (hog,) = sandbox_results["farm/sandbox/memory-hog"]  # its natural end: not rerun
+    assert (hog["outcome"], hog["signal"]) == ("CRASH", "SIGKILL"), hog["output"]
+    assert hog["details"]["oom_killed"] == "yes"
+    assert "the kernel OOM-killed a process" in hog["output"]
+
+
+def test_hung_case_is_killed_at_its_timeout_and_the_run_goes_on(
+    sandbox_results: dict[str, list[dict[str, Any]]],
+) -> None:
+    hangs = sandbox_results["farm/sandbox/hang"]
+    assert [h["outcome"] for h in hangs] == ["TIMEOUT", "TIMEOUT"]  # the rerun confirms it
+    assert all(h["duration"] < 30 for h in hangs)  # 3 s timeout, not the outer 2-minute one
+    assert len(sandbox_results) == 5 + 1  # every other case ran (+1: the order list)
+
+
+def test_no_container_outlives_the_run(
+    client: docker.DockerClient, sandbox_results: dict[str, list[dict[str, Any]]]
+) -> None:
+    (record,) = sandbox_results["farm/sandbox/no-network"]
+    left = client.containers.list(all=True, filters={"ancestor": record["image"]})
+    assert left == [], [c.name for c in left]
