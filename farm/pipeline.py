@@ -161,6 +161,12 @@ def run_tests(
     outcome = command.run_supervised(argv, timeout=PYTEST_TIMEOUT)
     if outcome.timed_out:
         raise EngineError(f"the test run exceeded {PYTEST_TIMEOUT} s and was stopped")
+    # Items whose container the engine dropped errored without a result. Say so, instead of
+    # letting the gate see missing tests: no test failed, the engine did.
+    try:
+        engine.connect(timeout=15)
+    except EngineError as error:
+        raise EngineError(f"the Docker engine went away during the test run: {error}") from None
     return outcome.returncode
 
 

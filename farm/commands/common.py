@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from farm.errors import Interrupted, UsageError
+from farm.errors import EngineError, Interrupted, UsageError
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
 from farm.sources import Cache, default_cache_dir
 
@@ -67,6 +67,16 @@ def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False)
             continue
         return candidate
     raise UsageError(f"{parent}: too many runs started at {stamp}; pass --run-dir")
+
+
+def engine_lost(
+    error: EngineError, command: str, scenario: Scenario, directory: Path
+) -> EngineError:
+    """An engine failure mid-run, with what was kept and how to go on once it is back."""
+    return EngineError(
+        f"{error}\nthe results and logs so far are in {directory}; once the engine is back: "
+        f"farm {command} {scenario.path} --run-dir {directory} --resume"
+    )
 
 
 def interrupted(command: str, scenario: Scenario, directory: Path) -> Interrupted:

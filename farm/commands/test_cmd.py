@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import docker
+
 from farm import engine, matrix, pipeline
-from farm.commands.common import cache, interrupted, load_all, progress, run_dir
+from farm.commands.common import cache, engine_lost, interrupted, load_all, progress, run_dir
+from farm.errors import EngineError
 from farm.matrix import Cell
 from farm.scenario import Scenario
 
@@ -14,18 +17,24 @@ from farm.scenario import Scenario
 def run(args: argparse.Namespace) -> int:
     (scenario,) = load_all([args.scenario])
     cells = matrix.select(matrix.cells([scenario]), args.only)
+    client = engine.connect()  # first: without an engine there is no run to keep or resume
     directory = run_dir(args.run_dir, scenario, resume=args.resume)
     progress(f"run directory: {directory}")
     try:
-        return _test(args, scenario, cells, directory)
+        return _test(args, client, scenario, cells, directory)
     except KeyboardInterrupt:
         raise interrupted("test", scenario, directory) from None
+    except EngineError as error:
+        raise engine_lost(error, "test", scenario, directory) from None
 
 
 def _test(
-    args: argparse.Namespace, scenario: Scenario, cells: tuple[Cell, ...], directory: Path
+    args: argparse.Namespace,
+    client: docker.DockerClient,
+    scenario: Scenario,
+    cells: tuple[Cell, ...],
+    directory: Path,
 ) -> int:
-    client = engine.connect()
     built = pipeline.build_cells(
         client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
     )

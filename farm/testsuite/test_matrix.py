@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from farm.errors import EngineError
 from farm.pytest_plugin import _Containers, report, run_and_record
 from farm.runner import TestItem
 
@@ -18,5 +19,9 @@ def test_item(
     request: pytest.FixtureRequest,
 ) -> None:
     reruns = int(request.config.getoption("--farm-reruns") or 0)
-    result = run_and_record(farm_item, farm_containers, farm_results_dir, worker_id, reruns)
+    try:
+        result = run_and_record(farm_item, farm_containers, farm_results_dir, worker_id, reruns)
+    except EngineError as error:
+        # No result is recorded: the test did not fail, the engine did (farm run says so).
+        pytest.fail(f"ENGINE: {error}", pytrace=False)
     report(result)
