@@ -1,0 +1,170 @@
+"""Faults during a run: SIGTERM and resume, and the Docker engine going away.
+
+Both run `farm test` as a child process on the sandbox fixture scenario and the default
+scenario's x86_64 baseline, interrupt it once some results are written, and check what the
+user is told, what is kept, and what is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.conftest import DEFAULT, REPO
+
+pytestmark = pytest.mark.integration
+
+CELL = "debian-2.36-backports-x86_64-baseline"
+ENGINE_SOCKET = "/var/run/docker.sock"
+
+
+def start_farm(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "farm", *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
+def wait_for_results(run_dir: Path, count: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 900  # the first call may build the test image
+    while time.monotonic() < deadline:
+        lines = sum(len(p.read_text().splitlines()) for p in run_dir.glob("results/*.jsonl"))
+        if lines >= count:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"farm ended early:\n{process.communicate()[1][-3000:]}")
+        time.sleep(0.2)
+    pytest.fail("no results appeared")
+
+
+def records(run_dir: Path) -> list[dict[str, object]]:
+    return [
+        json.loads(line)
+        for path in sorted(run_dir.glob("results/*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def containers_of_image(client: docker.DockerClient, image: object) -> list[str]:
+    return [c.name for c in client.containers.list(all=True, filters={"ancestor": str(image)})]
+
+
+def test_sigterm_stops_keeps_results_and_resume_finishes(
+    client: docker.DockerClient, run_root: Path
+) -> None:
+    run_dir = run_root / "sigterm"
+    first = start_farm("test", DEFAULT, "--only", CELL, "--run-dir", run_dir, "-n", "1")
+    wait_for_results(run_dir, 3, first)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr[-3000:]
+    assert "interrupted; the farm's containers are stopped" in stderr
+    assert f"--run-dir {run_dir} --resume" in stderr
+    assert "Traceback" not in stderr
+    kept = records(run_dir)
+    assert len(kept) >= 3
+    assert containers_of_image(client, kept[0]["image"]) == []
+    all_tests = {item["test"] for item in json.loads((run_dir / "spec.json").read_text())["items"]}
+
+    again = start_farm("test", DEFAULT, "--only", CELL, "--run-dir", run_dir, "-n", "1", "--resume")
+    _, stderr = again.communicate(timeout=1800)
+    assert again.returncode == 0, stderr[-3000:]
+    assert "resuming:" in stderr
+    finished = records(run_dir)
+    # Every test of the cell has its result now, none twice over, and no finished result of
+    # the first run was lost or redone.
+    assert {r["test"] for r in finished} == all_tests
+    attempts = [(r["test"], r["attempt"]) for r in finished]
+    assert len(attempts) == len(set(attempts))
+    assert all(r in finished for r in kept if r["outcome"] in ("PASS", "UNSUPPORTED"))
+
+
+class EngineProxy:
+    """A unix socket that forwards to the Docker engine until ``cut()``: from the farm's side
+    that is the engine going away, while the real engine (and this test) carry on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        self.sockets: list[socket.socket] = [self.server]
+        self.cut_off = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.cut_off:
+            try:
+                downstream, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(ENGINE_SOCKET)
+            self.sockets += [downstream, upstream]
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.cut_off = True
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+        self.path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[EngineProxy]:
+    proxy = EngineProxy(tmp_path / "docker.sock")
+    yield proxy
+    proxy.cut()
+
+
+def test_engine_going_away_is_reported_as_such_not_as_test_failures(
+    client: docker.DockerClient, run_root: Path, proxy: EngineProxy
+) -> None:
+    run_dir = run_root / "engine-gone"
+    process = start_farm(
+        "test", DEFAULT, "--only", CELL, "--run-dir", run_dir, "-n", "1",
+        env={"DOCKER_HOST": f"unix://{proxy.path}"},
+    )  # fmt: skip
+    wait_for_results(run_dir, 3, process)
+    proxy.cut()
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stderr[-3000:]
+    assert "the Docker engine went away during the test run" in stderr, stderr[-3000:]
+    assert f"--run-dir {run_dir} --resume" in stderr
+    assert "Traceback" not in stderr
+    # What was recorded is what the tests did; no result blames a test for the engine.
+    assert all("Docker engine" not in str(r["output"]) for r in records(run_dir))
+    # The real engine is still up: the containers the farm could not stop are labelled as
+    # the farm's, which is what `farm gc` finds. Remove them here.
+    for name in containers_of_image(client, records(run_dir)[0]["image"]):
+        client.containers.get(name).remove(force=True)
