@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import threading
@@ -483,3 +484,29 @@ def test_post_checks_refuses_non_http_urls() -> None:
         post_checks(
             [CHECK], api_url="file:///etc/passwd", token="t", patch_ids={"fix": [1]}, timeout=5
         )
+
+
+def test_farm_post_checks_reads_the_gate_file_and_the_token_from_the_environment(
+    patchwork: tuple[str, type[_Patchwork]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from farm.cli import main
+
+    url, handler = patchwork
+    checks = tmp_path / "patchwork-checks.json"
+    checks.write_text(json.dumps({"schema": 1, "checks": [dataclasses.asdict(CHECK)]}))
+    argv = ["post-checks", str(checks), "--api-url", url, "--patches", "fix=7,8"]
+    monkeypatch.delenv("FARM_PATCHWORK_TOKEN", raising=False)
+    assert main(argv) == 2
+    assert "FARM_PATCHWORK_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("FARM_PATCHWORK_TOKEN", "s3cret")
+    assert main([*argv[:-1], "fix=7,x"]) == 2
+    assert "expected SERIES=ID,ID" in capsys.readouterr().err
+    assert main(argv) == 0
+    assert "posted 2 check(s)" in capsys.readouterr().out
+    assert [path for path, _, _ in handler.seen] == [
+        "/api/1.3/patches/7/checks/",
+        "/api/1.3/patches/8/checks/",
+    ]
