@@ -22,6 +22,9 @@ command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
 # dpkg-source unpacks Debian source packages on the host (the farm's source cache).
 command -v dpkg-source >/dev/null 2>&1 || need_packages+=(dpkg-dev)
 command -v xz >/dev/null 2>&1 || need_packages+=(xz-utils)
+# The project's tests also run the case library on the host, for both arches.
+command -v gcc >/dev/null 2>&1 || need_packages+=(gcc)
+dpkg -s gcc-multilib >/dev/null 2>&1 || need_packages+=(gcc-multilib)
 
 if [ "${#need_packages[@]}" -gt 0 ]; then
     log "installing ${need_packages[*]}"

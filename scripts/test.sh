@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv/bin
 "$venv/ruff" check farm tests bench
+"$venv/ruff" format --check farm tests bench
 "$venv/mypy"
 "$venv/pytest" tests/unit -n 2 -q
+# The case library on the host's own glibc (both arches): proves each case's claimed outcome.
+"$venv/pytest" tests/host -n 2 -q
 # Integration tests share images and the Docker engine's two cores: run them in one process.
 "$venv/pytest" tests/integration -m integration -q -x --durations=15
