@@ -356,7 +356,7 @@ def test_ci_runs_the_tox_envs(ci_workflow: dict[str, Any]) -> None:
     assert {"push", "pull_request"} <= set(on)
     jobs = ci_workflow["jobs"]
     check = jobs["check"]
-    assert set(check["strategy"]["matrix"]["toxenv"]) == {"lint", "type", "unit"}
+    assert set(check["strategy"]["matrix"]["toxenv"]) == {"lint", "type", "unit", "host"}
     assert 'tox -e "$TOXENV_NAME"' in step_running(check, "tox -e")["run"]
     assert step_running(check, "tox -e")["env"]["TOXENV_NAME"] == "${{ matrix.toxenv }}"
     integration = jobs["integration"]
