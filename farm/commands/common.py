@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+
+from farm import engine, matrix, pipeline, verdict
 from farm.errors import EngineError, Interrupted, UsageError
+from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
 from farm.sources import Cache, default_cache_dir
 
@@ -86,3 +92,56 @@ def interrupted(command: str, scenario: Scenario, directory: Path) -> Interrupte
         f"in {directory}\nresume with: farm {command} {scenario.path} --run-dir {directory} "
         "--resume"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One `farm test` / `farm run` invocation: what it works on and where it writes."""
+
+    command: str
+    scenario: Scenario
+    cells: tuple[Cell, ...]
+    client: docker.DockerClient
+    directory: Path
+
+
+def run_session(command: str, args: argparse.Namespace, body: Callable[[Session], int]) -> int:
+    """Open the session (engine first: without one there is no run to keep or resume), run
+    ``body``, and turn Ctrl-C, SIGTERM or a lost engine into an error that says how to
+    resume."""
+    (scenario,) = load_all([args.scenario])
+    cells = matrix.select(matrix.cells([scenario]), args.only)
+    client = engine.connect()
+    directory = run_dir(args.run_dir, scenario, resume=args.resume)
+    progress(f"run directory: {directory}")
+    try:
+        return body(Session(command, scenario, cells, client, directory))
+    except KeyboardInterrupt:
+        raise interrupted(command, scenario, directory) from None
+    except EngineError as error:
+        raise engine_lost(error, command, scenario, directory) from None
+
+
+def build_and_test(session: Session, args: argparse.Namespace) -> pipeline.BuiltCells:
+    """Build the cells' images, record their states, probe them and run their tests (only
+    the unfinished ones with ``--resume``); prints the summary table."""
+    built = pipeline.build_cells(
+        session.client, session.scenario, session.cells,
+        cache=cache(), run_dir=session.directory, progress=progress,
+    )  # fmt: skip
+    verdict.write_run_state(session.directory, built)
+    probes = pipeline.probe_cells(
+        session.client, built, run_dir=session.directory, progress=progress
+    )
+    items = pipeline.test_items(built, probes)
+    if args.resume:
+        total = len(items)
+        items = pipeline.resume_items(items, run_dir=session.directory, reruns=args.reruns)
+        progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
+    progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
+    pipeline.run_tests(
+        items, run_dir=session.directory, workers=args.workers, reruns=args.reruns,
+        keyword=getattr(args, "keyword", None),
+    )  # fmt: skip
+    print(pipeline.summary_table(pipeline.load_results(session.directory)))
+    return built

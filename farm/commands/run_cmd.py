@@ -6,56 +6,25 @@ import argparse
 import os
 from pathlib import Path
 
-import docker
-
-from farm import bisect, engine, matrix, pipeline, verdict
-from farm.commands.common import cache, engine_lost, interrupted, load_all, progress, run_dir
-from farm.errors import EngineError
+from farm import bisect, pipeline, verdict
+from farm.commands.common import Session, build_and_test, progress, run_session
 from farm.gate import ChangeKind, GateResult
-from farm.matrix import Cell
 from farm.report import markdown
-from farm.scenario import Arch, Scenario
+from farm.scenario import Arch
 
 
 def run(args: argparse.Namespace) -> int:
-    (scenario,) = load_all([args.scenario])
-    cells = matrix.select(matrix.cells([scenario]), args.only)
-    client = engine.connect()  # first: without an engine there is no run to keep or resume
-    directory = run_dir(args.run_dir, scenario, resume=args.resume)
-    progress(f"run directory: {directory}")
-    try:
-        return _run(args, client, scenario, cells, directory)
-    except KeyboardInterrupt:
-        raise interrupted("run", scenario, directory) from None
-    except EngineError as error:
-        raise engine_lost(error, "run", scenario, directory) from None
+    return run_session("run", args, lambda session: _run(session, args))
 
 
-def _run(
-    args: argparse.Namespace,
-    client: docker.DockerClient,
-    scenario: Scenario,
-    cells: tuple[Cell, ...],
-    directory: Path,
-) -> int:
-    built = pipeline.build_cells(
-        client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
-    )
-    verdict.write_run_state(directory, built)
-    probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
-    items = pipeline.test_items(built, probes)
-    if args.resume:
-        total = len(items)
-        items = pipeline.resume_items(items, run_dir=directory, reruns=args.reruns)
-        progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
-    progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
-    pipeline.run_tests(items, run_dir=directory, workers=args.workers, reruns=args.reruns)
-    print(pipeline.summary_table(pipeline.load_results(directory)))
+def _run(session: Session, args: argparse.Namespace) -> int:
+    built = build_and_test(session, args)
+    scenario, cells, directory = session.scenario, session.cells, session.directory
     if args.no_gate:
         return 0 if all(built.test_image_ready(c) for c in cells) else 1
 
     result = verdict.evaluate(scenario, [directory], expected_cells=cells)
-    if not args.no_bisect and _bisect_regressions(client, built, result, directory):
+    if not args.no_bisect and _bisect_regressions(session.client, built, result, directory):
         result = verdict.evaluate(scenario, [directory], expected_cells=cells)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     paths = verdict.write_reports(
