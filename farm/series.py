@@ -189,16 +189,16 @@ def check_patch(patch: Patch, *, what: str) -> None:
 
 def check_relative_path(path: str, *, where: str) -> None:
     pure = PurePosixPath(path)
-    if pure.is_absolute() or ".." in pure.parts:
+    if not path.strip() or path.startswith("/") or pure.is_absolute() or ".." in pure.parts:
         raise SeriesError(f"{where}: path {path!r} escapes the source tree; refusing the series")
 
 
 def _strip_prefix(path: str) -> str:
-    """``a/elf/dl-open.c`` -> ``elf/dl-open.c`` (what ``-p1`` does)."""
-    parts = PurePosixPath(path).parts
-    if PurePosixPath(path).is_absolute():
+    """``a/elf/dl-open.c`` -> ``elf/dl-open.c``: what ``-p1`` does, textually, so that
+    ``b//etc/x`` becomes ``/etc/x`` (and is refused) as it would for ``patch``."""
+    if path.startswith("/") or "/" not in path:
         return path
-    return str(PurePosixPath(*parts[1:])) if len(parts) > 1 else path
+    return path.split("/", 1)[1]
 
 
 def _has_diff(data: bytes) -> bool:
