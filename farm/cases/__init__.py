@@ -110,17 +110,25 @@ def load_cases(root: Path | None = None) -> tuple[Case, ...]:
     return tuple(sorted(cases, key=lambda case: case.id))
 
 
+#: Families a selection must name: they attack the container they run in (sandbox/).
+OPT_IN_FAMILIES = ("sandbox",)
+
+
 def select_cases(cases: Iterable[Case], globs: Iterable[str]) -> tuple[Case, ...]:
     """The cases whose id matches any of GLOBS (fnmatch), in id order.
 
     A glob without ``/`` also selects a whole family (``rseq`` means ``rseq/*``). No globs
     selects everything. A glob that matches nothing is an error naming the closest ids,
     because a typo in a selection must not quietly run fewer tests.
+
+    The opt-in families (``sandbox``: a fork bomb, a memory hog, a hang) attack their own
+    container; only a glob that starts with the family's name selects them, so ``*`` or no
+    globs never does.
     """
     ordered = sorted(cases, key=lambda case: case.id)
     patterns = list(globs)
     if not patterns:
-        return tuple(ordered)
+        return tuple(case for case in ordered if case.family not in OPT_IN_FAMILIES)
     ids = [case.id for case in ordered]
     chosen: set[str] = set()
     for pattern in patterns:
@@ -129,6 +137,10 @@ def select_cases(cases: Iterable[Case], globs: Iterable[str]) -> tuple[Case, ...
             case_id
             for case_id in ids
             if any(fnmatch.fnmatchcase(case_id, variant) for variant in variants)
+            and (
+                case_id.split("/", 1)[0] not in OPT_IN_FAMILIES
+                or pattern.startswith(case_id.split("/", 1)[0])
+            )
         }
         if not matched:
             close = difflib.get_close_matches(pattern, ids, n=5, cutoff=0.5)

@@ -640,3 +640,18 @@ def test_script_starts_from_an_empty_workdir(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stdout
     assert not stale.exists()
     assert (tmp_path / "work" / "fam" / "demo" / "main").exists()
+
+
+def test_hostile_sandbox_cases_run_only_when_named() -> None:
+    cases = load_cases()
+    for selection in ([], ["*"], ["*/*"], ["*/hang"]):
+        if selection == ["*/hang"]:
+            with pytest.raises(ScenarioError, match="no case matches"):
+                select_cases(cases, selection)
+            continue
+        chosen = select_cases(cases, selection)
+        assert chosen and not any(c.family == "sandbox" for c in chosen), selection
+    assert {c.id for c in select_cases(cases, ["sandbox"])} == {
+        c.id for c in cases if c.family == "sandbox"
+    }
+    assert [c.id for c in select_cases(cases, ["sandbox/hang"])] == ["sandbox/hang"]
