@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from farm import __version__
+from farm import __version__, engine
 from farm.commands import (
     build_cmd,
     doctor_cmd,
@@ -122,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
 def main_inner(argv: Sequence[str] | None = None) -> int:
     """Run the command; raises FarmError for anything the user must fix."""
     args = _parser().parse_args(argv)
+    # Containers started by this process or its pytest workers name it as their owner.
+    engine.claim_ownership()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -3,7 +3,9 @@
 Build logic elsewhere never assembles docker command lines: it asks this module to make sure
 the base image exists, to build an image from an :class:`~farm.render.ImageSpec`, and to
 start and exec into test containers. Every object the farm creates carries the label
-``org.glibc-farm.managed=true`` so leftovers can be found and removed.
+``org.glibc-farm.managed=true`` so leftovers can be found and removed; containers also carry
+the farm process that owns them (``org.glibc-farm.owner``), so ``farm gc`` can tell a
+leftover from a container a running farm still uses.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import tarfile
 import tempfile
 import time
@@ -29,6 +32,11 @@ from farm.errors import BuildError, EngineError
 from farm.render import BASE_IMAGE, ImageSpec
 
 MANAGED_LABEL = "org.glibc-farm.managed"
+#: ``<hostname>:<pid>`` of the top-level ``farm`` process that started a container.
+OWNER_LABEL = "org.glibc-farm.owner"
+#: Set by the ``farm`` command for itself and inherited by its children (the pytest-xdist
+#: workers that start the test containers), so every container names the ``farm`` process.
+OWNER_ENV = "FARM_OWNER"
 #: Registry images that stand for BASE_IMAGE where a registry answers (GitHub Actions).
 REGISTRY_BASE = ("debian", "bookworm")
 DEBOOTSTRAP_MIRROR = "http://deb.debian.org/debian"
@@ -68,6 +76,30 @@ def connect(*, timeout: int = 60) -> docker.DockerClient:
     except _CONNECTION_ERRORS as error:
         raise _no_engine(error) from None
     return client
+
+
+def this_process_owner() -> str:
+    """The owner string of this process: ``<hostname>:<pid>``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_ownership() -> None:
+    """Make this process the owner of the containers it and its children start.
+
+    Called by the ``farm`` command before any subcommand runs. It overrides an inherited
+    value on purpose: a stale ``$FARM_OWNER`` naming a dead process would let ``farm gc``
+    remove live containers.
+    """
+    os.environ[OWNER_ENV] = this_process_owner()
+
+
+def container_labels() -> dict[str, str]:
+    """The labels of every container the farm starts: managed, and whose it is.
+
+    The owner is ``$FARM_OWNER`` (the ``farm`` process, inherited by its pytest workers), or
+    this process where the farm is used as a library.
+    """
+    return {MANAGED_LABEL: "true", OWNER_LABEL: os.environ.get(OWNER_ENV) or this_process_owner()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import docker.errors
 import requests.exceptions
 
 from farm import cases as case_library
-from farm.engine import MANAGED_LABEL
+from farm.engine import container_labels
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
 from farm.scenario import Arch
@@ -148,7 +148,7 @@ class TestContainer:
                 network_mode="none",
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
-                labels={MANAGED_LABEL: "true"},
+                labels=container_labels(),
                 environment={"LANG": "C.UTF-8"},
                 read_only=not self.writable_root,
                 tmpfs={} if self.writable_root else SCRATCH_TMPFS,
