@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from farm import engine
+from farm import engine, gc
 from farm.errors import BuildError, SeriesError, SourceError
 from farm.render import ImagePlan, render_plan
 from farm.scenario import Scenario
@@ -115,4 +115,6 @@ def build_images(
             elapsed=outcome.elapsed,
             log_path=outcome.log_path,
         )
+        # After every image, so a `farm gc` during a long build never takes what it made.
+        gc.record_scenario_images(client, plan)
     return statuses

@@ -18,6 +18,7 @@ from farm.commands import (
     build_cmd,
     doctor_cmd,
     gate_cmd,
+    gc_cmd,
     matrix_cmd,
     post_checks_cmd,
     render_cmd,
@@ -116,6 +117,24 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
     doctor.set_defaults(handler=doctor_cmd.run)
+
+    gc = sub.add_parser(
+        "gc", help="remove leftover farm containers and farm images no scenario uses any more"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
+    gc.add_argument(
+        "--all-containers",
+        action="store_true",
+        help="remove every farm container, also those of a farm that is still running",
+    )
+    gc.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="consider only objects that also carry this label (repeatable)",
+    )
+    gc.set_defaults(handler=gc_cmd.run)
     return parser
 
 

@@ -1,0 +1,49 @@
+"""``farm gc``: remove the containers of farm processes that are gone and the farm images no
+scenario's newest record uses; say what went, what stayed and why, and the space freed."""
+
+from __future__ import annotations
+
+import argparse
+
+from farm import engine, gc
+from farm.commands.common import progress
+
+
+def run(args: argparse.Namespace) -> int:
+    required = [gc.parse_label_filter(text) for text in args.label]
+    client = engine.connect()
+    directory = gc.records_dir()
+    records = gc.read_records(directory)
+    inventory = gc.collect(client, required_labels=required)
+    plan = gc.plan_gc(
+        inventory, records, all_containers=args.all_containers, required_labels=required
+    )
+    for note in plan.notes:
+        print(f"note: {note}")
+    for kept in plan.kept:
+        print(f"kept {kept.kind.value} {kept.what}: {kept.reason}")
+    print(
+        f"kept {plan.recorded_tags} recorded image tag(s): the base image and the newest "
+        f"records of {len(gc.newest_records(records))} scenario(s) in {directory}"
+    )
+    if args.dry_run:
+        for removal in plan.removals:
+            print(f"would remove {removal.kind.value} {removal.what}: {removal.reason}")
+        print(
+            f"dry run: nothing removed; {len(plan.removals)} object(s) would go, freeing "
+            f"{gc.format_bytes(plan.estimated_bytes)} or more"
+        )
+        return 0
+    outcome = gc.execute(client, plan, progress=progress)
+    for removal in outcome.removed:
+        print(f"removed {removal.kind.value} {removal.what}: {removal.reason}")
+    for kept in outcome.refused:
+        print(f"kept {kept.kind.value} {kept.what}: {kept.reason}")
+    for removal, error in outcome.failed:
+        print(f"FAILED to remove {removal.kind.value} {removal.what}: {error}")
+    containers = sum(1 for r in outcome.removed if r.kind is gc.Kind.CONTAINER)
+    print(
+        f"removed {containers} container(s) and {len(outcome.removed) - containers} image "
+        f"reference(s); reclaimed {gc.format_bytes(outcome.reclaimed_bytes)}"
+    )
+    return 1 if outcome.failed else 0
