@@ -49,6 +49,8 @@ EXPECTABLE = (
     "present",
 )
 _CRASH_RE = re.compile(r"^CRASH\((SIG[A-Z0-9]+)\)$")
+#: Slow emulated hosts need 10-20; beyond this a timeout is "never", which the farm refuses.
+MAX_TIMEOUT_FACTOR = 100.0
 
 
 class Arch(enum.StrEnum):
@@ -281,7 +283,10 @@ def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:
     GitHub workflow's "series URL" input). Its hash is locked on first fetch like any
     unpinned URL. ``origin`` names where the URL came from, for errors.
     """
-    parsed = urllib.parse.urlparse(url)
+    try:
+        parsed = urllib.parse.urlparse(url)
+    except ValueError:  # "http://[::1" and the like
+        parsed = urllib.parse.urlparse("")
     if parsed.scheme not in ("http", "https", "ftp", "file") or not parsed.path:
         raise ScenarioError(
             f"{origin}: expected an http(s), ftp or file URL of an mbox or a patch, got {url!r}"
@@ -361,7 +366,11 @@ def load_scenario(path: Path) -> Scenario:
         for item in (top["expect"].sequence() if "expect" in top else [])
     )
     flaky = tuple(_flaky(item) for item in (top["flaky"].sequence() if "flaky" in top else []))
-    timeout_factor = top["timeout_factor"].number(minimum=0.1) if "timeout_factor" in top else 1.0
+    timeout_factor = (
+        top["timeout_factor"].number(minimum=0.1, maximum=MAX_TIMEOUT_FACTOR)
+        if "timeout_factor" in top
+        else 1.0
+    )
     return Scenario(
         path=path,
         name=name,
@@ -402,17 +411,33 @@ def _url(node: Node) -> str:
     value = node.string()
     if not re.match(r"^(https?|ftp)://[^\s/]+", value):
         node.fail(f"expected an http(s) or ftp URL, got {value!r}")
+    try:
+        # The fetcher parses it again; a bad host or port must fail here, with a line number.
+        _ = urllib.parse.urlsplit(value).port
+    except ValueError as error:
+        node.fail(f"malformed URL {value!r}: {error}")
     return value
 
 
 def _local_path(node: Node, base_dir: Path, *, directory: bool) -> Path:
     """A path relative to the scenario; it must exist now, so the error comes early."""
-    path = (base_dir / node.string()).resolve()
-    if directory and not path.is_dir():
-        node.fail(f"no such directory: {path}")
-    if not directory and not path.is_file():
-        node.fail(f"no such file: {path}")
+    path = _resolve(node, base_dir)
+    try:
+        found = path.is_dir() if directory else path.is_file()
+    except OSError as error:  # a name too long for the file system, a permission
+        node.fail(f"cannot use {path}: {error.strerror or error}")
+    if not found:
+        node.fail(f"no such {'directory' if directory else 'file'}: {path}")
     return path
+
+
+def _resolve(node: Node, base_dir: Path) -> Path:
+    """The absolute path ``node`` names; a symlink loop or an unusable name is its error."""
+    given = node.string()
+    try:
+        return (base_dir / given).resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python 3.11)
+        node.fail(f"cannot resolve {given!r}: {error}")
 
 
 def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
@@ -442,8 +467,12 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
     if kind == "git":
         fields = value.mapping(required=("url", "ref"))
         return GitSource(url=fields["url"].string(), ref=fields["ref"].string())
-    path = (base_dir / value.string()).resolve()
-    if not path.exists():
+    path = _resolve(value, base_dir)
+    try:
+        found = path.exists()
+    except OSError as error:
+        value.fail(f"cannot use {path}: {error.strerror or error}")
+    if not found:
         value.fail(f"no such file or directory: {path}")
     return PathSource(path=path)
 

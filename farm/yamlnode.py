@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -20,6 +22,8 @@ from farm.errors import ScenarioError
 
 #: Scenario files are small; anything larger is a mistake or an attack on the loader.
 MAX_FILE_BYTES = 1 << 20
+#: Error messages quote the offending value; a 1 MiB value must not become a 1 MiB message.
+MAX_MESSAGE_CHARS = 600
 
 _TAG_NAMES = {
     "tag:yaml.org,2002:str": "a string",
@@ -30,7 +34,11 @@ _TAG_NAMES = {
     "tag:yaml.org,2002:timestamp": "a date",
     "tag:yaml.org,2002:map": "a mapping",
     "tag:yaml.org,2002:seq": "a list",
+    "tag:yaml.org,2002:merge": "a YAML merge key (<<; write the keys out instead)",
 }
+
+#: YAML 1.1 booleans, as PyYAML resolves them (``yes``/``on`` included), by lower case.
+_BOOLEANS = {"yes": True, "no": False, "true": True, "false": False, "on": True, "off": False}
 
 
 class Node:
@@ -48,28 +56,35 @@ class Node:
     @classmethod
     def load(cls, path: Path) -> Node:
         """Compose ``path`` into a root node; unreadable or malformed YAML is a ScenarioError."""
-        shown = str(path)
+        shown = _printable(str(path))
         try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise ScenarioError(f"{shown}: cannot read: {error.strerror or error}") from None
+            # stat first: /dev/zero or a FIFO given by mistake must not be read forever.
+            if not stat.S_ISREG(path.stat().st_mode):
+                raise ScenarioError(f"{shown}: not a regular file; a scenario is a YAML file")
+            with path.open("rb") as stream:
+                raw = stream.read(MAX_FILE_BYTES + 1)
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or error
+            raise ScenarioError(f"{shown}: cannot read: {reason}") from None
         return cls.parse(raw, shown)
 
     @classmethod
     def parse(cls, raw: bytes, shown: str) -> Node:
         if len(raw) > MAX_FILE_BYTES:
             raise ScenarioError(
-                f"{shown}: {len(raw)} bytes is too large for a scenario "
-                f"(limit {MAX_FILE_BYTES}); is this the right file?"
+                f"{shown}: more than {MAX_FILE_BYTES} bytes is too large for a scenario; "
+                "is this the right file?"
             )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
+            at_line = raw.count(b"\n", 0, error.start) + 1
             raise ScenarioError(
-                f"{shown}: not UTF-8 text (byte {error.start}); a scenario is a YAML file"
+                f"{shown}:{at_line}: not UTF-8 text (byte {error.start}); a scenario is a YAML file"
             ) from None
         if "\x00" in text:
-            raise ScenarioError(f"{shown}: contains NUL bytes; a scenario is a YAML file")
+            at_line = text.count("\n", 0, text.index("\x00")) + 1
+            raise ScenarioError(f"{shown}:{at_line}: contains NUL bytes; a scenario is a YAML file")
         try:
             nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
         except yaml.MarkedYAMLError as error:
@@ -77,6 +92,15 @@ class Node:
             line = f"{mark.line + 1}:" if mark is not None else ""
             problem = error.problem or error.context or "malformed YAML"
             raise ScenarioError(f"{shown}:{line} invalid YAML: {problem}") from None
+        except yaml.reader.ReaderError as error:
+            # Its own message says "<unicode string>, position N"; a line number helps more.
+            line_number = text.count("\n", 0, error.position) + 1
+            character = error.character
+            code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+            raise ScenarioError(
+                f"{shown}:{line_number}: invalid YAML: unacceptable character {code} "
+                "(YAML allows no control characters); a scenario is plain text"
+            ) from None
         except yaml.YAMLError as error:
             raise ScenarioError(f"{shown}: invalid YAML: {error}") from None
         except RecursionError:
@@ -101,12 +125,14 @@ class Node:
     def fail(self, message: str) -> NoReturn:
         """Raise a ScenarioError located at this node."""
         key = f" {self.keypath}:" if self.keypath else ""
-        raise ScenarioError(f"{self.where}:{key} {message}")
+        raise ScenarioError(_printable(f"{self.where}:{key} {message}"))
 
     def _child(self, node: yaml.Node, key: str | int) -> Node:
         if isinstance(key, int):
             path = f"{self.keypath}[{key}]"
         else:
+            # An unknown key is quoted in the key path; show it as text, whatever it holds.
+            key = key if key.isidentifier() else repr(key[:60])
             path = f"{self.keypath}.{key}" if self.keypath else key
         return Node(node, self.file, path)
 
@@ -170,7 +196,7 @@ class Node:
     def string(self, *, non_empty: bool = True) -> str:
         if not isinstance(self._node, yaml.ScalarNode) or self._node.tag != _STR_TAG:
             self.fail(f"expected a string, got {self._kind()}")
-        value = str(self._node.value)
+        value = self._text()
         if non_empty and not value.strip():
             self.fail("expected a non-empty string")
         return value
@@ -179,7 +205,25 @@ class Node:
         """A scalar as text whatever YAML resolved it to (versions like ``2.36`` are floats)."""
         if not isinstance(self._node, yaml.ScalarNode) or self._node.tag in (_NULL_TAG,):
             self.fail(f"expected a value, got {self._kind()}")
-        return str(self._node.value)
+        return self._text()
+
+    def _text(self) -> str:
+        """The scalar's text, refusing what YAML escapes can smuggle into a quoted string.
+
+        ``"\\0"`` would reach ``open()`` as an embedded NUL and ``"\\ud800"`` cannot be
+        written to a UTF-8 report: both are refused here, where the line is known.
+        """
+        value = str(self._node.value)
+        if "\x00" in value:
+            self.fail("contains a NUL character (\\0); remove it")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            self.fail(
+                f"contains {value[error.start]!r}, a lone UTF-16 surrogate that is not text; "
+                "remove the \\u escape"
+            )
+        return value
 
     def string_list(self, *, non_empty: bool = False) -> tuple[str, ...]:
         return tuple(item.string() for item in self.sequence(non_empty=non_empty))
@@ -187,17 +231,34 @@ class Node:
     def boolean(self) -> bool:
         if not isinstance(self._node, yaml.ScalarNode) or self._node.tag != _BOOL_TAG:
             self.fail(f"expected true or false, got {self._kind()}")
-        return bool(yaml.safe_load(self._node.value))
+        # A table, not yaml.safe_load: an explicit "!!bool nonsense" must not read as true.
+        value = _BOOLEANS.get(str(self._node.value).lower())
+        if value is None:
+            self.fail(f"expected true or false, got {self._node.value!r}")
+        return value
 
-    def number(self, *, minimum: float | None = None) -> float:
+    def number(self, *, minimum: float | None = None, maximum: float | None = None) -> float:
         if not isinstance(self._node, yaml.ScalarNode) or self._node.tag not in (
             _INT_TAG,
             _FLOAT_TAG,
         ):
             self.fail(f"expected a number, got {self._kind()}")
-        value = float(yaml.safe_load(self._node.value))
+        constructor = yaml.constructor.SafeConstructor()
+        try:
+            # An explicit "!!int abc" has the right tag and still is not a number; a 400-digit
+            # integer is one but overflows a float.
+            if self._node.tag == _INT_TAG:
+                value = float(constructor.construct_yaml_int(self._node))
+            else:
+                value = float(constructor.construct_yaml_float(self._node))
+        except (ValueError, OverflowError, yaml.YAMLError):
+            self.fail(f"expected a number, got {self._node.value!r}")
+        if not math.isfinite(value):
+            self.fail(f"expected a finite number, got {self._node.value}")
         if minimum is not None and not value >= minimum:
             self.fail(f"expected a number >= {minimum:g}, got {self._node.value}")
+        if maximum is not None and not value <= maximum:
+            self.fail(f"expected a number <= {maximum:g}, got {self._node.value}")
         return value
 
     def date(self) -> datetime.date:
@@ -205,8 +266,21 @@ class Node:
             try:
                 return datetime.date.fromisoformat(str(self._node.value))
             except ValueError:
-                pass
-        self.fail(f"expected a date as YYYY-MM-DD, got {self._node.value!r}")
+                self.fail(f"expected a date as YYYY-MM-DD, got {self._node.value!r}")
+        self.fail(f"expected a date as YYYY-MM-DD, got {self._kind()}")
+
+
+def _printable(message: str) -> str:
+    """``message`` made safe to print: valid UTF-8 and of a bounded length.
+
+    Messages quote the user's values; a surrogate (from a ``\\u`` escape or an undecodable
+    file name) would make printing the error raise, and a huge value would bury the point.
+    """
+    text = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > MAX_MESSAGE_CHARS:
+        cut = len(text) - MAX_MESSAGE_CHARS
+        text = f"{text[: MAX_MESSAGE_CHARS - 100]} [... {cut} characters ...] {text[-100:]}"
+    return text
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
