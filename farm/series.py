@@ -20,12 +20,28 @@ from farm.scenario import PatchFormat
 
 #: A whole series larger than this is refused: no real glibc series comes near it.
 MAX_SERIES_BYTES = 64 << 20
+#: "[PATCH 1/99999999]" must not make the farm list 99999999 missing patches.
+MAX_SERIES_PATCHES = 999
 
 _PATCH_TAG_RE = re.compile(r"^\s*\[(?P<tags>[^\]]*?)\]\s*(?P<title>.*)$", re.DOTALL)
-_NUMBER_RE = re.compile(r"(?:^|\s)(?P<n>\d+)/(?P<total>\d+)(?:\s|$)")
-_VERSION_RE = re.compile(r"(?:^|\s)v(?P<v>\d+)(?:\s|$)", re.IGNORECASE)
-_DIFF_FILE_RE = re.compile(r"^(?:---|\+\+\+) (?P<path>\S+)", re.MULTILINE)
-_GIT_DIFF_RE = re.compile(r"^diff --git (?P<a>\S+) (?P<b>\S+)", re.MULTILINE)
+# ASCII digits, and few: int() of a 5000-digit run raises, and no series has 10**9 patches.
+_NUMBER_RE = re.compile(r"(?:^|\s)(?P<n>[0-9]{1,9})/(?P<total>[0-9]{1,9})(?:\s|$)")
+_VERSION_RE = re.compile(r"(?:^|\s)v(?P<v>[0-9]{1,9})(?:\s|$)", re.IGNORECASE)
+# A path as git writes it: bare, or C-quoted ("a/x\ty", octal escapes) when it has odd bytes.
+_PATH = r'(?:"(?:[^"\\\n]|\\.)*"|\S+)'
+#: Header lines naming a file that patch -p1 or git am writes: unified diff headers,
+#: Index: and a context diff's "*** old" (only before its "--- new", as patch reads it),
+#: all with the a/ b/ prefix that -p1 strips ...
+_DIFF_FILE_RE = re.compile(
+    rf"^(?:---|\+\+\+|Index:) (?P<path>{_PATH})|^\*\*\* (?P<old>{_PATH})[^\n]*\n(?=--- )",
+    re.MULTILINE,
+)
+_GIT_DIFF_RE = re.compile(rf"^diff --git (?P<a>{_PATH}) (?P<b>{_PATH})", re.MULTILINE)
+#: ... and git's extended headers, whose paths have no prefix.
+_GIT_RENAME_RE = re.compile(rf"^(?:rename|copy) (?:from|to) (?P<path>{_PATH})", re.MULTILINE)
+#: A patch that creates a symlink could point it at /etc and write through it next.
+_SYMLINK_MODE_RE = re.compile(r"^(?:new file mode|new mode) 120000\s*$", re.MULTILINE)
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +65,9 @@ class ParsedMail:
     raw: bytes
 
 
-def split_mbox(data: bytes) -> list[bytes]:
+def split_mbox(data: bytes, *, what: str = "mbox") -> list[bytes]:
     """Split an mbox into messages at ``From `` separator lines (mboxo/mboxrd)."""
-    _refuse_binary(data, "mbox")
+    _refuse_binary(data, what)
     messages: list[bytes] = []
     current: list[bytes] = []
     for line in data.splitlines(keepends=True):
@@ -92,19 +108,29 @@ def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = N
     the revision of the root message (``root_message_id``), or the newest one, and only mails
     that carry a diff.
     """
-    mails = [parse_mail(raw) for raw in split_mbox(data)]
-    candidates = [m for m in mails if not m.is_reply and _has_diff(m.raw)]
+    mails = [parse_mail(raw) for raw in split_mbox(data, what=what)]
+    candidates = [m for m in mails if not m.is_reply and _has_diff(_texts_applied(m.raw))]
     if not candidates:
-        raise SeriesError(f"{what}: no patch found (no mail in it carries a diff)")
+        empty = "it is empty" if not data.strip() else "no mail in it carries a diff"
+        raise SeriesError(f"{what}: no patch found ({empty}); expected an mbox of patch mails")
     if root_message_id is not None:
         roots = [m for m in mails if root_message_id in _message_ids(m.raw)]
         version = roots[0].version if roots else max(m.version for m in candidates)
     else:
         version = max(m.version for m in candidates)
     chosen = [m for m in candidates if m.version == version]
+    if not chosen:
+        raise SeriesError(
+            f"{what}: no mail of v{version} (the revision of <{root_message_id}>) carries a diff"
+        )
     numbered = [m for m in chosen if m.number is not None]
     if numbered:
         total = numbered[0].total or len(numbered)
+        if total > MAX_SERIES_PATCHES:
+            raise SeriesError(
+                f"{what}: {numbered[0].subject!r} claims a series of {total} patches; "
+                f"the farm takes at most {MAX_SERIES_PATCHES}"
+            )
         by_number: dict[int, ParsedMail] = {}
         for mail in numbered:
             if mail.number in by_number or mail.number == 0:
@@ -112,8 +138,9 @@ def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = N
             by_number[mail.number] = mail  # type: ignore[index]
         missing = [n for n in range(1, total + 1) if n not in by_number]
         if missing:
+            listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
             raise SeriesError(
-                f"{what}: v{version} is {total} patches but {', '.join(map(str, missing))} "
+                f"{what}: v{version} is {total} patches but {listed} "
                 f"{'is' if len(missing) == 1 else 'are'} missing from it"
             )
         ordered = [by_number[n] for n in range(1, total + 1)]
@@ -131,8 +158,17 @@ def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = N
 def patches_from_quilt(series_text: str, read: dict[str, bytes], *, what: str) -> list[Patch]:
     """The patches a quilt ``series`` file names, in order (``read`` maps name -> bytes)."""
     patches: list[Patch] = []
+    size = 0
     for name in quilt_series_names(series_text, what=what):
+        if name not in read:
+            raise SeriesError(f"{what}/series names {name!r}, which does not exist")
         content = read[name]
+        size += len(content)
+        if size > MAX_SERIES_BYTES:
+            raise SeriesError(
+                f"{what}: the patches up to {name} are more than {MAX_SERIES_BYTES} bytes, "
+                "larger than any real series; refusing"
+            )
         subject = _diff_subject(content) or name
         patch = Patch(
             number=len(patches) + 1, subject=subject, format=PatchFormat.DIFF, content=content
@@ -158,7 +194,7 @@ def quilt_series_names(series_text: str, *, what: str) -> list[str]:
             raise SeriesError(
                 f"{what}/series:{line_number}: only -p1 patches are supported, got {line!r}"
             )
-        check_relative_path(name, where=f"{what}/series:{line_number}")
+        check_relative_path(name, where=f"{what}/series:{line_number}", tree="the quilt directory")
         names.append(name)
     return names
 
@@ -173,24 +209,94 @@ def single_diff(content: bytes, *, name: str) -> list[Patch]:
 
 def check_patch(patch: Patch, *, what: str) -> None:
     """Refuse patches that are not text diffs or that write outside the source tree."""
-    _refuse_binary(patch.content, f"{what}: patch {patch.number}")
-    if not _has_diff(patch.content):
-        raise SeriesError(f"{what}: patch {patch.number} ({patch.subject!r}) contains no diff")
-    text = patch.content.decode("utf-8", "replace")
-    for match in _GIT_DIFF_RE.finditer(text):
-        for side in (match.group("a"), match.group("b")):
-            check_relative_path(_strip_prefix(side), where=f"{what}: patch {patch.number}")
-    for match in _DIFF_FILE_RE.finditer(text):
-        path = match.group("path")
-        if path == "/dev/null":
-            continue
-        check_relative_path(_strip_prefix(path), where=f"{what}: patch {patch.number}")
+    where = f"{what}: patch {patch.number}"
+    _refuse_binary(patch.content, where)
+    texts = _texts_applied(patch.content, mail=patch.format is PatchFormat.MAIL)
+    if not _has_diff(texts):
+        raise SeriesError(f"{where} ({patch.subject!r}) contains no diff")
+    for text in texts:
+        if _SYMLINK_MODE_RE.search(text):
+            raise SeriesError(
+                f"{where} creates a symbolic link (mode 120000), which a later patch could "
+                "write through to outside the tree; the farm refuses such series"
+            )
+        for match in _GIT_DIFF_RE.finditer(text):
+            for side in (match.group("a"), match.group("b")):
+                check_relative_path(_strip_prefix(_unquote(side)), where=where)
+        for match in _GIT_RENAME_RE.finditer(text):
+            check_relative_path(_unquote(match.group("path")), where=where)
+        for match in _DIFF_FILE_RE.finditer(text):
+            path = _unquote(match.group("path") or match.group("old"))
+            if path == "/dev/null":
+                continue
+            check_relative_path(_strip_prefix(path), where=where)
 
 
-def check_relative_path(path: str, *, where: str) -> None:
+def check_relative_path(path: str, *, where: str, tree: str = "the source tree") -> None:
+    """Refuse a path that is empty, absolute, climbs with ``..`` or is not UTF-8 text."""
     pure = PurePosixPath(path)
-    if not path.strip() or path.startswith("/") or pure.is_absolute() or ".." in pure.parts:
-        raise SeriesError(f"{where}: path {path!r} escapes the source tree; refusing the series")
+    if not path.strip():
+        raise SeriesError(f"{where}: an empty file name; refusing the series")
+    if path.startswith("/") or pure.is_absolute() or ".." in pure.parts:
+        raise SeriesError(f"{where}: path {_quoted(path)} escapes {tree}; refusing the series")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SeriesError(
+            f"{where}: file name {_quoted(path)} is not UTF-8; refusing the series"
+        ) from None
+
+
+def _quoted(path: str) -> str:
+    """``path`` quoted for a message: undecodable bytes (kept as surrogates) as ``\\xNN``,
+    control characters escaped, so that printing the message cannot fail or mislead."""
+    try:
+        text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        text = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "'" + "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text) + "'"
+
+
+def _texts_applied(content: bytes, *, mail: bool = True) -> list[str]:
+    """The texts whose file names get applied: the patch as it is, and for a mail every
+    base64 or quoted-printable part decoded, as ``git am`` decodes it (an encoded body must
+    not hide a ``../`` from the checks). Undecodable bytes stay as surrogates, so a file name
+    that is not UTF-8 can be told from one that is."""
+    texts = [content.decode("utf-8", "surrogateescape")]
+    if not mail or not re.search(
+        rb"^content-transfer-encoding:", content, re.MULTILINE | re.IGNORECASE
+    ):
+        return texts
+    message = email.message_from_bytes(content, policy=email.policy.compat32)
+    for part in message.walk():
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if part.is_multipart() or encoding not in ("base64", "quoted-printable"):
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode("utf-8", "surrogateescape"))
+    return texts
+
+
+def _unquote(path: str) -> str:
+    """A path as git quotes it (``"b/\\056\\056/x"``) back to its name (``b/../x``)."""
+    if len(path) < 2 or not (path.startswith('"') and path.endswith('"')):
+        return path
+    raw = bytearray()
+    body = path[1:-1]
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char != "\\" or index + 1 == len(body):
+            raw += char.encode("utf-8", "surrogateescape")
+            index += 1
+        elif re.match(r"[0-7]{3}", body[index + 1 : index + 4]):
+            raw.append(int(body[index + 1 : index + 4], 8) & 0xFF)
+            index += 4
+        else:
+            raw.append(_C_ESCAPES.get(body[index + 1], ord("?")))
+            index += 2
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _strip_prefix(path: str) -> str:
@@ -201,18 +307,29 @@ def _strip_prefix(path: str) -> str:
     return path.split("/", 1)[1]
 
 
-def _has_diff(data: bytes) -> bool:
-    return (
-        re.search(rb"^diff --git ", data, re.MULTILINE) is not None
-        or re.search(rb"^--- \S.*\n\+\+\+ \S", data, re.MULTILINE) is not None
+def _has_diff(texts: list[str]) -> bool:
+    return any(
+        re.search(r"^diff --git ", text, re.MULTILINE) is not None
+        or re.search(r"^--- \S.*\n\+\+\+ \S", text, re.MULTILINE) is not None
+        for text in texts
     )
 
 
 def _refuse_binary(data: bytes, what: str) -> None:
     if len(data) > MAX_SERIES_BYTES:
-        raise SeriesError(f"{what}: {len(data)} bytes is larger than any real series; refusing")
+        raise SeriesError(
+            f"{what}: {len(data)} bytes is larger than any real series "
+            f"(limit {MAX_SERIES_BYTES}); refusing"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SeriesError(
+            f"{what}: UTF-16 text (it starts with a byte-order mark); save it as UTF-8"
+        )
     if b"\x00" in data:
-        raise SeriesError(f"{what}: contains NUL bytes; expected a text patch or mbox")
+        raise SeriesError(
+            f"{what}: contains NUL bytes, so it is binary or UTF-16/32 text; "
+            "expected a text patch or mbox"
+        )
 
 
 def _diff_subject(content: bytes) -> str:
