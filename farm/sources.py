@@ -11,18 +11,19 @@ Offline, a URL fails with a message that says where to put the file by hand.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -372,40 +373,23 @@ class Fetcher:
     def patches(self, source: PatchSource, *, what: str) -> list[Patch]:
         """The ordered patches of one patch source, fetched and validated."""
         if isinstance(source, QuiltPatches):
-            series_file = source.directory / "series"
-            text = series_file.read_text(encoding="utf-8", errors="replace")
-            names = series_mod.quilt_series_names(text, what=str(source.directory))
-            contents: dict[str, bytes] = {}
-            for name in names:
-                path = source.directory / name
-                if path.is_symlink() or not path.resolve().is_relative_to(
-                    source.directory.resolve()
-                ):
-                    raise SourceError(
-                        f"{source.directory}/{name}: a symlink or outside the quilt directory;"
-                        " refusing"
-                    )
-                if not path.is_file():
-                    raise SourceError(
-                        f"{source.directory}/series names {name!r}, which does not exist"
-                    )
-                contents[name] = path.read_bytes()
-            return series_mod.patches_from_quilt(text, contents, what=str(source.directory))
+            return _quilt_patches(source.directory)
         if isinstance(source, MboxPatches):
             return series_mod.patches_from_mbox(_read_local(source.path), what=str(source.path))
         if isinstance(source, DiffPatch):
             return series_mod.single_diff(_read_local(source.path), name=source.path.name)
         if isinstance(source, UrlPatches):
             blob = self.url_blob(source.url, source.sha256, key=f"url:{source.url}")
-            data = _maybe_gunzip(blob.path.read_bytes())
+            data = _maybe_gunzip(_read_local(blob.path, what=source.url), what=source.url)
             if source.format.value == "diff":
                 return series_mod.single_diff(data, name=source.url)
             return series_mod.patches_from_mbox(data, what=source.url)
         if isinstance(source, ThreadPatches):
             url = f"{source.archive.rstrip('/')}/{urllib.parse.quote(source.message_id)}/t.mbox.gz"
             blob = self.url_blob(url, source.sha256, key=f"message-id:{source.message_id}")
+            what = f"<{source.message_id}>"
             return series_mod.patches_from_mbox(
-                _maybe_gunzip(blob.path.read_bytes()), what=f"<{source.message_id}>",
+                _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
                 root_message_id=source.message_id,
             )  # fmt: skip
         if isinstance(source, DebianPatch):
@@ -490,20 +474,90 @@ class Fetcher:
         return temporary
 
 
-def _read_local(path: Path) -> bytes:
+def _quilt_patches(directory: Path) -> list[Patch]:
+    """A quilt directory's patches: only regular files that stay inside the directory.
+
+    A ``series`` line like ``../x.patch`` is refused by the parser; a symlink
+    (``0001.patch -> /etc/shadow``, or a linked subdirectory) is caught here, where the
+    file system is, before anything is read through it.
+    """
+    where = str(directory)
+    series_file = _inside(directory, "series")
+    raw = _read_local(series_file)
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError(
+            f"{series_file}: not UTF-8 text (byte {error.start}); a quilt series file lists "
+            "patch file names, one a line"
+        ) from None
+    if "\x00" in text:
+        raise SourceError(f"{series_file}: contains NUL bytes; expected a quilt series file")
+    contents: dict[str, bytes] = {}
+    for name in series_mod.quilt_series_names(text, what=where):
+        path = _inside(directory, name)
+        if not path.exists():
+            raise SourceError(f"{where}/series names {name!r}, which does not exist")
+        contents[name] = _read_local(path)
+    return series_mod.patches_from_quilt(text, contents, what=where)
+
+
+def _inside(directory: Path, name: str) -> Path:
+    """``directory/name`` if it resolves inside ``directory``, else a SourceError."""
+    path = directory / name
+    try:
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(directory.resolve())
+    except (OSError, RuntimeError, ValueError) as error:  # RuntimeError: a symlink loop
+        raise SourceError(f"{path}: cannot resolve: {error}; refusing the series") from None
+    if not inside:
+        via = f"a symlink to {resolved}" if path.is_symlink() else f"resolves to {resolved}"
+        raise SourceError(f"{path}: {via}, outside the quilt directory {directory}; refusing")
+    return path
+
+
+def _read_local(path: Path, *, what: str | None = None) -> bytes:
+    """A patch file's bytes; a device, a FIFO or more than a series may hold is refused
+    before reading (``mbox: /dev/zero`` must not fill the memory)."""
+    shown = what or str(path)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(f"{shown}: not a regular file; expected a patch or an mbox")
+        if info.st_size > series_mod.MAX_SERIES_BYTES:
+            raise SourceError(
+                f"{shown}: {info.st_size} bytes is larger than any real series "
+                f"(limit {series_mod.MAX_SERIES_BYTES}); refusing"
+            )
         return path.read_bytes()
-    except OSError as error:
-        raise SourceError(f"{path}: cannot read: {error.strerror}") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise SourceError(f"{shown}: cannot read: {reason}") from None
 
 
-def _maybe_gunzip(data: bytes) -> bytes:
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError) as error:
-            raise SourceError(f"corrupt gzip data: {error}") from None
-    return data
+def _maybe_gunzip(data: bytes, *, what: str) -> bytes:
+    """``data`` decompressed if it is gzip, never to more than a series may hold."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    limit = series_mod.MAX_SERIES_BYTES
+    out: list[bytes] = []
+    size = 0
+    try:
+        while data:  # a .gz may hold several members, one after the other
+            member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            out.append(member.decompress(data, limit + 1 - size))
+            size += len(out[-1])
+            if size > limit:
+                raise SourceError(
+                    f"{what}: decompresses to more than {limit} bytes, larger than any real "
+                    "series; refusing"
+                )
+            if not member.eof:
+                raise SourceError(f"{what}: corrupt gzip data: truncated")
+            data = member.unused_data.lstrip(b"\x00")  # gzip tolerates zero padding too
+    except zlib.error as error:
+        raise SourceError(f"{what}: corrupt gzip data: {error}") from None
+    return b"".join(out)
 
 
 def _verify_dsc_files(dsc: Path, *, what: str) -> None:
