@@ -288,7 +288,7 @@ def _result(
 
 def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: int) -> TestResult:
     case_id = item.test.removeprefix("farm/")
-    case = {c.id: c for c in case_library.load_cases()}[case_id]
+    case = case_library.packaged_case(case_id)
     workdir = f"/farm/scratch/{case_id.replace('/', '_')}-{attempt}"
     script = case.shell_script(workdir=workdir, timeout_factor=factor)
     # The case script applies its own (scaled) timeout to the program; this outer one only

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,6 +61,7 @@ __all__ = [
     "StepKind",
     "decode_exit_status",
     "load_cases",
+    "packaged_case",
     "scaled_timeout",
     "select_cases",
 ]
@@ -108,6 +110,17 @@ def load_cases(root: Path | None = None) -> tuple[Case, ...]:
             case_id = f"{family_dir.name}/{case_dir.name}"
             cases.append(load_manifest(case_dir, case_id=case_id))
     return tuple(sorted(cases, key=lambda case: case.id))
+
+
+@functools.cache
+def _packaged_by_id() -> dict[str, Case]:
+    return {case.id: case for case in load_cases()}
+
+
+def packaged_case(case_id: str) -> Case:
+    """One case of the packaged library by id. The library is parsed once per process: the
+    runner asks for a case per test item, and parsing every manifest costs ~25 ms."""
+    return _packaged_by_id()[case_id]
 
 
 #: Families a selection must name: they attack the container they run in (sandbox/).
