@@ -8,7 +8,6 @@ good, prefix n (the full series) is known bad.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def _failing_tests_at_prefix(
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
         return tuple(tests)
-    containers: dict[bool, runner.TestContainer] = {}
+    containers = runner.ContainerPool(lambda: client, "farm-bisect")
     failing: list[str] = []
     try:
         for test in tests:
@@ -99,19 +98,10 @@ def _failing_tests_at_prefix(
                 test,
                 built.scenario.timeout_factor,
             )
-            writable = item.writes_build_tree
-            if writable not in containers:
-                kind = "glibc" if writable else "cases"
-                name = f"farm-bisect-{kind}-{test_image.digest}-{os.getpid()}"
-                containers[writable] = runner.TestContainer(
-                    client, test_image.tag, name, writable_root=writable
-                )
-                containers[writable].start()
-            result: TestResult = runner.run_item(containers[writable], item)
+            result: TestResult = runner.run_item(containers.for_item(item), item)
             append_result(run_dir / "bisect" / "results.jsonl", result)
             if not result.is_good:
                 failing.append(test)
     finally:
-        for container in containers.values():
-            container.stop()
+        containers.stop_all()
     return tuple(failing)

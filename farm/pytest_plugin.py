@@ -10,7 +10,6 @@ keeps what it has; JUnit XML comes from pytest's own ``--junitxml``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,39 +50,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
-class _Containers:
-    """This worker's containers: per image, a read-only one for the farm's cases and, when
-    glibc tests run, one whose build tree is writable. Started on first use."""
-
-    def __init__(self, worker: str) -> None:
-        self.worker = worker
-        self.client: Any = None
-        self.by_image: dict[tuple[str, bool], runner.TestContainer] = {}
-
-    def get(self, image: str, *, writable_root: bool) -> runner.TestContainer:
-        key = (image, writable_root)
-        if key not in self.by_image:
-            if self.client is None:
-                from farm.engine import connect
-
-                self.client = connect()
-            digest = image.rsplit("-", 1)[-1]
-            kind = "glibc" if writable_root else "cases"
-            name = f"farm-test-{kind}-{self.worker}-{digest}-{os.getpid()}"
-            container = runner.TestContainer(self.client, image, name, writable_root=writable_root)
-            container.start()
-            self.by_image[key] = container
-        return self.by_image[key]
-
-    def stop_all(self) -> None:
-        for container in self.by_image.values():
-            container.stop()
-        self.by_image.clear()
-
-
 @pytest.fixture(scope="session")
-def farm_containers(worker_id: str) -> Iterator[_Containers]:
-    containers = _Containers(worker_id)
+def farm_containers(worker_id: str) -> Iterator[runner.ContainerPool]:
+    """This worker's containers, one (or two) per image, kept for the whole session."""
+    from farm.engine import connect
+
+    containers = runner.ContainerPool(connect, f"farm-test-{worker_id}")
     try:
         yield containers
     finally:
@@ -96,10 +68,14 @@ def farm_results_dir(request: pytest.FixtureRequest, worker_id: str) -> Path:
 
 
 def run_and_record(
-    item: runner.TestItem, containers: _Containers, results_dir: Path, worker: str, reruns: int
+    item: runner.TestItem,
+    containers: runner.ContainerPool,
+    results_dir: Path,
+    worker: str,
+    reruns: int,
 ) -> TestResult:
     """Run ``item``, rerunning a bad outcome up to ``reruns`` times; every attempt is kept."""
-    container = containers.get(item.image, writable_root=item.writes_build_tree)
+    container = containers.for_item(item)
     result = runner.run_item(container, item)
     append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
     attempt = 1

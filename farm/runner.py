@@ -14,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import shlex
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +217,37 @@ class TestContainer:
         with contextlib.suppress(docker.errors.APIError, requests.exceptions.ConnectionError):
             self._container.remove(force=True)
         self._container = None
+
+
+class ContainerPool:
+    """Test containers started on first use: per image, a read-only one for the farm's cases
+    and, when glibc tests run, one whose build tree is writable (see TestContainer)."""
+
+    def __init__(self, connect: Callable[[], docker.DockerClient], name_prefix: str) -> None:
+        self._connect = connect
+        self._client: docker.DockerClient | None = None
+        self.name_prefix = name_prefix
+        self._started: dict[tuple[str, bool], TestContainer] = {}
+
+    def for_item(self, item: TestItem) -> TestContainer:
+        key = (item.image, item.writes_build_tree)
+        if key not in self._started:
+            if self._client is None:
+                self._client = self._connect()
+            kind = "glibc" if item.writes_build_tree else "cases"
+            digest = item.image.rsplit("-", 1)[-1]
+            name = f"{self.name_prefix}-{kind}-{digest}-{os.getpid()}"
+            container = TestContainer(
+                self._client, item.image, name, writable_root=item.writes_build_tree
+            )
+            container.start()
+            self._started[key] = container
+        return self._started[key]
+
+    def stop_all(self) -> None:
+        for container in self._started.values():
+            container.stop()
+        self._started.clear()
 
 
 def probe(container: TestContainer) -> dict[str, str]:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from farm.errors import EngineError
-from farm.pytest_plugin import _Containers, report, run_and_record
-from farm.runner import TestItem
+from farm.pytest_plugin import report, run_and_record
+from farm.runner import ContainerPool, TestItem
 
 
 def test_item(
     farm_item: TestItem,
-    farm_containers: _Containers,
+    farm_containers: ContainerPool,
     farm_results_dir: Path,
     worker_id: str,
     request: pytest.FixtureRequest,
