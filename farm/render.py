@@ -88,6 +88,7 @@ class ImageSpec:
     context: tuple[ContextFile, ...]
     tag: str
     patches: tuple[Patch, ...] = field(default=())  # for build images of a series variant
+    series_sha256: str = ""  # of the patches applied (build images of a series variant)
 
     @property
     def digest(self) -> str:
@@ -217,11 +218,12 @@ class _PlanBuilder:
         arch: Arch | None = None,
         variant: str | None = None,
         patches: tuple[Patch, ...] = (),
+        series_sha256: str = "",
         **values: object,
     ) -> ImageSpec:
         dockerfile = self.env.get_template(template).render(
             parent=parent.tag if parent else None, arch=arch.value if arch else None,
-            variant=variant, **values,
+            variant=variant, series_sha256=series_sha256, **values,
         )  # fmt: skip
         image = ImageSpec(
             name=name,
@@ -233,6 +235,7 @@ class _PlanBuilder:
             context=context,
             tag=_tag(name, dockerfile, context),
             patches=patches,
+            series_sha256=series_sha256,
         )
         self.images.append(image)
         return image

@@ -73,15 +73,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        build_image = built.prepared.plan.build_image(cell.arch, cell.variant)
-        series_sha256 = next(
-            (
-                line.split('"')[1]
-                for line in build_image.dockerfile.splitlines()
-                if "series-sha256=" in line
-            ),
-            "",
-        )
+        series_sha256 = built.prepared.plan.build_image(cell.arch, cell.variant).series_sha256
         # The first image of the cell's chain that failed tells why the cell has no tests.
         chain = built.prepared.plan.ancestry(f"test-{cell.arch.value}-{cell.variant}")
         failed = next(
