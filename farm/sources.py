@@ -52,6 +52,9 @@ from farm.scenario import (
 from farm.series import Patch
 
 DOWNLOAD_TIMEOUT = 120.0
+#: The largest glibc tarball accepted from a URL: releases are 20-50 MB compressed, so this
+#: only stops a wrong URL or a hostile server from filling the disk.
+MAX_TARBALL_BYTES = 512 << 20
 APT_TIMEOUT = 600.0
 GIT_TIMEOUT = 1800.0
 
@@ -121,6 +124,8 @@ class Cache:
         """Copy (or move, from the cache's tmp) a file in after checking its hash."""
         digest = sha256_file(path)
         if expected is not None and digest != expected:
+            if path.parent == self.root / "tmp":
+                path.unlink(missing_ok=True)  # a download of ours: no debris in the cache
             raise SourceError(
                 f"{what}: sha256 mismatch\n  expected {expected}\n  got      {digest}\n"
                 "The file changed upstream, the download was truncated, or the pin is wrong."
@@ -221,7 +226,9 @@ class Fetcher:
                 raise SourceError(f"{source.key}: the source package has no .orig tarball")
             return self.cache.put_file(orig[0], orig[0].name, what=source.key)
         if isinstance(source, TarballSource):
-            return self.url_blob(source.url, source.sha256, key=source.key)
+            return self.url_blob(
+                source.url, source.sha256, key=source.key, max_bytes=MAX_TARBALL_BYTES
+            )
         if isinstance(source, GitSource):
             return self._git_archive(source)
         return self._path_tarball(source)
@@ -379,14 +386,20 @@ class Fetcher:
         if isinstance(source, DiffPatch):
             return series_mod.single_diff(_read_local(source.path), name=source.path.name)
         if isinstance(source, UrlPatches):
-            blob = self.url_blob(source.url, source.sha256, key=f"url:{source.url}")
+            blob = self.url_blob(
+                source.url, source.sha256, key=f"url:{source.url}",
+                max_bytes=series_mod.MAX_SERIES_BYTES,
+            )  # fmt: skip
             data = _maybe_gunzip(_read_local(blob.path, what=source.url), what=source.url)
             if source.format.value == "diff":
                 return series_mod.single_diff(data, name=source.url)
             return series_mod.patches_from_mbox(data, what=source.url)
         if isinstance(source, ThreadPatches):
             url = f"{source.archive.rstrip('/')}/{urllib.parse.quote(source.message_id)}/t.mbox.gz"
-            blob = self.url_blob(url, source.sha256, key=f"message-id:{source.message_id}")
+            blob = self.url_blob(
+                url, source.sha256, key=f"message-id:{source.message_id}",
+                max_bytes=series_mod.MAX_SERIES_BYTES,
+            )  # fmt: skip
             what = f"<{source.message_id}>"
             return series_mod.patches_from_mbox(
                 _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
@@ -427,23 +440,26 @@ class Fetcher:
             formatted.output.encode(), what=f"{source.url} {source.range}"
         )
 
-    def url_blob(self, url: str, pinned: str | None, *, key: str) -> Blob:
-        """A URL's content from the cache, a manual drop, or the network; hash-checked."""
+    def url_blob(self, url: str, pinned: str | None, *, key: str, max_bytes: int) -> Blob:
+        """A URL's content from the cache, a manual drop, or the network; hash-checked, and
+        refused when larger than ``max_bytes``."""
         expected = pinned or self.lock.get(key)
         name = Path(urllib.parse.urlparse(url).path).name or "download"
         if expected is not None and (cached := self.cache.lookup(expected, name)) is not None:
             return cached
         drop = self.cache.manual_drop(url)
         if drop.is_file():
+            if (size := drop.stat().st_size) > max_bytes:
+                raise SourceError(_too_large(f"{key} ({drop})", size, max_bytes))
             blob = self.cache.put_file(drop, name, expected=expected, what=f"{key} ({drop})")
         else:
-            temporary = self._download(url, key=key, drop=drop)
+            temporary = self._download(url, key=key, drop=drop, max_bytes=max_bytes)
             blob = self.cache.put_file(temporary, name, expected=expected, what=key)
         if expected is None:
             self.lock.record(key, blob.sha256)
         return blob
 
-    def _download(self, url: str, *, key: str, drop: Path) -> Path:
+    def _download(self, url: str, *, key: str, drop: Path, max_bytes: int) -> Path:
         self._progress(f"downloading {url}")
         request = urllib.request.Request(url, headers={"User-Agent": "glibc-farm"})
         fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp")
@@ -454,10 +470,14 @@ class Fetcher:
                 urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response,
             ):
                 declared = response.headers.get("Content-Length")
+                if declared is not None and int(declared) > max_bytes:
+                    raise SourceError(_too_large(f"{key}: {url}", int(declared), max_bytes))
                 copied = 0
                 while chunk := response.read(1 << 20):
-                    out.write(chunk)
                     copied += len(chunk)
+                    if copied > max_bytes:  # no or a false Content-Length: stop all the same
+                        raise SourceError(_too_large(f"{key}: {url}", copied, max_bytes, "over "))
+                    out.write(chunk)
                 if declared is not None and copied != int(declared):
                     raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
         except (urllib.error.URLError, OSError, ValueError) as error:
@@ -472,6 +492,13 @@ class Fetcher:
             temporary.unlink(missing_ok=True)
             raise
         return temporary
+
+
+def _too_large(what: str, size: int, limit: int, qualifier: str = "") -> str:
+    return (
+        f"{what} is {qualifier}{size} bytes, more than the {limit} accepted; refusing it.\n"
+        "Check the URL; nothing of it was cached."
+    )
 
 
 def _quilt_patches(directory: Path) -> list[Patch]:

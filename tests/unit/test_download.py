@@ -1,0 +1,125 @@
+"""Downloads into the cache, from a real HTTP server on the loopback interface.
+
+A URL in a scenario is untrusted: it may be wrong, truncated, or served by something that
+never stops sending. Whatever happens, the cache holds only whole, hash-checked files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from farm.errors import SourceError
+from farm.scenario import load_scenario
+from farm.sources import Cache, Fetcher, sha256_bytes
+
+REPO = Path(__file__).resolve().parents[2]
+BODY = b"From: someone\nSubject: [PATCH] elf: nothing\n\n" * 100
+
+
+class _Server(BaseHTTPRequestHandler):
+    """whole.mbox is BODY; lying.mbox claims twice what it sends; endless.mbox has no length."""
+
+    def do_GET(self) -> None:
+        if self.path == "/whole.mbox":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+        elif self.path == "/lying.mbox":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY) * 2))
+            self.end_headers()
+            self.wfile.write(BODY)
+            self.close_connection = True
+        elif self.path == "/endless.mbox":
+            self.send_response(200)  # HTTP/1.0 without a length: the body ends at close
+            self.end_headers()
+            try:
+                for _ in range(10_000):  # bounded: 640 MiB at most, stops when refused
+                    self.wfile.write(b"x" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        else:
+            self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with ThreadingHTTPServer(("127.0.0.1", 0), _Server) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        httpd.shutdown()
+
+
+@pytest.fixture
+def fetcher(tmp_path: Path) -> Fetcher:
+    # A copy of the default scenario, so that a recorded lock lands in tmp_path.
+    scenario = tmp_path / "scenario.yaml"
+    shutil.copyfile(REPO / "scenarios" / "debian-2.36-backports.yaml", scenario)
+    return Fetcher(Cache(tmp_path / "cache"), load_scenario(scenario))
+
+
+def _cache_files(fetcher: Fetcher) -> list[Path]:
+    return sorted(p for p in fetcher.cache.root.rglob("*") if p.is_file())
+
+
+def test_a_whole_download_is_cached_by_hash_and_locked(fetcher: Fetcher, server: str) -> None:
+    blob = fetcher.url_blob(f"{server}/whole.mbox", None, key="k", max_bytes=len(BODY))
+    assert blob.sha256 == sha256_bytes(BODY)
+    assert blob.path.read_bytes() == BODY
+    assert _cache_files(fetcher) == [blob.path]  # nothing left in tmp
+    assert fetcher.lock.get("k") == sha256_bytes(BODY)
+
+
+def test_a_declared_size_over_the_limit_is_refused_before_reading(
+    fetcher: Fetcher, server: str
+) -> None:
+    with pytest.raises(SourceError) as raised:
+        fetcher.url_blob(f"{server}/whole.mbox", None, key="k", max_bytes=len(BODY) - 1)
+    assert f"is {len(BODY)} bytes, more than the {len(BODY) - 1} accepted" in str(raised.value)
+    assert _cache_files(fetcher) == []
+    assert fetcher.lock.get("k") is None
+
+
+def test_a_body_without_a_length_is_cut_off_at_the_limit(fetcher: Fetcher, server: str) -> None:
+    with pytest.raises(SourceError) as raised:
+        fetcher.url_blob(f"{server}/endless.mbox", None, key="k", max_bytes=1 << 20)
+    assert "/endless.mbox is over " in str(raised.value)  # counted, not declared
+    assert f"more than the {1 << 20} accepted" in str(raised.value)
+    assert _cache_files(fetcher) == []
+
+
+def test_a_truncated_download_is_refused(fetcher: Fetcher, server: str) -> None:
+    with pytest.raises(SourceError) as raised:
+        fetcher.url_blob(f"{server}/lying.mbox", None, key="k", max_bytes=1 << 20)
+    assert f"k: truncated download ({len(BODY)} of {2 * len(BODY)} bytes)" in str(raised.value)
+    assert _cache_files(fetcher) == []
+
+
+def test_a_hash_mismatch_leaves_nothing_behind(fetcher: Fetcher, server: str) -> None:
+    with pytest.raises(SourceError) as raised:
+        fetcher.url_blob(f"{server}/whole.mbox", "0" * 64, key="k", max_bytes=1 << 20)
+    assert "sha256 mismatch" in str(raised.value)
+    assert sha256_bytes(BODY) in str(raised.value)
+    assert _cache_files(fetcher) == []
+
+
+def test_an_oversized_manual_drop_is_refused(fetcher: Fetcher, server: str) -> None:
+    url = f"{server}/never-fetched.mbox"
+    drop = fetcher.cache.manual_drop(url)
+    drop.parent.mkdir(parents=True)
+    drop.write_bytes(BODY)
+    with pytest.raises(SourceError) as raised:
+        fetcher.url_blob(url, None, key="k", max_bytes=10)
+    assert f"({drop}) is {len(BODY)} bytes, more than the 10 accepted" in str(raised.value)
+    assert _cache_files(fetcher) == [drop]  # the user's file stays; nothing was cached
