@@ -242,6 +242,7 @@ def build_image(
                 nocache=rebuild,
                 decode=True,
                 labels={MANAGED_LABEL: "true"},
+                network_mode=None if image.needs_network else "none",
             )
             heartbeat = time.monotonic()
             for chunk in _chunks(stream):

@@ -94,6 +94,13 @@ class ImageSpec:
     def digest(self) -> str:
         return self.tag.rsplit(":", 1)[1]
 
+    @property
+    def needs_network(self) -> bool:
+        """Only the toolchain image installs packages. Every later step (unpacking glibc,
+        applying a series, configure, make) runs code that came with the series, so it is
+        built with no network at all."""
+        return self.kind == "toolchain"
+
 
 @dataclass(frozen=True, slots=True)
 class ImagePlan:

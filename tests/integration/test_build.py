@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import docker
 import pytest
 
+from farm import engine
+from farm.render import BASE_IMAGE, ImageSpec
 from tests.integration.conftest import DEFAULT, FIXTURES, farm, in_image
 
 pytestmark = pytest.mark.integration
@@ -88,3 +91,27 @@ def test_bad_sha256_refuses_the_source_and_shows_both_hashes(run_root: Path) -> 
     )
     assert "Traceback" not in result.stderr
     assert not (run_root / "bad" / "logs").exists()
+
+
+@pytest.mark.parametrize(("kind", "interfaces"), [("toolchain", ["eth0", "lo"]), ("build", ["lo"])])
+def test_only_the_toolchain_step_is_built_with_a_network(
+    client: docker.DockerClient, tmp_path: Path, kind: str, interfaces: list[str]
+) -> None:
+    """Applying a series and running its configure and make is code from strangers: those
+    images are built with no network interface but loopback. Only apt-get needs one."""
+    run = uuid.uuid4().hex[:12]
+    image = ImageSpec(
+        name=f"{kind}-network",
+        kind=kind,
+        arch=None,
+        variant=None,
+        parent=None,
+        dockerfile=f"FROM {BASE_IMAGE}\nRUN ls /sys/class/net > /farm-interfaces  # {run}\n",
+        context=(),
+        tag=f"glibc-farm/network-check:{kind}-{run}",
+    )
+    engine.build_image(client, image, log_path=tmp_path / "build.log", progress=lambda _: None)
+    try:
+        assert in_image(client, image.tag, "cat /farm-interfaces").split() == interfaces
+    finally:
+        client.images.remove(image.tag, force=True)

@@ -145,3 +145,12 @@ def test_github_matrix_has_one_cell_per_scenario_arch_variant(scenario_path: Pat
     assert len(ids) == len(set(ids)) == 2 * 4
     assert "demo-i686-stacked" in ids
     assert dataclasses.is_dataclass(cells([load_scenario(scenario_path)])[0])
+
+
+def test_only_the_toolchain_image_is_built_with_a_network(
+    scenario_path: Path, tmp_path: Path
+) -> None:
+    plan = plan_for(scenario_path, tmp_path)
+    assert [image.name for image in plan.images if image.needs_network] == ["toolchain"]
+    # The toolchain is the only image that installs packages.
+    assert [image.name for image in plan.images if "apt-get" in image.dockerfile] == ["toolchain"]
