@@ -19,6 +19,7 @@ import docker
 from farm import build, command, engine, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
+from farm.container import TestContainer
 from farm.errors import EngineError
 from farm.matrix import Cell
 from farm.results import TestResult, read_results
@@ -85,9 +86,7 @@ def probe_cells(
         if not built.test_image_ready(cell):
             continue
         image = built.prepared.plan.test_image(cell.arch, cell.variant)
-        container = runner.TestContainer(
-            client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}"
-        )
+        container = TestContainer(client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}")
         container.start()
         try:
             facts = runner.probe(container)

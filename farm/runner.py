@@ -1,9 +1,9 @@
 """Running tests inside test images: one long-lived container per image, tests by ``docker exec``.
 
-A container per test would cost a second of engine work per case; instead each pytest-xdist
-worker starts one container per image it is given and runs every case there with
-``docker exec``. Each command carries its own ``timeout`` inside the container (scaled per
-arch, like glibc's TIMEOUTFACTOR), so nothing waits forever.
+Each pytest-xdist worker starts one container per image it is given (``farm.container``)
+and runs every test there, one ``docker exec`` each. Each command carries its own
+``timeout`` inside the container (scaled per arch, like glibc's TIMEOUTFACTOR), so nothing
+waits forever.
 
 Outcomes follow glibc's test protocol (exit 0 PASS, 1 FAIL, 77 UNSUPPORTED) plus what the
 farm adds: a kill at the timeout is TIMEOUT, a death by signal is CRASH with the signal's name.
@@ -11,25 +11,21 @@ farm adds: a kill at the timeout is TIMEOUT, a death by signal is CRASH with the
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import re
 import shlex
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import docker
-import docker.errors
-import requests.exceptions
 
 from farm import cases as case_library
-from farm.engine import container_labels
+from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
 from farm.scenario import Arch
@@ -40,19 +36,6 @@ GLIBC_TEST_TIMEOUT = 300.0  # make test t=... relinks the test first
 OUTPUT_TAIL_BYTES = 8000
 #: What ``timeout`` exits with when it had to stop the command.
 TIMEOUT_STATUS = 124
-#: Resource limits of a test container: a runaway case must not take the host down.
-CONTAINER_LIMITS: dict[str, Any] = {
-    "mem_limit": "2g",
-    "memswap_limit": "2g",
-    "pids_limit": 512,
-    "nano_cpus": 2_000_000_000,
-}
-#: The only writable places of a case container; everything else of its root is read-only.
-#: tmpfs counts against the container's memory limit, so the sizes stay well under it.
-SCRATCH_TMPFS = {
-    "/farm/scratch": "rw,exec,nosuid,nodev,size=768m,mode=1777",
-    "/tmp": "rw,exec,nosuid,nodev,size=256m,mode=1777",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,122 +84,6 @@ class TestItem:
     def writes_build_tree(self) -> bool:
         """glibc's in-tree tests are built and run by make inside /build/glibc."""
         return self.test.startswith("glibc/")
-
-
-@dataclass(frozen=True, slots=True)
-class ExecOutcome:
-    exit_code: int
-    output: str
-    elapsed: float
-
-
-#: Run after every case, as user farm, without `timeout` (kill -1 would reach it).
-_SETTLE_SCRIPT = r"""
-kill -KILL -1 2>/dev/null
-rm -rf /farm/scratch/* /farm/scratch/.[!.]* /tmp/* /tmp/.[!.]* 2>/dev/null
-cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null \
-  | awk '$1 == "oom_kill" { n = $2 } END { print n + 0 }'
-"""
-
-
-class TestContainer:
-    """A long-lived, locked-down container of one test image.
-
-    No network, no capabilities, no privilege gain, limited memory, processes and CPU. With
-    ``writable_root`` False (the farm's cases and the probe) the root filesystem is read-only
-    and only the scratch tmpfs mounts are writable. glibc's own ``make test`` must write
-    into the build tree, so its container keeps a writable root; that layer is thrown away
-    with the container and shared with nothing.
-    """
-
-    def __init__(
-        self, client: docker.DockerClient, image: str, name: str, *, writable_root: bool = False
-    ) -> None:
-        self.client = client
-        self.image = image
-        self.name = name
-        self.writable_root = writable_root
-        self._container: Any = None
-        self._oom_kills = 0
-
-    def start(self) -> None:
-        try:
-            self._container = self.client.containers.run(
-                self.image,
-                ["sleep", "infinity"],
-                name=self.name,
-                detach=True,
-                init=True,  # reaps what crashed cases leave behind
-                network_mode="none",
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                labels=container_labels(),
-                environment={"LANG": "C.UTF-8"},
-                read_only=not self.writable_root,
-                tmpfs={} if self.writable_root else SCRATCH_TMPFS,
-                **CONTAINER_LIMITS,
-            )
-        except docker.errors.APIError as error:
-            raise EngineError(f"cannot start a container of {self.image}: {error}") from None
-        self._oom_kills = self._settle() or 0
-
-    def restart(self) -> None:
-        """A fresh container of the same image: what is left of a hostile case goes with it."""
-        self.stop()
-        self.start()
-
-    def _settle(self) -> int | None:
-        """Kill every process the cases left (as user farm, ``kill -1`` reaches exactly those),
-        empty the scratch space, and read the cgroup's OOM-kill count. None if it could not
-        even start a shell (a fork bomb holding every process slot)."""
-        try:
-            result = self._container.exec_run(["sh", "-c", _SETTLE_SCRIPT], user="farm")
-        except (docker.errors.APIError, requests.exceptions.ConnectionError):
-            return None
-        text = (result.output or b"").decode("utf-8", "replace").strip()
-        return int(text) if result.exit_code == 0 and text.isdigit() else None
-
-    def after_case(self) -> tuple[bool, bool]:
-        """Clean up after one case: (the kernel OOM-killed something, the container was
-        restarted because it could not be cleaned up in place)."""
-        count = self._settle()
-        if count is None:
-            self.restart()
-            return False, True
-        oom_killed = count > self._oom_kills
-        self._oom_kills = count
-        return oom_killed, False
-
-    def exec(
-        self,
-        script: str,
-        *,
-        timeout: float,
-        user: str = "farm",
-        workdir: str = "/",
-        environment: dict[str, str] | None = None,
-    ) -> ExecOutcome:
-        """Run ``script`` with sh under ``timeout`` (enforced inside the container)."""
-        argv = ["timeout", "-k", "5", f"{timeout:.0f}", "sh", "-c", script]
-        started = time.monotonic()
-        try:
-            result = self._container.exec_run(
-                argv, user=user, workdir=workdir, environment=environment or {}, demux=False
-            )
-        except (docker.errors.APIError, requests.exceptions.ConnectionError) as error:
-            raise EngineError(
-                f"the Docker engine failed while running a test in {self.name}: {error}"
-            ) from None
-        output = (result.output or b"").decode("utf-8", "replace")
-        return ExecOutcome(int(result.exit_code), output, time.monotonic() - started)
-
-    def stop(self) -> None:
-        if self._container is None:
-            return
-        # If the engine refuses, `farm gc` finds the container by its label later.
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.ConnectionError):
-            self._container.remove(force=True)
-        self._container = None
 
 
 class ContainerPool:
@@ -327,31 +194,39 @@ def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: 
     # The case script applies its own (scaled) timeout to the program; this outer one only
     # catches a build step or the script itself hanging.
     outer = case.timeout * factor + 120
-    ran = container.exec(
+    case_exec = container.run_case(
         script,
         timeout=outer,
         environment={"FARM_ARCH": item.arch.value, "FARM_GLIBC_PREFIX": "/opt/glibc"},
     )
-    oom_killed, restarted = container.after_case()
+    ran = case_exec.outcome
     status = case_library.decode_exit_status(ran.exit_code)
+    if case_exec.harness_killed:
+        # The case killed the harness that was to report its status: nothing it printed
+        # about itself can be trusted, and the outcome is unknown.
+        status = case_library.ScriptStatus(
+            Outcome.ERROR, ran.exit_code, reason="the case killed the farm's harness"
+        )
     details: dict[str, str] = {}
+    notes: list[str] = []
     # A case that demonstrates a hazard (expect: crash) records the crash as it is; the
     # detail tells reports it was the natural outcome rather than a failure.
     if status.outcome is Outcome.CRASH and case.is_expected(status):
         details["natural_crash"] = "yes"
-    if oom_killed:
+    if case_exec.harness_killed:
+        details["harness_killed"] = "yes"
+        notes.append(
+            f"the case killed the farm's harness (exec status {ran.exit_code}): its outcome "
+            "is unknown; the farm cleaned up after it"
+        )
+    if case_exec.oom_killed:
         details["oom_killed"] = "yes"
-        limit = CONTAINER_LIMITS["mem_limit"]
-        ran = dataclasses.replace(
-            ran, output=ran.output + f"\nfarm: the kernel OOM-killed a process: over {limit}\n"
-        )
-    if restarted:
+        notes.append(f"the kernel OOM-killed a process: over {CONTAINER_LIMITS['mem_limit']}")
+    if case_exec.restarted:
         details["container_restarted"] = "yes"
-        ran = dataclasses.replace(
-            ran,
-            output=ran.output + "\nfarm: the case left the container unusable (no process "
-            "could start); it was replaced\n",
-        )
+        notes.append("the case left a container that could not be cleaned up; it was replaced")
+    if notes:
+        ran = dataclasses.replace(ran, output=ran.output + "".join(f"\nfarm: {n}\n" for n in notes))
     return _result(item, status.outcome, ran, attempt, signal=status.signal, details=details)
 
 

@@ -21,7 +21,8 @@ import docker
 import docker.errors
 import pytest
 
-from farm import engine, gc, runner
+from farm import engine, gc
+from farm.container import TestContainer
 from farm.render import BASE_IMAGE
 from tests.integration.conftest import farm
 
@@ -146,7 +147,7 @@ def test_test_containers_carry_the_owner_of_the_farm_process(
     client: docker.DockerClient, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(engine.OWNER_ENV, f"{socket.gethostname()}:{os.getpid()}")
-    container = runner.TestContainer(client, BASE_IMAGE, f"farm-gc-test-{run_id}")
+    container = TestContainer(client, BASE_IMAGE, f"farm-gc-test-{run_id}")
     container.start()
     try:
         labels = client.containers.get(f"farm-gc-test-{run_id}").labels
