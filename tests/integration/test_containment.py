@@ -57,7 +57,11 @@ def test_fork_bomb_stopped_by_the_process_limit_and_cleaned_up(
     # ran, so the farm killed them.
     order = [r["test"] for r in sandbox_results["order"]]
     after = order[order.index("farm/sandbox/fork-bomb") + 1 :]
-    ran_after = [r for r in sandbox_results["order"] if r["test"] in after]
+    ran_after = [
+        r
+        for r in sandbox_results["order"]
+        if r["test"] in after and r["test"] != "farm/sandbox/kill-the-harness"  # ERROR by design
+    ]
     assert ran_after, order
     assert all(r["outcome"] != "ERROR" for r in ran_after), ran_after
 
@@ -77,7 +81,31 @@ def test_hung_case_is_killed_at_its_timeout_and_the_run_goes_on(
     hangs = sandbox_results["farm/sandbox/hang"]
     assert [h["outcome"] for h in hangs] == ["TIMEOUT", "TIMEOUT"]  # the rerun confirms it
     assert all(h["duration"] < 30 for h in hangs)  # 3 s timeout, not the outer 2-minute one
-    assert len(sandbox_results) == 5 + 1  # every other case ran (+1: the order list)
+    assert len(sandbox_results) == 7 + 1  # every other case ran (+1: the order list)
+
+
+def test_a_case_that_kills_the_harness_is_not_believed(
+    sandbox_results: dict[str, list[dict[str, Any]]],
+) -> None:
+    attempts = sandbox_results["farm/sandbox/kill-the-harness"]
+    assert len(attempts) == 2  # ERROR is a bad outcome: rerun once
+    for attempt in attempts:
+        assert attempt["outcome"] == "ERROR", attempt["output"]
+        assert attempt["details"]["harness_killed"] == "yes"
+        # The case's own claim of success and its forged trailer are in the log, unbelieved.
+        assert "farm: note left process" in attempt["output"]
+        assert "\nfarm-settled 0 0 yes\n" in attempt["output"]
+        assert "the case killed the farm's harness" in attempt["output"]
+
+
+def test_no_case_finds_what_an_earlier_case_left_running(
+    sandbox_results: dict[str, list[dict[str, Any]]],
+) -> None:
+    (check,) = sandbox_results["farm/sandbox/no-leftovers"]
+    assert check["outcome"] == "PASS", check["output"]
+    order = [r["test"] for r in sandbox_results["order"]]
+    leaving = ("farm/sandbox/fork-bomb", "farm/sandbox/hang", "farm/sandbox/kill-the-harness")
+    assert all(order.index(test) < order.index(check["test"]) for test in leaving), order
 
 
 def test_no_container_outlives_the_run(
