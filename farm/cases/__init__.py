@@ -134,9 +134,9 @@ def select_cases(cases: Iterable[Case], globs: Iterable[str]) -> tuple[Case, ...
     selects everything. A glob that matches nothing is an error naming the closest ids,
     because a typo in a selection must not quietly run fewer tests.
 
-    The opt-in families (``sandbox``: a fork bomb, a memory hog, a hang) attack their own
-    container; only a glob that starts with the family's name selects them, so ``*`` or no
-    globs never does.
+    The opt-in families (``sandbox``: a fork bomb, a memory hog, a hang, a harness killer)
+    attack their own container; only a glob that starts with the family's name selects
+    them, so ``*`` or no globs never does.
     """
     ordered = sorted(cases, key=lambda case: case.id)
     patterns = list(globs)
