@@ -58,6 +58,16 @@ def _shell_loop(container: TestContainer, selected: tuple[cases.Case, ...]) -> f
     return elapsed
 
 
+def _empty_case(container: TestContainer, count: int) -> float:
+    """The farm's fixed cost of one case: the harness's exec and cleanup around ``true``."""
+    times = []
+    for _ in range(count):
+        started = time.monotonic()
+        container.run_case("true", timeout=60)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
 def _farm_test_wall(scenario: Path, workers: int) -> float:
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as run_dir:
         started = time.monotonic()
@@ -92,14 +102,16 @@ def main() -> int:
     ]
     container = TestContainer(client, image, f"farm-bench-{os.getpid()}")
     container.start()
-    farm_times, loop_times = [], []
+    farm_times, loop_times, empty_times = [], [], []
     try:
         for round_number in range(1, args.rounds + 1):
             farm_times.append(_farm_way(container, items))
             loop_times.append(_shell_loop(container, selected))
+            empty_times.append(_empty_case(container, len(items)))
             print(
                 f"round {round_number}: farm {farm_times[-1]:.1f} s, "
-                f"shell loop {loop_times[-1]:.1f} s",
+                f"shell loop {loop_times[-1]:.1f} s, "
+                f"empty case {empty_times[-1] * 1000:.0f} ms",
                 file=sys.stderr,
             )
     finally:
@@ -115,6 +127,10 @@ def main() -> int:
     ratio = farm_median / loop_median
     print(f"| farm: one exec per case, cleanup included | {farm_median:.1f} s | "
           f"{farm_median / len(items) * 1000:.0f} ms | {ratio:.2f}x |")  # fmt: skip
+    overhead = (farm_median - loop_median) / len(items) * 1000
+    print(f"\nThe farm's overhead: {overhead:.0f} ms per case, of which "
+          f"{statistics.median(empty_times) * 1000:.0f} ms is the harness around an empty case "
+          "(its docker exec and the cleanup).")  # fmt: skip
     if not args.skip_workers:
         one = _farm_test_wall(args.scenario, 1)
         two = _farm_test_wall(args.scenario, 2)
