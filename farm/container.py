@@ -22,6 +22,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from farm.cases.script import KILL_GRACE_SECONDS
 from farm.engine import container_labels
 from farm.errors import EngineError
 
@@ -38,9 +39,6 @@ SCRATCH_TMPFS = {
     "/farm/scratch": "rw,exec,nosuid,nodev,size=768m,mode=1777",
     "/tmp": "rw,exec,nosuid,nodev,size=256m,mode=1777",
 }
-#: Seconds between ``timeout``'s SIGTERM and its SIGKILL.
-KILL_GRACE_SECONDS = 5
-
 #: Kill every process of user farm but this shell (``kill -1`` spares the caller and PID 1),
 #: empty the scratch space, read the OOM-kill count, and say so in one trailer line. Only
 #: shell builtins run before the kill: a fork bomb may hold every process slot until then.
