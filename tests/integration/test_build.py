@@ -115,3 +115,19 @@ def test_only_the_toolchain_step_is_built_with_a_network(
         assert in_image(client, image.tag, "cat /farm-interfaces").split() == interfaces
     finally:
         client.images.remove(image.tag, force=True)
+
+
+def test_a_debian_version_that_does_not_exist_is_named_with_the_ones_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FARM_CACHE", str(tmp_path / "cache"))
+    result = farm("render", FIXTURES / "no-such-version.yaml", "-o", tmp_path / "render")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "debian:glibc=2.36-9+deb12u999: apt-get source failed" in result.stderr
+    assert re.search(r"Versions bookworm offers: .*2\.36-9\+deb12u\d+", result.stderr)
+    assert "Traceback" not in result.stderr
+    # Nothing half-fetched stays behind to be taken for the package next time.
+    cache = tmp_path / "cache"
+    assert not list(cache.rglob("*.dsc")) and not list(cache.rglob(".verified"))
+    assert not any((cache / "tmp").iterdir())
+    assert not (FIXTURES / "no-such-version.yaml.lock").exists()  # no hash recorded
