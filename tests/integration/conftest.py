@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -61,6 +62,11 @@ def in_image(client: docker.DockerClient, tag: str, script: str) -> str:
         labels={engine.MANAGED_LABEL: "true"},
     )
     return bytes(output).decode()
+
+
+def final_labels(report: dict[str, Any]) -> dict[tuple[str, str, str], str]:
+    """(arch, variant, test) -> the label of the test's last attempt, from report.json."""
+    return {(t["arch"], t["variant"], t["test"]): t["label"] for t in report["tests"]}
 
 
 @pytest.fixture(scope="session")

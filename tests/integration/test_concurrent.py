@@ -15,22 +15,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 
 from farm import engine
 from farm.sources import sha256_file
-from tests.integration.conftest import FARM_TIMEOUT, FIXTURES, REPO
+from tests.integration.conftest import FARM_TIMEOUT, FIXTURES, REPO, final_labels
 
 pytestmark = pytest.mark.integration
 
 SCENARIO = FIXTURES / "concurrent.yaml"
-
-
-def final_labels(report: dict[str, Any]) -> dict[tuple[str, str, str], str]:
-    return {(t["arch"], t["variant"], t["test"]): t["label"] for t in report["tests"]}
 
 
 @dataclass(frozen=True)

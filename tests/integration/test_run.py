@@ -13,16 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import FIXTURES, farm
+from tests.integration.conftest import FIXTURES, farm, final_labels
 
 pytestmark = pytest.mark.integration
 
 FIXTURE = FIXTURES / "fixture-series.yaml"
-
-
-def final_labels(report: dict[str, Any]) -> dict[tuple[str, str, str], str]:
-    """(arch, variant, test) -> the label of the test's last attempt."""
-    return {(t["arch"], t["variant"], t["test"]): t["label"] for t in report["tests"]}
 
 
 def verdicts(report: dict[str, Any]) -> dict[tuple[str, str], str]:
