@@ -10,6 +10,7 @@ leftover from a container a running farm still uses.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -49,6 +50,8 @@ _PATCH_RE = re.compile(r"patch (?P<number>\d+)/(?P<total>\d+): (?P<subject>.*)$"
 _REJECT_RE = re.compile(
     r"^farm-reject-begin\n(?P<reject>.*?)^farm-reject-end$", re.MULTILINE | re.DOTALL
 )
+#: The classic builder names the container each RUN step runs in.
+_RUNNING_IN_RE = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$", re.MULTILINE)
 
 Progress = Callable[[str], None]
 
@@ -225,6 +228,7 @@ def build_image(
     if existing is not None:
         return BuildOutcome(image, existing, reused=True, elapsed=0.0, log_path=None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    _keep_earlier_log(log_path)
     started = time.monotonic()
     progress(f"{image.name}: building {image.tag}")
     last_line = ""
@@ -245,10 +249,13 @@ def build_image(
                 network_mode=None if image.needs_network else "none",
             )
             heartbeat = time.monotonic()
+            step_container: str | None = None  # the build step's container, while it runs
             for chunk in _chunks(stream):
                 if "stream" in chunk:
                     text = str(chunk["stream"])
                     log.write(text)
+                    if running := _RUNNING_IN_RE.search(text):
+                        step_container = running.group(1)
                     for line in text.splitlines():
                         if line.strip():
                             last_line = line.strip()
@@ -268,12 +275,39 @@ def build_image(
         except _CONNECTION_ERRORS as error:
             log.write(f"\n# ENGINE LOST: {error}\n")
             raise _no_engine(error) from None
+        except KeyboardInterrupt:
+            log.write("\n# INTERRUPTED\n")
+            _stop_build_step(client, step_container)
+            raise
     elapsed = time.monotonic() - started
     built = image_id(client, image.tag)
     if error_text is not None or built is None:
         raise _build_failure(image, log_path, error_text or "no image was produced")
     progress(f"{image.name}: built in {_elapsed(started)}")
     return BuildOutcome(image, built, reused=False, elapsed=elapsed, log_path=log_path)
+
+
+def _keep_earlier_log(log_path: Path) -> None:
+    """Move the log of an earlier build of the same image in this run directory (an
+    interrupted one, before ``--resume``) to ``NAME.log.1``, ``.2``, ...: nothing is lost."""
+    if not log_path.exists():
+        return
+    number = 1
+    while (earlier := log_path.with_name(f"{log_path.name}.{number}")).exists():
+        number += 1
+    log_path.rename(earlier)
+
+
+def _stop_build_step(client: docker.DockerClient, container: str | None) -> None:
+    """Remove the container of an interrupted build step at once.
+
+    The engine cancels a build whose client went away, but in its own time: make would go on
+    for seconds after the farm said its containers were stopped.
+    """
+    if container is None:
+        return
+    with contextlib.suppress(docker.errors.APIError, *_CONNECTION_ERRORS):
+        client.api.remove_container(container, force=True)
 
 
 def _chunks(stream: Iterator[Any]) -> Iterator[dict[str, Any]]:

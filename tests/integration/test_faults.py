@@ -10,23 +10,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
+import yaml
 
-from tests.integration.conftest import DEFAULT, REPO
+from tests.integration.conftest import DEFAULT, FIXTURES, REPO
 
 pytestmark = pytest.mark.integration
 
 CELL = "debian-2.36-backports-x86_64-baseline"
+HARMLESS = FIXTURES.parent / "series" / "harmless"
 ENGINE_SOCKET = "/var/run/docker.sock"
 
 
@@ -93,6 +97,71 @@ def test_sigterm_stops_keeps_results_and_resume_finishes(
     attempts = [(r["test"], r["attempt"]) for r in finished]
     assert len(attempts) == len(set(attempts))
     assert all(r in finished for r in kept if r["outcome"] in ("PASS", "UNSUPPORTED"))
+
+
+def test_sigterm_during_a_build_keeps_its_log_and_resume_reuses_the_finished_steps(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    # A series no earlier run built (a unique comment), so its incremental build really runs.
+    series = tmp_path / "series"
+    series.mkdir()
+    patch = (HARMLESS / "0001-elf-Mark-the-opening-comment-of-dl-load.c.patch").read_text()
+    marked = patch.replace("(glibc-farm fixture)", f"(glibc-farm {uuid.uuid4().hex})")
+    (series / "0001.patch").write_text(marked)
+    (series / "series").write_text("0001.patch\n")
+    scenario = tmp_path / "interrupted.yaml"
+    default = yaml.safe_load(DEFAULT.read_text())
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": "interrupted",
+                "glibc": default["glibc"],
+                "arches": ["x86_64"],
+                "series": [{"name": "marked", "quilt": "series"}],
+                "tests": {"cases": ["static"]},
+            }
+        )
+    )
+    run_dir = tmp_path / "run"
+    log = run_dir / "logs" / "build-x86_64-marked.log"
+    tags_before = build_tags(client)
+    first = start_farm("run", scenario, "--run-dir", run_dir)
+    deadline = time.monotonic() + 600
+    while not (log.is_file() and "farm-phase: build" in log.read_text()):  # make is running
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()[1]
+        time.sleep(0.2)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr[-3000:]
+    assert f"resume with: farm run {scenario} --run-dir {run_dir} --resume" in stderr
+    assert "Traceback" not in stderr
+    assert "farm-apply: series: applied 1 patch(es)" in log.read_text()  # the log is kept
+    # The engine stopped the build: no build container is left, no half-built image tagged.
+    baseline = marked_parent(log.read_text())
+    assert containers_of_image(client, baseline) == []
+    assert build_tags(client) == tags_before
+
+    again = start_farm("run", scenario, "--run-dir", run_dir, "--resume")
+    stdout, stderr = again.communicate(timeout=1800)
+    assert again.returncode == 0, stderr[-3000:]
+    assert "# glibc-farm gate: ACCEPT" in stdout
+    # The interrupted build's log is kept beside the one of the build that finished it.
+    interrupted = log.with_name(f"{log.name}.1").read_text()
+    assert "farm-phase: build" in interrupted and "# INTERRUPTED" in interrupted
+    # The series was applied before the interruption; that step is not done again.
+    resumed = log.read_text()
+    assert re.search(r"Step 5/\d+ : RUN /farm/bin/apply-series .*\n ---> Using cache", resumed)
+
+
+def build_tags(client: docker.DockerClient) -> set[str]:
+    return {tag for image in client.images.list(name="glibc-farm/build") for tag in image.tags}
+
+
+def marked_parent(log: str) -> str:
+    """The image the interrupted build started FROM, as its log names it."""
+    found = re.search(r"^Step 1/\d+ : FROM (\S+)$", log, re.MULTILINE)
+    assert found, log[:2000]
+    return found.group(1)
 
 
 class EngineProxy:
