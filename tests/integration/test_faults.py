@@ -124,7 +124,7 @@ def test_sigterm_during_a_build_keeps_its_log_and_resume_reuses_the_finished_ste
     )
     run_dir = tmp_path / "run"
     log = run_dir / "logs" / "build-x86_64-marked.log"
-    tags_before = build_tags(client)
+    tags_before = farm_tags(client)
     first = start_farm("run", scenario, "--run-dir", run_dir)
     deadline = time.monotonic() + 600
     while not (log.is_file() and "farm-phase: build" in log.read_text()):  # make is running
@@ -139,10 +139,13 @@ def test_sigterm_during_a_build_keeps_its_log_and_resume_reuses_the_finished_ste
     # The engine stopped the build: no build container is left, no half-built image tagged.
     baseline = marked_parent(log.read_text())
     assert containers_of_image(client, baseline) == []
-    assert build_tags(client) == tags_before
+    assert farm_tags(client) == tags_before
 
     again = start_farm("run", scenario, "--run-dir", run_dir, "--resume")
     stdout, stderr = again.communicate(timeout=1800)
+    # Each run of this test builds images of a series no one will build again: remove them.
+    for tag in sorted(farm_tags(client) - tags_before, reverse=True):  # test images first
+        client.images.remove(tag, force=True)
     assert again.returncode == 0, stderr[-3000:]
     assert "# glibc-farm gate: ACCEPT" in stdout
     # The interrupted build's log is kept beside the one of the build that finished it.
@@ -153,8 +156,14 @@ def test_sigterm_during_a_build_keeps_its_log_and_resume_reuses_the_finished_ste
     assert re.search(r"Step 5/\d+ : RUN /farm/bin/apply-series .*\n ---> Using cache", resumed)
 
 
-def build_tags(client: docker.DockerClient) -> set[str]:
-    return {tag for image in client.images.list(name="glibc-farm/build") for tag in image.tags}
+def farm_tags(client: docker.DockerClient) -> set[str]:
+    """The tags of the farm's build and test images."""
+    return {
+        tag
+        for repository in ("glibc-farm/build", "glibc-farm/test")
+        for image in client.images.list(name=repository)
+        for tag in image.tags
+    }
 
 
 def marked_parent(log: str) -> str:
