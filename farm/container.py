@@ -46,7 +46,8 @@ SCRATCH_TMPFS = {
 _SETTLE = r"""
 kill -KILL -1 2>/dev/null
 farm_clean=yes
-rm -rf /farm/scratch/* /farm/scratch/.[!.]* /tmp/* /tmp/.[!.]* 2>/dev/null || farm_clean=no
+rm -rf /farm/scratch/* /farm/scratch/.[!.]* /farm/scratch/..?* \
+    /tmp/* /tmp/.[!.]* /tmp/..?* 2>/dev/null || farm_clean=no
 farm_oom=0
 for farm_events in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do
     [ -r "$farm_events" ] || continue

@@ -1,6 +1,7 @@
 /* Attack the farm's own harness.  The harness that runs a case and cleans up after it runs
    as the same user as the case, so a case can kill it.  This one does, then leaves a
-   process behind that has let go of the exec's output, and prints the line the harness
+   process behind that has let go of the exec's output (and files in scratch and /tmp
+   whose names start with dots), and prints the line the harness
    prints when it finished cleaning up, claiming it passed.  The farm must see through it:
    no trusted trailer (the exec did not exit 0), so the outcome is unknown, and the farm
    cleans up from outside.  The case no-leftovers, which runs after this one, finds any
@@ -26,6 +27,18 @@ main (void)
   if (getuid () == 0 || statvfs ("/", &root) != 0 || !(root.f_flag & ST_RDONLY))
     FARM_UNSUPPORTED ("runs only as a non-root user on a read-only root (the farm's "
                       "container): kill (-1) would reach every process of this user");
+
+  /* Files too, with the names a careless glob misses.  */
+  static const char *const left_files[] = {
+    "/tmp/..farm-left-behind", "/tmp/.farm-left-behind", "/farm/scratch/..farm-left-behind",
+  };
+  for (size_t i = 0; i < sizeof left_files / sizeof left_files[0]; ++i)
+    {
+      int fd = open (left_files[i], O_WRONLY | O_CREAT, 0644);
+      if (fd < 0)
+        FARM_FAIL ("cannot create %s: %s", left_files[i], strerror (errno));
+      close (fd);
+    }
 
   if (kill (-1, SIGKILL) != 0)
     FARM_FAIL ("kill (-1, SIGKILL) failed: %s", strerror (errno));

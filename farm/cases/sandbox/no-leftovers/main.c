@@ -1,8 +1,10 @@
-/* The farm kills whatever a case leaves behind before the next case runs.  This case
-   checks it from the inside: every process of its own user must be itself or one of its
-   ancestors (the harness, timeout, the case script).  A zombie not yet reaped by the
-   container's init holds nothing but a process slot, and is only noted.  In the sandbox
-   family it runs after fork-bomb, hang and kill-the-harness, which all leave processes.  */
+/* The farm kills whatever a case leaves behind and empties the scratch space before the
+   next case runs.  This case checks it from the inside: every process of its own user
+   must be itself or one of its ancestors (the harness, timeout, the case script); /tmp must
+   be empty, and /farm/scratch hold only this case's own directory.  A zombie not yet reaped
+   by the container's init holds nothing but a process slot, and is only noted.  In the
+   sandbox family it runs after fork-bomb, hang and kill-the-harness, which all leave
+   processes (and kill-the-harness files).  */
 #include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -13,6 +15,28 @@
 #include "farm_case.h"
 
 #define MAX_ANCESTORS 64
+#define SCRATCH "/farm/scratch/"
+
+/* The entries of DIRECTORY other than . and .. and KEEP; each is printed.  */
+static int
+count_leftover_files (const char *directory, const char *keep)
+{
+  DIR *dir = opendir (directory);
+  if (dir == NULL)
+    FARM_FAIL ("cannot read %s", directory);
+  int count = 0;
+  struct dirent *entry;
+  while ((entry = readdir (dir)) != NULL)
+    {
+      if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0
+          || (keep != NULL && strcmp (entry->d_name, keep) == 0))
+        continue;
+      printf ("leftover: %s/%s\n", directory, entry->d_name);
+      ++count;
+    }
+  closedir (dir);
+  return count;
+}
 
 struct proc_status
 {
@@ -95,5 +119,17 @@ main (void)
              seen, (int) getuid (), count - 1, zombies);
   if (others > 0)
     FARM_FAIL ("%d processes of an earlier case are still running", others);
+
+  /* This case's own directory: the first component of the working directory below
+     /farm/scratch.  */
+  char cwd[4096];
+  if (getcwd (cwd, sizeof cwd) == NULL || strncmp (cwd, SCRATCH, strlen (SCRATCH)) != 0)
+    FARM_FAIL ("the case does not run below " SCRATCH);
+  char *own = cwd + strlen (SCRATCH);
+  own[strcspn (own, "/")] = '\0';
+  int files = count_leftover_files ("/tmp", NULL) + count_leftover_files ("/farm/scratch", own);
+  if (files > 0)
+    FARM_FAIL ("%d files of an earlier case are still in /tmp or /farm/scratch", files);
+  FARM_NOTE ("/tmp is empty; /farm/scratch holds only %s", own);
   FARM_PASS ();
 }
