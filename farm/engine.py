@@ -233,6 +233,7 @@ def build_image(
     progress(f"{image.name}: building {image.tag}")
     last_line = ""
     error_text: str | None = None
+    step_container: str | None = None  # the container of the RUN step under way
     with _context_tar(image) as context, log_path.open("w", encoding="utf-8") as log:
         log.write(f"# glibc-farm build of {image.name} as {image.tag}\n")
         try:
@@ -249,7 +250,6 @@ def build_image(
                 network_mode=None if image.needs_network else "none",
             )
             heartbeat = time.monotonic()
-            step_container: str | None = None  # the build step's container, while it runs
             for chunk in _chunks(stream):
                 if "stream" in chunk:
                     text = str(chunk["stream"])
