@@ -469,16 +469,17 @@ class Fetcher:
                 os.fdopen(fd, "wb") as out,
                 urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response,
             ):
-                declared = response.headers.get("Content-Length")
-                if declared is not None and int(declared) > max_bytes:
-                    raise SourceError(_too_large(f"{key}: {url}", int(declared), max_bytes))
+                length = response.headers.get("Content-Length", "")
+                declared = int(length) if length.isdigit() else None  # a bad one counts as none
+                if declared is not None and declared > max_bytes:
+                    raise SourceError(_too_large(f"{key}: {url}", declared, max_bytes))
                 copied = 0
                 while chunk := response.read(1 << 20):
                     copied += len(chunk)
                     if copied > max_bytes:  # no or a false Content-Length: stop all the same
                         raise SourceError(_too_large(f"{key}: {url}", copied, max_bytes, "over "))
                     out.write(chunk)
-                if declared is not None and copied != int(declared):
+                if declared is not None and copied != declared:
                     raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
         except (urllib.error.URLError, OSError, ValueError) as error:
             temporary.unlink(missing_ok=True)

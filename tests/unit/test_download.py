@@ -23,7 +23,8 @@ BODY = b"From: someone\nSubject: [PATCH] elf: nothing\n\n" * 100
 
 
 class _Server(BaseHTTPRequestHandler):
-    """whole.mbox is BODY; lying.mbox claims twice what it sends; endless.mbox has no length."""
+    """whole.mbox is BODY; lying.mbox claims twice what it sends; bad-length.mbox says its
+    length in words; endless.mbox has no length."""
 
     def do_GET(self) -> None:
         if self.path == "/whole.mbox":
@@ -34,6 +35,12 @@ class _Server(BaseHTTPRequestHandler):
         elif self.path == "/lying.mbox":
             self.send_response(200)
             self.send_header("Content-Length", str(len(BODY) * 2))
+            self.end_headers()
+            self.wfile.write(BODY)
+            self.close_connection = True
+        elif self.path == "/bad-length.mbox":
+            self.send_response(200)
+            self.send_header("Content-Length", "lots")
             self.end_headers()
             self.wfile.write(BODY)
             self.close_connection = True
@@ -79,6 +86,11 @@ def test_a_whole_download_is_cached_by_hash_and_locked(fetcher: Fetcher, server:
     assert blob.path.read_bytes() == BODY
     assert _cache_files(fetcher) == [blob.path]  # nothing left in tmp
     assert fetcher.lock.get("k") == sha256_bytes(BODY)
+
+
+def test_a_length_that_is_no_number_counts_as_none(fetcher: Fetcher, server: str) -> None:
+    blob = fetcher.url_blob(f"{server}/bad-length.mbox", None, key="k", max_bytes=len(BODY))
+    assert blob.path.read_bytes() == BODY
 
 
 def test_a_declared_size_over_the_limit_is_refused_before_reading(
