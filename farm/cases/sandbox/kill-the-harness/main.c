@@ -1,11 +1,10 @@
 /* Attack the farm's own harness.  The harness that runs a case and cleans up after it runs
    as the same user as the case, so a case can kill it.  This one does, then leaves a
-   process behind that has let go of the exec's output (and files in scratch and /tmp
-   whose names start with dots), and prints the line the harness
-   prints when it finished cleaning up, claiming it passed.  The farm must see through it:
-   no trusted trailer (the exec did not exit 0), so the outcome is unknown, and the farm
-   cleans up from outside.  The case no-leftovers, which runs after this one, finds any
-   process this one left.
+   process behind that has let go of the exec's output (and files in scratch and /tmp whose
+   names start with dots), and prints the line the harness prints when it finished cleaning
+   up, claiming it passed.  The farm must see through it: no trusted trailer (the exec did
+   not exit 0), so the outcome is unknown, and the farm cleans up from outside.  The case
+   no-leftovers, which runs after this one, finds any process or file this one left.
 
    kill (-1, ...) reaches every process this user may signal: on a host that could be a
    whole login session.  So it refuses to run anywhere but in the farm's container: not as
