@@ -100,20 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     gate.set_defaults(handler=gate_cmd.run)
 
-    post = sub.add_parser(
-        "post-checks", help="post a gate's patchwork checks (token in $FARM_PATCHWORK_TOKEN)"
-    )
-    post.add_argument("checks", type=Path, metavar="CHECKS_JSON", help="patchwork-checks.json")
-    post.add_argument("--api-url", required=True, help="e.g. https://patchwork.example/api/1.3")
-    post.add_argument(
-        "--patches", action="append", required=True, metavar="SERIES=ID,ID,...",
-        help="the patchwork ids of every patch of a series (repeat per series)",
-    )  # fmt: skip
-    post.add_argument(
-        "--only-given", action="store_true", help="post only the series given with --patches"
-    )
-    post.add_argument("--timeout", type=float, default=30.0)
-    post.set_defaults(handler=post_checks_cmd.run)
+    post_checks_cmd.add_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
     doctor.set_defaults(handler=doctor_cmd.run)

@@ -1,48 +1,187 @@
-"""``farm post-checks``: post a gate's patchwork checks to patchwork's REST API.
+"""``farm post-checks``: post a gate's patchwork checks (or ``pending`` ones) to patchwork.
 
 A separate step from the gate on purpose: the gate job writes ``patchwork-checks.json`` as
-an artifact without any secret, and only the step that posts holds the token. The token is
-read from ``$FARM_PATCHWORK_TOKEN``, never from the command line (which ``ps`` shows).
+an artifact without any secret, and only the step that posts holds the token, which is never
+taken from the command line (``ps`` shows it). Where the checks go is said the way reviewers
+see it: ``--series ID`` (the number in patchwork's ``/series/ID/`` URL) or ``--msgid`` (a
+mail of the series), both resolved through patchwork's API, or ``--patches`` with the ids.
+
+Exit status: 0 every check posted and verified; 2 bad input, nothing posted; 3 a post
+failed (the message says how many were posted before and whether the failed one may have
+been stored).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
+from farm import patchwork_config
+from farm.commands import common
 from farm.errors import UsageError
+from farm.patchwork_api import ApiRoot, PatchworkClient, check_timeout
 from farm.report import patchwork
 
-TOKEN_ENV = "FARM_PATCHWORK_TOKEN"
+TOKEN_ENV = patchwork_config.TOKEN_ENV
 
 
-def parse_patch_ids(values: list[str]) -> dict[str, list[int]]:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``post-checks`` subcommand (kept here so that cli.py stays one line for it)."""
+    post = sub.add_parser(
+        "post-checks",
+        help="post a gate's patchwork checks, or pending ones when a run starts",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    post.add_argument(
+        "checks", type=Path, nargs="?", metavar="CHECKS_JSON", help="patchwork-checks.json"
+    )
+    post.add_argument(
+        "--pending", action="append", default=[], type=Path, metavar="SCENARIO",
+        help="post 'pending' for this scenario's arches instead of a checks file (repeatable)",
+    )  # fmt: skip
+    post.add_argument("--api-url", help="patchwork's API root (default: git config pw.server)")
+    post.add_argument("--project", help="for --msgid lookups (default: git config pw.project)")
+    post.add_argument(
+        "--series", action="append", default=[], metavar="[SERIES=]ID",
+        help="patchwork series id; SERIES= names the farm series when there are several",
+    )  # fmt: skip
+    post.add_argument(
+        "--msgid", action="append", default=[], metavar="[SERIES=]MESSAGE_ID",
+        help="the Message-ID of any mail of the series (or its cover letter)",
+    )  # fmt: skip
+    post.add_argument(
+        "--patches", action="append", default=[], metavar="SERIES=ID,ID,...",
+        help="the patchwork ids of every patch of a series",
+    )  # fmt: skip
+    post.add_argument("--only-given", action="store_true", help="post only the series given above")
+    post.add_argument(
+        "--target-url", help="the report's URL (default: the GitHub Actions run, when in one)"
+    )
+    post.add_argument(
+        "--token-file", type=Path, help=f"file holding the token (else ${TOKEN_ENV}, pw.token)"
+    )
+    post.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    post.set_defaults(handler=run)
+
+
+def parse_patch_ids(values: Sequence[str]) -> dict[str, list[int]]:
     """``SERIES=ID,ID,...`` arguments as a mapping; anything else is a usage error."""
     ids: dict[str, list[int]] = {}
     for value in values:
         series, sep, numbers = value.partition("=")
-        try:
-            parsed = [int(n) for n in numbers.split(",") if n.strip()]
-        except ValueError:
-            parsed = []
-        if not sep or not series or not parsed or any(n <= 0 for n in parsed):
+        parts = numbers.split(",")
+        if (
+            not sep
+            or not series
+            or not all(part.strip().isdecimal() and int(part) > 0 for part in parts)
+            or series in ids
+        ):
             raise UsageError(
-                f"--patches {value!r}: expected SERIES=ID,ID,... with patchwork patch ids, "
-                "e.g. rtld-shared-v12=12345,12346"
+                f"--patches {value!r}: expected SERIES=ID,ID,... with positive patchwork patch "
+                "ids, once per series, e.g. rtld-shared-v12=12345,12346"
             )
-        ids[series] = parsed
+        ids[series] = [int(part) for part in parts]
     return ids
 
 
-def run(args: argparse.Namespace) -> int:
-    token = os.environ.get(TOKEN_ENV, "")
-    if not token:
-        raise UsageError(f"set ${TOKEN_ENV} to a patchwork API token with maintainer rights")
-    checks = patchwork.read_checks(args.checks)
-    ids = parse_patch_ids(args.patches)
-    wanted = [check for check in checks if check.series in ids] if args.only_given else checks
-    posted = patchwork.post_checks(
-        wanted, api_url=args.api_url, token=token, patch_ids=ids, timeout=args.timeout
+def _split_named(value: str, option: str, known: Sequence[str]) -> tuple[str, str]:
+    """``NAME=REST`` when NAME is a known series; else REST alone, for the only series."""
+    name, sep, rest = value.partition("=")
+    if sep and name in known:
+        return name, rest
+    # A series id is a number, so a name before '=' is a series the checks do not have; a
+    # Message-ID may hold '=' itself.
+    if len(known) == 1 and not (sep and option == "--series"):
+        return known[0], value
+    raise UsageError(
+        f"{option} {value!r}: say which series it is, as {option} SERIES=...; the series are "
+        f"{', '.join(known) or '(none)'}"
     )
-    print(f"posted {posted} check(s) to {args.api_url}")
+
+
+def run(args: argparse.Namespace) -> int:
+    timeout = check_timeout(args.timeout)
+    if (args.checks is None) == (not args.pending):
+        raise UsageError("post-checks takes either CHECKS_JSON or --pending SCENARIO, not both")
+    scenarios = common.load_all(args.pending) if args.pending else []
+    checks = patchwork.read_checks(args.checks) if args.checks is not None else ()
+    known = list(
+        dict.fromkeys([c.series for c in checks] + [s.name for sc in scenarios for s in sc.series])
+    )
+    patch_ids: dict[str, list[int]] = parse_patch_ids(args.patches)
+    series_ids = [_split_named(v, "--series", known) for v in args.series]
+    msgids = [_split_named(v, "--msgid", known) for v in args.msgid]
+    for _name, number in series_ids:
+        if not number.strip().isdecimal() or int(number) <= 0:
+            raise UsageError(f"--series {number!r}: expected patchwork's series id, a number")
+    given = [*patch_ids, *(name for name, _ in series_ids), *(name for name, _ in msgids)]
+    if not given:
+        raise UsageError("say where the checks go: --series ID, --msgid MESSAGE_ID or --patches")
+    unknown = sorted(set(given) - set(known))
+    twice = sorted({name for name in given if given.count(name) > 1})
+    if unknown or twice:
+        raise UsageError(
+            f"series {', '.join(unknown + twice)}: "
+            + ("not in the checks; " if unknown else "given twice; ")
+            + f"the series are {', '.join(known) or '(none)'}"
+        )
+
+    environ = os.environ
+    target_url = args.target_url or patchwork_config.github_run_url(environ)
+    if target_url:
+        origin = "--target-url" if args.target_url else "the GitHub Actions run URL"
+        target_url = patchwork_config.check_target_url(target_url, origin=origin)
+    api_url = args.api_url or patchwork_config.git_config("pw.server")
+    if not api_url:
+        raise UsageError(
+            "no patchwork API URL: pass --api-url or set git config pw.server (as for git-pw), "
+            "e.g. https://patchwork.sourceware.org/api/1.3"
+        )
+    root = ApiRoot.parse(api_url)
+    token = patchwork_config.load_token(
+        token_file=args.token_file,
+        environ=environ,
+        git_token="" if args.token_file or environ.get(TOKEN_ENV, "").strip()
+        else patchwork_config.git_config("pw.token"),
+    )  # fmt: skip
+    client = PatchworkClient(root, token, timeout)
+    project = args.project or patchwork_config.git_config("pw.project")
+
+    found = [(name, client.series(int(number))) for name, number in series_ids]
+    found += [(name, client.series_of_message(msgid, project=project)) for name, msgid in msgids]
+    for name, info in found:
+        patch_ids[name] = [p.id for p in info.patches]
+        label = f"patchwork series {info.id}" if info.id else "a patch without a series"
+        print(f"{name}: {label} {info.name!r}, patches {', '.join(map(str, patch_ids[name]))}")
+        if not info.complete:
+            print(
+                f"farm: warning: patchwork has not received every patch of series {info.id} "
+                "yet; posting on those it has",
+                file=sys.stderr,
+            )
+
+    if scenarios:
+        checks = patchwork.pending_checks(scenarios, list(patch_ids), target_url=target_url)
+    else:
+        if args.only_given:
+            checks = tuple(c for c in checks if c.series in patch_ids)
+        if target_url:
+            checks = tuple(replace(c, target_url=target_url) for c in checks)
+    if not any(c.target_url for c in checks):
+        print(
+            "farm: warning: no target URL: reviewers get no link to the report; pass --target-url",
+            file=sys.stderr,
+        )
+    if not checks:
+        raise UsageError(f"{args.checks}: no checks to post for series {', '.join(patch_ids)}")
+    posted = patchwork.post_checks(checks, client=client, patch_ids=patch_ids)
+    patches = len({p.patch_id for p in posted})
+    print(
+        f"posted {len(posted)} check(s) on {patches} patch(es) at {root.url()}, each stored "
+        "as sent (201 Created, echoed back)"
+    )
     return 0

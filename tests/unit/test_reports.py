@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-from farm.errors import FarmError
 from farm.gate import (
     CellState,
     CellStatus,
@@ -37,15 +32,6 @@ from farm.report.markdown import (
     render_markdown,
     text,
     write_markdown,
-)
-from farm.report.patchwork import (
-    DESCRIPTION_LIMIT,
-    PatchworkCheck,
-    PatchworkError,
-    patchwork_checks,
-    post_checks,
-    read_checks,
-    write_patchwork,
 )
 from farm.results import Outcome
 from farm.results import TestResult as Record
@@ -354,159 +340,3 @@ def test_junit_marks_broken_cells_and_flaky_attempts(result: GateResult) -> None
 def test_junit_strips_control_characters(result: GateResult) -> None:
     report = render_junit(result)
     assert "\x00" not in report and "\x1b" not in report
-
-
-# ------------------------------------------------------------------ patchwork
-
-
-def test_patchwork_checks_per_series_and_arch(result: GateResult) -> None:
-    checks = {(c.series, c.arch): c for c in patchwork_checks(result, target_url="https://ci/1")}
-    assert checks[("fix", "x86_64")].state == "fail"
-    assert checks[("broken", "i686")].state == "warning"
-    assert checks[("fix", "x86_64")].context == "glibc-farm-x86_64"
-    assert checks[("fix", "x86_64")].description.startswith("REJECT: 1 regression(s)")
-    assert all(len(c.description) <= DESCRIPTION_LIMIT for c in checks.values())
-    assert checks[("fix", "x86_64")].to_api()["target_url"] == "https://ci/1"
-
-
-def test_accepted_series_is_a_success_check() -> None:
-    accepted = evaluate(
-        [rec("baseline", "t", Outcome.PASS), rec("ok", "t", Outcome.PASS)],
-        require_reproduction=False,
-        today=TODAY,
-    )
-    (check,) = patchwork_checks(accepted)
-    assert (check.state, check.description) == (
-        "success",
-        "ACCEPT: no regressions in 1 tests compared",
-    )
-    assert "target_url" not in check.to_api()
-
-
-def test_checks_file_round_trips(result: GateResult, tmp_path: Path) -> None:
-    path = write_patchwork(result, tmp_path / "checks.json", target_url="https://ci/1")
-    assert read_checks(path) == patchwork_checks(result, target_url="https://ci/1")
-    bad = tmp_path / "bad.json"
-    bad.write_text("{}")
-    with pytest.raises(PatchworkError, match="not a checks file"):
-        read_checks(bad)
-
-
-class _Patchwork(BaseHTTPRequestHandler):
-    status = 201
-    seen: ClassVar[list[tuple[str, str | None, dict[str, str]]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append((self.path, self.headers["Authorization"], body))
-        self.send_response(self.status)
-        self.end_headers()
-        self.wfile.write(b'{"detail": "You do not have permission."}')
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture()
-def patchwork() -> Iterator[tuple[str, type[_Patchwork]]]:
-    handler = type("Handler", (_Patchwork,), {"seen": [], "status": 201})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/api/1.3/", handler
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-CHECK = PatchworkCheck("fix", "s", "x86_64", "fail", "glibc-farm-x86_64", "REJECT: x", "https://ci")
-
-
-def test_post_checks_posts_each_check_to_each_patch(
-    patchwork: tuple[str, type[_Patchwork]],
-) -> None:
-    url, handler = patchwork
-    posted = post_checks(
-        [CHECK], api_url=url, token="s3cret", patch_ids={"fix": [11, 12]}, timeout=5
-    )
-    assert posted == 2
-    assert [(path, auth) for path, auth, _ in handler.seen] == [
-        ("/api/1.3/patches/11/checks/", "Token s3cret"),
-        ("/api/1.3/patches/12/checks/", "Token s3cret"),
-    ]
-    assert handler.seen[0][2] == {
-        "state": "fail",
-        "context": "glibc-farm-x86_64",
-        "description": "REJECT: x",
-        "target_url": "https://ci",
-    }
-
-
-def test_post_checks_explains_a_refusal_without_the_token(
-    patchwork: tuple[str, type[_Patchwork]],
-) -> None:
-    url, handler = patchwork
-    handler.status = 403
-    with pytest.raises(PatchworkError) as caught:
-        post_checks([CHECK], api_url=url, token="s3cret", patch_ids={"fix": [11]}, timeout=5)
-    message = str(caught.value)
-    assert "HTTP 403" in message and "maintainer rights" in message
-    assert "You do not have permission" in message
-    assert "s3cret" not in message
-    assert isinstance(caught.value, FarmError) and caught.value.exit_code == 2
-
-
-def test_post_checks_refuses_series_without_ids_before_posting(
-    patchwork: tuple[str, type[_Patchwork]],
-) -> None:
-    url, handler = patchwork
-    with pytest.raises(PatchworkError, match="no patchwork patch ids given for series fix"):
-        post_checks([CHECK], api_url=url, token="t", patch_ids={"other": [1]}, timeout=5)
-    assert handler.seen == []
-
-
-def test_post_checks_unreachable_server_is_a_clear_error() -> None:
-    with HTTPServer(("127.0.0.1", 0), _Patchwork) as server:
-        port = server.server_port  # bound then closed: nothing listens there now
-    with pytest.raises(PatchworkError, match="could not reach patchwork"):
-        post_checks(
-            [CHECK],
-            api_url=f"http://127.0.0.1:{port}/api",
-            token="t",
-            patch_ids={"fix": [1]},
-            timeout=5,
-        )
-
-
-def test_post_checks_refuses_non_http_urls() -> None:
-    with pytest.raises(PatchworkError, match=r"must be http\(s\)"):
-        post_checks(
-            [CHECK], api_url="file:///etc/passwd", token="t", patch_ids={"fix": [1]}, timeout=5
-        )
-
-
-def test_farm_post_checks_reads_the_gate_file_and_the_token_from_the_environment(
-    patchwork: tuple[str, type[_Patchwork]],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from farm.cli import main
-
-    url, handler = patchwork
-    checks = tmp_path / "patchwork-checks.json"
-    checks.write_text(json.dumps({"schema": 1, "checks": [dataclasses.asdict(CHECK)]}))
-    argv = ["post-checks", str(checks), "--api-url", url, "--patches", "fix=7,8"]
-    monkeypatch.delenv("FARM_PATCHWORK_TOKEN", raising=False)
-    assert main(argv) == 2
-    assert "FARM_PATCHWORK_TOKEN" in capsys.readouterr().err
-    monkeypatch.setenv("FARM_PATCHWORK_TOKEN", "s3cret")
-    assert main([*argv[:-1], "fix=7,x"]) == 2
-    assert "expected SERIES=ID,ID" in capsys.readouterr().err
-    assert main(argv) == 0
-    assert "posted 2 check(s)" in capsys.readouterr().out
-    assert [path for path, _, _ in handler.seen] == [
-        "/api/1.3/patches/7/checks/",
-        "/api/1.3/patches/8/checks/",
-    ]

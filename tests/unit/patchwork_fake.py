@@ -1,0 +1,232 @@
+"""A small patchwork on loopback, answering the farm's requests as patchwork 3.x does.
+
+What it imitates was read from patchwork's source (``patchwork/api/check.py``, ``series.py``,
+``filters.py``, the ``Check`` model) and Django REST framework: ``201`` with the check echoed
+(state as its name, an absent target_url as null); ``403 {"detail": "Invalid token."}`` for
+a token it does not know (DRF answers 403, not 401, because patchwork's first
+authentication class, the session, sends no challenge); ``403`` "You do not have
+permission" for a user who is no maintainer; ``404 {"detail": "Not found."}``; ``400`` with
+field errors for a context that is not a slug or a target_url over 200 characters; a series
+listing its patches; ``?msgid=`` without the angle brackets. And what a reviewer sees: the
+newest check per (user, context), combined worst-first (fail, warning, pending, success),
+as patchwork's ``Patch.combined_check_state`` does.
+
+Faults on demand (``fault``): a redirect, a connection closed after the request was read
+(the check stored first, as a server that crashes after its commit), a stalled answer, a
+500, and a ``201`` without the echo (a proxy answering for patchwork). The server binds
+127.0.0.1 only and stops itself after `LIFETIME` seconds if a test forgets to.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LIFETIME = 60.0
+API = "/api/1.3"
+STATES = ("pending", "success", "warning", "fail")
+WORST_FIRST = ("fail", "warning", "pending")
+
+
+@dataclass
+class FakePatchwork:
+    """The server's data and its behaviour; tests change it between requests."""
+
+    tokens: dict[str, str] = field(default_factory=lambda: {"s3cret": "maintainer"})
+    maintainers: set[str] = field(default_factory=lambda: {"maintainer"})
+    #: patch id -> (name, msgid, series id or None)
+    patches: dict[int, tuple[str, str, int | None]] = field(default_factory=dict)
+    #: series id -> (name, received_all)
+    series: dict[int, tuple[str, bool]] = field(default_factory=dict)
+    #: cover letter msgid -> series id
+    covers: dict[str, int] = field(default_factory=dict)
+    checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo"
+    fault: str | None = None
+    fault_on: str = "POST"  # the method the fault applies to, or "*"
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    url: str = ""
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def add_series(self, series_id: int, name: str, patch_ids: list[int], **kw: Any) -> None:
+        self.series[series_id] = (name, kw.get("received_all", True))
+        for number, patch_id in enumerate(patch_ids, 1):
+            subject = f"[{number}/{len(patch_ids)}] {name} part {number}"
+            self.patches[patch_id] = (subject, f"{series_id}.{number}@example.org", series_id)
+
+    def shown_state(self, patch_id: int) -> str:
+        """The state patchwork shows for a patch: newest per (user, context), worst first."""
+        newest: dict[tuple[str, str], str] = {}
+        for check in self.checks.get(patch_id, []):
+            newest[(check["user"]["username"], check["context"])] = check["state"]
+        states = set(newest.values())
+        return next((s for s in WORST_FIRST if s in states), "success" if states else "pending")
+
+    def contexts(self, patch_id: int) -> list[str]:
+        return [check["context"] for check in self.checks.get(patch_id, [])]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakePatchwork
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        fake = self.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        fake.requests.append((method, self.path))
+        fault = fake.fault if fake.fault_on in (method, "*") else None
+        if fault and fault.startswith("redirect-"):
+            self.send_response(int(fault.removeprefix("redirect-")))
+            self.send_header("Location", "https://patchwork.example.org" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if fault == "stall":
+            fake.stop.wait(LIFETIME)
+            self.close_connection = True
+            return
+        if fault == "500":
+            self._answer(500, {"detail": "A server error occurred."})
+            return
+        user = None
+        auth = self.headers.get("Authorization")
+        if auth is not None:
+            token = auth.removeprefix("Token ")
+            if token not in fake.tokens:
+                self._answer(403, {"detail": "Invalid token."})
+                return
+            user = fake.tokens[token]
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        path = url.path.removeprefix(API)
+        if method == "GET":
+            self._get(path, query)
+            return
+        match = re.fullmatch(r"/patches/(\d+)/checks/", path)
+        if not match:
+            self._answer(405, {"detail": f'Method "{method}" not allowed.'})
+            return
+        patch_id = int(match.group(1))
+        if patch_id not in fake.patches:
+            self._answer(404, {"detail": "Not found."})
+            return
+        if user not in fake.maintainers:
+            self._answer(403, {"detail": "You do not have permission to perform this action."})
+            return
+        body = json.loads(raw)
+        errors = {}
+        if body.get("state") not in STATES:
+            errors["state"] = [f'"{body.get("state")}" is not a valid choice.']
+        if not re.fullmatch(r"[-a-zA-Z0-9_]+", str(body.get("context", "default"))):
+            errors["context"] = ["Enter a valid “slug” consisting of letters, numbers, ..."]
+        if len(body.get("target_url") or "") > 200:
+            errors["target_url"] = ["Ensure this field has no more than 200 characters."]
+        if errors:
+            self._answer(400, errors)
+            return
+        stored = {
+            "id": sum(map(len, fake.checks.values())) + 1,
+            "user": {"username": user},
+            "state": body["state"],
+            "target_url": body.get("target_url") or None,
+            "context": body.get("context", "default"),
+            "description": body.get("description"),
+        }
+        stored["url"] = f"{fake.url}/patches/{patch_id}/checks/{stored['id']}/"
+        fake.checks.setdefault(patch_id, []).append(stored)
+        if fault == "close":  # stored, then the connection dies before the answer
+            self.close_connection = True
+            return
+        self._answer(201, {"id": stored["id"]} if fault == "no-echo" else stored)
+
+    def _get(self, path: str, query: dict[str, str]) -> None:
+        fake = self.fake
+        if match := re.fullmatch(r"/patches/(\d+)/", path):
+            patch_id = int(match.group(1))
+            if patch_id in fake.patches:
+                self._answer(200, self._patch(patch_id))
+            else:
+                self._answer(404, {"detail": "Not found."})
+        elif match := re.fullmatch(r"/patches/(\d+)/checks/", path):
+            patch_id = int(match.group(1))
+            if patch_id in fake.patches:
+                self._answer(200, fake.checks.get(patch_id, []))
+            else:
+                self._answer(404, {"detail": "Not found."})
+        elif match := re.fullmatch(r"/series/(\d+)/", path):
+            series_id = int(match.group(1))
+            if series_id not in fake.series:
+                self._answer(404, {"detail": "Not found."})
+                return
+            name, received_all = fake.series[series_id]
+            patches = [self._patch(i) for i, p in fake.patches.items() if p[2] == series_id]
+            self._answer(
+                200,
+                {"id": series_id, "name": name, "received_all": received_all, "patches": patches},
+            )
+        elif path == "/patches/":
+            msgid = "<" + query.get("msgid", "") + ">"
+            hits = [self._patch(i) for i, p in fake.patches.items() if f"<{p[1]}>" == msgid]
+            self._answer(200, hits)
+        elif path == "/covers/":
+            msgid = query.get("msgid", "")
+            hits = [
+                {"id": 9000 + s, "name": "cover", "series": [{"id": s}]}
+                for m, s in fake.covers.items()
+                if m == msgid
+            ]
+            self._answer(200, hits)
+        else:
+            self._answer(404, {"detail": "Not found."})
+
+    def _patch(self, patch_id: int) -> dict[str, Any]:
+        name, msgid, series_id = self.fake.patches[patch_id]
+        series = [{"id": series_id, "name": "s"}] if series_id is not None else []
+        return {"id": patch_id, "name": name, "msgid": f"<{msgid}>", "series": series}
+
+    def _answer(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def serve() -> Iterator[FakePatchwork]:
+    """A fake patchwork on 127.0.0.1; its API root is ``fake.url``."""
+    fake = FakePatchwork()
+    handler = type("Handler", (_Handler,), {"fake": fake})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{server.server_port}{API}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    watchdog = threading.Timer(LIFETIME, server.shutdown)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield fake
+    finally:
+        fake.stop.set()
+        watchdog.cancel()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
