@@ -379,9 +379,10 @@ class PatchworkClient:
                 "of the patch's project (or its submitter or delegate)"
             )
         if answer.status == 404 and not_found:
+            other = "series" if not_found == "patch" else "patch"
             return PatchworkError(
-                f"{head} ({said}): no such {not_found} at {self.root.url()} (a series id given "
-                "as a patch id, or the wrong patchwork?)"
+                f"{head} ({said}): no such {not_found} at {self.root.url()} (a {other} id "
+                f"given as a {not_found} id, or the wrong API URL?)"
             )
         if answer.status == 400:
             return PatchworkError(f"{head}: patchwork refused the values: {said}")
@@ -423,6 +424,8 @@ def _detail(answer: Answer) -> str:
             messages = value if isinstance(value, list) else [value]
             parts.append(f"{key}: {' '.join(str(m) for m in messages)}")
         return _one_line("; ".join(parts))
+    if answer.text.lstrip().startswith("<"):
+        return "an HTML page, not an answer of patchwork's API: is the API URL right?"
     return _one_line(answer.text)
 
 

@@ -48,7 +48,7 @@ class FakePatchwork:
     #: cover letter msgid -> series id
     covers: dict[str, int] = field(default_factory=dict)
     checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo"
+    #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo", "html-404"
     fault: str | None = None
     fault_on: str = "POST"  # the method the fault applies to, or "*"
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -100,6 +100,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "stall":
             fake.stop.wait(LIFETIME)
             self.close_connection = True
+            return
+        if fault == "html-404":  # Django's own page: a URL that is not the API
+            data = b"<!DOCTYPE html><html><title>Page not found</title></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         if fault == "500":
             self._answer(500, {"detail": "A server error occurred."})

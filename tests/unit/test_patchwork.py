@@ -367,6 +367,8 @@ def test_a_failure_midway_says_how_many_were_posted_before(fake: FakePatchwork) 
 def test_an_unknown_patch_is_refused_with_what_to_check(fake: FakePatchwork) -> None:
     with pytest.raises(PatchworkError, match="a series id given as a patch id"):
         post_checks([CHECK], client=client(fake), patch_ids={"fix": [40]})
+    with pytest.raises(PatchworkError, match="a patch id given as a series id"):
+        client(fake).series(401)
 
 
 def test_nothing_listening_is_unreachable_and_nothing_was_sent() -> None:
@@ -400,3 +402,11 @@ def test_an_unknown_series_is_bad_input(fake: FakePatchwork) -> None:
     with pytest.raises(PatchworkError, match="no such series") as caught:
         client(fake).series(401)
     assert caught.value.exit_code == 2
+
+
+def test_a_web_page_instead_of_the_api_is_named_not_quoted(fake: FakePatchwork) -> None:
+    fake.fault, fake.fault_on = "html-404", "*"
+    with pytest.raises(PatchworkError) as caught:
+        client(fake).series(40)
+    assert "an HTML page, not an answer of patchwork's API" in str(caught.value)
+    assert "<" not in str(caught.value)
