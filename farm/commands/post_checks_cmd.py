@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     post = sub.add_parser(
         "post-checks",
         help="post a gate's patchwork checks, or pending ones when a run starts",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Post a gate's patchwork checks, or 'pending' ones when a run starts, on "
+        "every patch of a patchwork series. Exit status: 0 every check posted and verified, "
+        "2 bad input (nothing posted), 3 a post failed.",
     )
     post.add_argument(
         "checks", type=Path, nargs="?", metavar="CHECKS_JSON", help="patchwork-checks.json"
@@ -106,7 +108,9 @@ def _split_named(value: str, option: str, known: Sequence[str]) -> tuple[str, st
 def run(args: argparse.Namespace) -> int:
     timeout = check_timeout(args.timeout)
     if (args.checks is None) == (not args.pending):
-        raise UsageError("post-checks takes either CHECKS_JSON or --pending SCENARIO, not both")
+        raise UsageError(
+            "post-checks takes one of: a CHECKS_JSON file the gate wrote, or --pending SCENARIO"
+        )
     scenarios = common.load_all(args.pending) if args.pending else []
     checks = patchwork.read_checks(args.checks) if args.checks is not None else ()
     known = list(
