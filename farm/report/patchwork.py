@@ -59,22 +59,26 @@ def check_context(
 
     Readable when it can be: ``glibc-farm-debian-2_36-backports-x86_64`` (``.`` becomes
     ``_``, which scenario names cannot hold, so no two scenarios meet), with the toolchain
-    between scenario and arch when given. Distinct inputs always give distinct contexts:
-    read from the right, the arch is one of the farm's arches and the toolchain one word
-    without ``-``. Anything else (other characters, a toolchain with ``-``, an unknown arch,
-    more than patchwork's 255 characters) gets a shortened readable part and ``-H`` plus a
-    hash of the exact inputs, which no plain (all lower-case) context can end with.
+    after the arch when given. Distinct inputs always give distinct contexts: read from the
+    right, the last word is either an arch (no toolchain) or the toolchain, one word without
+    ``-`` that is no arch name, after the arch. Anything else (other characters, a
+    toolchain with ``-``, an unknown arch, more than patchwork's 255 characters) gets a
+    shortened readable part and ``-H`` plus a hash of the exact inputs, which no plain (all
+    lower-case) context can end with.
     """
     if not CONTEXT_RE.fullmatch(prefix):
         raise ValueError(f"context prefix {prefix!r} is not a patchwork slug")
-    parts = [prefix, scenario, *([toolchain] if toolchain is not None else []), arch]
+    parts = [prefix, scenario, arch, *([toolchain] if toolchain is not None else [])]
     readable = "-".join(part.replace(".", "_") for part in parts)
     plain = (
         _PLAIN_SCENARIO.fullmatch(scenario) is not None
         and arch in _ARCHES
         and (
             toolchain is None
-            or (_PLAIN_TOOLCHAIN.fullmatch(toolchain) is not None and toolchain not in _ARCHES)
+            or (
+                _PLAIN_TOOLCHAIN.fullmatch(toolchain) is not None
+                and toolchain.replace(".", "_") not in _ARCHES
+            )
         )
         and len(readable) <= CONTEXT_MAX
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from farm.errors import FarmError
@@ -95,7 +95,7 @@ def test_context_names_scenario_and_arch_readably() -> None:
     assert check_context("debian-2.36-backports", "x86_64") == (
         "glibc-farm-debian-2_36-backports-x86_64"
     )
-    assert check_context("rseq", "i686", "gcc12") == "glibc-farm-rseq-gcc12-i686"
+    assert check_context("rseq", "i686", "gcc12") == "glibc-farm-rseq-i686-gcc12"
 
 
 IDENTITY = st.tuples(
@@ -109,9 +109,22 @@ NAMEISH = st.tuples(
     st.sampled_from(["x86_64", "i686"]),
 )
 
+#: A tiny alphabet, so that near-collisions (a '-' moved between parts) are common.
+SMALL = st.tuples(
+    st.from_regex(r"[ab._-]{1,6}", fullmatch=True) | st.sampled_from(["a-i686", "a-x86_64"]),
+    st.none() | st.from_regex(r"[ab._-]{1,4}", fullmatch=True) | st.sampled_from(["x86.64"]),
+    st.sampled_from(["x86_64", "i686"]),
+)
 
-@settings(max_examples=400, deadline=None)
-@given(st.one_of(IDENTITY, NAMEISH), st.one_of(IDENTITY, NAMEISH))
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(IDENTITY, NAMEISH, SMALL), st.one_of(IDENTITY, NAMEISH, SMALL))
+@example(("a-b", None, "x86_64"), ("a", "b", "x86_64"))  # where does the scenario end?
+@example(("a-x86_64", None, "i686"), ("a", "i686", "x86_64"))  # a toolchain named as an arch
+@example(("a-x86_64", "gcc", "i686"), ("a", "gcc", "x86_64"))
+@example(("s-i686", None, "x86_64"), ("s", "x86.64", "i686"))  # ... once '.' became '_'
+@example(("a.b", None, "i686"), ("a_b", None, "i686"))  # '.' becomes '_'
+@example(("a", "b.c", "i686"), ("a", "b_c", "i686"))
 def test_distinct_gates_get_distinct_contexts_within_patchworks_limits(
     one: tuple[str, str | None, str], other: tuple[str, str | None, str]
 ) -> None:
@@ -121,6 +134,29 @@ def test_distinct_gates_get_distinct_contexts_within_patchworks_limits(
         assert SLUG.fullmatch(context) and len(context) <= CONTEXT_MAX, context
     assert (first == second) == (one == other)
     assert check_context(one[0], one[2], one[1]) == first  # deterministic
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", "b", "b.c", "b_c", "gcc", "x86_64", "i686", "x86.64", "-"]),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_no_two_ways_to_cut_the_same_words_share_a_context(words: list[str]) -> None:
+    # Every way to read these words as scenario, arch and toolchain (before or after the
+    # arch) is a different gate, and must get a different context.
+    identities = set()
+    for cut in range(1, len(words)):
+        for at in range(cut, len(words)):
+            before, after = words[cut:at], words[at + 1 :]
+            if before and after:
+                continue
+            toolchain = "-".join(before or after) or None
+            identities.add(("-".join(words[:cut]), words[at], toolchain))
+    contexts = {check_context(scenario, arch, tc) for scenario, arch, tc in identities}
+    assert len(contexts) == len(identities)
 
 
 def test_an_overlong_scenario_name_is_shortened_with_a_hash() -> None:
