@@ -359,11 +359,16 @@ class PatchworkClient:
         said = _detail(answer)
         head = f"{doing}: patchwork answered HTTP {answer.status} {answer.reason}".rstrip()
         if answer.status in _REDIRECTS:
-            location = self._scrub(answer.location) or "(no Location)"
+            location = _one_line(self._scrub(answer.location))
+            why = "(a POST would silently turn into a GET and store nothing)"
+            if not location:
+                return PatchworkError(
+                    f"{head} without saying where to. The farm never follows a redirect {why}: "
+                    "check the API URL"
+                )
             return PatchworkError(
-                f"{head}, pointing to {location}. The farm never follows a redirect (a POST "
-                f"would silently turn into a GET and store nothing): use "
-                f"--api-url {_suggested_root(self.root, answer.location)}"
+                f"{head}, pointing to {location}. The farm never follows a redirect {why}: use "
+                f"--api-url {_suggested_root(self.root, location)}"
             )
         if answer.status in (401, 403) and "token" in said.lower():
             return PatchworkError(

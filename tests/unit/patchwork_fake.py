@@ -48,7 +48,8 @@ class FakePatchwork:
     #: cover letter msgid -> series id
     covers: dict[str, int] = field(default_factory=dict)
     checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo", "html-404"
+    #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo", "html-404",
+    #: "leak" (a 403 repeating the Authorization header)
     fault: str | None = None
     fault_on: str = "POST"  # the method the fault applies to, or "*"
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -108,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            return
+        if fault == "leak":  # a server (or proxy) that repeats the credentials it was sent
+            self._answer(403, {"detail": f"{self.headers.get('Authorization')} lacks rights"})
             return
         if fault == "500":
             self._answer(500, {"detail": "A server error occurred."})

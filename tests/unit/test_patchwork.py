@@ -322,6 +322,14 @@ def test_an_invalid_token_is_named_as_such_before_anything_is_posted(fake: FakeP
     assert caught.value.exit_code == 2 and fake.checks == {}
 
 
+def test_a_server_repeating_the_token_does_not_get_it_printed(fake: FakePatchwork) -> None:
+    fake.fault, fake.fault_on = "leak", "*"
+    with pytest.raises(PatchworkError) as caught:
+        post_checks([CHECK], client=client(fake), patch_ids={"fix": [401]})
+    assert "Token <token> lacks rights" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
 def test_a_user_without_rights_is_told_it_needs_a_maintainer(fake: FakePatchwork) -> None:
     fake.tokens["t0ken"] = "reviewer"
     with pytest.raises(PatchworkPostError) as caught:
