@@ -93,6 +93,7 @@ class ApiRoot:
     def parse(cls, url: str) -> ApiRoot:
         """Validate ``url`` (what git-pw keeps as ``pw.server``); `PatchworkError` if unusable."""
         example = "e.g. https://patchwork.sourceware.org/api/1.3"
+        url = url.strip()  # a variable or file may end in a newline
         if not url or _CONTROL.search(url):
             raise PatchworkError(f"patchwork API URL {url!r} is empty or has spaces; {example}")
         try:

@@ -235,7 +235,8 @@ def test_a_malformed_checks_file_is_named_never_a_traceback(tmp_path: Path, cont
         "http://host:port/api",
         "https://user:pw@host/api/1.3",
         "https://host/api/1.3?x=1",
-        "https://host/api/1.3\n",
+        "https://host/api/1.3\n/x",
+        "https://ho st/api/1.3",
         "https://host/patchwork",
         "-https://host/api",
     ],
@@ -254,6 +255,10 @@ def test_any_api_url_is_taken_or_refused_never_a_traceback(url: str) -> None:
     except PatchworkError:
         return
     assert root.url().startswith(("http://", "https://")) and "/api" in root.url()
+
+
+def test_an_api_url_is_taken_without_surrounding_whitespace() -> None:
+    assert ApiRoot.parse(" https://pw.example/api/1.3/\n").url() == "https://pw.example/api/1.3/"
 
 
 @pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf"), 601.0])
