@@ -235,13 +235,22 @@ class PatchworkClient:
             answer = self._request("GET", f"{kind}/?{urllib.parse.urlencode(query)}")
             if answer.status != 200 or not isinstance(answer.body, list):
                 raise self._refusal(answer, f"looking up Message-ID <{msgid}>")
-            if len(answer.body) > 1:
+            # Before API 1.2 patchwork ignores ?msgid= and lists everything: check each hit.
+            hits = [
+                i for i in answer.body if isinstance(i, dict) and i.get("msgid") == f"<{msgid}>"
+            ]
+            if answer.body and not hits:
                 raise PatchworkError(
-                    f"Message-ID <{msgid}> is in {len(answer.body)} projects at "
+                    f"patchwork at {self.root.url()} did not filter by Message-ID (an API "
+                    "before 1.2?); use an API URL ending in /api/1.2 or later"
+                )
+            if len(hits) > 1:
+                raise PatchworkError(
+                    f"Message-ID <{msgid}> is in {len(hits)} projects at "
                     f"{self.root.url()}; say which with --project (or git config pw.project)"
                 )
-            if answer.body:
-                found = _patch_info(answer.body[0], f"Message-ID <{msgid}>")
+            if hits:
+                found = _patch_info(hits[0], f"Message-ID <{msgid}>")
                 if not found.series_ids:
                     if kind == "covers":
                         break

@@ -52,6 +52,8 @@ class FakePatchwork:
     #: "leak" (a 403 repeating the Authorization header)
     fault: str | None = None
     fault_on: str = "POST"  # the method the fault applies to, or "*"
+    #: False: ignore ?msgid= and list every patch, as patchwork's API before 1.2 does
+    filters_msgid: bool = True
     requests: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -194,12 +196,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif path == "/patches/":
             msgid = "<" + query.get("msgid", "") + ">"
-            hits = [self._patch(i) for i, p in fake.patches.items() if f"<{p[1]}>" == msgid]
+            hits = [
+                self._patch(i)
+                for i, p in fake.patches.items()
+                if f"<{p[1]}>" == msgid or not fake.filters_msgid
+            ]
             self._answer(200, hits)
         elif path == "/covers/":
             msgid = query.get("msgid", "")
             hits = [
-                {"id": 9000 + s, "name": "cover", "series": [{"id": s}]}
+                {"id": 9000 + s, "name": "cover", "msgid": f"<{m}>", "series": [{"id": s}]}
                 for m, s in fake.covers.items()
                 if m == msgid
             ]

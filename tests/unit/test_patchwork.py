@@ -447,6 +447,14 @@ def test_a_message_id_of_any_patch_or_the_cover_finds_the_series(fake: FakePatch
         client(fake).series_of_message("just-words")
 
 
+def test_an_api_that_ignores_the_message_id_filter_is_not_trusted(fake: FakePatchwork) -> None:
+    fake.filters_msgid = False  # patchwork's API before 1.2 lists every patch instead
+    with pytest.raises(PatchworkError, match="did not filter by Message-ID"):
+        client(fake).series_of_message("nobody@example.org")
+    found = client(fake).series_of_message("40.2@example.org")
+    assert [p.id for p in found.patches] == [401, 402, 403]
+
+
 def test_an_unknown_series_is_bad_input(fake: FakePatchwork) -> None:
     with pytest.raises(PatchworkError, match="no such series") as caught:
         client(fake).series(401)
