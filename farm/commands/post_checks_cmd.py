@@ -116,43 +116,9 @@ def run(args: argparse.Namespace) -> int:
     known = list(
         dict.fromkeys([c.series for c in checks] + [s.name for sc in scenarios for s in sc.series])
     )
-    patch_ids: dict[str, list[int]] = parse_patch_ids(args.patches)
-    series_ids = [_split_named(v, "--series", known) for v in args.series]
-    msgids = [_split_named(v, "--msgid", known) for v in args.msgid]
-    for _name, number in series_ids:
-        if not number.strip().isdecimal() or int(number) <= 0:
-            raise UsageError(f"--series {number!r}: expected patchwork's series id, a number")
-    given = [*patch_ids, *(name for name, _ in series_ids), *(name for name, _ in msgids)]
-    if not given:
-        raise UsageError("say where the checks go: --series ID, --msgid MESSAGE_ID or --patches")
-    unknown = sorted(set(given) - set(known))
-    twice = sorted({name for name in given if given.count(name) > 1})
-    if unknown or twice:
-        raise UsageError(
-            f"series {', '.join(unknown + twice)}: "
-            + ("not in the checks; " if unknown else "given twice; ")
-            + f"the series are {', '.join(known) or '(none)'}"
-        )
-
-    environ = os.environ
-    target_url = args.target_url or patchwork_config.github_run_url(environ)
-    if target_url:
-        origin = "--target-url" if args.target_url else "the GitHub Actions run URL"
-        target_url = patchwork_config.check_target_url(target_url, origin=origin)
-    api_url = args.api_url or patchwork_config.git_config("pw.server")
-    if not api_url:
-        raise UsageError(
-            "no patchwork API URL: pass --api-url or set git config pw.server (as for git-pw), "
-            "e.g. https://patchwork.sourceware.org/api/1.3"
-        )
-    root = ApiRoot.parse(api_url)
-    token = patchwork_config.load_token(
-        token_file=args.token_file,
-        environ=environ,
-        git_token="" if args.token_file or environ.get(TOKEN_ENV, "").strip()
-        else patchwork_config.git_config("pw.token"),
-    )  # fmt: skip
-    client = PatchworkClient(root, token, timeout)
+    patch_ids, series_ids, msgids = _destinations(args, known)
+    target_url = _target_url(args.target_url)
+    client = _client(args, timeout)
     project = args.project or patchwork_config.git_config("pw.project")
 
     found = [(name, client.series(int(number))) for name, number in series_ids]
@@ -175,17 +141,68 @@ def run(args: argparse.Namespace) -> int:
             checks = tuple(c for c in checks if c.series in patch_ids)
         if target_url:
             checks = tuple(replace(c, target_url=target_url) for c in checks)
+    if not checks:
+        raise UsageError(f"{args.checks}: no checks to post for series {', '.join(patch_ids)}")
     if not any(c.target_url for c in checks):
         print(
             "farm: warning: no target URL: reviewers get no link to the report; pass --target-url",
             file=sys.stderr,
         )
-    if not checks:
-        raise UsageError(f"{args.checks}: no checks to post for series {', '.join(patch_ids)}")
     posted = patchwork.post_checks(checks, client=client, patch_ids=patch_ids)
     patches = len({p.patch_id for p in posted})
     print(
-        f"posted {len(posted)} check(s) on {patches} patch(es) at {root.url()}, each stored "
-        "as sent (201 Created, echoed back)"
+        f"posted {len(posted)} check(s) on {patches} patch(es) at {client.root.url()}, each "
+        "stored as sent (201 Created, echoed back)"
     )
     return 0
+
+
+def _destinations(
+    args: argparse.Namespace, known: Sequence[str]
+) -> tuple[dict[str, list[int]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Where each series' checks go: patch ids given, series ids and Message-IDs to look up."""
+    patch_ids = parse_patch_ids(args.patches)
+    series_ids = [_split_named(v, "--series", known) for v in args.series]
+    msgids = [_split_named(v, "--msgid", known) for v in args.msgid]
+    for _name, number in series_ids:
+        if not number.strip().isdecimal() or int(number) <= 0:
+            raise UsageError(f"--series {number!r}: expected patchwork's series id, a number")
+    given = [*patch_ids, *(name for name, _ in series_ids), *(name for name, _ in msgids)]
+    if not given:
+        raise UsageError("say where the checks go: --series ID, --msgid MESSAGE_ID or --patches")
+    unknown = sorted(set(given) - set(known))
+    twice = sorted({name for name in given if given.count(name) > 1})
+    if unknown or twice:
+        raise UsageError(
+            f"series {', '.join(unknown + twice)}: "
+            + ("not in the checks; " if unknown else "given twice; ")
+            + f"the series are {', '.join(known) or '(none)'}"
+        )
+    return patch_ids, series_ids, msgids
+
+
+def _target_url(given: str | None) -> str:
+    """``--target-url``, else the GitHub Actions run, else "" (checked for patchwork)."""
+    url = given or patchwork_config.github_run_url(os.environ)
+    if not url:
+        return ""
+    origin = "--target-url" if given else "the GitHub Actions run URL"
+    return patchwork_config.check_target_url(url, origin=origin)
+
+
+def _client(args: argparse.Namespace, timeout: float) -> PatchworkClient:
+    """The API root and token from the command line, the environment or git-pw's config."""
+    api_url = args.api_url or patchwork_config.git_config("pw.server")
+    if not api_url:
+        raise UsageError(
+            "no patchwork API URL: pass --api-url or set git config pw.server (as for git-pw), "
+            "e.g. https://patchwork.sourceware.org/api/1.3"
+        )
+    root = ApiRoot.parse(api_url)
+    from_elsewhere = args.token_file or os.environ.get(TOKEN_ENV, "").strip()
+    token = patchwork_config.load_token(
+        token_file=args.token_file,
+        environ=os.environ,
+        git_token="" if from_elsewhere else patchwork_config.git_config("pw.token"),
+    )
+    return PatchworkClient(root, token, timeout)
