@@ -56,7 +56,9 @@ farm_require_series (void)
 }
 
 /* FAIL unless the object at PATH carries DF_GNU_1_UNIQUE exactly when EXPECTED says so:
-   without the flag the "unique" cases would test nothing.  */
+   without the flag the "unique" cases would test nothing.  A `unique: true` build step
+   guarantees it (farm-mark-unique writes it where the linker did not, and makes the case
+   UNSUPPORTED where it cannot), so a FAIL here is the farm's own fault, not glibc's.  */
 __attribute__ ((unused)) static void
 farm_require_unique_flag (const char *path, int expected)
 {
@@ -65,7 +67,7 @@ farm_require_unique_flag (const char *path, int expected)
                 && (flags & DF_GNU_1_UNIQUE) != 0;
   printf ("%s: DT_GNU_FLAGS_1 %s\n", path, present ? "has DF_GNU_1_UNIQUE" : "absent");
   if (present != expected)
-    FARM_FAIL ("%s %s DF_GNU_1_UNIQUE; check that the linker supports -z unique", path,
+    FARM_FAIL ("%s %s DF_GNU_1_UNIQUE (see the build log's farm-mark-unique line)", path,
                expected ? "lacks" : "unexpectedly has");
 }
 
