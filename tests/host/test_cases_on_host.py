@@ -136,9 +136,13 @@ def test_case_reaches_its_claimed_outcome_on_host_glibc(
 
     if case.family == "unique":
         assert "has no RTLD_SHARED" in output, output
+    if case.family == "rseq" and glibc >= (2, 35):
+        assert "farm: detected FARM_RSEQ_ABI=UPSTREAM" in lines, output
     if case.family == "rseq" and case.name != "tunable-disabled":
         sizes = re.findall(r"^__rseq_size (\d+),", output, re.MULTILINE)
         assert sizes and int(sizes[-1]) in (20, 32), output
+        # Every rseq case shows which area the kernel holds.
+        assert re.search(r": the kernel holds 0x[0-9a-f]+ \(EBUSY at length \d+\)$", output, re.M)
 
 
 @pytest.mark.parametrize("marker", UNIQUE_MARKERS)
@@ -230,3 +234,70 @@ def forced(case: Case) -> Case:
         for step in case.build
     )
     return dataclasses.replace(case, build=build)
+
+
+RSEQ_CASES = tuple(case for case in CASES if case.family == "rseq")
+
+
+def without_rseq_abi(case: Case) -> Case:
+    """CASE as a glibc with no rseq ABI builds it: only the series probe is tried, and it
+    cannot link against this host's glibc (no __rseq_abi, no __rseq_handled)."""
+    detect = tuple(
+        dataclasses.replace(
+            detection, probes=tuple(p for p in detection.probes if p[0] == "SERIES")
+        )
+        if detection.macro == "FARM_RSEQ_ABI"
+        else detection
+        for detection in case.detect
+    )
+    assert detect != case.detect, f"{case.id} does not detect FARM_RSEQ_ABI"
+    return dataclasses.replace(case, detect=detect)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("case", RSEQ_CASES, ids=[case.id for case in RSEQ_CASES])
+def test_rseq_case_is_unsupported_where_glibc_has_no_rseq_abi(
+    case: Case, arch: str, tmp_path: Path
+) -> None:
+    """Where no probe links (glibc 2.30 without the series), every rseq case compiles
+    and says UNSUPPORTED with the reason, never ERROR; the image's newer <sys/rseq.h>
+    (this host's) must not mislead it."""
+    reason = arch_unavailable(arch)
+    if reason is not None:
+        pytest.skip(reason)
+    status, output = run_case(without_rseq_abi(case), arch, tmp_path / "work")
+    assert decode_exit_status(status).outcome is Outcome.UNSUPPORTED, output
+    assert "farm: detected FARM_RSEQ_ABI=NONE" in output.splitlines(), output
+    assert re.search(r"^UNSUPPORTED: .*: this glibc exports neither __rseq_offset", output, re.M)
+
+
+RSEQ_SOURCES = sorted(
+    {
+        source.resolve()
+        for case in RSEQ_CASES
+        for step in case.build
+        for source in (case.directory / name for name in step.sources)
+    }
+)
+
+
+@pytest.mark.parametrize("abi", ["SERIES", "NONE", "UPSTREAM"])
+@pytest.mark.parametrize("arch", ARCHES)
+def test_every_rseq_source_compiles_for_every_abi(abi: str, arch: str, tmp_path: Path) -> None:
+    """The series cannot run here (no glibc carries it), but each ABI's branch of every rseq
+    source must at least compile cleanly, so a farm cell with the series reports what the
+    cases found rather than a build ERROR. Compiled against this host's headers, as the
+    series' own declarations do not depend on them."""
+    reason = arch_unavailable(arch)
+    if reason is not None:
+        pytest.skip(reason)
+    env = dict(os.environ, FARM_GLIBC_PREFIX="system", FARM_ARCH=arch)
+    for source in RSEQ_SOURCES:
+        compiled = subprocess.run(
+            [str(CASES_ROOT / "farm-cc"), "-std=gnu11", "-O1", "-Wall", "-Werror",
+             "-D_GNU_SOURCE", "-fPIC", "-I", str(CASES_ROOT / "common"),
+             f"-DFARM_RSEQ_ABI=FARM_RSEQ_ABI_{abi}", "-c", "-o", str(tmp_path / "x.o"),
+             str(source)],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert compiled.returncode == 0, f"{source} ({abi}):\n{compiled.stderr}"
