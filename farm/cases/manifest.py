@@ -46,12 +46,13 @@ _STEP_KEYS = ("shared", "program", "sources", "cflags", "ldflags", "ldlibs", "st
 _DETECT_KEYS = ("macro", "probes", "otherwise")
 _RUN_KEYS = ("argv", "env")
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_OUTPUT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+_OUTPUT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A detection's macro and its choices become C identifiers and sh variable names.
-_MACRO_RE = re.compile(r"^FARM_[A-Z0-9_]+$")
-_CHOICE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+#: (All patterns here are used with fullmatch: "$" would let a trailing newline through.)
+_MACRO_RE = re.compile(r"FARM_[A-Z0-9_]+")
+_CHOICE_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 
 T = TypeVar("T")
 
@@ -118,7 +119,7 @@ def load_manifest(case_dir: Path, *, case_id: str) -> Case:
 
 def check_name(where_path: Path, what: str, name: str) -> None:
     """Family and case directory names become ids, test names and shell words."""
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ScenarioError(
             f"{where_path}: {what} name {name!r} must be lower-case letters, digits and '-', "
             "starting with a letter or digit; rename the directory"
@@ -253,7 +254,7 @@ def _step(
     kind = kinds[0]
     output_field = f"{field}.{kind.value}"
     output = _string(where, keys[kind.value], output_field)
-    if not _OUTPUT_RE.match(output):
+    if not _OUTPUT_RE.fullmatch(output):
         raise where.error(
             keys[kind.value],
             output_field,
@@ -333,11 +334,11 @@ def _detection(
         if required not in keys:
             raise where.error(node, field, f"missing required key {required!r}")
     macro = _string(where, keys["macro"], f"{field}.macro")
-    if not _MACRO_RE.match(macro):
+    if not _MACRO_RE.fullmatch(macro):
         raise where.error(
             keys["macro"],
             f"{field}.macro",
-            f"{macro!r} must look like FARM_SOMETHING (A-Z, 0-9, _)",
+            f"{macro!r} must look like FARM_NAME (A-Z, 0-9, _)",
         )
     probes_node = keys["probes"]
     if not isinstance(probes_node, yaml.MappingNode) or not probes_node.value:
@@ -371,7 +372,7 @@ def _detection(
 
 def _choice(where: _Where, node: yaml.Node, field: str) -> str:
     choice = _string(where, node, field)
-    if not _CHOICE_RE.match(choice):
+    if not _CHOICE_RE.fullmatch(choice):
         raise where.error(
             node, field, f"choice {choice!r} must be upper-case letters, digits and '_'"
         )
@@ -414,7 +415,7 @@ def _run(where: _Where, node: yaml.Node, steps: tuple[BuildStep, ...]) -> RunSpe
         seen: set[str] = set()
         for key_node, value_node in env_node.value:
             name = _string(where, key_node, "run.env")
-            if not _ENV_NAME_RE.match(name):
+            if not _ENV_NAME_RE.fullmatch(name):
                 raise where.error(key_node, f"run.env.{name}", "not a valid variable name")
             if name in seen:
                 raise where.error(key_node, f"run.env.{name}", "duplicate variable")
