@@ -229,14 +229,9 @@ def _build(
     )
     if not steps:
         raise where.error(node, "build", "needs at least one step")
-    outputs: set[str] = set()
-    for index, step in enumerate(steps):
-        if step.output in outputs:
-            assert isinstance(node, yaml.SequenceNode)
-            raise where.error(
-                node.value[index], f"build[{index}]", f"{step.output!r} is built twice"
-            )
-        outputs.add(step.output)
+    _refuse_repeats(
+        where, node, [step.output for step in steps], "build[{index}]", "{key!r} is built twice"
+    )
     if not any(step.kind is StepKind.PROGRAM for step in steps):
         raise where.error(node, "build", "no step builds a program to run")
     return steps
@@ -315,15 +310,27 @@ def _detect(
         "detect",
         lambda child, sub: _detection(where, child, sub, case_dir=case_dir, family_dir=family_dir),
     )
-    macros: set[str] = set()
-    for index, detection in enumerate(detections):
-        if detection.macro in macros:
-            assert isinstance(node, yaml.SequenceNode)
-            raise where.error(
-                node.value[index], f"detect[{index}].macro", f"{detection.macro} is detected twice"
-            )
-        macros.add(detection.macro)
+    _refuse_repeats(
+        where,
+        node,
+        [detection.macro for detection in detections],
+        "detect[{index}].macro",
+        "{key} is detected twice",
+    )
     return detections
+
+
+def _refuse_repeats(
+    where: _Where, node: yaml.Node | None, keys: list[str], field: str, message: str
+) -> None:
+    """The first entry of the list NODE whose key (one per entry, in KEYS) repeats an
+    earlier one is an error; FIELD and MESSAGE are formatted with its index and key."""
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            assert isinstance(node, yaml.SequenceNode)
+            raise where.error(node.value[index], field.format(index=index), message.format(key=key))
+        seen.add(key)
 
 
 def _detection(

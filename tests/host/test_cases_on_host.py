@@ -7,9 +7,10 @@ has no series) and, when forced past that check, FAIL rather than pass by accide
 their objects flagged unique by the linker or, forced with FARM_UNIQUE_MARKER=tool, by
 farm-mark-unique (readelf checks both, for both ELF classes); rseq is registered, the
 upstream ABI is the one detected, and with the detection forced to find no ABI every rseq
-case is UNSUPPORTED (each ABI's branch of every rseq source compiles); the lttng-ust pin holds and its control dies with SIGSEGV; cp over a loaded .so
-dies with SIGBUS. x86_64 always runs (gcc is required); i686 runs when gcc -m32 can link,
-i.e. gcc-multilib is installed, and is skipped with that advice otherwise.
+case is UNSUPPORTED (each ABI's branch of every rseq source compiles); the lttng-ust pin
+holds and its control dies with SIGSEGV; cp over a loaded .so dies with SIGBUS. x86_64
+always runs (gcc is required); i686 runs when gcc -m32 can link, i.e. gcc-multilib is
+installed, and is skipped with that advice otherwise.
 """
 
 from __future__ import annotations

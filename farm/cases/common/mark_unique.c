@@ -27,12 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef DT_GNU_FLAGS_1
-# define DT_GNU_FLAGS_1 0x6ffffdf4
-#endif
-#ifndef DF_GNU_1_UNIQUE
-# define DF_GNU_1_UNIQUE 1
-#endif
+#include "gnu_flags_1.h"
 
 static const char *file_name;
 

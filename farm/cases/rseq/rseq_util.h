@@ -35,6 +35,7 @@
 #include "farm_case.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -175,6 +176,27 @@ __attribute__ ((unused)) static void
 farm_check_registered (const char *who)
 {
   farm_check_area_live (who, farm_rseq_area ());
+}
+
+/* Run CHECK in a new thread glibc creates, as "new thread", and wait for it.  Only cases
+   that link -lpthread call it (before 2.34 pthread_create is in libpthread).  */
+typedef void (*farm_thread_check) (const char *who);
+
+static void *
+farm_thread_trampoline (void *check)
+{
+  ((farm_thread_check) check) ("new thread");
+  return NULL;
+}
+
+__attribute__ ((unused)) static void
+farm_check_in_new_thread (farm_thread_check check)
+{
+  pthread_t thread;
+  int error = pthread_create (&thread, NULL, farm_thread_trampoline, (void *) check);
+  if (error != 0)
+    FARM_FAIL ("pthread_create: %s", strerror (error));
+  FARM_CHECK (pthread_join (thread, NULL) == 0);
 }
 
 /* FAIL unless glibc says it registered the calling thread (UNSUPPORTED where the kernel

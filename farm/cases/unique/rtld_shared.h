@@ -18,6 +18,7 @@
 #define FARM_RTLD_SHARED_H
 
 #include "farm_case.h"
+#include "gnu_flags_1.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -27,12 +28,6 @@
 #else
 # define FARM_HAVE_RTLD_SHARED 0
 # define RTLD_SHARED 0x80
-#endif
-#ifndef DT_GNU_FLAGS_1
-# define DT_GNU_FLAGS_1 0x6ffffdf4
-#endif
-#ifndef DF_GNU_1_UNIQUE
-# define DF_GNU_1_UNIQUE 1
 #endif
 
 __attribute__ ((unused)) static void

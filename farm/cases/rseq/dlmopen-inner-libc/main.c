@@ -1,8 +1,13 @@
-/* A libc loaded into a dlmopen namespace (LM_ID_NEWLM) has its own copy of everything,
-   including, with the v12 series, its TLS __rseq_abi; it must not register that copy for
-   a thread the outer libc already registered.  libinner.so reports the inner libc's view;
-   checked in the main thread and in a thread the outer libc creates (see ../inner_libc.h
-   for what is judged).  */
+/* A second libc in the process must not register an rseq area for a thread the outer libc
+   already registered (see ../inner_libc.h for what is judged).  libinner.so reports the
+   inner libc's view; checked in the main thread and in a thread the outer libc creates.
+
+   Built two ways:
+   - rseq/dlmopen-inner-libc: dlmopen (LM_ID_NEWLM) gives libinner.so a libc of its own,
+     with, in the v12 series, its own TLS __rseq_abi;
+   - rseq/static-dlopen-dormant-libc (-DFARM_STATIC_DLOPEN, linked -static): libc.a
+     registered, and dlopen brings libc.so.6 and ld.so in as ordinary objects, a dormant
+     libc that never runs its startup.  */
 
 #include "../inner_libc.h"
 
@@ -15,7 +20,6 @@ main (void)
 #else
 
 # include <dlfcn.h>
-# include <pthread.h>
 # include <stdlib.h>
 
 typedef void *(*area_fn) (void);
@@ -24,12 +28,10 @@ typedef unsigned int (*claim_fn) (void);
 static area_fn inner_area;
 static claim_fn inner_claim;
 
-static void *
-thread_main (void *unused)
+static void
+check_thread (const char *who)
 {
-  (void) unused;
-  farm_check_inner_libc ("new thread", inner_area (), inner_claim ());
-  return NULL;
+  farm_check_inner_libc (who, inner_area (), inner_claim ());
 }
 
 static void *
@@ -47,22 +49,24 @@ main (void)
   farm_require_rseq_abi ();
   farm_require_glibc_registration ();
   const char *path = farm_path ("libinner.so");
+# ifdef FARM_STATIC_DLOPEN
+  void *handle = dlopen (path, RTLD_NOW);
+  if (handle == NULL)
+    FARM_FAIL ("dlopen %s from a static executable: %s", path, dlerror ());
+# else
   void *handle = dlmopen (LM_ID_NEWLM, path, RTLD_NOW);
   if (handle == NULL)
     FARM_FAIL ("dlmopen LM_ID_NEWLM %s: %s", path, dlerror ());
+# endif
   void *inner_malloc = ((void *(*) (void)) symbol (handle, "farm_inner_malloc")) ();
   printf ("malloc: outer %p, inner %p\n", (void *) &malloc, inner_malloc);
   if (inner_malloc == (void *) &malloc)
-    FARM_FAIL ("libinner.so in LM_ID_NEWLM is bound to the outer libc: no second libc");
+    FARM_FAIL ("libinner.so is bound to the outer libc: there is no second libc");
   inner_area = (area_fn) symbol (handle, "farm_inner_rseq_area");
   inner_claim = (claim_fn) symbol (handle, "farm_inner_rseq_claim");
 
-  farm_check_inner_libc ("main thread", inner_area (), inner_claim ());
-  pthread_t thread;
-  int error = pthread_create (&thread, NULL, thread_main, NULL);
-  if (error != 0)
-    FARM_FAIL ("pthread_create: %s", strerror (error));
-  FARM_CHECK (pthread_join (thread, NULL) == 0);
+  check_thread ("main thread");
+  farm_check_in_new_thread (check_thread);
   FARM_PASS ();
 }
 #endif

@@ -17,8 +17,6 @@ main (void)
 }
 #else
 
-# include <pthread.h>
-
 long steal_register_own (int *error);
 
 static void
@@ -38,25 +36,13 @@ check_refused (const char *who)
   farm_check_registered (who);
 }
 
-static void *
-thread_main (void *unused)
-{
-  (void) unused;
-  check_refused ("new thread");
-  return NULL;
-}
-
 int
 main (void)
 {
   farm_require_rseq_abi ();
   farm_require_glibc_registration ();
   check_refused ("main thread");
-  pthread_t thread;
-  int error = pthread_create (&thread, NULL, thread_main, NULL);
-  if (error != 0)
-    FARM_FAIL ("pthread_create: %s", strerror (error));
-  FARM_CHECK (pthread_join (thread, NULL) == 0);
+  farm_check_in_new_thread (check_refused);
   FARM_PASS ();
 }
 #endif
