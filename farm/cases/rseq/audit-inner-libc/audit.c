@@ -6,6 +6,7 @@
 
 #include "../rseq_util.h"
 
+#include <fcntl.h>
 #include <link.h>
 #include <stdlib.h>
 
@@ -13,18 +14,23 @@ unsigned int
 la_version (unsigned int version)
 {
 #if FARM_RSEQ_ABI != FARM_RSEQ_ABI_NONE
+  /* open/write, not stdio: the audit namespace's libc runs this before the program's libc
+     has started, and stdio would allocate.  */
   const char *path = getenv ("FARM_RSEQ_AUDIT_REPORT");
-  FILE *report = path != NULL ? fopen (path, "w") : NULL;
-  if (report != NULL)
+  int fd = path != NULL ? open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+  if (fd >= 0)
     {
 # if FARM_RSEQ_ABI == FARM_RSEQ_ABI_UPSTREAM
       unsigned int claim = __rseq_size;
 # else
       unsigned int claim = (unsigned int) __rseq_handled;
 # endif
-      fprintf (report, "%p %u %d\n", farm_rseq_area (), claim,
-               farm_rseq_cpu_id (farm_rseq_area ()));
-      fclose (report);
+      char line[128];
+      int length = snprintf (line, sizeof line, "%p %u %d\n", farm_rseq_area (), claim,
+                             farm_rseq_cpu_id (farm_rseq_area ()));
+      if (length > 0 && (size_t) length < sizeof line)
+        (void) write (fd, line, length);
+      close (fd);
     }
 #endif
   return version < LAV_CURRENT ? version : LAV_CURRENT;
