@@ -20,10 +20,13 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from farm.cases import (
     CASES_ROOT,
@@ -305,3 +308,64 @@ def test_every_rseq_source_compiles_for_every_abi(abi: str, arch: str, tmp_path:
             capture_output=True, text=True, env=env, timeout=120, check=False,
         )  # fmt: skip
         assert compiled.returncode == 0, f"{source} ({abi}):\n{compiled.stderr}"
+
+
+@pytest.fixture(scope="module")
+def mark_unique_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """farm-mark-unique, built as the case scripts build it, and a real shared object."""
+    directory = tmp_path_factory.mktemp("mark-unique")
+    subprocess.run(
+        ["gcc", "-std=gnu11", "-O1", "-Wall", "-Werror", "-o", str(directory / "tool"),
+         str(CASES_ROOT / "common" / "mark_unique.c")],
+        check=True, timeout=120,
+    )  # fmt: skip
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(directory / "lib.so"),
+         str(CASES_ROOT / "unique" / "value.c")],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return directory
+
+
+def dynamic_segment(path: Path) -> tuple[int, int]:
+    """File offset and size of PATH's PT_DYNAMIC, as readelf reports them."""
+    listing = subprocess.run(
+        ["readelf", "-lW", str(path)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    match = re.search(r"^\s*DYNAMIC\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)", listing, re.M)
+    assert match is not None, listing
+    return int(match.group(1), 16), int(match.group(2), 16)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["headers", "dynamic"]),
+            st.integers(0, 1 << 16),
+            st.binary(min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_mark_unique_survives_corrupt_objects(
+    mark_unique_tool: Path, edits: list[tuple[str, int, bytes]]
+) -> None:
+    """The tool reads an ELF file's headers and dynamic section: bytes corrupted there (the
+    ELF and program headers, the first 1 KiB, and .dynamic of a real object) must give exit
+    0, 1 or 77, never a crash."""
+    library = mark_unique_tool / "lib.so"
+    image = bytearray(library.read_bytes())
+    dyn_offset, dyn_size = dynamic_segment(library)
+    for region, position, data in edits:
+        start = position % 1024 if region == "headers" else dyn_offset + position % dyn_size
+        image[start : start + len(data)] = data
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "lib.so"
+        target.write_bytes(bytes(image))
+        ran = subprocess.run(
+            [str(mark_unique_tool / "tool"), str(target)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert ran.returncode in (0, 1, 77), (ran.returncode, ran.stdout, ran.stderr)

@@ -107,7 +107,7 @@ main (int argc, char **argv)
     l = &layout64;
   else
     fail ("unknown ELF class %d", image[EI_CLASS]);
-  if ((size_t) length < l->e_phnum + 2)
+  if ((size_t) length < (l->word == 4 ? sizeof (Elf32_Ehdr) : sizeof (Elf64_Ehdr)))
     fail ("truncated ELF header");
   if (get (image + 16, 2) != ET_DYN)
     fail ("not a shared object (e_type %llu)", (unsigned long long) get (image + 16, 2));
@@ -115,6 +115,9 @@ main (int argc, char **argv)
   uint64_t phoff = get (image + l->e_phoff, l->word);
   uint64_t phentsize = get (image + l->e_phentsize, 2);
   uint64_t phnum = get (image + l->e_phnum, 2);
+  if (phentsize < (l->word == 4 ? sizeof (Elf32_Phdr) : sizeof (Elf64_Phdr)))
+    fail ("program header entries of %llu bytes are too small",
+          (unsigned long long) phentsize);
   if (phoff > (uint64_t) length || phnum * phentsize > (uint64_t) length - phoff)
     fail ("program headers lie outside the file");
   uint64_t dyn_offset = 0, dyn_size = 0;
