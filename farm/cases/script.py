@@ -139,6 +139,9 @@ class _ScriptVar:
 
     text: str  # e.g. "$farm_common/farm_case.c"
     split: bool = False  # expand unquoted: an empty value vanishes, as "$farm_z_unique" must
+    #: the log line shows the value, not the variable: a detected choice is what a reader
+    #: of the log needs to see in the compiler command (-DFARM_RSEQ_ABI=FARM_RSEQ_ABI_SERIES)
+    show_value: bool = False
 
 
 _Word = str | _ScriptVar
@@ -175,12 +178,14 @@ def render_case_script(
     defines: list[_Word] = []
     for detection in case.detect:
         parts.append(_detection_script(detection))
-        defines.append(_ScriptVar(f"-D{detection.macro}={detection.macro}_${_var(detection)}"))
+        defines.append(
+            _ScriptVar(f"-D{detection.macro}={detection.macro}_${_var(detection)}", show_value=True)
+        )
     for step in case.build:
         words = _step_words(step, defines)
-        shown = " ".join(_shell_word(word, expand=False) for word in words)
+        shown = _log_segments("farm: $ farm-cc", words)
         shell = " ".join(_shell_word(word, expand=True) for word in words)
-        parts.append(f"echo {shlex.quote('farm: $ farm-cc ' + shown)}\n")
+        parts.append(f"echo {shown}\n")
         parts.append(f'"$farm_cc" {shell} || farm_build_failed\n')
         if step.unique:
             parts.append(f"farm_mark_unique {shlex.quote(step.output)}\n")
@@ -205,6 +210,21 @@ def _shell_word(word: _Word, *, expand: bool) -> str:
     if isinstance(word, _ScriptVar):
         return word.text if word.split or not expand else f'"{word.text}"'
     return shlex.quote(word)
+
+
+def _log_segments(prefix: str, words: list[_Word]) -> str:
+    """The echo argument that logs PREFIX and WORDS as written, except for the variables
+    whose value the log shows: text runs are quoted literally and those variables
+    double-quoted, all in one sh word."""
+    pieces: list[str] = []
+    text = prefix
+    for word in words:
+        if isinstance(word, _ScriptVar) and word.show_value:
+            pieces += [shlex.quote(text + " "), f'"{word.text}"']
+            text = ""
+        else:
+            text += " " + _shell_word(word, expand=False)
+    return "".join([*pieces, shlex.quote(text)])
 
 
 def _var(detection: Detection) -> str:
@@ -243,7 +263,7 @@ def _step_words(step: BuildStep, defines: list[_Word]) -> list[_Word]:
     elif step.static:
         words.append("-static")
     if step.unique:
-        words.append(_ScriptVar("$farm_z_unique", split=True))
+        words.append(_ScriptVar("$farm_z_unique", split=True, show_value=True))
     words += [*step.cflags, "-o", step.output, *step.sources]
     if step.kind is StepKind.PROGRAM:
         words.append(_ScriptVar("$farm_common/farm_case.c"))

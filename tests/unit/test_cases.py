@@ -791,6 +791,9 @@ def test_script_detects_the_first_probe_that_links(
     lines = ran.stdout.splitlines()
     assert f"farm: detected FARM_ABI={choice}" in lines
     assert f"compiled with: -D_GNU_SOURCE -DFARM_ABI=FARM_ABI_{choice}" in lines
+    # The log shows the command with the choice in it, not the variable holding it.
+    (logged,) = [line for line in lines if line.startswith("farm: $ farm-cc ")]
+    assert f" -DFARM_ABI=FARM_ABI_{choice} -o main main.c $farm_common/farm_case.c" in logged
     assert not (tmp_path / "work" / "fam" / "demo" / "farm-probe").exists()
 
 
