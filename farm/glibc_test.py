@@ -44,7 +44,7 @@ _SIGNAL_RE = re.compile(r"Didn't expect signal from child: got `([^']+)'")
 _SCRIPT = """\
 cd {build} || exit 126
 rm -f {result} {out}
-if grep -q '^test *:' {source}/Makefile; then
+if {has_test_target}; then
     echo "farm: glibc test {name} via make test t={name}"
     make -s test t={name_q} >/tmp/farm-make.log 2>&1
 else
@@ -77,13 +77,28 @@ def check_test_name(name: str) -> None:
         )
 
 
-def glibc_test_script(name: str, *, source: str = SOURCE_DIR, build: str = BUILD_DIR) -> str:
+def glibc_test_script(
+    name: str,
+    *,
+    source: str = SOURCE_DIR,
+    build: str = BUILD_DIR,
+    has_test_target: bool | None = None,
+) -> str:
     """The sh script that builds and runs glibc test NAME (``elf/tst-x``) in the build tree
     BUILD of the sources SOURCE, and prints its ``.test-result``, the tail of its ``.out``
-    and of make's log."""
+    and of make's log.
+
+    HAS_TEST_TARGET None asks the tree (does its top Makefile have a ``test`` target?);
+    True or False says so, e.g. to run the ``.out`` rule on a tree that has both.
+    """
     check_test_name(name)
     subdir = name.split("/", 1)[0]
+    if has_test_target is None:
+        ask = f"grep -q '^test *:' {shlex.quote(source + '/Makefile')}"
+    else:
+        ask = "true" if has_test_target else "false"
     return _SCRIPT.format(
+        has_test_target=ask,
         build=shlex.quote(build),
         source=shlex.quote(source),
         name=name,

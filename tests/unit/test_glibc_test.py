@@ -139,3 +139,13 @@ def test_names_that_could_escape_are_refused(name: str) -> None:
     subdir, test = name.split("/")
     assert subdir and test and subdir != ".." and not name.startswith("/")
     assert not set(name) & set(" \t\n;&|$`'\"\\*?<>()[]{}~!#")
+
+
+def test_the_out_rule_can_be_forced_on_a_tree_with_make_test(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Makefile").write_text("test :\n")
+    forced = glibc_test_script("elf/tst-x", source=str(source), has_test_target=False)
+    asked = glibc_test_script("elf/tst-x", source=str(source))
+    assert "\nif false; then\n" in forced
+    assert f"\nif grep -q '^test *:' {source}/Makefile; then\n" in asked
