@@ -14,9 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-import shlex
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 import docker
 
 from farm import cases as case_library
+from farm import glibc_test
 from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
@@ -32,7 +30,6 @@ from farm.scenario import Arch
 
 #: Like glibc's TIMEOUTFACTOR: 32-bit code built with -m32 is a little slower here.
 ARCH_TIMEOUT_FACTOR = {Arch.X86_64: 1.0, Arch.I686: 1.5}
-GLIBC_TEST_TIMEOUT = 300.0  # make test t=... relinks the test first
 OUTPUT_TAIL_BYTES = 8000
 #: What ``timeout`` exits with when it had to stop the command.
 TIMEOUT_STATUS = 124
@@ -230,45 +227,11 @@ def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: 
     return _result(item, status.outcome, ran, attempt, signal=status.signal, details=details)
 
 
-_TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re.MULTILINE)
-
-
 def _run_glibc_test(
     container: TestContainer, item: TestItem, factor: float, attempt: int
 ) -> TestResult:
-    name = item.test.removeprefix("glibc/")
-    quoted = shlex.quote(name)
-    script = (
-        f"cd /build/glibc && rm -f {quoted}.test-result && "
-        f"make -s test t={quoted} >/tmp/farm-make.log 2>&1; "
-        f'echo "farm: make exit $?"; '
-        f"cat {quoted}.test-result 2>/dev/null; "
-        f"echo '--- {name}.out'; tail -c 6000 {quoted}.out 2>/dev/null; "
-        f"echo '--- make'; tail -n 30 /tmp/farm-make.log"
-    )
-    # glibc's tests run as root inside the container: its harness writes into the build tree.
-    ran = container.exec(
-        script, timeout=GLIBC_TEST_TIMEOUT * factor, user="root",
-        environment={"TIMEOUTFACTOR": f"{factor:g}"},
-    )  # fmt: skip
-    found = _TEST_RESULT_RE.search(ran.output)
-    if ran.exit_code == TIMEOUT_STATUS:
-        outcome = Outcome.TIMEOUT
-    elif found is None:
-        outcome = Outcome.ERROR  # not even built, or the harness did not run it
-    else:
-        outcome = Outcome(found.group(1)) if found.group(1) != "ERROR" else Outcome.ERROR
-    signal_found = re.search(r"Didn't expect signal from child: got `([^']+)'", ran.output)
-    crash_signal = _signal_from_description(signal_found.group(1)) if signal_found else None
-    return _result(item, outcome, ran, attempt, signal=crash_signal)
-
-
-def _signal_from_description(text: str) -> str | None:
-    """glibc's test driver prints strsignal() text; map it back to a name."""
-    for candidate in signal.Signals:
-        if signal.strsignal(candidate) == text:
-            return candidate.name
-    return None
+    run = glibc_test.run_glibc_test(container, item.test.removeprefix("glibc/"), factor=factor)
+    return _result(item, run.outcome, run.ran, attempt, signal=run.signal)
 
 
 def write_spec(path: Path, items: list[TestItem], *, results_dir: Path, reruns: int) -> None:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import yaml
 
-from farm.cases.model import BuildStep, Case, Expectation, RunSpec, StepKind
+from farm.cases.model import BuildStep, Case, Detection, Expectation, RunSpec, StepKind
 from farm.errors import ScenarioError
 
 MANIFEST_NAME = "case.yaml"
@@ -41,13 +41,18 @@ KNOWN_NEEDS = frozenset(
 
 CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGBUS", "SIGILL", "SIGABRT", "SIGFPE", "SIGKILL"})
 
-_TOP_KEYS = ("summary", "needs", "timeout", "build", "run", "expect", "crash_signals")
-_STEP_KEYS = ("shared", "program", "sources", "cflags", "ldflags", "ldlibs", "static")
+_TOP_KEYS = ("summary", "needs", "timeout", "detect", "build", "run", "expect", "crash_signals")
+_STEP_KEYS = ("shared", "program", "sources", "cflags", "ldflags", "ldlibs", "static", "unique")
+_DETECT_KEYS = ("macro", "probes", "otherwise")
 _RUN_KEYS = ("argv", "env")
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_OUTPUT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+_OUTPUT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A detection's macro and its choices become C identifiers and sh variable names.
+#: (All patterns here are used with fullmatch: "$" would let a trailing newline through.)
+_MACRO_RE = re.compile(r"FARM_[A-Z0-9_]+")
+_CHOICE_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 
 T = TypeVar("T")
 
@@ -90,6 +95,7 @@ def load_manifest(case_dir: Path, *, case_id: str) -> Case:
     needs = _needs(where, top.get("needs"))
     timeout = _timeout(where, top.get("timeout"))
     family_dir = case_dir.parent
+    detect = _detect(where, top.get("detect"), case_dir=case_dir, family_dir=family_dir)
     steps = _build(where, top["build"], case_dir=case_dir, family_dir=family_dir)
     run = _run(where, top["run"], steps)
     expect, crash_signals = _expectation(where, top.get("expect"), top.get("crash_signals"))
@@ -107,12 +113,13 @@ def load_manifest(case_dir: Path, *, case_id: str) -> Case:
         run=run,
         expect=expect,
         crash_signals=crash_signals,
+        detect=detect,
     )
 
 
 def check_name(where_path: Path, what: str, name: str) -> None:
     """Family and case directory names become ids, test names and shell words."""
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ScenarioError(
             f"{where_path}: {what} name {name!r} must be lower-case letters, digits and '-', "
             "starting with a letter or digit; rename the directory"
@@ -222,14 +229,9 @@ def _build(
     )
     if not steps:
         raise where.error(node, "build", "needs at least one step")
-    outputs: set[str] = set()
-    for index, step in enumerate(steps):
-        if step.output in outputs:
-            assert isinstance(node, yaml.SequenceNode)
-            raise where.error(
-                node.value[index], f"build[{index}]", f"{step.output!r} is built twice"
-            )
-        outputs.add(step.output)
+    _refuse_repeats(
+        where, node, [step.output for step in steps], "build[{index}]", "{key!r} is built twice"
+    )
     if not any(step.kind is StepKind.PROGRAM for step in steps):
         raise where.error(node, "build", "no step builds a program to run")
     return steps
@@ -247,7 +249,7 @@ def _step(
     kind = kinds[0]
     output_field = f"{field}.{kind.value}"
     output = _string(where, keys[kind.value], output_field)
-    if not _OUTPUT_RE.match(output):
+    if not _OUTPUT_RE.fullmatch(output):
         raise where.error(
             keys[kind.value],
             output_field,
@@ -268,18 +270,16 @@ def _step(
             case_dir=case_dir,
             family_dir=family_dir,
         )
-    static = False
-    if "static" in keys:
-        value = _construct(keys["static"]) if isinstance(keys["static"], yaml.ScalarNode) else None
-        if not isinstance(value, bool):
-            raise where.error(
-                keys["static"],
-                f"{field}.static",
-                f"expected true or false, got {_kind(keys['static'])}",
-            )
-        if value and kind is StepKind.SHARED:
-            raise where.error(keys["static"], f"{field}.static", "a shared object cannot be static")
-        static = value
+    static = _flag(where, keys.get("static"), f"{field}.static")
+    if static and kind is StepKind.SHARED:
+        raise where.error(keys["static"], f"{field}.static", "a shared object cannot be static")
+    unique = _flag(where, keys.get("unique"), f"{field}.unique")
+    if unique and kind is not StepKind.SHARED:
+        raise where.error(
+            keys["unique"],
+            f"{field}.unique",
+            "only a shared object can be flagged unique (DF_GNU_1_UNIQUE)",
+        )
     return BuildStep(
         kind=kind,
         output=output,
@@ -288,7 +288,102 @@ def _step(
         ldflags=_strings(where, keys.get("ldflags"), f"{field}.ldflags"),
         ldlibs=_strings(where, keys.get("ldlibs"), f"{field}.ldlibs"),
         static=static,
+        unique=unique,
     )
+
+
+def _flag(where: _Where, node: yaml.Node | None, field: str) -> bool:
+    if node is None:
+        return False
+    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(value, bool):
+        raise where.error(node, field, f"expected true or false, got {_kind(node)}")
+    return value
+
+
+def _detect(
+    where: _Where, node: yaml.Node | None, *, case_dir: Path, family_dir: Path
+) -> tuple[Detection, ...]:
+    detections = _list(
+        where,
+        node,
+        "detect",
+        lambda child, sub: _detection(where, child, sub, case_dir=case_dir, family_dir=family_dir),
+    )
+    _refuse_repeats(
+        where,
+        node,
+        [detection.macro for detection in detections],
+        "detect[{index}].macro",
+        "{key} is detected twice",
+    )
+    return detections
+
+
+def _refuse_repeats(
+    where: _Where, node: yaml.Node | None, keys: list[str], field: str, message: str
+) -> None:
+    """The first entry of the list NODE whose key (one per entry, in KEYS) repeats an
+    earlier one is an error; FIELD and MESSAGE are formatted with its index and key."""
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            assert isinstance(node, yaml.SequenceNode)
+            raise where.error(node.value[index], field.format(index=index), message.format(key=key))
+        seen.add(key)
+
+
+def _detection(
+    where: _Where, node: yaml.Node, field: str, *, case_dir: Path, family_dir: Path
+) -> Detection:
+    keys = _mapping(where, node, field, _DETECT_KEYS)
+    for required in _DETECT_KEYS:
+        if required not in keys:
+            raise where.error(node, field, f"missing required key {required!r}")
+    macro = _string(where, keys["macro"], f"{field}.macro")
+    if not _MACRO_RE.fullmatch(macro):
+        raise where.error(
+            keys["macro"],
+            f"{field}.macro",
+            f"{macro!r} must look like FARM_NAME (A-Z, 0-9, _)",
+        )
+    probes_node = keys["probes"]
+    if not isinstance(probes_node, yaml.MappingNode) or not probes_node.value:
+        raise where.error(
+            probes_node,
+            f"{field}.probes",
+            f"expected a mapping of choice: probe source, got {_kind(probes_node)}",
+        )
+    probes: list[tuple[str, str]] = []
+    for key_node, value_node in probes_node.value:
+        choice = _choice(where, key_node, f"{field}.probes")
+        if any(choice == seen for seen, _ in probes):
+            raise where.error(key_node, f"{field}.probes.{choice}", "duplicate choice")
+        source = _string(where, value_node, f"{field}.probes.{choice}")
+        _check_source(
+            where,
+            value_node,
+            f"{field}.probes.{choice}",
+            source,
+            case_dir=case_dir,
+            family_dir=family_dir,
+        )
+        probes.append((choice, source))
+    otherwise = _choice(where, keys["otherwise"], f"{field}.otherwise")
+    if any(otherwise == choice for choice, _ in probes):
+        raise where.error(
+            keys["otherwise"], f"{field}.otherwise", f"{otherwise!r} is also a probe's choice"
+        )
+    return Detection(macro=macro, probes=tuple(probes), otherwise=otherwise)
+
+
+def _choice(where: _Where, node: yaml.Node, field: str) -> str:
+    choice = _string(where, node, field)
+    if not _CHOICE_RE.fullmatch(choice):
+        raise where.error(
+            node, field, f"choice {choice!r} must be upper-case letters, digits and '_'"
+        )
+    return choice
 
 
 def _check_source(
@@ -327,7 +422,7 @@ def _run(where: _Where, node: yaml.Node, steps: tuple[BuildStep, ...]) -> RunSpe
         seen: set[str] = set()
         for key_node, value_node in env_node.value:
             name = _string(where, key_node, "run.env")
-            if not _ENV_NAME_RE.match(name):
+            if not _ENV_NAME_RE.fullmatch(name):
                 raise where.error(key_node, f"run.env.{name}", "not a valid variable name")
             if name in seen:
                 raise where.error(key_node, f"run.env.{name}", "duplicate variable")

@@ -50,6 +50,29 @@ class BuildStep:
     ldflags: tuple[str, ...] = ()
     ldlibs: tuple[str, ...] = ()
     static: bool = False  # programs only: link with -static
+    #: shared objects only: flag the object DF_GNU_1_UNIQUE, with ``ld -z unique`` where the
+    #: linker writes it and with ``common/mark_unique.c`` where it does not (see script.py).
+    unique: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A choice made at build time by what links against the glibc under test.
+
+    Headers cannot make it: farm-cc puts the prefix's headers first, but a header the
+    prefix lacks still comes from the image's own /usr/include (Debian's newer glibc), so a
+    case would compile against an ABI the glibc under test does not have and fail to link.
+    Linking a probe program is the question asked of the glibc itself. The script tries
+    ``probes`` in order; the first that links names the choice, else ``otherwise``, and
+    every build step is compiled with ``-D<macro>=<macro>_<choice>``.
+    """
+
+    macro: str  # "FARM_RSEQ_ABI"
+    probes: tuple[tuple[str, str], ...]  # (choice, source relative to the case directory)
+    otherwise: str  # the choice when no probe links: "NONE"
+
+    def choices(self) -> tuple[str, ...]:
+        return (*(choice for choice, _ in self.probes), self.otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +107,7 @@ class Case:
     build: tuple[BuildStep, ...]
     run: RunSpec
     expect: Expectation = Expectation.PASS
+    detect: tuple[Detection, ...] = ()  # build-time choices, made before the first step
     crash_signals: tuple[str, ...] = ()  # with expect: crash, the signals that count
 
     @property

@@ -37,7 +37,7 @@ import shlex
 import signal
 from dataclasses import dataclass
 
-from farm.cases.model import BuildStep, Case, ScriptStatus, StepKind
+from farm.cases.model import BuildStep, Case, Detection, ScriptStatus, StepKind
 from farm.results import Outcome
 
 EXIT_PASS = 0
@@ -79,6 +79,32 @@ cp -R "$farm_cases/{family}" "$farm_work/{family}" || farm_harness_error "cannot
 cd "$farm_work/{family}/{name}" || farm_harness_error "cannot enter the scratch case directory"
 """
 
+#: Chooses how the script flags a ``unique: true`` object: ``linker`` (the default) links
+#: with ``-z unique`` and lets ``common/mark_unique.c`` write the flag only where the linker
+#: did not (binutils before 2.36 ignores the option); ``tool`` links without it, so the
+#: tool's path is exercised on a linker that has it too.
+UNIQUE_MARKER_VARIABLE = "FARM_UNIQUE_MARKER"
+
+_UNIQUE_PRELUDE = """\
+case ${{{variable}:-linker}} in
+    linker) farm_z_unique=-Wl,-z,unique ;;
+    tool) farm_z_unique= ;;
+    *) farm_harness_error "{variable} must be linker or tool, got ${variable}" ;;
+esac
+farm_mark_unique() {{
+    if [ ! -x "$farm_work/farm-mark-unique" ]; then
+        "${{FARM_HOST_CC:-gcc}}" -std=gnu11 -O1 -Wall -o "$farm_work/farm-mark-unique" \\
+            "$farm_common/mark_unique.c" || farm_harness_error "cannot build farm-mark-unique"
+    fi
+    "$farm_work/farm-mark-unique" "$1"
+    case $? in
+        0) ;;
+        {unsupported}) exit {unsupported} ;;
+        *) farm_build_failed ;;
+    esac
+}}
+"""
+
 _RUN = """\
 farm_timeout={timeout}
 echo {announce}
@@ -112,6 +138,10 @@ class _ScriptVar:
     """A farm-cc argument that names a path through a script variable, expanded at run time."""
 
     text: str  # e.g. "$farm_common/farm_case.c"
+    split: bool = False  # expand unquoted: an empty value vanishes, as "$farm_z_unique" must
+    #: the log line shows the value, not the variable: a detected choice is what a reader
+    #: of the log needs to see in the compiler command (-DFARM_RSEQ_ABI=FARM_RSEQ_ABI_SERIES)
+    show_value: bool = False
 
 
 _Word = str | _ScriptVar
@@ -141,12 +171,24 @@ def render_case_script(
             build_failed=EXIT_BUILD_FAILED,
         )
     ]
+    if any(step.unique for step in case.build):
+        parts.append(
+            _UNIQUE_PRELUDE.format(variable=UNIQUE_MARKER_VARIABLE, unsupported=EXIT_UNSUPPORTED)
+        )
+    defines: list[_Word] = []
+    for detection in case.detect:
+        parts.append(_detection_script(detection))
+        defines.append(
+            _ScriptVar(f"-D{detection.macro}={detection.macro}_${_var(detection)}", show_value=True)
+        )
     for step in case.build:
-        words = _step_words(step)
-        shown = " ".join(_shell_word(word, expand=False) for word in words)
+        words = _step_words(step, defines)
+        shown = _log_segments("farm: $ farm-cc", words)
         shell = " ".join(_shell_word(word, expand=True) for word in words)
-        parts.append(f"echo {shlex.quote('farm: $ farm-cc ' + shown)}\n")
+        parts.append(f"echo {shown}\n")
         parts.append(f'"$farm_cc" {shell} || farm_build_failed\n')
+        if step.unique:
+            parts.append(f"farm_mark_unique {shlex.quote(step.output)}\n")
 
     timeout = scaled_timeout(case.timeout, timeout_factor)
     env_words = [f"{name}={value}" for name, value in case.run.env]
@@ -166,17 +208,62 @@ def _shell_word(word: _Word, *, expand: bool) -> str:
     """WORD as sh source: quoted literally, or a "$variable/path" that expands (or, for the
     log line, is shown as written)."""
     if isinstance(word, _ScriptVar):
-        return f'"{word.text}"' if expand else word.text
+        return word.text if word.split or not expand else f'"{word.text}"'
     return shlex.quote(word)
 
 
-def _step_words(step: BuildStep) -> list[_Word]:
+def _log_segments(prefix: str, words: list[_Word]) -> str:
+    """The echo argument that logs PREFIX and WORDS as written, except for the variables
+    whose value the log shows: text runs are quoted literally and those variables
+    double-quoted, all in one sh word."""
+    pieces: list[str] = []
+    text = prefix
+    for word in words:
+        if isinstance(word, _ScriptVar) and word.show_value:
+            pieces += [shlex.quote(text + " "), f'"{word.text}"']
+            text = ""
+        else:
+            text += " " + _shell_word(word, expand=False)
+    return "".join([*pieces, shlex.quote(text)])
+
+
+def _var(detection: Detection) -> str:
+    """The sh variable that holds DETECTION's choice once the probes ran."""
+    return f"farm_detected_{detection.macro}"
+
+
+def _detection_script(detection: Detection) -> str:
+    """Try DETECTION's probes in order; the first that compiles and links names the choice.
+
+    A probe that fails is the answer "no", not an error, so its compiler output is dropped;
+    the log shows which probes were tried and what was chosen.
+    """
+    variable = _var(detection)
+    tried = ", else ".join(f"{choice} if {source} links" for choice, source in detection.probes)
+    announce = f"farm: detect {detection.macro}: {tried}, else {detection.otherwise}"
+    lines = [f"{variable}={detection.otherwise}\n", f"echo {shlex.quote(announce)}\n"]
+    keyword = "if"
+    for choice, source in detection.probes:
+        words: list[_Word] = [*BASE_CFLAGS, "-I", _ScriptVar("$farm_common")]
+        words += ["-o", "farm-probe", source]
+        shell = " ".join(_shell_word(word, expand=True) for word in words)
+        lines.append(f'{keyword} "$farm_cc" {shell} >farm-probe.log 2>&1; then\n')
+        lines.append(f"    {variable}={choice}\n")
+        keyword = "elif"
+    lines.append("fi\nrm -f farm-probe farm-probe.log\n")
+    lines.append(f'echo "farm: detected {detection.macro}=${variable}"\n')
+    return "".join(lines)
+
+
+def _step_words(step: BuildStep, defines: list[_Word]) -> list[_Word]:
     """farm-cc's arguments for STEP, in the order gcc needs (libraries after sources)."""
-    words: list[_Word] = [*BASE_CFLAGS, "-I", _ScriptVar("$farm_common")]
+    words: list[_Word] = [*BASE_CFLAGS, "-I", _ScriptVar("$farm_common"), *defines]
     if step.kind is StepKind.SHARED:
         words += ["-shared", "-fPIC"]
     elif step.static:
         words.append("-static")
+    if step.unique:
+        words.append(_ScriptVar("$farm_z_unique", split=True, show_value=True))
     words += [*step.cflags, "-o", step.output, *step.sources]
     if step.kind is StepKind.PROGRAM:
         words.append(_ScriptVar("$farm_common/farm_case.c"))

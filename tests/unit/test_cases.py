@@ -22,6 +22,7 @@ from farm.cases import (
     CASES_ROOT,
     BuildStep,
     Case,
+    Detection,
     Expectation,
     RunSpec,
     ScriptStatus,
@@ -43,6 +44,14 @@ build:
     sources: [main.c]
 run:
   argv: [./main]
+"""
+
+
+DETECT = """\
+detect:
+  - macro: FARM_ABI
+    probes: {NEW: new.c, OLD: old.c}
+    otherwise: NONE
 """
 
 
@@ -109,7 +118,11 @@ def test_packaged_unique_cases_need_the_series_and_static_cases_link_static() ->
         if case.family == "unique":
             assert "rtld-shared" in case.needs
     static_programs = {c.id for c in cases if any(s.static for s in c.build)}
-    assert static_programs == {"rseq/static-executable", "static/dlopen-shared-object"}
+    assert static_programs == {
+        "rseq/static-executable",
+        "rseq/static-dlopen-dormant-libc",
+        "static/dlopen-shared-object",
+    }
 
 
 def test_packaged_farm_cc_is_an_executable_posix_sh_script() -> None:
@@ -254,6 +267,63 @@ def test_full_manifest_round_trips(tmp_path: Path) -> None:
             "needs at least one step",
             id="no-steps",
         ),
+        pytest.param(
+            MINIMAL.replace("program: main", 'program: "main\\n"'),
+            "plain file name",
+            id="output-trailing-newline",
+        ),
+        pytest.param(
+            MINIMAL.replace("program: main", "program: main\n    unique: true"),
+            "only a shared object can be flagged unique",
+            id="unique-program",
+        ),
+        pytest.param(
+            MINIMAL.replace(
+                "build:\n", "build:\n  - shared: libx.so\n    sources: [main.c]\n    unique: 1\n"
+            ),
+            "unique: expected true or false",
+            id="unique-int",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("FARM_ABI", "ABI"),
+            "detect[0].macro: 'ABI' must look like FARM_NAME",
+            id="detect-macro",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("NEW:", "new:"),
+            "detect[0].probes: choice 'new' must be upper-case",
+            id="detect-choice",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("OLD: old.c", "NEW: old.c"),
+            "detect[0].probes.NEW: duplicate choice",
+            id="detect-duplicate-choice",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("otherwise: NONE", "otherwise: OLD"),
+            "detect[0].otherwise: 'OLD' is also a probe's choice",
+            id="detect-otherwise-is-a-probe",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("new.c", "gone.c"),
+            "detect[0].probes.NEW: 'gone.c' does not exist",
+            id="detect-missing-probe",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("    otherwise: NONE\n", ""),
+            "detect[0]: missing required key 'otherwise'",
+            id="detect-no-otherwise",
+        ),
+        pytest.param(
+            MINIMAL + DETECT.replace("{NEW: new.c, OLD: old.c}", "{}"),
+            "detect[0].probes: expected a mapping of choice: probe source",
+            id="detect-no-probes",
+        ),
+        pytest.param(
+            MINIMAL + DETECT + DETECT.replace("detect:\n", ""),
+            "detect[1].macro: FARM_ABI is detected twice",
+            id="detect-twice",
+        ),
         pytest.param("summary: [unclosed\n", "case.yaml:2: not valid YAML", id="bad-yaml"),
         pytest.param("", "the manifest is empty", id="empty"),
         pytest.param("- a list\n", "the manifest must be a mapping", id="not-mapping"),
@@ -262,7 +332,7 @@ def test_full_manifest_round_trips(tmp_path: Path) -> None:
 def test_malformed_manifests_are_refused_with_location(
     tmp_path: Path, manifest: str, expected: str
 ) -> None:
-    message = load_error(tmp_path, manifest)
+    message = load_error(tmp_path, manifest, ("main.c", "new.c", "old.c"))
     assert str(tmp_path / "fam" / "broken" / "case.yaml") in message
     assert expected in message
 
@@ -655,3 +725,91 @@ def test_hostile_sandbox_cases_run_only_when_named() -> None:
         c.id for c in cases if c.family == "sandbox"
     }
     assert [c.id for c in select_cases(cases, ["sandbox/hang"])] == ["sandbox/hang"]
+
+
+# --- build-time detection and unique objects --------------------------------------------
+
+
+def test_detect_and_unique_are_parsed(tmp_path: Path) -> None:
+    case = script_case(
+        tmp_path,
+        MINIMAL.replace("build:\n", "build:\n  - shared: libu.so\n    sources: [main.c]\n"
+                        "    unique: true\n") + DETECT,
+        files=("main.c", "new.c", "old.c"),
+    )  # fmt: skip
+    (detection,) = case.detect
+    assert detection == Detection("FARM_ABI", (("NEW", "new.c"), ("OLD", "old.c")), "NONE")
+    assert detection.choices() == ("NEW", "OLD", "NONE")
+    assert [step.unique for step in case.build] == [True, False]
+    assert script_case(tmp_path / "plain", MINIMAL).detect == ()
+
+
+DETECT_FARM_CC = r"""#!/bin/sh
+# Fails to "link" when given the source named by $FAKE_UNLINKABLE; otherwise writes the
+# program named by -o as a script that prints the -D flags it was compiled with.
+out=
+defines=
+while [ $# -gt 0 ]; do
+    case $1 in
+        -o) out=$2; shift ;;
+        -D*) defines="$defines $1" ;;
+        *) for bad in $FAKE_UNLINKABLE; do [ "$1" = "$bad" ] && exit 1; done ;;
+    esac
+    shift
+done
+printf '#!/bin/sh\necho "compiled with:%s"\n' "$defines" > "$out"
+chmod +x "$out"
+"""
+
+
+@pytest.mark.parametrize(
+    ("unlinkable", "choice"),
+    [("", "NEW"), ("new.c", "OLD"), ("new.c old.c", "NONE"), ("old.c", "NEW")],
+)
+def test_script_detects_the_first_probe_that_links(
+    tmp_path: Path, unlinkable: str, choice: str
+) -> None:
+    """The first probe that links, in manifest order, names the choice, else `otherwise`;
+    every build step then gets -D<macro>=<macro>_<choice>."""
+    library = tmp_path / "lib"
+    write_case(library, "fam/demo", MINIMAL + DETECT, ("main.c", "new.c", "old.c"))
+    (library / "common").mkdir()
+    (library / "common" / "farm_case.c").write_text("/* fake */\n")
+    fake = library / "farm-cc"
+    fake.write_text(DETECT_FARM_CC)
+    fake.chmod(0o755)
+    (case,) = load_cases(library)
+    script = case.shell_script(
+        workdir=str(tmp_path / "work"), timeout_factor=1.0, cases_dir=str(library),
+        farm_cc=str(fake),
+    )  # fmt: skip
+    ran = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, timeout=60, check=False,
+        env=dict(os.environ, FAKE_UNLINKABLE=unlinkable),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout
+    lines = ran.stdout.splitlines()
+    assert f"farm: detected FARM_ABI={choice}" in lines
+    assert f"compiled with: -D_GNU_SOURCE -DFARM_ABI=FARM_ABI_{choice}" in lines
+    # The log shows the command with the choice in it, not the variable holding it.
+    (logged,) = [line for line in lines if line.startswith("farm: $ farm-cc ")]
+    assert f" -DFARM_ABI=FARM_ABI_{choice} -o main main.c $farm_common/farm_case.c" in logged
+    assert not (tmp_path / "work" / "fam" / "demo" / "farm-probe").exists()
+
+
+def test_script_flags_unique_objects_by_linker_or_marker(tmp_path: Path) -> None:
+    case = script_case(
+        tmp_path,
+        MINIMAL.replace("build:\n", "build:\n  - shared: libu.so\n    sources: [main.c]\n"
+                        "    unique: true\n"),
+    )  # fmt: skip
+    script = case.shell_script(workdir="/w", timeout_factor=1.0)
+    lines = script.splitlines()
+    (link,) = [line for line in lines if "-o libu.so" in line and line.startswith('"$farm_cc"')]
+    assert " $farm_z_unique " in link  # unquoted: vanishes when the marker is forced
+    assert lines[lines.index(link) + 1] == "farm_mark_unique libu.so"
+    assert "    linker) farm_z_unique=-Wl,-z,unique ;;" in lines
+    assert "    tool) farm_z_unique= ;;" in lines
+    assert "farm_mark_unique" not in script_case(tmp_path / "p", MINIMAL).shell_script(
+        workdir="/w", timeout_factor=1.0
+    )

@@ -18,6 +18,7 @@
 #define FARM_RTLD_SHARED_H
 
 #include "farm_case.h"
+#include "gnu_flags_1.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -27,12 +28,6 @@
 #else
 # define FARM_HAVE_RTLD_SHARED 0
 # define RTLD_SHARED 0x80
-#endif
-#ifndef DT_GNU_FLAGS_1
-# define DT_GNU_FLAGS_1 0x6ffffdf4
-#endif
-#ifndef DF_GNU_1_UNIQUE
-# define DF_GNU_1_UNIQUE 1
 #endif
 
 __attribute__ ((unused)) static void
@@ -56,7 +51,9 @@ farm_require_series (void)
 }
 
 /* FAIL unless the object at PATH carries DF_GNU_1_UNIQUE exactly when EXPECTED says so:
-   without the flag the "unique" cases would test nothing.  */
+   without the flag the "unique" cases would test nothing.  A `unique: true` build step
+   guarantees it (farm-mark-unique writes it where the linker did not, and makes the case
+   UNSUPPORTED where it cannot), so a FAIL here is the farm's own fault, not glibc's.  */
 __attribute__ ((unused)) static void
 farm_require_unique_flag (const char *path, int expected)
 {
@@ -65,7 +62,7 @@ farm_require_unique_flag (const char *path, int expected)
                 && (flags & DF_GNU_1_UNIQUE) != 0;
   printf ("%s: DT_GNU_FLAGS_1 %s\n", path, present ? "has DF_GNU_1_UNIQUE" : "absent");
   if (present != expected)
-    FARM_FAIL ("%s %s DF_GNU_1_UNIQUE; check that the linker supports -z unique", path,
+    FARM_FAIL ("%s %s DF_GNU_1_UNIQUE (see the build log's farm-mark-unique line)", path,
                expected ? "lacks" : "unexpectedly has");
 }
 

@@ -1,26 +1,23 @@
-/* While glibc owns the thread's rseq registration, a library's own registration attempts
-   must be refused by the kernel, and glibc's registration must survive them:
+/* While glibc owns the thread's rseq registration, a library's own registration attempt
+   must be refused by the kernel, and glibc's registration must survive it:
      - a different area: EINVAL (the kernel has one registration per thread);
      - glibc's own area, length and signature again: EBUSY ("already registered"); the
        length glibc registered is found by trying the plausible ones, which also shows
        which one this glibc uses.
+   With the series, a well-behaved library would not even try: __rseq_handled is 1.
    Checked in the main thread and in a new thread.  */
 
 #include "../rseq_util.h"
 
-#if !FARM_HAVE_SYS_RSEQ
+#if FARM_RSEQ_ABI == FARM_RSEQ_ABI_NONE
 int
 main (void)
 {
-  FARM_UNSUPPORTED (FARM_NO_SYS_RSEQ);
+  farm_require_rseq_abi ();
 }
 #else
 
-# include <pthread.h>
-# include <string.h>
-
 long steal_register_own (int *error);
-long steal_register_again (void *area, unsigned int length, int *error);
 
 static void
 check_refused (const char *who)
@@ -28,46 +25,24 @@ check_refused (const char *who)
   int error = 0;
   if (steal_register_own (&error) == 0)
     FARM_FAIL ("%s: the kernel accepted a second rseq area for a registered thread", who);
-  printf ("%s: registering the library's own area: %s\n", who, strerrorname_np (error));
+  printf ("%s: registering the library's own area: %s\n", who, strerror (error));
   if (error != EINVAL)
     FARM_FAIL ("%s: expected EINVAL for a different area, got %s", who, strerror (error));
 
-  unsigned int lengths[] = { __rseq_size, 32, 64, 96, 128, 160, 192, 224, 256 };
-  unsigned int busy_length = 0;
-  for (size_t i = 0; i < sizeof lengths / sizeof lengths[0] && busy_length == 0; ++i)
-    {
-      if (steal_register_again (farm_rseq_area (), lengths[i], &error) == 0)
-        FARM_FAIL ("%s: the kernel accepted glibc's area a second time", who);
-      if (error == EBUSY)
-        busy_length = lengths[i];
-      else if (error != EINVAL)
-        FARM_FAIL ("%s: re-registering glibc's area (length %u): %s", who, lengths[i],
-                   strerror (error));
-    }
-  if (busy_length == 0)
-    FARM_FAIL ("%s: no length gave EBUSY for glibc's area: is it really registered?", who);
-  printf ("%s: glibc's area again: EBUSY (glibc registered %u bytes)\n", who, busy_length);
+  unsigned int length = 0;
+  if (farm_rseq_kernel_holds (who, farm_rseq_area (), &length) != FARM_RSEQ_HOLDS_THIS_AREA)
+    FARM_FAIL ("%s: the kernel does not hold glibc's area: is it really registered?", who);
+  printf ("%s: glibc's area again: EBUSY (glibc registered %u bytes)\n", who, length);
   farm_check_registered (who);
-}
-
-static void *
-thread_main (void *unused)
-{
-  (void) unused;
-  check_refused ("new thread");
-  return NULL;
 }
 
 int
 main (void)
 {
+  farm_require_rseq_abi ();
   farm_require_glibc_registration ();
   check_refused ("main thread");
-  pthread_t thread;
-  int error = pthread_create (&thread, NULL, thread_main, NULL);
-  if (error != 0)
-    FARM_FAIL ("pthread_create: %s", strerror (error));
-  FARM_CHECK (pthread_join (thread, NULL) == 0);
+  farm_check_in_new_thread (check_refused);
   FARM_PASS ();
 }
 #endif
