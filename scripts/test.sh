@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command runs it after setup-host.sh):
 # lint, types, the fast unit tests, a built wheel, then the integration tests on real
-# Docker and real glibc. Exits non-zero on any failure; a run that executed no test is a failure too.
+# Docker and real glibc. Exits non-zero on any failure; a run that executed no test is a
+# failure too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv/bin
