@@ -282,3 +282,21 @@ def test_timeout_accepts_only_finite_positive_seconds(text: str) -> None:
 def test_workers_in_range_pass_through(text: str, workers: str) -> None:
     parsed = parse("test", "-n", text)
     assert parsed is not None and parsed.workers == workers  # type: ignore[attr-defined]
+
+
+def test_a_file_in_the_way_inside_the_output_directory(work: Path) -> None:
+    """Found only while writing (``-o out`` exists, ``out/toolchain`` is a file): the path and
+    the system's reason, exit 2. A local glibc tree keeps the render offline."""
+    (work / "glibc" / "elf").mkdir(parents=True)
+    (work / "glibc" / "elf" / "dl-open.c").write_text("int x;\n")
+    (work / "local.yaml").write_text(
+        'name: local\nglibc:\n  version: "2.36"\n  source:\n    path: glibc\n'
+        "arches: [x86_64]\ntests:\n  glibc: [elf/tst-dlmopen1]\n"
+    )
+    (work / "out").mkdir()
+    (work / "out" / "toolchain").write_text("in the way\n")
+    completed = farm("render", "local.yaml", "-o", "out", cwd=work)
+    assert "Traceback" not in completed.stderr, completed.stderr
+    assert completed.returncode == 2
+    assert "farm: error: out/toolchain:" in completed.stderr
+    assert (work / "out" / "toolchain").read_text() == "in the way\n"
