@@ -132,10 +132,18 @@ def _seconds(text: str) -> float:
 def _keyword(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty expression; leave -k out to run every test")
-    if any(ord(char) < 32 for char in text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} holds a control character; give a pytest -k expression over item ids"
-        )
+    return _printable(text, "a pytest -k expression over item ids")
+
+
+def _label(text: str) -> str:
+    """A ``gc --label`` filter; its KEY[=VALUE] syntax is ``farm.gc``'s to check."""
+    return _printable(text, "KEY or KEY=VALUE, e.g. com.example.run=42")
+
+
+def _printable(text: str, expected: str) -> str:
+    """``text`` unless it holds a control character (a newline pasted in, an escape)."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a control character; give {expected}")
     return text
 
 
@@ -252,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     gc.add_argument(
         "--label",
+        type=_label,
         action="append",
         default=[],
         metavar="KEY[=VALUE]",

@@ -127,6 +127,18 @@ def test_an_empty_keyword_expression_is_refused(work: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [
+        ["test", SCENARIO, "-k", "cases\nrseq"],
+        ["test", SCENARIO, "-k", "\x1b[2J"],
+        ["gc", "--dry-run", "--label", "org.example\n=1"],
+    ],
+)
+def test_a_control_character_is_refused(work: Path, argv: list[str]) -> None:
+    assert_refused(farm(*argv, cwd=work), "holds a control character; give")
+
+
+@pytest.mark.parametrize(
     ("argv", "says"),
     [
         (["matrix", "missing.yaml"], "missing.yaml: cannot read"),
