@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import importlib
 import logging
-import math
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from farm import __version__
+from farm.commands import post_checks_cmd
 from farm.errors import FarmError
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
@@ -34,7 +34,6 @@ EXIT_BROKEN_PIPE = 141
 #: failing test for hours.
 MAX_WORKERS = 256
 MAX_RERUNS = 100
-MAX_TIMEOUT = 3600.0
 _WORKERS_HELP = "pytest-xdist workers: auto, logical or a number (default: auto)"
 _RERUNS_HELP = f"reruns of a failing test, 0 to {MAX_RERUNS} (default 1)"
 _RESUME_HELP = (
@@ -57,17 +56,6 @@ def _scenario_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             f"{text} is a directory; give a scenario YAML file, e.g. {DEFAULT_SCENARIO}"
         )
-    return path
-
-
-def _existing_file(text: str) -> Path:
-    path = _path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist; give an existing file")
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is not a regular file; give a file")
-    if not os.access(path, os.R_OK):
-        raise argparse.ArgumentTypeError(f"{text} is not readable; check its permissions")
     return path
 
 
@@ -115,18 +103,6 @@ def _reruns(text: str) -> int:
             f"{text!r}: expected a whole number from 0 (no reruns) to {MAX_RERUNS}"
         )
     return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected a number of seconds above 0 and at most {MAX_TIMEOUT:.0f}"
-        )
-    return value
 
 
 def _keyword(text: str) -> str:
@@ -230,9 +206,7 @@ def _parser() -> argparse.ArgumentParser:
     post = sub.add_parser(
         "post-checks", help="post a gate's patchwork checks (token in $FARM_PATCHWORK_TOKEN)"
     )
-    post.add_argument(
-        "checks", type=_existing_file, metavar="CHECKS_JSON", help="patchwork-checks.json"
-    )
+    post.add_argument("checks", type=Path, metavar="CHECKS_JSON", help="patchwork-checks.json")
     post.add_argument("--api-url", required=True, help="e.g. https://patchwork.example/api/1.3")
     post.add_argument(
         "--patches", action="append", required=True, metavar="SERIES=ID,ID,...",
@@ -241,10 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     post.add_argument(
         "--only-given", action="store_true", help="post only the series given with --patches"
     )
-    post.add_argument(
-        "--timeout", type=_seconds, default=30.0, help="seconds per request (default 30)"
-    )
-    post.set_defaults(handler=_command("post_checks_cmd"))
+    post.add_argument("--timeout", type=float, default=30.0)
+    post.set_defaults(handler=post_checks_cmd.run)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
     doctor.set_defaults(handler=_command("doctor_cmd"))

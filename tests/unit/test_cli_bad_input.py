@@ -4,6 +4,7 @@ status 2, never a traceback, and nothing fetched, built or started.
 One class of bad input per test: numbers that are no numbers (or negative, NaN, infinite),
 empty strings, paths that do not exist, a directory or a special file where a file belongs,
 a file where a directory belongs, and a reader that goes away (``farm matrix | head -1``).
+``post-checks`` parses and checks its own arguments, in farm/commands/post_checks_cmd.py.
 
 Each child runs with its own cache and a Docker socket that does not exist, so an argument
 that slipped through would end in an engine error (exit 2 but another message, which the
@@ -89,17 +90,6 @@ def test_reruns_must_be_a_small_whole_number(work: Path, command: str, value: st
     assert_refused(completed, "--reruns", "expected a whole number from 0")
 
 
-@pytest.mark.parametrize("value", ["abc", "", "-1", "0", "nan", "inf", "-inf", "1e9"])
-def test_post_checks_timeout_must_be_positive_seconds(work: Path, value: str) -> None:
-    checks = work / "checks.json"
-    checks.write_text("[]\n")
-    completed = farm(
-        "post-checks", str(checks), "--api-url", "https://patchwork.example/api/1.3",
-        "--patches", "s=1", f"--timeout={value}", cwd=work,
-    )  # fmt: skip
-    assert_refused(completed, "--timeout", "expected a number of seconds above 0")
-
-
 @pytest.mark.parametrize(
     "argv",
     [
@@ -112,7 +102,6 @@ def test_post_checks_timeout_must_be_positive_seconds(work: Path, value: str) ->
         ["gate", "", "adir"],
         ["gate", SCENARIO, ""],
         ["gate", SCENARIO, "adir", "--report-dir", ""],
-        ["post-checks", "", "--api-url", "https://p.example/api", "--patches", "s=1"],
     ],
 )
 def test_an_empty_path_is_refused_not_taken_for_the_current_directory(
@@ -145,17 +134,6 @@ def test_a_control_character_is_refused(work: Path, argv: list[str]) -> None:
         (["render", "missing.yaml", "-o", "out"], "missing.yaml: cannot read"),
         (["build", "missing.yaml"], "missing.yaml: cannot read"),
         (["gate", SCENARIO, "missing-run"], "missing-run does not exist; give a run directory"),
-        (
-            [
-                "post-checks",
-                "missing.json",
-                "--api-url",
-                "https://p.example/api",
-                "--patches",
-                "s=1",
-            ],
-            "missing.json does not exist; give an existing file",
-        ),
     ],
 )
 def test_a_path_that_does_not_exist(work: Path, argv: list[str], says: str) -> None:
@@ -171,14 +149,6 @@ def test_a_path_that_does_not_exist(work: Path, argv: list[str], says: str) -> N
         (["gate", "adir", "adir"], "adir is a directory"),
         (["matrix", "afifo"], "afifo: not a regular file"),
         (["matrix", "/dev/null"], "not a regular file"),
-        (
-            ["post-checks", "adir", "--api-url", "https://p.example/api", "--patches", "s=1"],
-            "adir is not a regular file",
-        ),
-        (
-            ["post-checks", "afifo", "--api-url", "https://p.example/api", "--patches", "s=1"],
-            "afifo is not a regular file",
-        ),
     ],
 )
 def test_a_directory_or_special_file_where_a_file_belongs(
@@ -280,14 +250,6 @@ def test_reruns_accepts_only_a_count_in_range(text: str) -> None:
     parsed = parse("run", "--reruns", text)
     if parsed is not None:
         assert 0 <= parsed.reruns <= MAX_RERUNS  # type: ignore[attr-defined]
-
-
-@given(st.one_of(st.text(max_size=12), st.floats().map(repr)))
-def test_timeout_accepts_only_finite_positive_seconds(text: str) -> None:
-    parsed = parse("post-checks", __file__, "--api-url", "u", "--patches", "s=1", "--timeout", text)
-    if parsed is not None:
-        timeout = parsed.timeout  # type: ignore[attr-defined]
-        assert isinstance(timeout, float) and 0 < timeout <= cli.MAX_TIMEOUT
 
 
 @pytest.mark.parametrize(("text", "workers"), [("auto", "auto"), ("1", "1"), ("007", "7")])
