@@ -1,37 +1,140 @@
 """The ``farm`` command line: parse arguments, call the core, map errors to exit codes.
 
 Exit status: 0 success (all series accepted), 1 a series was rejected or a build failed,
-2 the farm could not decide (bad input, no Docker engine, unfetchable source), 130 on Ctrl-C.
+2 the farm could not decide (bad input, no Docker engine, unfetchable source), 130 on Ctrl-C
+or SIGTERM, 141 when standard output was closed early (``farm matrix | head -1``).
+
+Every argument is checked here, when it is parsed, by the ``type=`` functions below: a bad
+number or path is a usage error (exit 2) before the farm fetches, builds or starts anything,
+so a typo never costs a glibc build. The checks say what was expected; what a value means
+is left to the commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from farm import __version__, engine
-from farm.commands import (
-    build_cmd,
-    doctor_cmd,
-    gate_cmd,
-    gc_cmd,
-    matrix_cmd,
-    post_checks_cmd,
-    render_cmd,
-    run_cmd,
-    test_cmd,
-)
+from farm import __version__
+from farm.commands import post_checks_cmd
 from farm.errors import FarmError
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
+#: The status of a process killed by SIGPIPE (128 + 13), which shells expect from the
+#: left-hand side of ``| head``.
+EXIT_BROKEN_PIPE = 141
+#: Upper bounds that keep a typo from starting thousands of pytest workers or retrying a
+#: failing test for hours.
+MAX_WORKERS = 256
+MAX_RERUNS = 100
+_WORKERS_HELP = "pytest-xdist workers: auto, logical or a number (default: auto)"
+_RERUNS_HELP = f"reruns of a failing test, 0 to {MAX_RERUNS} (default 1)"
 _RESUME_HELP = (
     "go on with an interrupted run (--run-dir, default the newest): finished tests and built "
     "images are reused"
 )
+
+
+def _path(text: str) -> Path:
+    """Any path, but not an empty string (which would silently mean the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a file or directory name")
+    return Path(text)
+
+
+def _scenario_path(text: str) -> Path:
+    """A scenario file. Whether it exists and parses is the loader's to say, with file:line."""
+    path = _path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a directory; give a scenario YAML file, e.g. {DEFAULT_SCENARIO}"
+        )
+    return path
+
+
+def _existing_run_dir(text: str) -> Path:
+    path = _path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(
+            f"{text} does not exist; give a run directory written by farm run or farm test"
+        )
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file; give a run directory written by farm run or farm test"
+        )
+    return path
+
+
+def _output_dir(text: str) -> Path:
+    """A directory to write into: created if missing, but never a file that exists, nor a
+    path below one."""
+    path = _path(text)
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{candidate} is a file, not a directory; give a directory (created if missing)"
+            )
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not writable; check its permissions")
+    return path
+
+
+def _workers(text: str) -> str:
+    """pytest-xdist's -n: ``auto``, ``logical`` or a whole number of workers."""
+    if text in ("auto", "logical"):
+        return text
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected auto, logical or a whole number from 1 to {MAX_WORKERS}"
+        )
+    return str(int(text))
+
+
+def _reruns(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_RERUNS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a whole number from 0 (no reruns) to {MAX_RERUNS}"
+        )
+    return int(text)
+
+
+def _keyword(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty expression; leave -k out to run every test")
+    return _printable(text, "a pytest -k expression over item ids")
+
+
+def _label(text: str) -> str:
+    """A ``gc --label`` filter; its KEY[=VALUE] syntax is ``farm.gc``'s to check."""
+    return _printable(text, "KEY or KEY=VALUE, e.g. com.example.run=42")
+
+
+def _printable(text: str, expected: str) -> str:
+    """``text`` unless it holds a control character (a newline pasted in, an escape)."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a control character; give {expected}")
+    return text
+
+
+def _command(module: str) -> Callable[[argparse.Namespace], int]:
+    """The ``run`` of ``farm.commands.<module>``, imported only when that command runs: the
+    engine and the rest of the core take a second to import, and a usage error or ``--help``
+    should not wait for them."""
+
+    def run(args: argparse.Namespace) -> int:
+        handler: Callable[[argparse.Namespace], int] = importlib.import_module(
+            f"farm.commands.{module}"
+        ).run
+        return handler(args)
+
+    return run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,53 +147,53 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     matrix = sub.add_parser("matrix", help="list the cells (scenario x arch x variant)")
-    matrix.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+    matrix.add_argument("scenarios", nargs="+", type=_scenario_path, metavar="SCENARIO")
     matrix.add_argument("--format", choices=("table", "github"), default="table")
     matrix.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
-    matrix.set_defaults(handler=matrix_cmd.run)
+    matrix.set_defaults(handler=_command("matrix_cmd"))
 
     render = sub.add_parser("render", help="write the Dockerfiles of a scenario's images")
-    render.add_argument("scenario", type=Path)
-    render.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
-    render.set_defaults(handler=render_cmd.run)
+    render.add_argument("scenario", type=_scenario_path)
+    render.add_argument("-o", "--output", type=_output_dir, required=True, metavar="DIR")
+    render.set_defaults(handler=_command("render_cmd"))
 
     build = sub.add_parser("build", help="build a scenario's glibc images (reusing unchanged ones)")
-    build.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    build.add_argument("scenario", type=_scenario_path, nargs="?", default=DEFAULT_SCENARIO)
     build.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
     build.add_argument(
-        "--run-dir", type=Path, default=None, help="where logs go (default: farm-runs/...)"
+        "--run-dir", type=_output_dir, default=None, help="where logs go (default: farm-runs/...)"
     )
-    build.set_defaults(handler=build_cmd.run)
+    build.set_defaults(handler=_command("build_cmd"))
 
     test = sub.add_parser("test", help="run the test matrix inside a scenario's images")
-    test.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    test.add_argument("scenario", type=_scenario_path, nargs="?", default=DEFAULT_SCENARIO)
     test.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
-    test.add_argument("--run-dir", type=Path, default=None)
+    test.add_argument("--run-dir", type=_output_dir, default=None)
+    test.add_argument("-n", "--workers", type=_workers, default="auto", help=_WORKERS_HELP)
+    test.add_argument("--reruns", type=_reruns, default=1, help=_RERUNS_HELP)
     test.add_argument(
-        "-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)"
+        "-k", dest="keyword", type=_keyword, default=None, help="pytest -k expression over item ids"
     )
-    test.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
-    test.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over item ids")
     test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
-    test.set_defaults(handler=test_cmd.run)
+    test.set_defaults(handler=_command("test_cmd"))
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
-    run.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
+    run.add_argument("scenario", type=_scenario_path, nargs="?", default=DEFAULT_SCENARIO)
     run.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
-    run.add_argument("--run-dir", type=Path, default=None)
-    run.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers (default: auto)")
-    run.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
+    run.add_argument("--run-dir", type=_output_dir, default=None)
+    run.add_argument("-n", "--workers", type=_workers, default="auto", help=_WORKERS_HELP)
+    run.add_argument("--reruns", type=_reruns, default=1, help=_RERUNS_HELP)
     run.add_argument("--no-gate", action="store_true", help="build and test only (a CI cell job)")
     run.add_argument(
         "--no-bisect", action="store_true", help="do not search for the first bad patch"
     )
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
-    run.set_defaults(handler=run_cmd.run)
+    run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
-    gate.add_argument("scenario", type=Path)
-    gate.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    gate.add_argument("--report-dir", type=Path, default=Path("farm-report"))
+    gate.add_argument("scenario", type=_scenario_path)
+    gate.add_argument("run_dirs", type=_existing_run_dir, nargs="+", metavar="RUN_DIR")
+    gate.add_argument("--report-dir", type=_output_dir, default=Path("farm-report"))
     gate.add_argument(
         "--only",
         action="append",
@@ -98,12 +201,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="judge only these cells (default: every cell of the scenario must be present)",
     )
-    gate.set_defaults(handler=gate_cmd.run)
+    gate.set_defaults(handler=_command("gate_cmd"))
 
     post_checks_cmd.add_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
-    doctor.set_defaults(handler=doctor_cmd.run)
+    doctor.set_defaults(handler=_command("doctor_cmd"))
 
     gc = sub.add_parser(
         "gc", help="remove leftover farm containers and farm images no scenario uses any more"
@@ -116,25 +219,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     gc.add_argument(
         "--label",
+        type=_label,
         action="append",
         default=[],
         metavar="KEY[=VALUE]",
         help="consider only objects that also carry this label (repeatable)",
     )
-    gc.set_defaults(handler=gc_cmd.run)
+    gc.set_defaults(handler=_command("gc_cmd"))
     return parser
 
 
 def main_inner(argv: Sequence[str] | None = None) -> int:
     """Run the command; raises FarmError for anything the user must fix."""
     args = _parser().parse_args(argv)
+    from farm import engine
+
     # Containers started by this process or its pytest workers name it as their owner.
     engine.claim_ownership()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.handler(args))
+    status = int(args.handler(args))
+    # Flushed here, so that a reader gone early (``| head``) is seen while main can still
+    # map it, not at interpreter exit.
+    sys.stdout.flush()
+    return status
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -145,6 +255,17 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        return _main_mapped(argv)
+    except BrokenPipeError:
+        # The reader went away (``farm matrix | head -1``): nothing is wrong and nobody is
+        # left to tell. Later writes, and the flush at exit, go nowhere instead of raising.
+        _discard_output()
+        return EXIT_BROKEN_PIPE
+
+
+def _main_mapped(argv: Sequence[str] | None) -> int:
+    """``main_inner`` with every error a user can cause mapped to a message and a status."""
+    try:
         return main_inner(argv)
     except FarmError as error:
         print(f"farm: error: {error}", file=sys.stderr)
@@ -152,6 +273,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("farm: interrupted; results and logs written so far are kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        # A file the farm had to read or write was refused by the system (a full disk, a
+        # directory that became a file). The user can act on the path and the reason.
+        logging.getLogger(__name__).debug("file system error", exc_info=True)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"farm: error: {where}{error.strerror or error}", file=sys.stderr)
+        return FarmError.exit_code
+
+
+def _discard_output() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # A stream that is no real file (captured by a test harness) needs no silencing.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

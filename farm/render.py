@@ -31,7 +31,9 @@ from farm.scenario import Arch, Scenario
 from farm.series import Patch
 from farm.sources import Blob, GlibcTree
 
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+#: The Dockerfile templates and the scripts they copy in: inside the package, so that a
+#: wheel (not only an editable checkout) carries them.
+IMAGES_DIR = Path(__file__).resolve().parent / "images"
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 #: The logical name of the Debian base image; the engine makes sure it exists locally,
 #: by pulling debian:bookworm or by debootstrap + docker import where no registry answers.

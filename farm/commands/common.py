@@ -44,6 +44,11 @@ def cache() -> Cache:
 
 
 RUNS_ROOT = Path("farm-runs")
+#: pytest's exit statuses that mean it ran no test at all (3 internal error, 4 usage error:
+#: a malformed -k expression, a bad -n).
+PYTEST_COULD_NOT_RUN = {3: "internal error", 4: "usage error"}
+#: pytest's status when no item was selected, e.g. by a -k that matches nothing.
+PYTEST_NO_TESTS = 5
 
 
 def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False) -> Path:
@@ -55,7 +60,13 @@ def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False)
     if requested is not None:
         if resume and not requested.is_dir():
             raise UsageError(f"--resume: {requested} does not exist; nothing to resume")
-        requested.mkdir(parents=True, exist_ok=True)
+        try:
+            requested.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"--run-dir {requested}: cannot make the directory: {error.strerror}; "
+                "give a directory that can be created or written"
+            ) from None
         return requested
     parent = RUNS_ROOT / scenario.name
     if resume:
@@ -139,9 +150,22 @@ def build_and_test(session: Session, args: argparse.Namespace) -> pipeline.Built
         items = pipeline.resume_items(items, run_dir=session.directory, reruns=args.reruns)
         progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
     progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
-    pipeline.run_tests(
+    keyword = getattr(args, "keyword", None)
+    status = pipeline.run_tests(
         items, run_dir=session.directory, workers=args.workers, reruns=args.reruns,
-        keyword=getattr(args, "keyword", None),
+        keyword=keyword,
     )  # fmt: skip
+    if status == PYTEST_NO_TESTS and keyword and items:
+        raise UsageError(
+            f"-k {keyword!r} selected none of the {len(items)} test item(s); match an item id "
+            f"such as {items[0].id!r}, or leave -k out"
+        )
+    if status in PYTEST_COULD_NOT_RUN:
+        # No test ran, so there is nothing to summarise or gate; an empty run must not pass.
+        raise UsageError(
+            f"pytest could not run the tests ({PYTEST_COULD_NOT_RUN[status]}, exit status "
+            f"{status}); its message is above. Check -n and -k (a -k expression is pytest's: "
+            "'cases and not rseq')."
+        )
     print(pipeline.summary_table(pipeline.load_results(session.directory)))
     return built

@@ -356,10 +356,10 @@ def test_ci_runs_the_tox_envs(ci_workflow: dict[str, Any]) -> None:
     assert {"push", "pull_request"} <= set(on)
     jobs = ci_workflow["jobs"]
     check = jobs["check"]
-    assert set(check["strategy"]["matrix"]["toxenv"]) == {"lint", "type", "unit", "host"}
+    assert set(check["strategy"]["matrix"]["toxenv"]) == {"lint", "type", "unit", "host", "package"}
     assert 'tox -e "$TOXENV_NAME"' in step_running(check, "tox -e")["run"]
     assert step_running(check, "tox -e")["env"]["TOXENV_NAME"] == "${{ matrix.toxenv }}"
     integration = jobs["integration"]
     assert step_running(integration, "tox -e")["run"].strip() == "tox -e integration"
     assert integration["timeout-minutes"] >= 60  # a cold glibc build alone takes ~25 minutes
-    assert {"lint", "type", "unit", "integration"} <= tox_envs()
+    assert {"lint", "type", "unit", "host", "package", "integration"} <= tox_envs()
