@@ -28,19 +28,35 @@ _PATCH_TAG_RE = re.compile(r"^\s*\[(?P<tags>[^\]]*?)\]\s*(?P<title>.*)$", re.DOT
 _NUMBER_RE = re.compile(r"(?:^|\s)(?P<n>[0-9]{1,9})/(?P<total>[0-9]{1,9})(?:\s|$)")
 _VERSION_RE = re.compile(r"(?:^|\s)v(?P<v>[0-9]{1,9})(?:\s|$)", re.IGNORECASE)
 # A path as git writes it: bare, or C-quoted ("a/x\ty", octal escapes) when it has odd bytes.
-_PATH = r'(?:"(?:[^"\\\n]|\\.)*"|\S+)'
+# Atomic ((?>...)): once a path is taken it is never re-split, so a 1 MB line that fails a
+# later part of a pattern costs one pass, not one per character (it took minutes before).
+_PATH = r'(?>"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\S+)'
 #: Header lines naming a file that patch -p1 or git am writes: unified diff headers,
 #: Index: and a context diff's "*** old" (only before its "--- new", as patch reads it),
 #: all with the a/ b/ prefix that -p1 strips ...
 _DIFF_FILE_RE = re.compile(
-    rf"^(?:---|\+\+\+|Index:) (?P<path>{_PATH})|^\*\*\* (?P<old>{_PATH})[^\n]*\n(?=--- )",
+    rf"^(?:---|\+\+\+|Index:) (?P<path>{_PATH})|^\*\*\* (?P<old>{_PATH})(?>[^\n]*)\n(?=--- )",
     re.MULTILINE,
 )
 _GIT_DIFF_RE = re.compile(rf"^diff --git (?P<a>{_PATH}) (?P<b>{_PATH})", re.MULTILINE)
 #: ... and git's extended headers, whose paths have no prefix.
 _GIT_RENAME_RE = re.compile(rf"^(?:rename|copy) (?:from|to) (?P<path>{_PATH})", re.MULTILINE)
-#: A patch that creates a symlink could point it at /etc and write through it next.
-_SYMLINK_MODE_RE = re.compile(r"^(?:new file mode|new mode) 120000\s*$", re.MULTILINE)
+#: A line that ``git apply`` or GNU ``patch`` reads a file mode from. Both parse the number
+#: loosely (git: strtoul, so ``0120000``, `` 120000``, ``+120000``, ``20120000``, ``120777``;
+#: patch: leading blanks, a trailing CR, and the mode at the end of an ``index`` line) and
+#: both turn any mode whose type bits say "link" into a symbolic link, which a later patch
+#: could write through to outside the tree. So a mode line must be one of the exact forms
+#: git writes, and only the old side (a link deleted or made a file) may be a link.
+_MODE_LINE_RE = re.compile(
+    r"^(?P<key>old mode|new mode|new file mode|deleted file mode) (?P<mode>[^\n]*)$"
+    r"|^index [0-9a-fA-F]+\.\.[0-9a-fA-F]+ (?P<index_mode>[^\n]*)$",
+    re.MULTILINE,
+)
+_REGULAR_MODES = ("100644", "100755")
+_OLD_SIDE_MODES = (*_REGULAR_MODES, "120000")
+#: GNU patch also reads a diff indented by blanks or ``X`` ("Patch is indented 2 spaces"),
+#: so every check also runs on the text with that indent taken off each line.
+_INDENT_RE = re.compile(r"^[ \tX]+", re.MULTILINE)
 _C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
 
@@ -214,12 +230,9 @@ def check_patch(patch: Patch, *, what: str) -> None:
     texts = _texts_applied(patch.content, mail=patch.format is PatchFormat.MAIL)
     if not _has_diff(texts):
         raise SeriesError(f"{where} ({patch.subject!r}) contains no diff")
+    texts = [*texts, *(_INDENT_RE.sub("", text) for text in texts)]
     for text in texts:
-        if _SYMLINK_MODE_RE.search(text):
-            raise SeriesError(
-                f"{where} creates a symbolic link (mode 120000), which a later patch could "
-                "write through to outside the tree; the farm refuses such series"
-            )
+        _check_mode_lines(text, where=where)
         for match in _GIT_DIFF_RE.finditer(text):
             for side in (match.group("a"), match.group("b")):
                 check_relative_path(_strip_prefix(_unquote(side)), where=where)
@@ -230,6 +243,22 @@ def check_patch(patch: Patch, *, what: str) -> None:
             if path == "/dev/null":
                 continue
             check_relative_path(_strip_prefix(path), where=where)
+
+
+def _check_mode_lines(text: str, *, where: str) -> None:
+    """Refuse a mode line that could create a symbolic link (see ``_MODE_LINE_RE``)."""
+    for match in _MODE_LINE_RE.finditer(text):
+        key = match.group("key") or "index"
+        mode = match.group("mode") if match.group("key") else match.group("index_mode")
+        allowed = _OLD_SIDE_MODES if key in ("old mode", "deleted file mode") else _REGULAR_MODES
+        if mode in allowed:
+            continue
+        raise SeriesError(
+            f"{where}: {_quoted(match.group(0))}: a file mode here must be exactly "
+            f"{' or '.join(allowed)}, as git writes it; git and patch read other spellings "
+            "loosely and may make a symbolic link that a later patch writes through to "
+            "outside the tree. Refusing the series"
+        )
 
 
 def check_relative_path(path: str, *, where: str, tree: str = "the source tree") -> None:
