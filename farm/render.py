@@ -27,9 +27,11 @@ from pathlib import Path
 
 import jinja2
 
+from farm.errors import ScenarioError
 from farm.scenario import Arch, Scenario
 from farm.series import Patch
-from farm.sources import Blob, GlibcTree
+from farm.sources import SAFE_FILE_NAME_RE, Blob, GlibcTree
+from farm.yamlnode import control_character
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 CASES_DIR = Path(__file__).resolve().parent / "cases"
@@ -150,6 +152,29 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _refuse_line_breaks(image: str, values: Mapping[str, object]) -> None:
+    """The last check before a value goes into Dockerfile text: no control characters.
+
+    The loader refuses them with file:line already; this catches what did not come through
+    it (a fetched file name, a Scenario built in code), since in a Dockerfile a line break
+    starts a new instruction and in a RUN line a shell metacharacter starts a new command.
+    """
+    for key, value in values.items():
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and (problem := control_character(text)):
+                raise ScenarioError(
+                    f"image {image}: {key} {text[:80]!r} contains the control character "
+                    f"{problem}; it would add a line to the Dockerfile. Fix the scenario value "
+                    "it came from"
+                )
+    tarball = values.get("tarball")
+    if isinstance(tarball, str) and not SAFE_FILE_NAME_RE.fullmatch(tarball):
+        raise ScenarioError(
+            f"image {image}: the glibc tarball name {tarball!r} is not a plain file name "
+            "(letters, digits, '.', '_', '+', '~', '-'); it goes into a shell line"
+        )
+
+
 def _tag(name: str, dockerfile: str, context: tuple[ContextFile, ...]) -> str:
     digest = hashlib.sha256(dockerfile.encode())
     for item in sorted(context, key=lambda c: c.dest):
@@ -228,6 +253,7 @@ class _PlanBuilder:
         series_sha256: str = "",
         **values: object,
     ) -> ImageSpec:
+        _refuse_line_breaks(name, values)
         dockerfile = self.env.get_template(template).render(
             parent=parent.tag if parent else None, arch=arch.value if arch else None,
             variant=variant, series_sha256=series_sha256, **values,

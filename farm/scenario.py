@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from farm.errors import ScenarioError
-from farm.yamlnode import Node
+from farm.yamlnode import Node, control_character
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: Series and scenario names end up in image tags, pytest ids and GitHub job names.
@@ -287,7 +287,12 @@ def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:
         parsed = urllib.parse.urlparse(url)
     except ValueError:  # "http://[::1" and the like
         parsed = urllib.parse.urlparse("")
-    if parsed.scheme not in ("http", "https", "ftp", "file") or not parsed.path:
+    if (
+        parsed.scheme not in ("http", "https", "ftp", "file")
+        or not parsed.path
+        or any(c.isspace() for c in url)
+        or control_character(url)
+    ):
         raise ScenarioError(
             f"{origin}: expected an http(s), ftp or file URL of an mbox or a patch, got {url!r}"
         )
@@ -374,7 +379,7 @@ def load_scenario(path: Path) -> Scenario:
     return Scenario(
         path=path,
         name=name,
-        description=top["description"].string() if "description" in top else "",
+        description=top["description"].string(multiline=True) if "description" in top else "",
         glibc_version=version,
         source=source,
         prepare=prepare,
@@ -409,13 +414,39 @@ def _sha256(node: Node) -> str:
 
 def _url(node: Node) -> str:
     value = node.string()
-    if not re.match(r"^(https?|ftp)://[^\s/]+", value):
-        node.fail(f"expected an http(s) or ftp URL, got {value!r}")
+    if not re.fullmatch(r"(https?|ftp)://[^\s/]+\S*", value):
+        # Whitespace too: the URL is written into sources.list and passed to tools.
+        node.fail(f"expected an http(s) or ftp URL without spaces, got {value!r}")
     try:
         # The fetcher parses it again; a bad host or port must fail here, with a line number.
         _ = urllib.parse.urlsplit(value).port
     except ValueError as error:
         node.fail(f"malformed URL {value!r}: {error}")
+    return value
+
+
+def _git_url(node: Node) -> str:
+    """A repository URL or path for ``git clone``; never one git could take as an option.
+
+    ``--upload-pack=...`` runs a command and ``--output=...`` writes a file, so a leading
+    ``-`` is refused here, with the line, as well as passed after ``--`` by the fetcher;
+    ``ext::`` and ``fd::`` transports run commands or read descriptors, and are refused too.
+    """
+    value = node.string()
+    if value.startswith("-"):
+        node.fail(f"a git URL may not start with '-' (git would read it as an option): {value!r}")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*::", value) or any(c.isspace() for c in value):
+        node.fail(
+            f"expected a git URL (https://, git://, ssh:// or a path) without spaces, got {value!r}"
+        )
+    return value
+
+
+def _git_revision(node: Node, what: str) -> str:
+    """A ref or range for git; a leading ``-`` would be read as an option."""
+    value = node.string()
+    if value.startswith("-") or any(c.isspace() for c in value):
+        node.fail(f"a git {what} may not start with '-' or hold spaces, got {value!r}")
     return value
 
 
@@ -446,17 +477,28 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
         fields = value.mapping(
             required=("version",), optional=("package", "dsc_sha256", "archive", "suite")
         )
+        package = fields["package"].string() if "package" in fields else "glibc"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", package):
+            fields["package"].fail(
+                f"expected a Debian source package name like 'glibc', got {package!r}"
+            )
+        suite = fields["suite"].string() if "suite" in fields else "bookworm"
+        # It becomes a field of a sources.list line: one word, as Debian names suites.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", suite):
+            fields["suite"].fail(
+                f"expected a Debian suite like 'bookworm' or 'bookworm-backports', got {suite!r}"
+            )
         version = fields["version"].scalar_text()
         if not re.fullmatch(r"[0-9][A-Za-z0-9.+~:-]*", version):
             fields["version"].fail(
                 f"expected a Debian version like '2.36-9+deb12u4', got {version!r}"
             )
         return DebianSource(
-            package=fields["package"].string() if "package" in fields else "glibc",
+            package=package,
             version=version,
             dsc_sha256=_sha256(fields["dsc_sha256"]) if "dsc_sha256" in fields else None,
             archive=_url(fields["archive"]) if "archive" in fields else DEFAULT_DEBIAN_ARCHIVE,
-            suite=fields["suite"].string() if "suite" in fields else "bookworm",
+            suite=suite,
         )
     if kind == "tarball":
         fields = value.mapping(required=("url",), optional=("sha256",))
@@ -466,7 +508,7 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
         )
     if kind == "git":
         fields = value.mapping(required=("url", "ref"))
-        return GitSource(url=fields["url"].string(), ref=fields["ref"].string())
+        return GitSource(url=_git_url(fields["url"]), ref=_git_revision(fields["ref"], "ref"))
     path = _resolve(value, base_dir)
     try:
         found = path.exists()
@@ -517,10 +559,10 @@ def _patch_source(kind: str, value: Node, base_dir: Path) -> PatchSource:
             value.fail(f"expected a path inside debian/patches/, got {relative!r}")
         return DebianPatch(path=relative)
     fields = value.mapping(required=("url", "range"))
-    commit_range = fields["range"].string()
+    commit_range = _git_revision(fields["range"], "range")
     if not re.fullmatch(r"[^\s]*[^\s.]\.\.[^\s.][^\s]*", commit_range) or "..." in commit_range:
         fields["range"].fail(f"expected a commit range 'base..tip', got {commit_range!r}")
-    return GitRangePatches(url=fields["url"].string(), range=commit_range)
+    return GitRangePatches(url=_git_url(fields["url"]), range=commit_range)
 
 
 def _prepare_entry(node: Node, base_dir: Path, source: GlibcSource) -> PatchSource:
@@ -568,7 +610,7 @@ def _series_list(node: Node, base_dir: Path, source: GlibcSource) -> tuple[Serie
         result.append(
             Series(
                 name=name,
-                summary=fields["summary"].string() if "summary" in fields else "",
+                summary=fields["summary"].string(multiline=True) if "summary" in fields else "",
                 source=patch_source,
                 where=item.where,
             )
