@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -51,6 +52,7 @@ from farm.scenario import (
     UrlPatches,
 )
 from farm.series import Patch
+from farm.yamlnode import control_character
 
 DOWNLOAD_TIMEOUT = 120.0
 #: The largest glibc tarball accepted from a URL: releases are 20-50 MB compressed, so this
@@ -528,6 +530,9 @@ class Fetcher:
         return blob
 
     def _download(self, url: str, *, key: str, drop: Path, max_bytes: int) -> Path:
+        if any(char.isspace() for char in url) or control_character(url):
+            # http.client would refuse it too, but only after a temp file exists.
+            raise SourceError(f"{key}: {url!r} is no URL: it holds spaces or control characters")
         self._progress(f"downloading {url}")
         request = urllib.request.Request(url, headers={"User-Agent": "glibc-farm"})
         fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp")
@@ -549,7 +554,7 @@ class Fetcher:
                     out.write(chunk)
                 if declared is not None and copied != declared:
                     raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             temporary.unlink(missing_ok=True)
             reason = getattr(error, "reason", None) or error
             raise SourceError(
