@@ -11,8 +11,12 @@ Relative paths in a scenario are relative to the scenario file's directory.
 from __future__ import annotations
 
 import datetime
+import difflib
 import enum
+import fnmatch
+import functools
 import re
+import signal
 import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -638,6 +642,7 @@ def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
             f"unknown outcome {outcome!r}; expected one of {', '.join(EXPECTABLE)} "
             "or CRASH(SIGNAME)"
         )
+    _check_expectation_can_be_met(fields)
     return Expectation(
         variant=variant,
         test=test,
@@ -645,6 +650,57 @@ def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
         arch=_arch(fields["arch"]) if "arch" in fields else None,
         where=node.where,
     )
+
+
+def _check_expectation_can_be_met(fields: dict[str, Node]) -> None:
+    """Refuse an expectation no run could ever meet, which the gate would otherwise carry
+    forever as "not checked": a ``farm/`` test id that matches no case of the library, a
+    glob with an unclosed ``[`` (fnmatch then matches it literally), a signal name the
+    kernel does not have in ``CRASH(SIG...)``.
+    """
+    for key in ("variant", "test"):
+        if (problem := _unclosed_bracket(fields[key].string())) is not None:
+            fields[key].fail(problem)
+    test = fields["test"].string()
+    if test.startswith("farm/"):
+        ids = _library_case_ids()
+        pattern = test.removeprefix("farm/")
+        if not any(fnmatch.fnmatchcase(case_id, pattern) for case_id in ids):
+            close = difflib.get_close_matches(pattern, ids, n=3)
+            hint = f"; did you mean {', '.join(f'farm/{c}' for c in close)}?" if close else ""
+            fields["test"].fail(f"{test!r} matches no case of the farm's case library{hint}")
+    crash = _CRASH_RE.fullmatch(fields["outcome"].string())
+    if crash is not None and crash.group(1) not in signal.Signals.__members__:
+        close = difflib.get_close_matches(crash.group(1), list(signal.Signals.__members__), n=1)
+        hint = f"; did you mean CRASH({close[0]})?" if close else ""
+        fields["outcome"].fail(f"{crash.group(1)} is not a signal name{hint}")
+
+
+@functools.cache
+def _library_case_ids() -> tuple[str, ...]:
+    """Ids of the packaged case library, parsed once per process (~25 ms)."""
+    from farm import cases
+
+    return tuple(case.id for case in cases.load_cases())
+
+
+def _unclosed_bracket(glob: str) -> str | None:
+    """Why ``glob`` has a ``[`` that fnmatch would take literally (no closing ``]``)."""
+    index = 0
+    while (index := glob.find("[", index)) != -1:
+        end = index + 1
+        if end < len(glob) and glob[end] == "!":
+            end += 1
+        if end < len(glob) and glob[end] == "]":
+            end += 1
+        end = glob.find("]", end)
+        if end == -1:
+            return (
+                f"{glob!r}: the '[' at character {index + 1} is never closed, so it would "
+                "match only a literal '['; close it or write [[] for a literal bracket"
+            )
+        index = end + 1
+    return None
 
 
 def _flaky(node: Node) -> FlakyEntry:
