@@ -516,10 +516,13 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
     path = _resolve(value, base_dir)
     try:
         found = path.exists()
+        kind_ok = path.is_file() or path.is_dir()
     except OSError as error:
         value.fail(f"cannot use {path}: {error.strerror or error}")
     if not found:
         value.fail(f"no such file or directory: {path}")
+    if not kind_ok:  # /dev/zero, a FIFO, a socket: never read from
+        value.fail(f"{path} is neither a glibc tarball nor a source directory")
     return PathSource(path=path)
 
 

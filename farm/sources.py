@@ -125,15 +125,6 @@ class Cache:
         path = self.root / "blobs" / sha256
         return Blob(name, sha256, path) if path.is_file() else None
 
-    def put_bytes(self, data: bytes, name: str) -> Blob:
-        digest = sha256_bytes(data)
-        if (found := self.lookup(digest, name)) is not None:
-            return found
-        with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as stream:
-            stream.write(data)
-            temporary = Path(stream.name)
-        return self._commit(temporary, digest, name)
-
     def put_file(self, path: Path, name: str, *, expected: str | None = None, what: str) -> Blob:
         """Copy (or move, from the cache's tmp) a file in after checking its hash."""
         digest = sha256_file(path)

@@ -322,3 +322,16 @@ def test_farm_errors_are_the_only_exceptions(tmp_path: Path) -> None:
     fetcher = _fetcher(tmp_path, _tree(tmp_path / "glibc"))
     with pytest.raises(FarmError):
         fetcher._glibc_tarball(PathSource(Path("/dev/zero")))
+
+
+@pytest.mark.parametrize("given", ["/dev/zero", "/dev/null"])
+def test_a_device_as_a_path_source_is_refused_at_load_with_its_line(
+    tmp_path: Path, given: str
+) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_text(
+        "name: dev\nglibc:\n  version: '2.36'\n  source:\n"
+        f"    path: {given}\narches: [x86_64]\ntests:\n  glibc: [elf/tst-x]\n"
+    )
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}:5: .*neither a glibc"):
+        load_scenario(path)
