@@ -87,20 +87,23 @@ class ParsedMail:
     raw: bytes
 
 
-def split_mbox(data: bytes, *, what: str = "mbox") -> list[bytes]:
+def split_mbox(data: bytes, *, what: str = "mbox", mboxrd: bool = False) -> list[bytes]:
     """Split an mbox into messages the way ``git am`` does: with ``git mailsplit``.
 
     A parser of our own once split a mail at a body paragraph starting ``From `` and kept
     CRLF line ends that ``git am`` then could not apply; git's own splitter only breaks at
     real ``From <id> <date>`` lines, and ends lines with LF. A file without a ``From``
-    line is one mail (``-b``).
+    line is one mail (``-b``). ``mboxrd``: body lines were escaped as ``>From`` (as
+    public-inbox writes its ``t.mbox.gz``) and are unescaped.
     """
     _refuse_binary(data, what)
     if not data.strip():
         return []
     with tempfile.TemporaryDirectory(prefix="farm-mailsplit-") as scratch:
         split = command.run(
-            ["git", "mailsplit", "-b", f"-o{scratch}"], timeout=GIT_MAIL_TIMEOUT, stdin=data
+            ["git", "mailsplit", "-b", *(["--mboxrd"] if mboxrd else []), f"-o{scratch}"],
+            timeout=GIT_MAIL_TIMEOUT,
+            stdin=data,
         )
         if not split.ok:
             raise SeriesError(
@@ -141,14 +144,16 @@ def parse_mail(raw: bytes) -> ParsedMail:
     return ParsedMail(subject, title, number, total, version, is_reply, raw)
 
 
-def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = None) -> list[Patch]:
+def patches_from_mbox(
+    data: bytes, *, what: str, root_message_id: str | None = None, mboxrd: bool = False
+) -> list[Patch]:
     """The patches of a series posted as mails, in ``m/n`` order, without the cover letter.
 
     A public-inbox thread also holds replies and sometimes a later revision; the farm keeps
     the revision of the root message (``root_message_id``), or the newest one, and only mails
     that carry a diff.
     """
-    mails = [parse_mail(raw) for raw in split_mbox(data, what=what)]
+    mails = [parse_mail(raw) for raw in split_mbox(data, what=what, mboxrd=mboxrd)]
     position = {id(mail): index for index, mail in enumerate(mails, start=1)}
     candidates = [m for m in mails if not m.is_reply and _carries_diff(m.raw)]
     if not candidates:

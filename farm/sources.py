@@ -434,7 +434,7 @@ class Fetcher:
             def parse_thread(blob: Blob) -> None:
                 parsed.extend(series_mod.patches_from_mbox(
                     _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
-                    root_message_id=source.message_id,
+                    root_message_id=source.message_id, mboxrd=True,
                 ))  # fmt: skip
 
             self.url_blob(

@@ -147,3 +147,14 @@ def test_every_patch_mail_is_applied_or_the_series_refused(
     numbers = [int(p.content.split(b"[PATCH ")[1].split(b"/")[0]) for p in patches]
     assert numbers == sorted(numbers)
     git_am(patches, tmp_path)
+
+
+def test_a_public_inbox_thread_is_unescaped_as_mboxrd(tmp_path: Path) -> None:
+    """public-inbox writes mboxrd: a body line ``From ...`` is stored as ``>From ...``."""
+    text = mail(1, 1, line=1, body="Why.\n\n>From now on.\n").replace(
+        "From 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001",
+        "From mboxrd@z Thu Jan  1 00:00:00 1970",
+    )
+    patches = series.patches_from_mbox(text.encode(), what="t.mbox.gz", mboxrd=True)
+    assert b"\nFrom now on.\n" in patches[0].content
+    assert "changed 2\n" in git_am(patches, tmp_path)
