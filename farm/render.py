@@ -197,7 +197,10 @@ def patch_list(patches: tuple[tuple[str, Patch], ...], directory: str) -> tuple[
         files.append(
             ContextFile(f"{directory}/{file_name}", _sha256(patch.content), data=patch.content)
         )
+        # A mail's subject is the stranger's text: one line, and no escape sequence that
+        # would rewrite the terminal or the build log apply-series prints it into.
         subject = " ".join(patch.subject.split()) or "(no subject)"
+        subject = "".join(char if char.isprintable() else "?" for char in subject)
         lines.append(
             "\t".join(
                 (

@@ -220,3 +220,14 @@ def test_no_scenario_file_adds_a_line_to_a_rendered_dockerfile(
         assert str(error).startswith(f"{hostile_path}:")
         return
     assert _line_shape(plan) == reference
+
+
+def test_a_patch_subject_stays_one_printable_field_of_the_list() -> None:
+    from farm.render import patch_list
+
+    hostile = "elf: x\tTAB\rCR\nNL\x1b[2K\x85\u2028end"
+    files = patch_list((("one", Patch(1, hostile, PatchFormat.MAIL, b"x")),), "series")
+    listing = next(f for f in files if f.dest == "series/list").read().decode()
+    assert listing.count("\n") == 1 and len(listing.splitlines()) == 1
+    fields = listing.rstrip("\n").split("\t")
+    assert len(fields) == 6 and fields[-1].isprintable()
