@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock
 
@@ -53,6 +54,8 @@ from farm.scenario import (
 )
 from farm.series import Patch
 from farm.yamlnode import control_character
+
+T = TypeVar("T")
 
 DOWNLOAD_TIMEOUT = 120.0
 #: The largest glibc tarball accepted from a URL: releases are 20-50 MB compressed, so this
@@ -233,9 +236,14 @@ class Fetcher:
                 raise SourceError(f"{source.key}: the source package has no .orig tarball")
             return self.cache.put_file(orig[0], context_file_name(orig[0].name), what=source.key)
         if isinstance(source, TarballSource):
-            return self.url_blob(
+
+            def tarball(blob: Blob) -> Blob:
+                _refuse_non_tarball(blob.path, what=source.url)
+                return blob
+
+            return self.url_content(
                 source.url, source.sha256, key=source.key, max_bytes=MAX_TARBALL_BYTES,
-                accept=lambda blob: _refuse_non_tarball(blob.path, what=source.url),
+                read=tarball,
             )  # fmt: skip
         if isinstance(source, GitSource):
             return self._git_archive(source)
@@ -412,36 +420,32 @@ class Fetcher:
             return series_mod.patches_from_mbox(_read_local(source.path), what=str(source.path))
         if isinstance(source, DiffPatch):
             return series_mod.single_diff(_read_local(source.path), name=source.path.name)
-        parsed: list[Patch] = []
         if isinstance(source, UrlPatches):
 
-            def parse_url(blob: Blob) -> None:
+            def parse_url(blob: Blob) -> list[Patch]:
                 data = _maybe_gunzip(_read_local(blob.path, what=source.url), what=source.url)
                 if source.format.value == "diff":
-                    parsed.extend(series_mod.single_diff(data, name=source.url))
-                else:
-                    parsed.extend(series_mod.patches_from_mbox(data, what=source.url))
+                    return series_mod.single_diff(data, name=source.url)
+                return series_mod.patches_from_mbox(data, what=source.url)
 
-            self.url_blob(
+            return self.url_content(
                 source.url, source.sha256, key=f"url:{source.url}",
-                max_bytes=series_mod.MAX_SERIES_BYTES, accept=parse_url,
+                max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_url,
             )  # fmt: skip
-            return parsed
         if isinstance(source, ThreadPatches):
             url = f"{source.archive.rstrip('/')}/{urllib.parse.quote(source.message_id)}/t.mbox.gz"
             what = f"<{source.message_id}>"
 
-            def parse_thread(blob: Blob) -> None:
-                parsed.extend(series_mod.patches_from_mbox(
+            def parse_thread(blob: Blob) -> list[Patch]:
+                return series_mod.patches_from_mbox(
                     _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
                     root_message_id=source.message_id, mboxrd=True,
-                ))  # fmt: skip
+                )  # fmt: skip
 
-            self.url_blob(
+            return self.url_content(
                 url, source.sha256, key=f"message-id:{source.message_id}",
-                max_bytes=series_mod.MAX_SERIES_BYTES, accept=parse_thread,
+                max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_thread,
             )  # fmt: skip
-            return parsed
         if isinstance(source, DebianPatch):
             if not isinstance(self.scenario.source, DebianSource):
                 raise SourceError(f"{what}: a 'debian' patch needs a Debian glibc source")
@@ -486,26 +490,24 @@ class Fetcher:
             formatted.output.encode(), what=f"{source.url} {source.range}"
         )
 
-    def url_blob(
-        self,
-        url: str,
-        pinned: str | None,
-        *,
-        key: str,
-        max_bytes: int,
-        accept: Callable[[Blob], None] | None = None,
-    ) -> Blob:
+    def url_blob(self, url: str, pinned: str | None, *, key: str, max_bytes: int) -> Blob:
         """A URL's content from the cache, a manual drop, or the network; hash-checked, and
-        refused when larger than ``max_bytes``.
+        refused when larger than ``max_bytes``."""
+        return self.url_content(url, pinned, key=key, max_bytes=max_bytes, read=lambda b: b)
 
-        ``accept`` (parse it, check it is a tarball) runs before an unpinned hash is written
-        to the lock file: content the farm refused must not stay locked, or fixing the file
-        upstream or in the drop directory would then fail as a hash mismatch.
+    def url_content(
+        self, url: str, pinned: str | None, *, key: str, max_bytes: int, read: Callable[[Blob], T]
+    ) -> T:
+        """``url_blob``, then ``read`` (parse it, check it is a tarball) and its result.
+
+        An unpinned hash is written to the lock file only once ``read`` accepted the
+        content: content the farm refused must not stay locked, or fixing the file upstream
+        or in the drop directory would then fail as a hash mismatch.
         """
         expected = pinned or self.lock.get(key)
         name = context_file_name(Path(urllib.parse.urlparse(url).path).name)
         if expected is not None and (cached := self.cache.lookup(expected, name)) is not None:
-            return cached
+            return read(cached)
         drop = self.cache.manual_drop(url)
         if drop.is_file():
             if (size := drop.stat().st_size) > max_bytes:
@@ -514,11 +516,10 @@ class Fetcher:
         else:
             temporary = self._download(url, key=key, drop=drop, max_bytes=max_bytes)
             blob = self.cache.put_file(temporary, name, expected=expected, what=key)
-        if accept is not None:
-            accept(blob)
+        result = read(blob)
         if expected is None:
             self.lock.record(key, blob.sha256)
-        return blob
+        return result
 
     def _download(self, url: str, *, key: str, drop: Path, max_bytes: int) -> Path:
         if any(char.isspace() for char in url) or control_character(url):

@@ -200,8 +200,10 @@ def test_content_the_farm_refused_is_not_locked(fetcher: Fetcher, server: str) -
     )
     fetcher.cache.manual_drop(source.url).parent.mkdir(parents=True, exist_ok=True)
     fetcher.cache.manual_drop(source.url).write_bytes(fixed)
-    assert fetcher.patches(source, what="series[0]")
+    taken = fetcher.patches(source, what="series[0]")
+    assert len(taken) == 1
     assert fetcher.lock.get(f"url:{source.url}") == sha256_bytes(fixed)
+    assert fetcher.patches(source, what="series[0]") == taken  # now locked and cached
 
 
 def test_sigterm_mid_download_leaves_no_temp_file(tmp_path: Path, server: str) -> None:
