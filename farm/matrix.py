@@ -35,6 +35,10 @@ class Cell:
 def cells(scenarios: Iterable[Scenario]) -> tuple[Cell, ...]:
     result: list[Cell] = []
     seen: dict[str, Path] = {}
+    #: Ids are joined with '-', which names may contain too: scenario 'a-x86_64' with
+    #: arch x86_64 and scenario 'a' with a series 'x86_64-baseline' would share a cell id,
+    #: and so its images, results and CI job.
+    ids: dict[str, Cell] = {}
     for scenario in scenarios:
         if scenario.name in seen:
             raise UsageError(
@@ -44,7 +48,16 @@ def cells(scenarios: Iterable[Scenario]) -> tuple[Cell, ...]:
         seen[scenario.name] = scenario.path
         for arch in scenario.arches:
             for variant in scenario.variants:
-                result.append(Cell(scenario.name, scenario.path, arch, variant))
+                cell = Cell(scenario.name, scenario.path, arch, variant)
+                if (other := ids.get(cell.id)) is not None:
+                    raise UsageError(
+                        f"{scenario.path} and {other.scenario_path} both make the cell "
+                        f"{cell.id!r} (scenario {cell.scenario!r}, {arch.value}, variant "
+                        f"{variant!r}; and scenario {other.scenario!r}, {other.arch.value}, "
+                        f"variant {other.variant!r}); rename a scenario or a series"
+                    )
+                ids[cell.id] = cell
+                result.append(cell)
     return tuple(result)
 
 

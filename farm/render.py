@@ -27,9 +27,11 @@ from pathlib import Path
 
 import jinja2
 
+from farm.errors import ScenarioError
 from farm.scenario import Arch, Scenario
 from farm.series import Patch
-from farm.sources import Blob, GlibcTree
+from farm.sources import SAFE_FILE_NAME_RE, Blob, GlibcTree
+from farm.yamlnode import control_character
 
 #: The Dockerfile templates and the scripts they copy in: inside the package, so that a
 #: wheel (not only an editable checkout) carries them.
@@ -152,6 +154,29 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _refuse_line_breaks(image: str, values: Mapping[str, object]) -> None:
+    """The last check before a value goes into Dockerfile text: no control characters.
+
+    The loader refuses them with file:line already; this catches what did not come through
+    it (a fetched file name, a Scenario built in code), since in a Dockerfile a line break
+    starts a new instruction and in a RUN line a shell metacharacter starts a new command.
+    """
+    for key, value in values.items():
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and (problem := control_character(text)):
+                raise ScenarioError(
+                    f"image {image}: {key} {text[:80]!r} contains the control character "
+                    f"{problem}; it would add a line to the Dockerfile. Fix the scenario value "
+                    "it came from"
+                )
+    tarball = values.get("tarball")
+    if isinstance(tarball, str) and not SAFE_FILE_NAME_RE.fullmatch(tarball):
+        raise ScenarioError(
+            f"image {image}: the glibc tarball name {tarball!r} is not a plain file name "
+            "(letters, digits, '.', '_', '+', '~', '-'); it goes into a shell line"
+        )
+
+
 def _tag(name: str, dockerfile: str, context: tuple[ContextFile, ...]) -> str:
     digest = hashlib.sha256(dockerfile.encode())
     for item in sorted(context, key=lambda c: c.dest):
@@ -174,7 +199,10 @@ def patch_list(patches: tuple[tuple[str, Patch], ...], directory: str) -> tuple[
         files.append(
             ContextFile(f"{directory}/{file_name}", _sha256(patch.content), data=patch.content)
         )
+        # A mail's subject is the stranger's text: one line, and no escape sequence that
+        # would rewrite the terminal or the build log apply-series prints it into.
         subject = " ".join(patch.subject.split()) or "(no subject)"
+        subject = "".join(char if char.isprintable() else "?" for char in subject)
         lines.append(
             "\t".join(
                 (
@@ -230,6 +258,7 @@ class _PlanBuilder:
         series_sha256: str = "",
         **values: object,
     ) -> ImageSpec:
+        _refuse_line_breaks(name, values)
         dockerfile = self.env.get_template(template).render(
             parent=parent.tag if parent else None, arch=arch.value if arch else None,
             variant=variant, series_sha256=series_sha256, **values,

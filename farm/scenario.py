@@ -11,15 +11,19 @@ Relative paths in a scenario are relative to the scenario file's directory.
 from __future__ import annotations
 
 import datetime
+import difflib
 import enum
+import fnmatch
+import functools
 import re
+import signal
 import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeAlias
 
 from farm.errors import ScenarioError
-from farm.yamlnode import Node
+from farm.yamlnode import Node, control_character
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: Series and scenario names end up in image tags, pytest ids and GitHub job names.
@@ -287,7 +291,12 @@ def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:
         parsed = urllib.parse.urlparse(url)
     except ValueError:  # "http://[::1" and the like
         parsed = urllib.parse.urlparse("")
-    if parsed.scheme not in ("http", "https", "ftp", "file") or not parsed.path:
+    if (
+        parsed.scheme not in ("http", "https", "ftp", "file")
+        or not parsed.path
+        or any(c.isspace() for c in url)
+        or control_character(url)
+    ):
         raise ScenarioError(
             f"{origin}: expected an http(s), ftp or file URL of an mbox or a patch, got {url!r}"
         )
@@ -374,7 +383,7 @@ def load_scenario(path: Path) -> Scenario:
     return Scenario(
         path=path,
         name=name,
-        description=top["description"].string() if "description" in top else "",
+        description=top["description"].string(multiline=True) if "description" in top else "",
         glibc_version=version,
         source=source,
         prepare=prepare,
@@ -409,13 +418,39 @@ def _sha256(node: Node) -> str:
 
 def _url(node: Node) -> str:
     value = node.string()
-    if not re.match(r"^(https?|ftp)://[^\s/]+", value):
-        node.fail(f"expected an http(s) or ftp URL, got {value!r}")
+    if not re.fullmatch(r"(https?|ftp)://[^\s/]+\S*", value):
+        # Whitespace too: the URL is written into sources.list and passed to tools.
+        node.fail(f"expected an http(s) or ftp URL without spaces, got {value!r}")
     try:
         # The fetcher parses it again; a bad host or port must fail here, with a line number.
         _ = urllib.parse.urlsplit(value).port
     except ValueError as error:
         node.fail(f"malformed URL {value!r}: {error}")
+    return value
+
+
+def _git_url(node: Node) -> str:
+    """A repository URL or path for ``git clone``; never one git could take as an option.
+
+    ``--upload-pack=...`` runs a command and ``--output=...`` writes a file, so a leading
+    ``-`` is refused here, with the line, as well as passed after ``--`` by the fetcher;
+    ``ext::`` and ``fd::`` transports run commands or read descriptors, and are refused too.
+    """
+    value = node.string()
+    if value.startswith("-"):
+        node.fail(f"a git URL may not start with '-' (git would read it as an option): {value!r}")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*::", value) or any(c.isspace() for c in value):
+        node.fail(
+            f"expected a git URL (https://, git://, ssh:// or a path) without spaces, got {value!r}"
+        )
+    return value
+
+
+def _git_revision(node: Node, what: str) -> str:
+    """A ref or range for git; a leading ``-`` would be read as an option."""
+    value = node.string()
+    if value.startswith("-") or any(c.isspace() for c in value):
+        node.fail(f"a git {what} may not start with '-' or hold spaces, got {value!r}")
     return value
 
 
@@ -446,17 +481,28 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
         fields = value.mapping(
             required=("version",), optional=("package", "dsc_sha256", "archive", "suite")
         )
+        package = fields["package"].string() if "package" in fields else "glibc"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", package):
+            fields["package"].fail(
+                f"expected a Debian source package name like 'glibc', got {package!r}"
+            )
+        suite = fields["suite"].string() if "suite" in fields else "bookworm"
+        # It becomes a field of a sources.list line: one word, as Debian names suites.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", suite):
+            fields["suite"].fail(
+                f"expected a Debian suite like 'bookworm' or 'bookworm-backports', got {suite!r}"
+            )
         version = fields["version"].scalar_text()
         if not re.fullmatch(r"[0-9][A-Za-z0-9.+~:-]*", version):
             fields["version"].fail(
                 f"expected a Debian version like '2.36-9+deb12u4', got {version!r}"
             )
         return DebianSource(
-            package=fields["package"].string() if "package" in fields else "glibc",
+            package=package,
             version=version,
             dsc_sha256=_sha256(fields["dsc_sha256"]) if "dsc_sha256" in fields else None,
             archive=_url(fields["archive"]) if "archive" in fields else DEFAULT_DEBIAN_ARCHIVE,
-            suite=fields["suite"].string() if "suite" in fields else "bookworm",
+            suite=suite,
         )
     if kind == "tarball":
         fields = value.mapping(required=("url",), optional=("sha256",))
@@ -466,14 +512,17 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
         )
     if kind == "git":
         fields = value.mapping(required=("url", "ref"))
-        return GitSource(url=fields["url"].string(), ref=fields["ref"].string())
+        return GitSource(url=_git_url(fields["url"]), ref=_git_revision(fields["ref"], "ref"))
     path = _resolve(value, base_dir)
     try:
         found = path.exists()
+        kind_ok = path.is_file() or path.is_dir()
     except OSError as error:
         value.fail(f"cannot use {path}: {error.strerror or error}")
     if not found:
         value.fail(f"no such file or directory: {path}")
+    if not kind_ok:  # /dev/zero, a FIFO, a socket: never read from
+        value.fail(f"{path} is neither a glibc tarball nor a source directory")
     return PathSource(path=path)
 
 
@@ -517,10 +566,10 @@ def _patch_source(kind: str, value: Node, base_dir: Path) -> PatchSource:
             value.fail(f"expected a path inside debian/patches/, got {relative!r}")
         return DebianPatch(path=relative)
     fields = value.mapping(required=("url", "range"))
-    commit_range = fields["range"].string()
+    commit_range = _git_revision(fields["range"], "range")
     if not re.fullmatch(r"[^\s]*[^\s.]\.\.[^\s.][^\s]*", commit_range) or "..." in commit_range:
         fields["range"].fail(f"expected a commit range 'base..tip', got {commit_range!r}")
-    return GitRangePatches(url=fields["url"].string(), range=commit_range)
+    return GitRangePatches(url=_git_url(fields["url"]), range=commit_range)
 
 
 def _prepare_entry(node: Node, base_dir: Path, source: GlibcSource) -> PatchSource:
@@ -568,7 +617,7 @@ def _series_list(node: Node, base_dir: Path, source: GlibcSource) -> tuple[Serie
         result.append(
             Series(
                 name=name,
-                summary=fields["summary"].string() if "summary" in fields else "",
+                summary=fields["summary"].string(multiline=True) if "summary" in fields else "",
                 source=patch_source,
                 where=item.where,
             )
@@ -596,6 +645,7 @@ def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
             f"unknown outcome {outcome!r}; expected one of {', '.join(EXPECTABLE)} "
             "or CRASH(SIGNAME)"
         )
+    _check_expectation_can_be_met(fields)
     return Expectation(
         variant=variant,
         test=test,
@@ -603,6 +653,57 @@ def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
         arch=_arch(fields["arch"]) if "arch" in fields else None,
         where=node.where,
     )
+
+
+def _check_expectation_can_be_met(fields: dict[str, Node]) -> None:
+    """Refuse an expectation no run could ever meet, which the gate would otherwise carry
+    forever as "not checked": a ``farm/`` test id that matches no case of the library, a
+    glob with an unclosed ``[`` (fnmatch then matches it literally), a signal name the
+    kernel does not have in ``CRASH(SIG...)``.
+    """
+    for key in ("variant", "test"):
+        if (problem := _unclosed_bracket(fields[key].string())) is not None:
+            fields[key].fail(problem)
+    test = fields["test"].string()
+    if test.startswith("farm/"):
+        ids = _library_case_ids()
+        pattern = test.removeprefix("farm/")
+        if not any(fnmatch.fnmatchcase(case_id, pattern) for case_id in ids):
+            close = difflib.get_close_matches(pattern, ids, n=3)
+            hint = f"; did you mean {', '.join(f'farm/{c}' for c in close)}?" if close else ""
+            fields["test"].fail(f"{test!r} matches no case of the farm's case library{hint}")
+    crash = _CRASH_RE.fullmatch(fields["outcome"].string())
+    if crash is not None and crash.group(1) not in signal.Signals.__members__:
+        close = difflib.get_close_matches(crash.group(1), list(signal.Signals.__members__), n=1)
+        hint = f"; did you mean CRASH({close[0]})?" if close else ""
+        fields["outcome"].fail(f"{crash.group(1)} is not a signal name{hint}")
+
+
+@functools.cache
+def _library_case_ids() -> tuple[str, ...]:
+    """Ids of the packaged case library, parsed once per process (~25 ms)."""
+    from farm import cases
+
+    return tuple(case.id for case in cases.load_cases())
+
+
+def _unclosed_bracket(glob: str) -> str | None:
+    """Why ``glob`` has a ``[`` that fnmatch would take literally (no closing ``]``)."""
+    index = 0
+    while (index := glob.find("[", index)) != -1:
+        end = index + 1
+        if end < len(glob) and glob[end] == "!":
+            end += 1
+        if end < len(glob) and glob[end] == "]":
+            end += 1
+        end = glob.find("]", end)
+        if end == -1:
+            return (
+                f"{glob!r}: the '[' at character {index + 1} is never closed, so it would "
+                "match only a literal '['; close it or write [[] for a literal bracket"
+            )
+        index = end + 1
+    return None
 
 
 def _flaky(node: Node) -> FlakyEntry:

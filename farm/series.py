@@ -3,7 +3,9 @@
 Whatever the source (an mbox, a public-inbox thread, a quilt directory, a single diff, a git
 range), the farm applies a series as numbered patches, one at a time, so that a patch that does
 not apply can be named by number and subject, and a regression can be bisected to the first
-bad patch. This module is pure: it parses bytes and validates them; fetching is ``sources``.
+bad patch. This module parses bytes and validates them; fetching is ``sources``. Mails are
+split and read by git itself (``git mailsplit``, ``git mailinfo``), so that the farm takes
+exactly the mails and diffs ``git am`` will apply, not its own guess at them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import email
 import email.header
 import email.policy
 import re
+import tempfile
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from farm import command
 from farm.errors import SeriesError
 from farm.scenario import PatchFormat
 
@@ -22,25 +26,43 @@ from farm.scenario import PatchFormat
 MAX_SERIES_BYTES = 64 << 20
 #: "[PATCH 1/99999999]" must not make the farm list 99999999 missing patches.
 MAX_SERIES_PATCHES = 999
+#: ``git mailsplit`` / ``git mailinfo`` on one series: seconds, even for the size limit.
+GIT_MAIL_TIMEOUT = 120.0
 
 _PATCH_TAG_RE = re.compile(r"^\s*\[(?P<tags>[^\]]*?)\]\s*(?P<title>.*)$", re.DOTALL)
 # ASCII digits, and few: int() of a 5000-digit run raises, and no series has 10**9 patches.
 _NUMBER_RE = re.compile(r"(?:^|\s)(?P<n>[0-9]{1,9})/(?P<total>[0-9]{1,9})(?:\s|$)")
 _VERSION_RE = re.compile(r"(?:^|\s)v(?P<v>[0-9]{1,9})(?:\s|$)", re.IGNORECASE)
 # A path as git writes it: bare, or C-quoted ("a/x\ty", octal escapes) when it has odd bytes.
-_PATH = r'(?:"(?:[^"\\\n]|\\.)*"|\S+)'
+# Atomic ((?>...)): once a path is taken it is never re-split, so a 1 MB line that fails a
+# later part of a pattern costs one pass, not one per character (it took minutes before).
+_PATH = r'(?>"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\S+)'
 #: Header lines naming a file that patch -p1 or git am writes: unified diff headers,
 #: Index: and a context diff's "*** old" (only before its "--- new", as patch reads it),
 #: all with the a/ b/ prefix that -p1 strips ...
 _DIFF_FILE_RE = re.compile(
-    rf"^(?:---|\+\+\+|Index:) (?P<path>{_PATH})|^\*\*\* (?P<old>{_PATH})[^\n]*\n(?=--- )",
+    rf"^(?:---|\+\+\+|Index:) (?P<path>{_PATH})|^\*\*\* (?P<old>{_PATH})(?>[^\n]*)\n(?=--- )",
     re.MULTILINE,
 )
 _GIT_DIFF_RE = re.compile(rf"^diff --git (?P<a>{_PATH}) (?P<b>{_PATH})", re.MULTILINE)
 #: ... and git's extended headers, whose paths have no prefix.
 _GIT_RENAME_RE = re.compile(rf"^(?:rename|copy) (?:from|to) (?P<path>{_PATH})", re.MULTILINE)
-#: A patch that creates a symlink could point it at /etc and write through it next.
-_SYMLINK_MODE_RE = re.compile(r"^(?:new file mode|new mode) 120000\s*$", re.MULTILINE)
+#: A line that ``git apply`` or GNU ``patch`` reads a file mode from. Both parse the number
+#: loosely (git: strtoul, so ``0120000``, `` 120000``, ``+120000``, ``20120000``, ``120777``;
+#: patch: leading blanks, a trailing CR, and the mode at the end of an ``index`` line) and
+#: both turn any mode whose type bits say "link" into a symbolic link, which a later patch
+#: could write through to outside the tree. So a mode line must be one of the exact forms
+#: git writes, and only the old side (a link deleted or made a file) may be a link.
+_MODE_LINE_RE = re.compile(
+    r"^(?P<key>old mode|new mode|new file mode|deleted file mode) (?P<mode>[^\n]*)$"
+    r"|^index [0-9a-fA-F]+\.\.[0-9a-fA-F]+ (?P<index_mode>[^\n]*)$",
+    re.MULTILINE,
+)
+_REGULAR_MODES = ("100644", "100755")
+_OLD_SIDE_MODES = (*_REGULAR_MODES, "120000")
+#: GNU patch also reads a diff indented by blanks or ``X`` ("Patch is indented 2 spaces"),
+#: so every check also runs on the text with that indent taken off each line.
+_INDENT_RE = re.compile(r"^[ \tX]+", re.MULTILINE)
 _C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
 
@@ -65,23 +87,44 @@ class ParsedMail:
     raw: bytes
 
 
-def split_mbox(data: bytes, *, what: str = "mbox") -> list[bytes]:
-    """Split an mbox into messages at ``From `` separator lines (mboxo/mboxrd)."""
+def split_mbox(data: bytes, *, what: str = "mbox", mboxrd: bool = False) -> list[bytes]:
+    """Split an mbox into messages the way ``git am`` does: with ``git mailsplit``.
+
+    A parser of our own once split a mail at a body paragraph starting ``From `` and kept
+    CRLF line ends that ``git am`` then could not apply; git's own splitter only breaks at
+    real ``From <id> <date>`` lines, and ends lines with LF. A file without a ``From``
+    line is one mail (``-b``). ``mboxrd``: body lines were escaped as ``>From`` (as
+    public-inbox writes its ``t.mbox.gz``) and are unescaped.
+    """
     _refuse_binary(data, what)
-    messages: list[bytes] = []
-    current: list[bytes] = []
-    for line in data.splitlines(keepends=True):
-        if line.startswith(b"From ") and (not current or current[-1].strip() == b""):
-            if current:
-                messages.append(b"".join(current))
-            current = [line]
-        else:
-            current.append(line)
-    if current:
-        messages.append(b"".join(current))
-    # A file without separator lines is a single mail (what ``git format-patch`` writes
-    # per file also starts with "From <sha>", so this is only plain saved mails).
-    return [message for message in messages if message.strip()]
+    if not data.strip():
+        return []
+    with tempfile.TemporaryDirectory(prefix="farm-mailsplit-") as scratch:
+        split = command.run(
+            ["git", "mailsplit", "-b", *(["--mboxrd"] if mboxrd else []), f"-o{scratch}"],
+            timeout=GIT_MAIL_TIMEOUT,
+            stdin=data,
+        )
+        if not split.ok:
+            raise SeriesError(
+                f"{what}: git mailsplit cannot split it into mails: {split.tail(2)}; "
+                "expected an mbox of patch mails (git needs to be installed)"
+            )
+        names = sorted(path for path in Path(scratch).iterdir() if path.name.isdigit())
+        return [path.read_bytes() for path in names if path.read_bytes().strip()]
+
+
+def mail_patch(raw: bytes) -> bytes:
+    """The diff ``git am`` would apply from one mail, as ``git mailinfo`` extracts it
+    (decoding base64, quoted-printable and attachments); empty if it carries none."""
+    with tempfile.TemporaryDirectory(prefix="farm-mailinfo-") as scratch:
+        message, patch = Path(scratch) / "msg", Path(scratch) / "patch"
+        info = command.run(
+            ["git", "mailinfo", "-k", message, patch], timeout=GIT_MAIL_TIMEOUT, stdin=raw
+        )
+        if not info.ok or not patch.is_file():
+            return b""
+        return patch.read_bytes()
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
@@ -101,15 +144,18 @@ def parse_mail(raw: bytes) -> ParsedMail:
     return ParsedMail(subject, title, number, total, version, is_reply, raw)
 
 
-def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = None) -> list[Patch]:
+def patches_from_mbox(
+    data: bytes, *, what: str, root_message_id: str | None = None, mboxrd: bool = False
+) -> list[Patch]:
     """The patches of a series posted as mails, in ``m/n`` order, without the cover letter.
 
     A public-inbox thread also holds replies and sometimes a later revision; the farm keeps
     the revision of the root message (``root_message_id``), or the newest one, and only mails
     that carry a diff.
     """
-    mails = [parse_mail(raw) for raw in split_mbox(data, what=what)]
-    candidates = [m for m in mails if not m.is_reply and _has_diff(_texts_applied(m.raw))]
+    mails = [parse_mail(raw) for raw in split_mbox(data, what=what, mboxrd=mboxrd)]
+    position = {id(mail): index for index, mail in enumerate(mails, start=1)}
+    candidates = [m for m in mails if not m.is_reply and _carries_diff(m.raw)]
     if not candidates:
         empty = "it is empty" if not data.strip() else "no mail in it carries a diff"
         raise SeriesError(f"{what}: no patch found ({empty}); expected an mbox of patch mails")
@@ -123,29 +169,7 @@ def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = N
         raise SeriesError(
             f"{what}: no mail of v{version} (the revision of <{root_message_id}>) carries a diff"
         )
-    numbered = [m for m in chosen if m.number is not None]
-    if numbered:
-        total = numbered[0].total or len(numbered)
-        if total > MAX_SERIES_PATCHES:
-            raise SeriesError(
-                f"{what}: {numbered[0].subject!r} claims a series of {total} patches; "
-                f"the farm takes at most {MAX_SERIES_PATCHES}"
-            )
-        by_number: dict[int, ParsedMail] = {}
-        for mail in numbered:
-            if mail.number in by_number or mail.number == 0:
-                continue
-            by_number[mail.number] = mail  # type: ignore[index]
-        missing = [n for n in range(1, total + 1) if n not in by_number]
-        if missing:
-            listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-            raise SeriesError(
-                f"{what}: v{version} is {total} patches but {listed} "
-                f"{'is' if len(missing) == 1 else 'are'} missing from it"
-            )
-        ordered = [by_number[n] for n in range(1, total + 1)]
-    else:
-        ordered = chosen
+    ordered = _in_series_order(chosen, version, what=what, position=position)
     patches = [
         Patch(number=index, subject=mail.title, format=PatchFormat.MAIL, content=mail.raw)
         for index, mail in enumerate(ordered, start=1)
@@ -153,6 +177,64 @@ def patches_from_mbox(data: bytes, *, what: str, root_message_id: str | None = N
     for patch in patches:
         check_patch(patch, what=what)
     return patches
+
+
+def _in_series_order(
+    chosen: list[ParsedMail], version: int, *, what: str, position: dict[int, int]
+) -> list[ParsedMail]:
+    """The patch mails of one revision in ``n/m`` order, or a SeriesError naming the mail
+    that makes the order unsure: a patch is never silently dropped.
+
+    Refused: a mail without ``n/m`` next to numbered ones, two mails with the same ``n``,
+    an ``n`` of 0 (a cover letter) or over ``m`` on a mail with a diff, totals that
+    disagree, and numbers missing from ``1..m``.
+    """
+
+    def named(mail: ParsedMail) -> str:
+        return f"mail {position[id(mail)]} ({mail.subject[:120]!r})"
+
+    numbered = [m for m in chosen if m.number is not None]
+    if not numbered:
+        return chosen
+    for mail in chosen:
+        if mail.number is None:
+            raise SeriesError(
+                f"{what}: {named(mail)} carries a diff but no n/m number, next to numbered "
+                f"patches of v{version}; number it or remove it"
+            )
+    total = numbered[0].total or len(numbered)
+    if total > MAX_SERIES_PATCHES:
+        raise SeriesError(
+            f"{what}: {numbered[0].subject!r} claims a series of {total} patches; "
+            f"the farm takes at most {MAX_SERIES_PATCHES}"
+        )
+    by_number: dict[int, ParsedMail] = {}
+    for mail in numbered:
+        assert mail.number is not None
+        if mail.total != total:
+            raise SeriesError(
+                f"{what}: {named(mail)} says the series has {mail.total} patches, "
+                f"{named(numbered[0])} says {total}; which one is right?"
+            )
+        if not 1 <= mail.number <= total:
+            raise SeriesError(
+                f"{what}: {named(mail)} is numbered {mail.number}/{total} and carries a diff; "
+                f"patches are numbered 1 to {total}"
+            )
+        if (first := by_number.get(mail.number)) is not None:
+            raise SeriesError(
+                f"{what}: {named(first)} and {named(mail)} are both patch "
+                f"{mail.number}/{total} of v{version}; remove one"
+            )
+        by_number[mail.number] = mail
+    missing = [n for n in range(1, total + 1) if n not in by_number]
+    if missing:
+        listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        raise SeriesError(
+            f"{what}: v{version} is {total} patches but {listed} "
+            f"{'is' if len(missing) == 1 else 'are'} missing from it"
+        )
+    return [by_number[n] for n in range(1, total + 1)]
 
 
 def patches_from_quilt(series_text: str, read: dict[str, bytes], *, what: str) -> list[Patch]:
@@ -214,12 +296,9 @@ def check_patch(patch: Patch, *, what: str) -> None:
     texts = _texts_applied(patch.content, mail=patch.format is PatchFormat.MAIL)
     if not _has_diff(texts):
         raise SeriesError(f"{where} ({patch.subject!r}) contains no diff")
+    texts = [*texts, *(_INDENT_RE.sub("", text) for text in texts)]
     for text in texts:
-        if _SYMLINK_MODE_RE.search(text):
-            raise SeriesError(
-                f"{where} creates a symbolic link (mode 120000), which a later patch could "
-                "write through to outside the tree; the farm refuses such series"
-            )
+        _check_mode_lines(text, where=where)
         for match in _GIT_DIFF_RE.finditer(text):
             for side in (match.group("a"), match.group("b")):
                 check_relative_path(_strip_prefix(_unquote(side)), where=where)
@@ -230,6 +309,22 @@ def check_patch(patch: Patch, *, what: str) -> None:
             if path == "/dev/null":
                 continue
             check_relative_path(_strip_prefix(path), where=where)
+
+
+def _check_mode_lines(text: str, *, where: str) -> None:
+    """Refuse a mode line that could create a symbolic link (see ``_MODE_LINE_RE``)."""
+    for match in _MODE_LINE_RE.finditer(text):
+        key = match.group("key") or "index"
+        mode = match.group("mode") if match.group("key") else match.group("index_mode")
+        allowed = _OLD_SIDE_MODES if key in ("old mode", "deleted file mode") else _REGULAR_MODES
+        if mode in allowed:
+            continue
+        raise SeriesError(
+            f"{where}: {_quoted(match.group(0))}: a file mode here must be exactly "
+            f"{' or '.join(allowed)}, as git writes it; git and patch read other spellings "
+            "loosely and may make a symbolic link that a later patch writes through to "
+            "outside the tree. Refusing the series"
+        )
 
 
 def check_relative_path(path: str, *, where: str, tree: str = "the source tree") -> None:
@@ -305,6 +400,11 @@ def _strip_prefix(path: str) -> str:
     if path.startswith("/") or "/" not in path:
         return path
     return path.split("/", 1)[1]
+
+
+def _carries_diff(raw: bytes) -> bool:
+    """Whether ``git am`` finds a diff in this mail (cheap text check first)."""
+    return _has_diff(_texts_applied(raw)) and bool(mail_patch(raw).strip())
 
 
 def _has_diff(texts: list[str]) -> bool:

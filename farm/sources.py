@@ -11,7 +11,9 @@ Offline, a URL fails with a message that says where to put the file by hand.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -27,6 +29,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock
 
@@ -50,6 +53,9 @@ from farm.scenario import (
     UrlPatches,
 )
 from farm.series import Patch
+from farm.yamlnode import control_character
+
+T = TypeVar("T")
 
 DOWNLOAD_TIMEOUT = 120.0
 #: The largest glibc tarball accepted from a URL: releases are 20-50 MB compressed, so this
@@ -57,6 +63,17 @@ DOWNLOAD_TIMEOUT = 120.0
 MAX_TARBALL_BYTES = 512 << 20
 APT_TIMEOUT = 600.0
 GIT_TIMEOUT = 1800.0
+
+
+#: What a file name in an image's build context may hold: it is written into a RUN line.
+SAFE_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_+~][A-Za-z0-9._+~-]{0,200}")
+
+
+def context_file_name(raw: str) -> str:
+    """``raw`` (the last part of a URL or path) as a name safe in a build context and a
+    shell line: other characters become ``_``; the suffix (``.tar.xz``) stays for tar."""
+    name = re.sub(r"[^A-Za-z0-9._+~-]", "_", raw).lstrip(".-")[-200:]
+    return name if SAFE_FILE_NAME_RE.fullmatch(name) else "download"
 
 
 def default_cache_dir() -> Path:
@@ -111,15 +128,6 @@ class Cache:
         path = self.root / "blobs" / sha256
         return Blob(name, sha256, path) if path.is_file() else None
 
-    def put_bytes(self, data: bytes, name: str) -> Blob:
-        digest = sha256_bytes(data)
-        if (found := self.lookup(digest, name)) is not None:
-            return found
-        with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as stream:
-            stream.write(data)
-            temporary = Path(stream.name)
-        return self._commit(temporary, digest, name)
-
     def put_file(self, path: Path, name: str, *, expected: str | None = None, what: str) -> Blob:
         """Copy (or move, from the cache's tmp) a file in after checking its hash."""
         digest = sha256_file(path)
@@ -131,6 +139,8 @@ class Cache:
                 "The file changed upstream, the download was truncated, or the pin is wrong."
             )
         if (found := self.lookup(digest, name)) is not None:
+            if path.parent == self.root / "tmp":
+                path.unlink(missing_ok=True)  # a download of ours, already cached: no debris
             return found
         if path.parent == self.root / "tmp":
             return self._commit(path, digest, name)
@@ -146,7 +156,7 @@ class Cache:
 
     def manual_drop(self, url: str) -> Path:
         """Where a user may put a file that cannot be downloaded from here."""
-        name = Path(urllib.parse.urlparse(url).path).name or "download"
+        name = context_file_name(Path(urllib.parse.urlparse(url).path).name)
         return self.root / "downloads" / f"{sha256_bytes(url.encode())[:12]}-{name}"
 
     def work_dir(self, *parts: str) -> Path:
@@ -224,11 +234,17 @@ class Fetcher:
             orig = sorted(directory.glob(f"{source.package}_*.orig.tar.*"))
             if not orig:
                 raise SourceError(f"{source.key}: the source package has no .orig tarball")
-            return self.cache.put_file(orig[0], orig[0].name, what=source.key)
+            return self.cache.put_file(orig[0], context_file_name(orig[0].name), what=source.key)
         if isinstance(source, TarballSource):
-            return self.url_blob(
-                source.url, source.sha256, key=source.key, max_bytes=MAX_TARBALL_BYTES
-            )
+
+            def tarball(blob: Blob) -> Blob:
+                _refuse_non_tarball(blob.path, what=source.url)
+                return blob
+
+            return self.url_content(
+                source.url, source.sha256, key=source.key, max_bytes=MAX_TARBALL_BYTES,
+                read=tarball,
+            )  # fmt: skip
         if isinstance(source, GitSource):
             return self._git_archive(source)
         return self._path_tarball(source)
@@ -250,9 +266,9 @@ class Fetcher:
                     f"  expected {expected}\n  got      {digest}\n"
                     "Debian republished this version, or the pin is wrong."
                 )
-            if expected is None:
-                self.lock.record(source.key, digest)
             _verify_dsc_files(dsc, what=source.key)
+            if expected is None:  # only content that passed every check gets locked
+                self.lock.record(source.key, digest)
         return directory
 
     def _apt_source(self, source: DebianSource, directory: Path) -> None:
@@ -318,14 +334,23 @@ class Fetcher:
     def _git_archive(self, source: GitSource) -> Blob:
         repo = self._git_mirror(source.url, key=source.key)
         resolved = command.run(
-            ["git", "-C", repo, "rev-parse", "--verify", f"{source.ref}^{{commit}}"], timeout=60
+            [
+                "git",
+                "-C",
+                repo,
+                "rev-parse",
+                "--verify",
+                "--end-of-options",
+                f"{source.ref}^{{commit}}",
+            ],
+            timeout=60,
         )
         if not resolved.ok:
             raise SourceError(f"{source.key}: ref {source.ref!r} not found in {source.url}")
         commit = resolved.output.strip()
         archive = command.run(
             ["git", "-C", repo, "archive", "--format=tar.gz", f"--prefix=glibc-{commit[:12]}/",
-             "-o", self.cache.root / "tmp" / f"{commit}.tar.gz", commit],
+             "-o", self.cache.root / "tmp" / f"{commit}.tar.gz", "--end-of-options", commit],
             timeout=GIT_TIMEOUT,
         )  # fmt: skip
         if not archive.ok:
@@ -345,7 +370,7 @@ class Fetcher:
             if not (repo / "HEAD").is_file():
                 self._progress(f"cloning {url}")
                 cloned = command.run(
-                    ["git", "clone", "--mirror", "--quiet", url, repo], timeout=GIT_TIMEOUT
+                    ["git", "clone", "--mirror", "--quiet", "--", url, repo], timeout=GIT_TIMEOUT
                 )
                 if not cloned.ok:
                     shutil.rmtree(repo, ignore_errors=True)
@@ -356,24 +381,34 @@ class Fetcher:
         return repo
 
     def _path_tarball(self, source: PathSource) -> Blob:
-        if source.path.is_file():
-            return self.cache.put_file(source.path, source.path.name, what=source.key)
-        # A deterministic tarball of the tree: sorted names, fixed owners and mtimes, so an
-        # unchanged tree gives the same hash and therefore the same image tag.
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
-            for path in sorted(source.path.rglob("*")):
-                relative = path.relative_to(source.path)
-                if ".git" in relative.parts:
-                    continue
-                info = archive.gettarinfo(str(path), arcname=f"glibc/{relative}")
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if info.isfile():
-                    with path.open("rb") as stream:
-                        archive.addfile(info, stream)
-                elif info.isdir() or info.issym():
-                    archive.addfile(info)
-        return self.cache.put_bytes(buffer.getvalue(), "glibc-local.tar.gz")
+        """A local tarball as it is, or a local tree packed deterministically.
+
+        Only a regular file that is a tar archive, or a directory, is taken: a device, a
+        FIFO or ``/etc/passwd`` is refused before anything is read from it.
+        """
+        what = source.key
+        try:
+            info = source.path.stat()
+        except OSError as error:
+            raise SourceError(f"{what}: cannot read: {error.strerror or error}") from None
+        if stat.S_ISREG(info.st_mode):
+            if info.st_size > MAX_TARBALL_BYTES:
+                raise SourceError(_too_large(what, info.st_size, MAX_TARBALL_BYTES))
+            _refuse_non_tarball(source.path, what=what)
+            return self.cache.put_file(source.path, context_file_name(source.path.name), what=what)
+        if not stat.S_ISDIR(info.st_mode):
+            raise SourceError(
+                f"{what}: {_file_kind(info.st_mode)}, not a glibc tarball or source tree"
+            )
+        fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp", suffix=".tar.gz")
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                pack_tree(source.path, out, what=what)
+            return self.cache.put_file(temporary, "glibc-local.tar.gz", what=what)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
     # -- patches --------------------------------------------------------------------------
 
@@ -386,24 +421,30 @@ class Fetcher:
         if isinstance(source, DiffPatch):
             return series_mod.single_diff(_read_local(source.path), name=source.path.name)
         if isinstance(source, UrlPatches):
-            blob = self.url_blob(
+
+            def parse_url(blob: Blob) -> list[Patch]:
+                data = _maybe_gunzip(_read_local(blob.path, what=source.url), what=source.url)
+                if source.format.value == "diff":
+                    return series_mod.single_diff(data, name=source.url)
+                return series_mod.patches_from_mbox(data, what=source.url)
+
+            return self.url_content(
                 source.url, source.sha256, key=f"url:{source.url}",
-                max_bytes=series_mod.MAX_SERIES_BYTES,
+                max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_url,
             )  # fmt: skip
-            data = _maybe_gunzip(_read_local(blob.path, what=source.url), what=source.url)
-            if source.format.value == "diff":
-                return series_mod.single_diff(data, name=source.url)
-            return series_mod.patches_from_mbox(data, what=source.url)
         if isinstance(source, ThreadPatches):
             url = f"{source.archive.rstrip('/')}/{urllib.parse.quote(source.message_id)}/t.mbox.gz"
-            blob = self.url_blob(
-                url, source.sha256, key=f"message-id:{source.message_id}",
-                max_bytes=series_mod.MAX_SERIES_BYTES,
-            )  # fmt: skip
             what = f"<{source.message_id}>"
-            return series_mod.patches_from_mbox(
-                _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
-                root_message_id=source.message_id,
+
+            def parse_thread(blob: Blob) -> list[Patch]:
+                return series_mod.patches_from_mbox(
+                    _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
+                    root_message_id=source.message_id, mboxrd=True,
+                )  # fmt: skip
+
+            return self.url_content(
+                url, source.sha256, key=f"message-id:{source.message_id}",
+                max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_thread,
             )  # fmt: skip
         if isinstance(source, DebianPatch):
             if not isinstance(self.scenario.source, DebianSource):
@@ -429,7 +470,16 @@ class Fetcher:
     def _git_range(self, source: GitRangePatches) -> list[Patch]:
         repo = self._git_mirror(source.url, key=f"git:{source.url}")
         formatted = command.run(
-            ["git", "-C", repo, "format-patch", "--stdout", "--no-signature", source.range],
+            [
+                "git",
+                "-C",
+                repo,
+                "format-patch",
+                "--stdout",
+                "--no-signature",
+                "--end-of-options",
+                source.range,
+            ],
             timeout=GIT_TIMEOUT,
         )
         if not formatted.ok:
@@ -443,10 +493,21 @@ class Fetcher:
     def url_blob(self, url: str, pinned: str | None, *, key: str, max_bytes: int) -> Blob:
         """A URL's content from the cache, a manual drop, or the network; hash-checked, and
         refused when larger than ``max_bytes``."""
+        return self.url_content(url, pinned, key=key, max_bytes=max_bytes, read=lambda b: b)
+
+    def url_content(
+        self, url: str, pinned: str | None, *, key: str, max_bytes: int, read: Callable[[Blob], T]
+    ) -> T:
+        """``url_blob``, then ``read`` (parse it, check it is a tarball) and its result.
+
+        An unpinned hash is written to the lock file only once ``read`` accepted the
+        content: content the farm refused must not stay locked, or fixing the file upstream
+        or in the drop directory would then fail as a hash mismatch.
+        """
         expected = pinned or self.lock.get(key)
-        name = Path(urllib.parse.urlparse(url).path).name or "download"
+        name = context_file_name(Path(urllib.parse.urlparse(url).path).name)
         if expected is not None and (cached := self.cache.lookup(expected, name)) is not None:
-            return cached
+            return read(cached)
         drop = self.cache.manual_drop(url)
         if drop.is_file():
             if (size := drop.stat().st_size) > max_bytes:
@@ -455,11 +516,15 @@ class Fetcher:
         else:
             temporary = self._download(url, key=key, drop=drop, max_bytes=max_bytes)
             blob = self.cache.put_file(temporary, name, expected=expected, what=key)
+        result = read(blob)
         if expected is None:
             self.lock.record(key, blob.sha256)
-        return blob
+        return result
 
     def _download(self, url: str, *, key: str, drop: Path, max_bytes: int) -> Path:
+        if any(char.isspace() for char in url) or control_character(url):
+            # http.client would refuse it too, but only after a temp file exists.
+            raise SourceError(f"{key}: {url!r} is no URL: it holds spaces or control characters")
         self._progress(f"downloading {url}")
         request = urllib.request.Request(url, headers={"User-Agent": "glibc-farm"})
         fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp")
@@ -481,7 +546,7 @@ class Fetcher:
                     out.write(chunk)
                 if declared is not None and copied != declared:
                     raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             temporary.unlink(missing_ok=True)
             reason = getattr(error, "reason", None) or error
             raise SourceError(
@@ -489,10 +554,120 @@ class Fetcher:
                 f"Offline? Fetch it on a connected machine and save it as\n  {drop}\n"
                 "then run the farm again (its sha256 is checked against the scenario or lock)."
             ) from None
-        except SourceError:
+        except BaseException:  # SourceError, and SIGTERM/Ctrl-C mid-download (KeyboardInterrupt)
             temporary.unlink(missing_ok=True)
             raise
         return temporary
+
+
+#: A local tree's file larger than this is no glibc source (a sparse disk image, a core
+#: dump): refused by its size before a byte of it is read.
+MAX_TREE_FILE_BYTES = 256 << 20
+#: All files of a local tree together: glibc's own tree is ~250 MB with its .git left out.
+MAX_TREE_BYTES = 2 << 30
+#: Magic numbers of what ``tar -xf`` unpacks: gzip, xz, bzip2, zstd, lzip.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd", b"LZIP")
+
+
+def pack_tree(root: Path, out: io.BufferedIOBase | io.BufferedWriter, *, what: str) -> None:
+    """Write ``root`` as a tar.gz to ``out``, the same bytes for the same tree every time.
+
+    Names sorted, owners 0, mtimes 0 (in the tar and in the gzip header), modes 0755 or
+    0644 by whether the file is executable, hard links as plain files, ``.git`` left out:
+    an unchanged tree gives the same hash and so the same image tags, run after run.
+    A device, FIFO or socket, a file over ``MAX_TREE_FILE_BYTES``, or a symlink leading out
+    of the tree is refused, naming it.
+    """
+    total = 0
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=1) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for directory, subdirs, files in os.walk(root, onerror=_walk_error(what)):
+            subdirs[:] = sorted(d for d in subdirs if d != ".git")
+            here = Path(directory)
+            entries = [here] if here == root else []
+            entries += [here / d for d in subdirs] + [here / f for f in sorted(files)]
+            for path in entries:
+                if path.name == ".git":
+                    continue
+                total += _add_to_tar(archive, root, path, what=what)
+                if total > MAX_TREE_BYTES:
+                    raise SourceError(
+                        _too_large(f"{what}: the tree", total, MAX_TREE_BYTES, "over ")
+                    )
+
+
+def _add_to_tar(archive: tarfile.TarFile, root: Path, path: Path, *, what: str) -> int:
+    """Add one entry of a tree with normalised metadata; the bytes of content added."""
+    relative = path.relative_to(root)
+    try:
+        info = path.lstat()
+    except OSError as error:
+        raise SourceError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+    entry = tarfile.TarInfo("glibc" if relative == Path() else f"glibc/{relative.as_posix()}")
+    entry.mtime, entry.uid, entry.gid, entry.uname, entry.gname = 0, 0, 0, "", ""
+    if stat.S_ISDIR(info.st_mode):
+        entry.type, entry.mode = tarfile.DIRTYPE, 0o755
+        archive.addfile(entry)
+        return 0
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path)
+        inside = os.path.normpath(os.path.join(os.path.dirname(relative), target))
+        if os.path.isabs(target) or inside == ".." or inside.startswith("../"):
+            raise SourceError(
+                f"{what}: {path} is a symlink to {target}, outside the tree; glibc's own "
+                "tree has none such. Remove it"
+            )
+        entry.type, entry.mode, entry.linkname = tarfile.SYMTYPE, 0o777, target
+        archive.addfile(entry)
+        return 0
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(
+            f"{what}: {path} is {_file_kind(info.st_mode)}; a glibc tree holds only files, "
+            "directories and symlinks. Remove it"
+        )
+    if info.st_size > MAX_TREE_FILE_BYTES:
+        raise SourceError(
+            f"{what}: {path} is {info.st_size} bytes, more than the {MAX_TREE_FILE_BYTES} a "
+            "source file may have (a disk image or core dump?); remove it from the tree"
+        )
+    entry.type, entry.size = tarfile.REGTYPE, info.st_size
+    entry.mode = 0o755 if info.st_mode & 0o111 else 0o644
+    try:
+        with path.open("rb") as stream:
+            archive.addfile(entry, stream)
+    except OSError as error:  # unreadable, or it shrank while being packed
+        raise SourceError(f"{what}: cannot pack {path}: {error.strerror or error}") from None
+    return info.st_size
+
+
+def _walk_error(what: str) -> Callable[[OSError], None]:
+    def fail(error: OSError) -> None:
+        raise SourceError(f"{what}: cannot read {error.filename}: {error.strerror or error}")
+
+    return fail
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory",
+        stat.S_ISREG: "a regular file", stat.S_ISLNK: "a symlink",
+    }  # fmt: skip
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def _refuse_non_tarball(path: Path, *, what: str) -> None:
+    """Refuse a file that is no (compressed) tar archive, by its first bytes."""
+    with path.open("rb") as stream:
+        head = stream.read(512)
+    if head.startswith(_COMPRESSED_MAGIC) or head[257:262] == b"ustar":
+        return
+    raise SourceError(
+        f"{what}: not a tar archive (gzip, xz, bzip2, zstd or plain tar); expected a glibc "
+        "release tarball or a glibc source tree"
+    )
 
 
 def _too_large(what: str, size: int, limit: int, qualifier: str = "") -> str:

@@ -12,6 +12,7 @@ import datetime
 import difflib
 import math
 import stat
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -193,10 +194,11 @@ class Node:
             self.fail("expected a non-empty list")
         return items
 
-    def string(self, *, non_empty: bool = True) -> str:
+    def string(self, *, non_empty: bool = True, multiline: bool = False) -> str:
+        """A string; only ``multiline`` prose (a description) may hold newlines and tabs."""
         if not isinstance(self._node, yaml.ScalarNode) or self._node.tag != _STR_TAG:
             self.fail(f"expected a string, got {self._kind()}")
-        value = self._text()
+        value = self._text(multiline=multiline)
         if non_empty and not value.strip():
             self.fail("expected a non-empty string")
         return value
@@ -207,15 +209,25 @@ class Node:
             self.fail(f"expected a value, got {self._kind()}")
         return self._text()
 
-    def _text(self) -> str:
+    def _text(self, *, multiline: bool = False) -> str:
         """The scalar's text, refusing what YAML escapes can smuggle into a quoted string.
 
         ``"\\0"`` would reach ``open()`` as an embedded NUL and ``"\\ud800"`` cannot be
-        written to a UTF-8 report: both are refused here, where the line is known.
+        written to a UTF-8 report: both are refused here, where the line is known. So is
+        every other control character (``"\\n"``, ``"\\r"``, ``"\\x1b"``, U+2028, a
+        bidi override): scenario strings reach Dockerfiles, shell lines, sources.list and
+        reports, where a line break becomes a new instruction. This is the one place that
+        refuses them, so no later consumer has to remember to.
         """
         value = str(self._node.value)
         if "\x00" in value:
             self.fail("contains a NUL character (\\0); remove it")
+        if problem := control_character(value, allow="\n\t" if multiline else ""):
+            self.fail(
+                f"contains the control character {problem}; scenario values end up in "
+                "Dockerfiles, shell lines and config files, where it could start a new line. "
+                "Remove it"
+            )
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as error:
@@ -270,6 +282,21 @@ class Node:
         self.fail(f"expected a date as YYYY-MM-DD, got {self._kind()}")
 
 
+def control_character(text: str, *, allow: str = "") -> str | None:
+    """Describe the first control character of ``text`` (not in ``allow``), or None.
+
+    The one definition of "a character no scenario value may hold", shared by the loader,
+    the renderer's last check and the series URL given on the command line.
+    """
+    for index, char in enumerate(text):
+        if char in allow:
+            continue
+        if unicodedata.category(char) in _CONTROL_CATEGORIES or char in _BIDI_CONTROLS:
+            name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "control character")
+            return f"U+{ord(char):04X} ({name.lower()}) at character {index + 1}"
+    return None
+
+
 def _printable(message: str) -> str:
     """``message`` made safe to print: valid UTF-8 and of a bounded length.
 
@@ -282,6 +309,13 @@ def _printable(message: str) -> str:
         text = f"{text[: MAX_MESSAGE_CHARS - 100]} [... {cut} characters ...] {text[-100:]}"
     return text
 
+
+#: Unicode categories of characters that no scenario value needs: Cc (C0, DEL, C1 such as
+#: NEL), Zl and Zp (U+2028, U+2029, which ``str.splitlines`` and some editors break on).
+_CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+#: Bidirectional overrides and isolates, which make text display unlike what it is.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL_NAMES = {"\n": "newline", "\r": "carriage return", "\t": "tab", "\x1b": "escape"}
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"

@@ -297,7 +297,7 @@ ESCAPING_DIFFS = {
     "symlink": (
         "diff --git a/elf/l b/elf/l\nnew file mode 120000\n--- /dev/null\n+++ b/elf/l\n"
         "@@ -0,0 +1 @@\n+/etc\n\\ No newline at end of file\n",
-        "creates a symbolic link",
+        "make a symbolic link",
     ),
 }
 

@@ -7,7 +7,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from farm.errors import ScenarioError
 from farm.matrix import cells, github_matrix
 from farm.render import ImagePlan, render_plan, write_plan
 from farm.scenario import Arch, PatchFormat, load_scenario
@@ -154,3 +158,76 @@ def test_only_the_toolchain_image_is_built_with_a_network(
     assert [image.name for image in plan.images if image.needs_network] == ["toolchain"]
     # The toolchain is the only image that installs packages.
     assert [image.name for image in plan.images if "apt-get" in image.dockerfile] == ["toolchain"]
+
+
+# --- no scenario value adds a line to a Dockerfile --------------------------------------
+
+#: Text with a bias to what splits lines for Docker or a reader: \n, \r, NEL, U+2028...
+HOSTILE_TEXT = st.text(
+    alphabet=st.sampled_from("ab-=/ '\"$;`\\\n\r\t\x0b\x0c\x1c\x85\u2028\u2029\x1b\x00")
+    | st.characters(),
+    max_size=40,
+)
+
+
+def _line_shape(plan: ImagePlan) -> dict[str, list[str]]:
+    """Per image, the first word of every line, by both ways of splitting lines."""
+    return {
+        image.name: [line.split(" ", 1)[0] for line in image.dockerfile.split("\n")]
+        + [str(len(image.dockerfile.splitlines()))]
+        for image in plan.images
+    }
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(flag=HOSTILE_TEXT, tarball=HOSTILE_TEXT, version=HOSTILE_TEXT)
+def test_no_value_adds_a_line_to_a_rendered_dockerfile(
+    scenario_path: Path, tmp_path: Path, flag: str, tarball: str, version: str
+) -> None:
+    """Values that bypass the loader (a Scenario built in code, a fetched file name): the
+    renderer refuses them or renders exactly the lines it renders for harmless ones."""
+    reference = _line_shape(plan_for(scenario_path, tmp_path))
+    scenario = load_scenario(scenario_path)
+    hostile = dataclasses.replace(
+        scenario, configure=("--disable-werror", f"--with-x={flag}"), glibc_version=f"2.{version}"
+    )
+    blob = Blob(f"glibc{tarball}.tar.xz", sha256_bytes(b"x"), tmp_path / "glibc.tar.xz")
+    try:
+        plan = render_plan(hostile, GlibcTree(blob, prepare=()), {})
+    except ScenarioError as error:
+        assert str(error).startswith("image ")
+        return
+    shape = _line_shape(plan)
+    assert {name: shape[name] for name in shape} == {name: reference[name] for name in shape}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(flag=HOSTILE_TEXT)
+def test_no_scenario_file_adds_a_line_to_a_rendered_dockerfile(
+    scenario_path: Path, tmp_path: Path, flag: str
+) -> None:
+    """Through the loader: a configure flag as the user wrote it in YAML."""
+    reference = _line_shape(plan_for(scenario_path, tmp_path))
+    document = yaml.safe_load(scenario_path.read_text())
+    document["glibc"]["configure"] = ["--disable-werror", f"--with-x={flag}"]
+    hostile_path = scenario_path.with_name("hostile.yaml")
+    hostile_path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    try:
+        plan = plan_for(hostile_path, tmp_path)
+    except ScenarioError as error:
+        assert str(error).startswith(f"{hostile_path}:")
+        return
+    assert _line_shape(plan) == reference
+
+
+def test_a_patch_subject_stays_one_printable_field_of_the_list() -> None:
+    from farm.render import patch_list
+
+    hostile = "elf: x\tTAB\rCR\nNL\x1b[2K\x85\u2028end"
+    files = patch_list((("one", Patch(1, hostile, PatchFormat.MAIL, b"x")),), "series")
+    listing = next(f for f in files if f.dest == "series/list").read().decode()
+    assert listing.count("\n") == 1 and len(listing.splitlines()) == 1
+    fields = listing.rstrip("\n").split("\t")
+    assert len(fields) == 6 and fields[-1].isprintable()

@@ -224,3 +224,87 @@ def test_garbage_files_are_refused(tmp_path: Path, content: bytes, needle: str) 
 def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "absent.yaml")
+
+
+# --- expectations that can never be met, cells that collide ------------------------------
+
+UNMEETABLE = {
+    "test": (
+        "farm/no-such-family/*",
+        "farm/rseq/[abc",
+        "glibc/elf/tst-[dl",
+        "farm/rseq/tst-rseq-nptl",
+    ),
+    "outcome": ("CRASH(SIGSEV)", "CRASH(SIGKIL)", "CRASH(SIG11)"),
+    "variant": ("[baseline",),
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [(key, value) for key, values in UNMEETABLE.items() for value in values]
+)
+def test_an_expectation_that_can_never_be_met_is_refused_with_its_line(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    """Each expectation of the default scenario in turn gets the unmeetable value."""
+    import yaml
+
+    source = REPO / "scenarios" / "debian-2.36-backports.yaml"
+    document = yaml.safe_load(source.read_text())
+    assert document["expect"], "the default scenario has expectations to mutate"
+    for index in range(len(document["expect"])):
+        mutant = yaml.safe_load(source.read_text())
+        mutant["expect"][index][key] = value
+        path = tmp_path / "debian-2.36-backports.yaml"
+        path.write_text(yaml.safe_dump(mutant))
+        with pytest.raises(ScenarioError) as raised:
+            load_scenario(path)
+        assert str(raised.value).startswith(f"{path}:"), str(raised.value)
+        assert f"expect[{index}].{key}" in str(raised.value)
+
+
+def test_a_misspelled_signal_gets_the_real_name_suggested(tmp_path: Path) -> None:
+    import yaml
+
+    source = REPO / "scenarios" / "debian-2.36-backports.yaml"
+    document = yaml.safe_load(source.read_text())
+    document["expect"][0]["outcome"] = "CRASH(SIGSEV)"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ScenarioError, match=r"did you mean CRASH\(SIGSEGV\)\?"):
+        load_scenario(path)
+
+
+def test_real_signals_and_closed_globs_are_accepted(tmp_path: Path) -> None:
+    import yaml
+
+    source = REPO / "scenarios" / "debian-2.36-backports.yaml"
+    document = yaml.safe_load(source.read_text())
+    document["expect"][0].update(test="farm/[ru]*/*", outcome="CRASH(SIGBUS)")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document))
+    assert load_scenario(path).expectations[0].outcome == "CRASH(SIGBUS)"
+
+
+def test_two_scenarios_making_the_same_cell_id_are_refused_naming_both(tmp_path: Path) -> None:
+    from farm.errors import UsageError
+    from farm.matrix import cells
+
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "series").write_text("a.patch\n")
+    common = (
+        "glibc:\n  version: '2.36'\n  source:\n    tarball:\n"
+        f"      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n      sha256: {SHA}\n"
+        "arches: [x86_64]\ntests:\n  glibc: [elf/tst-x]\n"
+    )
+    first = tmp_path / "a.yaml"
+    first.write_text("name: a\nseries:\n  - name: x86_64-baseline\n    quilt: q\n" + common)
+    second = tmp_path / "a-x86_64.yaml"
+    second.write_text("name: a-x86_64\n" + common)
+    scenarios = [load_scenario(first), load_scenario(second)]
+    with pytest.raises(UsageError) as raised:
+        cells(scenarios)
+    message = str(raised.value)
+    assert str(first) in message and str(second) in message
+    assert "'a-x86_64-x86_64-baseline'" in message
+    assert len(cells(scenarios[:1])) == 2 and len(cells(scenarios[1:])) == 1
