@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from farm import build, engine, runner
+from farm import build, engine, ids, runner
 from farm.build import ImageState
 from farm.gate import BisectResult, SeriesPatch
 from farm.pipeline import BuiltCells
@@ -75,7 +75,7 @@ def _failing_tests_at_prefix(
     it, which is what the search needs to know.
     """
     plan = prefix_plan(built.prepared.plan, arch, series_name, count)
-    variant = f"{series_name}.prefix{count}"
+    variant = ids.prefix_variant(series_name, count)
     test_image = plan.test_image(arch, variant)
     statuses = build.build_images(
         client,

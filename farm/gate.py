@@ -31,9 +31,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from farm import ids
 from farm.results import Outcome, TestResult
 
-BASELINE = "baseline"
+BASELINE = ids.BASELINE
 
 #: How many items a reason line names before it says "and N more"; reasons feed one-line
 #: summaries (patchwork descriptions, the markdown table), the reports list everything.
@@ -163,7 +164,7 @@ class CellStatus:
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch, self.variant)
 
 
 def normalize_expected(label: str) -> str:
@@ -288,7 +289,7 @@ class AttemptHistory:
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch, self.variant)
 
 
 @dataclass(frozen=True, slots=True)

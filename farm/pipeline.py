@@ -16,7 +16,7 @@ from pathlib import Path
 
 import docker
 
-from farm import build, command, engine, runner
+from farm import build, command, engine, ids, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
@@ -39,7 +39,7 @@ class BuiltCells:
     base_image: str  # how the base image was obtained
 
     def test_image_ready(self, cell: Cell) -> bool:
-        status = self.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
+        status = self.statuses.get(ids.test_image_name(cell.arch.value, cell.variant))
         return status is not None and status.state in (ImageState.BUILT, ImageState.REUSED)
 
 
@@ -57,7 +57,7 @@ def build_cells(
     prepared = build.prepare(scenario, cache, progress)
     base = engine.ensure_base_image(client, progress)
     names = [
-        f"test-{cell.arch.value}-{cell.variant}"
+        ids.test_image_name(cell.arch.value, cell.variant)
         for cell in cells
         if all(
             s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
@@ -121,8 +121,8 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         if cell.id not in probes:
             continue
         image = built.prepared.plan.test_image(cell.arch, cell.variant).tag
-        tests = [f"farm/{case.id}" for case in selected]
-        tests += [f"glibc/{name}" for name in probes[cell.id].glibc_tests]
+        tests = [ids.farm_test_id(case.id) for case in selected]
+        tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
         items += [
             runner.TestItem(
                 scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from farm import ids
+
 SCHEMA_VERSION = 1
 
 
@@ -54,7 +56,7 @@ class TestResult:
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch, self.variant)
 
     @property
     def is_good(self) -> bool:

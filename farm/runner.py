@@ -25,6 +25,7 @@ from typing import Any
 import docker
 
 from farm import cases as case_library
+from farm import ids
 from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
@@ -53,11 +54,11 @@ class TestItem:
 
     @property
     def id(self) -> str:
-        return f"{self.arch.value}-{self.variant}-{self.test}"
+        return ids.item_id(self.arch.value, self.variant, self.test)
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch.value}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch.value, self.variant)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -83,7 +84,7 @@ class TestItem:
     @property
     def writes_build_tree(self) -> bool:
         """glibc's in-tree tests are built and run by make inside /build/glibc."""
-        return self.test.startswith("glibc/")
+        return ids.is_glibc_test(self.test)
 
 
 class ContainerPool:
@@ -163,7 +164,7 @@ def list_glibc_tests(container: TestContainer, globs: tuple[str, ...]) -> list[s
 def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> TestResult:
     """Run one item and classify its outcome."""
     factor = item.timeout_factor * ARCH_TIMEOUT_FACTOR[item.arch]
-    if item.test.startswith("farm/"):
+    if ids.is_farm_test(item.test):
         return _run_case(container, item, factor, attempt)
     return _run_glibc_test(container, item, factor, attempt)
 
@@ -187,7 +188,7 @@ def _result(
 
 
 def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: int) -> TestResult:
-    case_id = item.test.removeprefix("farm/")
+    case_id = item.test.removeprefix(ids.FARM_TEST_PREFIX)
     case = case_library.packaged_case(case_id)
     workdir = f"/farm/scratch/{case_id.replace('/', '_')}-{attempt}"
     script = case.shell_script(workdir=workdir, timeout_factor=factor)
@@ -236,7 +237,7 @@ _TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re
 def _run_glibc_test(
     container: TestContainer, item: TestItem, factor: float, attempt: int
 ) -> TestResult:
-    name = item.test.removeprefix("glibc/")
+    name = item.test.removeprefix(ids.GLIBC_TEST_PREFIX)
     quoted = shlex.quote(name)
     script = (
         f"cd /build/glibc && rm -f {quoted}.test-result && "

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate
+from farm import gate, ids
 from farm.build import ImageState
 from farm.matrix import Cell
 from farm.pipeline import BuiltCells
@@ -31,11 +31,11 @@ from farm.report import json as json_report
 from farm.results import TestResult, read_results
 from farm.scenario import EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
 
-_PHASE_STATE = {
-    "patch-apply": gate.CellState.PATCH_FAILED,
-    "configure": gate.CellState.CONFIGURE_FAILED,
-    "build": gate.CellState.BUILD_FAILED,
-    "source": gate.CellState.SOURCE_FAILED,
+_PHASE_STATE: dict[str, gate.CellState] = {
+    ids.BuildPhase.PATCH_APPLY: gate.CellState.PATCH_FAILED,
+    ids.BuildPhase.CONFIGURE: gate.CellState.CONFIGURE_FAILED,
+    ids.BuildPhase.BUILD: gate.CellState.BUILD_FAILED,
+    ids.BuildPhase.SOURCE: gate.CellState.SOURCE_FAILED,
 }
 
 
@@ -75,7 +75,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             continue
         series_sha256 = built.prepared.plan.build_image(cell.arch, cell.variant).series_sha256
         # The first image of the cell's chain that failed tells why the cell has no tests.
-        chain = built.prepared.plan.ancestry(f"test-{cell.arch.value}-{cell.variant}")
+        chain = built.prepared.plan.ancestry(ids.test_image_name(cell.arch.value, cell.variant))
         failed = next(
             (built.statuses[i.name] for i in chain if i.name in built.statuses
              and built.statuses[i.name].state is ImageState.FAILED),
@@ -99,7 +99,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        test_status = built.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
+        test_status = built.statuses.get(ids.test_image_name(cell.arch.value, cell.variant))
         if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
             statuses.append(
                 gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
@@ -156,7 +156,7 @@ def _with_missing_cells(
     results: Iterable[TestResult],
     expected: Iterable[Cell],
 ) -> list[gate.CellStatus]:
-    present = {c.cell for c in cells} | {f"{r.scenario}-{r.arch}-{r.variant}" for r in results}
+    present = {c.cell for c in cells} | {r.cell for r in results}
     missing = [
         gate.CellStatus(
             scenario=cell.scenario,
