@@ -1,8 +1,9 @@
 """The patch acceptance gate: from test records and cell build states to verdicts.
 
-Owns the gate's inputs (`CellStatus`, `Expectation`, `FlakyEntry`, `SeriesInfo`,
-`BisectResult`), its output (`GateResult` and the records inside it) and the rules
-(`evaluate`). The reports in ``farm.report`` only render a `GateResult`; they never judge.
+Owns the gate's inputs (`CellStatus`, `SeriesInfo`, `BisectResult`; `Expectation` and
+`FlakyEntry` are ``farm.expectation``'s, shared with the scenario loader), its output
+(`GateResult` and the records inside it) and the rules (`evaluate`). The reports in
+``farm.report`` only render a `GateResult`; they never judge.
 
 Why it is shaped this way:
 
@@ -26,12 +27,13 @@ import dataclasses
 import datetime
 import enum
 import fnmatch
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from farm import ids
+from farm.expectation import Expectation, FlakyEntry
+from farm.expectation import normalize_expected as normalize_expected  # re-exported
 from farm.results import Outcome, TestResult
 
 BASELINE = ids.BASELINE
@@ -45,9 +47,6 @@ _REASON_ITEMS = 5
 _GOOD = frozenset({Outcome.PASS, Outcome.XPASS, Outcome.XFAIL, Outcome.UNSUPPORTED})
 _BAD = frozenset({Outcome.FAIL, Outcome.TIMEOUT, Outcome.CRASH, Outcome.ERROR})
 _PASSING = frozenset({Outcome.PASS, Outcome.XPASS})
-
-_OUTCOME_LABEL = re.compile(r"^(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?$")
-_PRESENCE_LABELS = ("absent", "present")
 
 
 class CellState(enum.StrEnum):
@@ -167,84 +166,6 @@ class CellStatus:
         return ids.cell_id(self.scenario, self.arch, self.variant)
 
 
-def normalize_expected(label: str) -> str:
-    """Check an expectation label and return its canonical spelling.
-
-    Raises ValueError with the accepted vocabulary, for the scenario loader to prefix with
-    ``file:line:``.
-    """
-    text = label.strip()
-    if text.lower() in _PRESENCE_LABELS:
-        return text.lower()
-    match = _OUTCOME_LABEL.match(text.upper())
-    if match:
-        try:
-            outcome = Outcome(match["outcome"])
-        except ValueError:
-            outcome = None
-        if outcome is not None and (match["signal"] is None or outcome is Outcome.CRASH):
-            return text.upper()
-    allowed = ", ".join([o.value for o in Outcome] + ["CRASH(SIGSEGV)", *_PRESENCE_LABELS])
-    raise ValueError(f"expected outcome must be one of {allowed}; got {label!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a scenario says a test must do in one variant (optionally on one arch).
-
-    ``test`` is an exact test id or an fnmatch glob; every test it matches must meet
-    ``expected``, and a glob that matches nothing is unmet (except for ``absent``).
-    ``CRASH`` accepts any signal, ``CRASH(SIGSEGV)`` only that one.
-    """
-
-    variant: str
-    test: str
-    expected: str
-    arch: str | None = None
-    scenario: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "expected", normalize_expected(self.expected))
-
-    def applies_to(self, scenario: str, arch: str, variant: str) -> bool:
-        return (
-            self.variant == variant
-            and self.arch in (None, arch)
-            and self.scenario in (None, scenario)
-        )
-
-    def matches_test(self, test: str) -> bool:
-        return fnmatch.fnmatchcase(test, self.test)
-
-    def met_by(self, label: str | None) -> bool:
-        """Whether a test's final label (None: the test is absent) meets this expectation."""
-        if self.expected == "absent":
-            return label is None
-        if label is None:
-            return False
-        if self.expected == "present":
-            return True
-        if self.expected == Outcome.CRASH.value:
-            return label.startswith(Outcome.CRASH.value)
-        return label == self.expected
-
-
-@dataclass(frozen=True, slots=True)
-class FlakyEntry:
-    """A test known to be flaky; honoured until (and including) ``expires``."""
-
-    test: str  # fnmatch glob
-    reason: str
-    expires: datetime.date
-    arch: str | None = None
-
-    def matches(self, test: str, arch: str) -> bool:
-        return self.arch in (None, arch) and fnmatch.fnmatchcase(test, self.test)
-
-    def expired(self, today: datetime.date) -> bool:
-        return today > self.expires
-
-
 @dataclass(frozen=True, slots=True)
 class BisectResult:
     """The outcome of bisecting a rejected series on one arch."""
@@ -328,9 +249,10 @@ class UnmetExpectation:
     actual: str  # the final label, or "absent"
 
     def describe(self) -> str:
+        where = f" ({self.expectation.where})" if self.expectation.where else ""
         return (
             f"{self.expectation.variant}: {self.test} expected {self.expectation.expected}, "
-            f"got {self.actual}"
+            f"got {self.actual}{where}"
         )
 
 
@@ -442,9 +364,10 @@ def evaluate(
     }
     known = variants | {baseline_variant} | set(by_variant)
     warnings.extend(
-        f"expectation for unknown variant {e.variant!r} was not checked: {e.test} {e.expected}"
+        f"{e.where or 'expectation'}: no variant in the results matches {e.variant!r}, so "
+        f"it was not checked: {e.test} {e.expected}"
         for e in expectation_list
-        if e.variant not in known
+        if not any(fnmatch.fnmatchcase(v, e.variant) for v in known)
     )
 
     baseline_unmet = {

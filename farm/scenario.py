@@ -10,7 +10,6 @@ Relative paths in a scenario are relative to the scenario file's directory.
 
 from __future__ import annotations
 
-import datetime
 import enum
 import re
 import urllib.parse
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from farm.errors import ScenarioError
+from farm.expectation import Expectation, FlakyEntry
 from farm.yamlnode import Node
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -210,28 +210,6 @@ class TestSelection:
 
     cases: tuple[str, ...]
     glibc: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a test is expected to show in a variant (``*`` globs allowed in both)."""
-
-    variant: str
-    test: str
-    outcome: str  # one of EXPECTABLE, or CRASH(SIGNAME)
-    arch: Arch | None
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class FlakyEntry:
-    """A test known to be flaky; honoured until ``expires``, then it counts again."""
-
-    test: str
-    reason: str
-    expires: datetime.date
-    arch: Arch | None
-    where: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,7 +577,7 @@ def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
     return Expectation(
         variant=variant,
         test=test,
-        outcome=outcome,
+        expected=outcome,
         arch=_arch(fields["arch"]) if "arch" in fields else None,
         where=node.where,
     )

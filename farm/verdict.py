@@ -227,15 +227,9 @@ def evaluate(
         today=today or datetime.date.today(),
         series=series_infos,
         expectations=[
-            gate.Expectation(
-                e.variant, e.test, e.outcome, e.arch.value if e.arch else None, scenario.name
-            )
-            for e in scenario.expectations
+            dataclasses.replace(e, scenario=scenario.name) for e in scenario.expectations
         ],
-        flaky=[
-            gate.FlakyEntry(f.test, f.reason, f.expires, f.arch.value if f.arch else None)
-            for f in scenario.flaky
-        ],
+        flaky=scenario.flaky,
         bisections=_read_bisections(run_dirs),
     )
 
