@@ -14,7 +14,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from farm.results import Outcome
+from farm.outcome import Outcome
 
 _OUTCOME_LABEL = re.compile(r"^(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?$")
 ABSENT = "absent"

@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from farm import ids
+from farm import ids, outcome
 from farm.expectation import Expectation, FlakyEntry
 from farm.expectation import normalize_expected as normalize_expected  # re-exported
 from farm.results import Outcome, TestResult
@@ -41,12 +41,6 @@ BASELINE = ids.BASELINE
 #: How many items a reason line names before it says "and N more"; reasons feed one-line
 #: summaries (patchwork descriptions, the markdown table), the reports list everything.
 _REASON_ITEMS = 5
-
-# Outcomes after which a later bad outcome is a regression. XPASS and UNSUPPORTED are
-# "good" here too: the test ran (or was legitimately skipped) without failing.
-_GOOD = frozenset({Outcome.PASS, Outcome.XPASS, Outcome.XFAIL, Outcome.UNSUPPORTED})
-_BAD = frozenset({Outcome.FAIL, Outcome.TIMEOUT, Outcome.CRASH, Outcome.ERROR})
-_PASSING = frozenset({Outcome.PASS, Outcome.XPASS})
 
 
 class CellState(enum.StrEnum):
@@ -177,6 +171,22 @@ class BisectResult:
     scenario: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableRecord:
+    """A record of a run directory that could not be read (``farm.rundir`` says why).
+
+    It is evidence the gate cannot see, so it leaves every verdict it could belong to
+    UNDECIDED: the cell it names, or, when it names none the gate judged, every verdict.
+    """
+
+    where: str  # path, or path:line for a JSON-lines record
+    problem: str
+    cell: str | None = None  # the cell id it belongs to, when that can be told
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
 # ----------------------------------------------------------------------------- outputs
 
 
@@ -203,10 +213,13 @@ class AttemptHistory:
         return tuple(attempt.label for attempt in self.attempts)
 
     @property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        return tuple(attempt.outcome for attempt in self.attempts)
+
+    @property
     def mixed(self) -> bool:
         """Attempts disagree on good vs bad: the test is flaky in this cell."""
-        bad = {attempt.outcome in _BAD for attempt in self.attempts}
-        return len(bad) > 1
+        return outcome.attempts_disagree(attempt.outcome for attempt in self.attempts)
 
     @property
     def cell(self) -> str:
@@ -310,6 +323,7 @@ class GateResult:
     require_reproduction: bool
     today: datetime.date
     baseline_variant: str = BASELINE
+    unreadable: tuple[UnreadableRecord, ...] = ()
 
     @property
     def exit_status(self) -> int:
@@ -335,6 +349,7 @@ def evaluate(
     flaky: Iterable[FlakyEntry] = (),
     bisections: Iterable[BisectResult] = (),
     baseline_variant: str = BASELINE,
+    unreadable: Iterable[UnreadableRecord] = (),
 ) -> GateResult:
     """Judge every series against the baseline; see the module docstring for the rules.
 
@@ -350,6 +365,7 @@ def evaluate(
     flaky_list = sorted(set(flaky), key=repr)
     bisect_list = sorted(set(bisections), key=repr)
 
+    unreadable_list = sorted(set(unreadable), key=repr)
     by_cell: dict[tuple[str, str, str], dict[str, AttemptHistory]] = defaultdict(dict)
     for history in histories:
         by_cell[(history.scenario, history.arch, history.variant)][history.test] = history
@@ -370,6 +386,12 @@ def evaluate(
         if not any(fnmatch.fnmatchcase(v, e.variant) for v in known)
     )
 
+    judged_cells = {
+        ids.cell_id(scenario, arch, variant)
+        for scenario, arch in columns
+        for variant in {baseline_variant, *(i.variant for i in by_variant.values())}
+    }
+    unplaced = tuple(u for u in unreadable_list if u.cell not in judged_cells)
     baseline_unmet = {
         (scenario, arch): _unmet(
             scenario,
@@ -399,6 +421,16 @@ def evaluate(
                 flaky=flaky_list,
                 require_reproduction=require_reproduction,
                 today=today,
+                unreadable=unplaced
+                + tuple(
+                    u
+                    for u in unreadable_list
+                    if u.cell
+                    in (
+                        ids.cell_id(scenario, arch, baseline_variant),
+                        ids.cell_id(scenario, arch, info.variant),
+                    )
+                ),
             )
             arch_verdict = judge.verdict()
             arch_verdict = _apply_bisection(arch_verdict, info, bisect_list, warnings)
@@ -414,6 +446,7 @@ def evaluate(
         )
     if not verdicts:
         warnings.append("no series variant found in the results: nothing to judge")
+    warnings.extend(f"unreadable record: {u.describe()}" for u in unreadable_list)
     return GateResult(
         verdict=Verdict.combine(v.verdict for v in verdicts),
         series=tuple(verdicts),
@@ -424,6 +457,7 @@ def evaluate(
         require_reproduction=require_reproduction,
         today=today,
         baseline_variant=baseline_variant,
+        unreadable=tuple(unreadable_list),
     )
 
 
@@ -442,7 +476,7 @@ def _histories(results: Iterable[TestResult], warnings: list[str]) -> tuple[Atte
                 f"{key[3]} attempt {key[4]}; judging the worst"
             )
         # The worst outcome wins a conflict, so a merge of artifacts never hides a failure.
-        chosen = max(versions.items(), key=lambda item: (item[1].outcome in _BAD, item[0]))
+        chosen = max(versions.items(), key=lambda item: (outcome.is_bad(item[1].outcome), item[0]))
         grouped[key[:4]].append(chosen[1])
     return tuple(
         AttemptHistory(*key, attempts=tuple(attempts)) for key, attempts in grouped.items()
@@ -549,6 +583,7 @@ class _ArchJudge:
     flaky: list[FlakyEntry]
     require_reproduction: bool
     today: datetime.date
+    unreadable: tuple[UnreadableRecord, ...] = ()
 
     def verdict(self) -> ArchVerdict:
         rejects: list[str] = []
@@ -611,6 +646,12 @@ class _ArchJudge:
             undecided.append(
                 "the baseline does not behave as the scenario expects, so the comparison "
                 "proves nothing: " + _named(u.describe() for u in self.baseline_unmet)
+            )
+
+        if self.unreadable:
+            undecided.append(
+                f"{len(self.unreadable)} record(s) could not be read, and the verdict may hang "
+                "on them: " + _named(u.describe() for u in self.unreadable)
             )
 
         if rejects:
@@ -690,7 +731,7 @@ class _ArchJudge:
         self, test: str, before: AttemptHistory, after: AttemptHistory
     ) -> Transition | None:
         old, new = before.final.outcome, after.final.outcome
-        if after.mixed:
+        if outcome.attempts_disagree(after.outcomes, before=old):
             return self._transition(
                 test,
                 ChangeKind.FLAKY,
@@ -698,10 +739,9 @@ class _ArchJudge:
                 after,
                 note="did not reproduce on rerun",
             )
-        lost_coverage = old in _PASSING and new is Outcome.UNSUPPORTED
-        if (old in _GOOD and new in _BAD) or lost_coverage:
+        if outcome.is_regression(old, new):
             return self._regression(test, before, after)
-        if old in _BAD and new in _PASSING:
+        if outcome.is_fix(old, new):
             return self._transition(test, ChangeKind.FIX, before, after)
         if old is Outcome.XFAIL and new is Outcome.XPASS:
             return self._transition(test, ChangeKind.XPASS, before, after)
@@ -722,7 +762,7 @@ class _ArchJudge:
                 note=f"known flaky until {honoured.expires.isoformat()}: {honoured.reason}",
                 flaky_entry=honoured,
             )
-        # `after` is not mixed here, so every attempt was bad.
+        # The attempts do not disagree here, so every attempt was a regression.
         reproduced = len(after.attempts) > 1 or not self.require_reproduction
         notes = [] if reproduced else ["seen once, not rerun"]
         if expired is not None:

@@ -19,7 +19,6 @@ import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -29,6 +28,7 @@ from farm import ids
 from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
+from farm.rundir import RunDir
 from farm.scenario import Arch
 
 #: Like glibc's TIMEOUTFACTOR: 32-bit code built with -m32 is a little slower here.
@@ -169,6 +169,21 @@ def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> T
     return _run_glibc_test(container, item, factor, attempt)
 
 
+def run_with_reruns(
+    run: Callable[[int], TestResult], *, reruns: int, record: Callable[[TestResult], None]
+) -> TestResult:
+    """Run attempt 1, then repeat while ``farm.outcome`` says the last attempt needs
+    confirming, up to ``reruns`` more; ``record`` gets every attempt as it finishes."""
+    result = run(1)
+    record(result)
+    attempt = 1
+    while result.needs_rerun and attempt <= reruns:
+        attempt += 1
+        result = run(attempt)
+        record(result)
+    return result
+
+
 def _result(
     item: TestItem, outcome: Outcome, exec_outcome: ExecOutcome, attempt: int, **extra: Any
 ) -> TestResult:
@@ -272,13 +287,17 @@ def _signal_from_description(text: str) -> str | None:
     return None
 
 
-def write_spec(path: Path, items: list[TestItem], *, results_dir: Path, reruns: int) -> None:
-    """The file the pytest plugin reads in every xdist worker: what to run and where to write."""
-    path.write_text(
+def write_spec(run_dir: RunDir, items: list[TestItem], *, reruns: int) -> None:
+    """The file the pytest plugin reads in every xdist worker: what to run and where to write.
+
+    The reruns also go to run.json, from which the gate knows whether a regression seen once
+    was ever going to be rerun."""
+    run_dir.write_run_info(reruns=reruns)
+    run_dir.spec.write_text(
         json.dumps(
             {
                 "items": [item.to_dict() for item in items],
-                "results_dir": str(results_dir),
+                "run_dir": str(run_dir.root),
                 "reruns": reruns,
             },
             indent=1,

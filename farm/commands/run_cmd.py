@@ -9,6 +9,7 @@ from pathlib import Path
 from farm import bisect, pipeline, verdict
 from farm.commands.common import Session, build_and_test, progress, run_session
 from farm.gate import ChangeKind, GateResult
+from farm.outcome import outcome_of_label
 from farm.report import markdown
 from farm.scenario import Arch
 
@@ -46,12 +47,15 @@ def _bisect_regressions(
         if series_verdict.series not in built.prepared.series_patches:
             continue  # the stacked variant is several series; bisect each on its own
         for arch_verdict in series_verdict.arches:
-            tests = sorted(t.test for t in arch_verdict.of_kind(ChangeKind.REGRESSION) if t.rejects)
+            tests = {
+                t.test: outcome_of_label(t.baseline)
+                for t in arch_verdict.of_kind(ChangeKind.REGRESSION)
+                if t.rejects and t.baseline is not None
+            }
             if not tests:
                 continue
-            progress(
-                f"bisecting {series_verdict.series} on {arch_verdict.arch}: {', '.join(tests)}"
-            )
+            names = ", ".join(sorted(tests))
+            progress(f"bisecting {series_verdict.series} on {arch_verdict.arch}: {names}")
             found = bisect.first_bad_patch(
                 client, built, Arch(arch_verdict.arch), series_verdict.series, tests,  # type: ignore[arg-type]
                 run_dir=directory, progress=progress,

@@ -25,7 +25,8 @@ from farm.gate import (
     evaluate,
     normalize_expected,
 )
-from farm.results import Outcome, append_result, read_results
+from farm.results import Outcome
+from farm.rundir import RunDir, append_line
 from farm.results import TestResult as Record
 
 TODAY = datetime.date(2026, 11, 22)
@@ -560,13 +561,13 @@ def test_verdict_is_the_same_from_shuffled_split_and_duplicated_files(
     rng = random.Random(seed)
     shuffled = records + rng.sample(records, k=5)  # overlapping CI artifacts
     rng.shuffle(shuffled)
-    files = [tmp_path / f"cell-{i}.jsonl" for i in range(rng.randint(2, 9))]
+    files = [tmp_path / "results" / f"cell-{i}.jsonl" for i in range(rng.randint(2, 9))]
     for record in shuffled:
-        append_result(rng.choice(files), record)
-    existing = [f for f in files if f.exists()]
-    rng.shuffle(existing)
+        append_line(rng.choice(files), record.to_json())
     shuffled_cells = [*cells, rng.choice(cells)]
     rng.shuffle(shuffled_cells)
 
-    again = gate(list(read_results(existing)), shuffled_cells, require_reproduction=True)
+    found, unreadable = RunDir(tmp_path).read_results()
+    assert unreadable == ()
+    again = gate(list(found), shuffled_cells, require_reproduction=True)
     assert again == reference  # tuples all the way down: equal means equal in order too

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, matrix, results, verdict
+from farm import gate, matrix, results, rundir, verdict
 from farm.results import Outcome
 from farm.scenario import Scenario, load_scenario, with_extra_series
 
@@ -82,9 +82,9 @@ def write_cell(
     for test, label in outcomes.items():
         label = changed.get(test, label)
         for attempt in range(1, (attempts if test in changed else 1) + 1):
-            results.append_result(
+            rundir.append_line(
                 run_dir / "results" / f"{status.cell}.jsonl",
-                record(scenario, arch, variant, test, label, attempt),
+                record(scenario, arch, variant, test, label, attempt).to_json(),
             )
 
 
