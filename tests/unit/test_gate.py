@@ -26,8 +26,8 @@ from farm.gate import (
     normalize_expected,
 )
 from farm.results import Outcome
-from farm.rundir import RunDir, append_line
 from farm.results import TestResult as Record
+from farm.rundir import RunDir, append_line
 
 TODAY = datetime.date(2026, 11, 22)
 X86, I686 = "x86_64", "i686"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import pipeline, results, runner, rundir
+from farm import pipeline, results, rundir, runner
 from farm.commands.common import run_dir
 from farm.errors import UsageError
 from farm.results import Outcome
