@@ -628,6 +628,23 @@ class _ArchJudge:
                     f"{len(unconfirmed)} regression(s) seen once and not rerun: "
                     + _named(f"{t.test} {t.transition}" for t in unconfirmed)
                 )
+            failing_new = [
+                t for t in transitions if t.kind is ChangeKind.NEW and t.note.startswith("new")
+            ]
+            rejected_new = [t for t in failing_new if t.rejects]
+            if rejected_new:
+                rejects.append(
+                    f"{len(rejected_new)} test(s) the series adds fail: "
+                    + _named(f"{t.test} {t.patched}" for t in rejected_new)
+                )
+            if len(rejected_new) < len(failing_new):
+                undecided.append(
+                    "tests the series adds did not show that they pass: "
+                    + _named(
+                        f"{t.test} {t.patched} ({t.note})" for t in failing_new if not t.rejects
+                    )
+                )
+            undecided += self._no_evidence()
 
         series_unmet = _unmet(
             self.scenario,
@@ -720,7 +737,7 @@ class _ArchJudge:
                     )
                 )
             elif before is None:
-                transitions.append(self._transition(test, ChangeKind.NEW, None, after))
+                transitions.append(self._new(test, after))
             else:
                 transition = self._classify(test, before, after)
                 if transition is not None:
@@ -748,6 +765,48 @@ class _ArchJudge:
         if before.label != after.label:
             return self._transition(test, ChangeKind.CHANGED, before, after)
         return None
+
+    def _new(self, test: str, after: AttemptHistory) -> Transition:
+        """A test only the series variant has: the series' own test, evidence like any other.
+
+        One that ends bad rejects once reproduced (or when reruns are off); an ERROR means the
+        farm could not run it, and flaky or unconfirmed attempts prove nothing: both leave
+        the arch undecided (their note starts with "new" so the verdict can find them).
+        """
+        final = after.final
+        if final.is_good:
+            return self._transition(test, ChangeKind.NEW, None, after)
+        if final.outcome is Outcome.ERROR:
+            note, rejects = "new test the farm could not run", False
+        elif outcome.attempts_disagree(after.outcomes):
+            note, rejects = "new test with attempts that disagree", False
+        elif len(after.attempts) > 1 or not self.require_reproduction:
+            note, rejects = "new test that fails", True
+        else:
+            note, rejects = "new test that failed once and was not rerun", False
+        return self._transition(
+            test, ChangeKind.NEW, None, after, note=note, rejects=rejects, reproduced=rejects
+        )
+
+    def _no_evidence(self) -> list[str]:
+        """Why the two variants' results prove nothing, if they do not: an ACCEPT needs at
+        least one test that produced a real outcome (not ERROR) in both."""
+        reasons = []
+        for name, tests in (("baseline", self.baseline), ("series variant", self.patched)):
+            if tests and all(h.final.outcome is Outcome.ERROR for h in tests.values()):
+                reasons.append(
+                    f"every test of the {name} ERRORed ({len(tests)}): the farm could not run "
+                    "them, so they are no evidence"
+                )
+        real = [
+            test
+            for test in set(self.baseline) & set(self.patched)
+            if Outcome.ERROR
+            not in (self.baseline[test].final.outcome, self.patched[test].final.outcome)
+        ]
+        if not real:
+            reasons.append("no test produced an outcome in both variants: nothing was compared")
+        return reasons
 
     def _regression(self, test: str, before: AttemptHistory, after: AttemptHistory) -> Transition:
         matching = [e for e in self.flaky if e.matches(test, self.arch)]
@@ -820,6 +879,12 @@ class _ArchJudge:
             for kind in (ChangeKind.FIX, ChangeKind.FLAKY, ChangeKind.NEW, ChangeKind.VANISHED)
             if any(t.kind is kind for t in transitions)
         ]
+        errored = sum(
+            Outcome.ERROR in (self.baseline[t].final.outcome, self.patched[t].final.outcome)
+            for t in set(self.baseline) & set(self.patched)
+        )
+        if errored:
+            counts.append(f"{errored} could not run in one variant")
         return f"no regressions in {compared} tests compared" + (
             f" ({', '.join(counts)})" if counts else ""
         )
