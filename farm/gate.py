@@ -654,10 +654,19 @@ class _ArchJudge:
             self.series_cell,
             self.expectations,
         )
-        if series_unmet:
+        # An expectation broken by an ERROR (or in a variant where every test ERRORed) says
+        # the farm could not run the test, not that the series broke it.
+        ran = any(h.final.outcome is not Outcome.ERROR for h in self.patched.values())
+        inconclusive = [u for u in series_unmet if not ran or u.actual == Outcome.ERROR.value]
+        definite = [u for u in series_unmet if u not in inconclusive]
+        if definite:
             rejects.append(
-                f"{len(series_unmet)} expectation(s) not met: "
-                + _named(u.describe() for u in series_unmet)
+                f"{len(definite)} expectation(s) not met: " + _named(u.describe() for u in definite)
+            )
+        if inconclusive:
+            undecided.append(
+                f"{len(inconclusive)} expectation(s) could not be checked, the farm could not "
+                "run the tests: " + _named(u.describe() for u in inconclusive)
             )
         if self.baseline_unmet:
             undecided.append(
@@ -774,12 +783,12 @@ class _ArchJudge:
         the arch undecided (their note starts with "new" so the verdict can find them).
         """
         final = after.final
-        if final.is_good:
-            return self._transition(test, ChangeKind.NEW, None, after)
-        if final.outcome is Outcome.ERROR:
-            note, rejects = "new test the farm could not run", False
-        elif outcome.attempts_disagree(after.outcomes):
+        if outcome.attempts_disagree(after.outcomes):
             note, rejects = "new test with attempts that disagree", False
+        elif final.is_good:
+            return self._transition(test, ChangeKind.NEW, None, after)
+        elif final.outcome is Outcome.ERROR:
+            note, rejects = "new test the farm could not run", False
         elif len(after.attempts) > 1 or not self.require_reproduction:
             note, rejects = "new test that fails", True
         else:

@@ -293,7 +293,9 @@ class _Reader:
 
     def results(self) -> None:
         for path in self._files(self.run_dir.results_dir, ".jsonl"):
-            file_cell = path.name.split("--", 1)[0] if "--" in path.name else None
+            # <cell>--<worker>.jsonl (or <cell>.jsonl); a name that is no judged cell's id
+            # (resumed-<pid>.jsonl) makes the gate hold a problem against every verdict.
+            file_cell = path.name.removesuffix(".jsonl").split("--", 1)[0]
             content = self._bytes(path, file_cell)
             if content is None:
                 continue
