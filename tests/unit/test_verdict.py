@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, matrix, results, rundir, verdict
+from farm import gate, matrix, results, verdict
 from farm.results import Outcome
 from farm.scenario import Scenario, load_scenario, with_extra_series
 
@@ -82,10 +82,10 @@ def write_cell(
     for test, label in outcomes.items():
         label = changed.get(test, label)
         for attempt in range(1, (attempts if test in changed else 1) + 1):
-            rundir.append_line(
-                run_dir / "results" / f"{status.cell}.jsonl",
-                record(scenario, arch, variant, test, label, attempt).to_json(),
-            )
+            path = run_dir / "results" / f"{status.cell}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as stream:
+                stream.write(record(scenario, arch, variant, test, label, attempt).to_json() + "\n")
 
 
 def test_a_cell_no_run_directory_holds_leaves_its_series_undecided(

@@ -386,3 +386,18 @@ def test_arbitrary_content_in_any_record_file_never_raises_and_never_passes_sile
     total += sum(r is not None for r in records.reruns)
     empty_series = name == "series.json" and content.strip() == b"{}"  # a valid empty list
     assert total or records.unreadable or empty_series, "neither read nor reported"
+
+
+def test_every_report_renders_a_verdict_held_up_by_an_unreadable_record(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    healthy_run(scenario, run)
+    _truncate_cell(run, scenario)
+    result = judge(scenario, run)
+    paths = verdict.write_reports(result, tmp_path / "reports", step_summary=None)
+    data = json.loads(paths["json"].read_text())
+    (problem,) = data["unreadable"]
+    assert problem["where"] == str(_cell_json(run, scenario))
+    assert "could not be read" in paths["markdown"].read_text()
+    assert all(path.stat().st_size for path in paths.values())
