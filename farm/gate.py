@@ -17,6 +17,14 @@ Why it is shaped this way:
 - Verdicts combine as REJECT > UNDECIDED > ACCEPT: a definite fault (a patch that does not
   apply, a reproduced regression) is worth reporting even when another arch could not be
   decided, and an arch that could not be decided must not pass as accepted.
+- What is good, bad, a regression or flaky is ``farm.outcome``'s policy, the same one the
+  runner uses to decide what to rerun, so every possible regression can be confirmed.
+- No ACCEPT without evidence: a test the series adds is judged like any other (ending bad
+  and reproduced, it rejects; ERROR, flaky or unconfirmed, it leaves the arch undecided),
+  and an arch where a variant's tests all ERRORed, or no test has a non-ERROR outcome in
+  both variants, is UNDECIDED. An expectation broken by an ERROR is undecided, not a reject.
+- A record that could not be read (`UnreadableRecord`) may hide anything, so it leaves the
+  verdicts of its cell UNDECIDED, and every verdict when it names no cell judged here.
 - ``today`` is an argument rather than read from the clock, so the same inputs always give
   the same verdict (flaky-list expiry is the only time-dependent rule).
 """
@@ -676,7 +684,7 @@ class _ArchJudge:
 
         if self.unreadable:
             undecided.append(
-                f"{len(self.unreadable)} record(s) could not be read, and the verdict may hang "
+                f"{len(self.unreadable)} record(s) could not be read, and the verdict may depend "
                 "on them: " + _named(u.describe() for u in self.unreadable)
             )
 
