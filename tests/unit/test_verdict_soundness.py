@@ -401,3 +401,13 @@ def test_every_report_renders_a_verdict_held_up_by_an_unreadable_record(
     assert problem["where"] == str(_cell_json(run, scenario))
     assert "could not be read" in paths["markdown"].read_text()
     assert all(path.stat().st_size for path in paths.values())
+
+
+def test_the_spec_writer_records_the_reruns_where_the_gate_reads_them(tmp_path: Path) -> None:
+    run = rundir.RunDir(tmp_path)
+    runner.write_spec(run, [], reruns=0)
+    assert run.read().reruns == (0,)
+    assert not run.read().require_reproduction
+    assert json.loads(run.spec.read_text())["run_dir"] == str(tmp_path)  # the plugin's input
+    runner.write_spec(run, [], reruns=2)
+    assert run.read().require_reproduction
