@@ -331,7 +331,7 @@ def test_a_test_the_series_adds_is_evidence_like_any_other(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(junk=st.lists(st.binary(max_size=200), min_size=1, max_size=4), seed=st.randoms())
 def test_arbitrary_bytes_in_a_results_file_are_counted_as_records_or_as_unreadable(
