@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from farm import engine, matrix, pipeline, verdict
+from farm import engine, matrix
 from farm.errors import EngineError, Interrupted, UsageError
 from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
@@ -120,28 +120,3 @@ def run_session(command: str, args: argparse.Namespace, body: Callable[[Session]
         raise interrupted(command, scenario, directory) from None
     except EngineError as error:
         raise engine_lost(error, command, scenario, directory) from None
-
-
-def build_and_test(session: Session, args: argparse.Namespace) -> pipeline.BuiltCells:
-    """Build the cells' images, record their states, probe them and run their tests (only
-    the unfinished ones with ``--resume``); prints the summary table."""
-    built = pipeline.build_cells(
-        session.client, session.scenario, session.cells,
-        cache=cache(), run_dir=session.directory, progress=progress,
-    )  # fmt: skip
-    verdict.write_run_state(session.directory, built)
-    probes = pipeline.probe_cells(
-        session.client, built, run_dir=session.directory, progress=progress
-    )
-    items = pipeline.test_items(built, probes)
-    if args.resume:
-        total = len(items)
-        items = pipeline.resume_items(items, run_dir=session.directory, reruns=args.reruns)
-        progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
-    progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
-    pipeline.run_tests(
-        items, run_dir=session.directory, workers=args.workers, reruns=args.reruns,
-        keyword=getattr(args, "keyword", None),
-    )  # fmt: skip
-    print(pipeline.summary_table(pipeline.load_results(session.directory)))
-    return built
