@@ -10,8 +10,10 @@ Relative paths in a scenario are relative to the scenario file's directory.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
+import signal
 import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -340,7 +342,7 @@ def load_scenario(path: Path) -> Scenario:
         _check_case_globs(tests_map["cases"])
 
     expectations = tuple(
-        _expectation(item, variants)
+        _expectation(item, variants, tests)
         for item in (top["expect"].sequence() if "expect" in top else [])
     )
     flaky = tuple(_flaky(item) for item in (top["flaky"].sequence() if "flaky" in top else []))
@@ -554,26 +556,38 @@ def _series_list(node: Node, base_dir: Path, source: GlibcSource) -> tuple[Serie
     return tuple(result)
 
 
-def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
+def _expectation(node: Node, variants: tuple[str, ...], tests: TestSelection) -> Expectation:
+    """One ``expect:`` entry, refused when it could never be met (so it could never fail):
+    a variant or test glob that matches nothing this scenario runs, an unclosed ``[``, an
+    unknown outcome or signal name."""
     import fnmatch
 
     fields = node.mapping(required=("variant", "test", "outcome"), optional=("arch",))
-    variant = fields["variant"].string()
+    variant = _glob(fields["variant"])
     if not any(fnmatch.fnmatchcase(v, variant) for v in variants):
         fields["variant"].fail(
             f"no variant matches {variant!r}; this scenario's variants: {', '.join(variants)}"
         )
-    test = fields["test"].string()
+    test = _glob(fields["test"])
     if not test.startswith(("farm/", "glibc/", "*")):
         fields["test"].fail(
             f"expected a test id starting with 'farm/' or 'glibc/' (globs allowed), got {test!r}"
         )
     outcome = fields["outcome"].string()
-    if outcome not in EXPECTABLE and not _CRASH_RE.fullmatch(outcome):
+    crash = _CRASH_RE.fullmatch(outcome)
+    if outcome not in EXPECTABLE and not crash:
         fields["outcome"].fail(
             f"unknown outcome {outcome!r}; expected one of {', '.join(EXPECTABLE)} "
             "or CRASH(SIGNAME)"
         )
+    if crash and crash[1] not in _SIGNAL_NAMES:
+        close = difflib.get_close_matches(crash[1], _SIGNAL_NAMES, n=2)
+        fields["outcome"].fail(
+            f"unknown signal {crash[1]!r} in {outcome!r}"
+            + (f"; perhaps you meant {' or '.join(close)}?" if close else "")
+        )
+    if outcome != "absent":
+        _check_expected_test_runs(fields["test"], test, tests)
     return Expectation(
         variant=variant,
         test=test,
@@ -583,10 +597,46 @@ def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
     )
 
 
+#: Signal names a CRASH(...) expectation may name: what the runner can report.
+_SIGNAL_NAMES = tuple(sorted(s.name for s in signal.Signals))
+
+
+def _glob(node: Node) -> str:
+    """A string used as an fnmatch glob; an unclosed ``[`` would match only itself."""
+    text = node.string()
+    if re.search(r"\[[^\]]*$", text):
+        node.fail(f"unclosed '[' in glob {text!r}; close it with ']' or remove it")
+    return text
+
+
+def _check_expected_test_runs(node: Node, test: str, tests: TestSelection) -> None:
+    """A ``farm/`` expectation must name a case the scenario runs; a ``glibc/`` one needs
+    glibc tests selected at all (which of glibc's tests exist is known only in the tree)."""
+    import fnmatch
+
+    from farm import cases
+
+    if test.startswith("glibc/") and not tests.glibc:
+        node.fail(f"{test!r} can never be met: this scenario selects no glibc tests")
+    if not test.startswith("farm/"):
+        return
+    selected = (
+        [f"farm/{case.id}" for case in cases.select_cases(cases.load_cases(), tests.cases)]
+        if tests.cases
+        else []
+    )
+    if not any(fnmatch.fnmatchcase(case_id, test) for case_id in selected):
+        close = difflib.get_close_matches(test, selected, n=3)
+        node.fail(
+            f"{test!r} matches no case this scenario runs, so it can never be met"
+            + (f"; perhaps you meant {', '.join(close)}?" if close else "")
+        )
+
+
 def _flaky(node: Node) -> FlakyEntry:
     fields = node.mapping(required=("test", "reason", "expires"), optional=("arch",))
     return FlakyEntry(
-        test=fields["test"].string(),
+        test=_glob(fields["test"]),
         reason=fields["reason"].string(),
         expires=fields["expires"].date(),
         arch=_arch(fields["arch"]) if "arch" in fields else None,
