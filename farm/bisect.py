@@ -8,17 +8,19 @@ good, prefix n (the full series) is known bad.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import docker
 
-from farm import build, engine, runner
+from farm import build, engine, ids, outcome, runner
 from farm.build import ImageState
 from farm.gate import BisectResult, SeriesPatch
+from farm.outcome import Outcome
 from farm.pipeline import BuiltCells
 from farm.render import prefix_plan
-from farm.results import TestResult, append_result
+from farm.results import TestResult
+from farm.rundir import RunDir
 from farm.scenario import Arch
 
 
@@ -27,11 +29,13 @@ def first_bad_patch(
     built: BuiltCells,
     arch: Arch,
     series_name: str,
-    tests: Sequence[str],
+    tests: Mapping[str, Outcome],
     *,
     run_dir: Path,
     progress: engine.Progress,
 ) -> BisectResult:
+    """The first patch whose prefix regresses any of ``tests`` (test -> baseline outcome);
+    a prefix regresses a test by ``farm.outcome.is_regression``, exactly as the gate judges."""
     patches = built.prepared.series_patches[series_name]
     good, bad = 0, len(patches)
     bad_tests = tuple(tests)
@@ -64,24 +68,24 @@ def _failing_tests_at_prefix(
     arch: Arch,
     series_name: str,
     count: int,
-    tests: Sequence[str],
+    tests: Mapping[str, Outcome],
     *,
     run_dir: Path,
     progress: engine.Progress,
 ) -> tuple[str, ...]:
-    """The ``tests`` that go bad with the first ``count`` patches applied.
+    """The ``tests`` that regress with the first ``count`` patches applied.
 
     A prefix that does not build counts as bad with every test: the breakage is at or before
     it, which is what the search needs to know.
     """
     plan = prefix_plan(built.prepared.plan, arch, series_name, count)
-    variant = f"{series_name}.prefix{count}"
+    variant = ids.prefix_variant(series_name, count)
     test_image = plan.test_image(arch, variant)
     statuses = build.build_images(
         client,
         plan,
         names=[test_image.name],
-        log_dir=run_dir / "bisect" / "logs",
+        log_dir=RunDir(run_dir).bisect_logs,
         progress=progress,
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
@@ -89,7 +93,7 @@ def _failing_tests_at_prefix(
     containers = runner.ContainerPool(lambda: client, "farm-bisect")
     failing: list[str] = []
     try:
-        for test in tests:
+        for test, baseline in sorted(tests.items()):
             item = runner.TestItem(
                 built.scenario.name,
                 arch,
@@ -99,8 +103,8 @@ def _failing_tests_at_prefix(
                 built.scenario.timeout_factor,
             )
             result: TestResult = runner.run_item(containers.for_item(item), item)
-            append_result(run_dir / "bisect" / "results.jsonl", result)
-            if not result.is_good:
+            RunDir(run_dir).append_bisect_result(result)
+            if outcome.is_regression(baseline, result.outcome):
                 failing.append(test)
     finally:
         containers.stop_all()

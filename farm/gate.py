@@ -1,8 +1,9 @@
 """The patch acceptance gate: from test records and cell build states to verdicts.
 
-Owns the gate's inputs (`CellStatus`, `Expectation`, `FlakyEntry`, `SeriesInfo`,
-`BisectResult`), its output (`GateResult` and the records inside it) and the rules
-(`evaluate`). The reports in ``farm.report`` only render a `GateResult`; they never judge.
+Owns the gate's inputs (`CellStatus`, `SeriesInfo`, `BisectResult`; `Expectation` and
+`FlakyEntry` are ``farm.expectation``'s, shared with the scenario loader), its output
+(`GateResult` and the records inside it) and the rules (`evaluate`). The reports in
+``farm.report`` only render a `GateResult`; they never judge.
 
 Why it is shaped this way:
 
@@ -16,6 +17,14 @@ Why it is shaped this way:
 - Verdicts combine as REJECT > UNDECIDED > ACCEPT: a definite fault (a patch that does not
   apply, a reproduced regression) is worth reporting even when another arch could not be
   decided, and an arch that could not be decided must not pass as accepted.
+- What is good, bad, a regression or flaky is ``farm.outcome``'s policy, the same one the
+  runner uses to decide what to rerun, so every possible regression can be confirmed.
+- No ACCEPT without evidence: a test the series adds is judged like any other (ending bad
+  and reproduced, it rejects; ERROR, flaky or unconfirmed, it leaves the arch undecided),
+  and an arch where a variant's tests all ERRORed, or no test has a non-ERROR outcome in
+  both variants, is UNDECIDED. An expectation broken by an ERROR is undecided, not a reject.
+- A record that could not be read (`UnreadableRecord`) may hide anything, so it leaves the
+  verdicts of its cell UNDECIDED, and every verdict when it names no cell judged here.
 - ``today`` is an argument rather than read from the clock, so the same inputs always give
   the same verdict (flaky-list expiry is the only time-dependent rule).
 """
@@ -26,27 +35,20 @@ import dataclasses
 import datetime
 import enum
 import fnmatch
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from farm import ids, outcome
+from farm.expectation import Expectation, FlakyEntry
+from farm.expectation import normalize_expected as normalize_expected  # re-exported
 from farm.results import Outcome, TestResult
 
-BASELINE = "baseline"
+BASELINE = ids.BASELINE
 
 #: How many items a reason line names before it says "and N more"; reasons feed one-line
 #: summaries (patchwork descriptions, the markdown table), the reports list everything.
 _REASON_ITEMS = 5
-
-# Outcomes after which a later bad outcome is a regression. XPASS and UNSUPPORTED are
-# "good" here too: the test ran (or was legitimately skipped) without failing.
-_GOOD = frozenset({Outcome.PASS, Outcome.XPASS, Outcome.XFAIL, Outcome.UNSUPPORTED})
-_BAD = frozenset({Outcome.FAIL, Outcome.TIMEOUT, Outcome.CRASH, Outcome.ERROR})
-_PASSING = frozenset({Outcome.PASS, Outcome.XPASS})
-
-_OUTCOME_LABEL = re.compile(r"^(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?$")
-_PRESENCE_LABELS = ("absent", "present")
 
 
 class CellState(enum.StrEnum):
@@ -163,85 +165,7 @@ class CellStatus:
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch}-{self.variant}"
-
-
-def normalize_expected(label: str) -> str:
-    """Check an expectation label and return its canonical spelling.
-
-    Raises ValueError with the accepted vocabulary, for the scenario loader to prefix with
-    ``file:line:``.
-    """
-    text = label.strip()
-    if text.lower() in _PRESENCE_LABELS:
-        return text.lower()
-    match = _OUTCOME_LABEL.match(text.upper())
-    if match:
-        try:
-            outcome = Outcome(match["outcome"])
-        except ValueError:
-            outcome = None
-        if outcome is not None and (match["signal"] is None or outcome is Outcome.CRASH):
-            return text.upper()
-    allowed = ", ".join([o.value for o in Outcome] + ["CRASH(SIGSEGV)", *_PRESENCE_LABELS])
-    raise ValueError(f"expected outcome must be one of {allowed}; got {label!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a scenario says a test must do in one variant (optionally on one arch).
-
-    ``test`` is an exact test id or an fnmatch glob; every test it matches must meet
-    ``expected``, and a glob that matches nothing is unmet (except for ``absent``).
-    ``CRASH`` accepts any signal, ``CRASH(SIGSEGV)`` only that one.
-    """
-
-    variant: str
-    test: str
-    expected: str
-    arch: str | None = None
-    scenario: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "expected", normalize_expected(self.expected))
-
-    def applies_to(self, scenario: str, arch: str, variant: str) -> bool:
-        return (
-            self.variant == variant
-            and self.arch in (None, arch)
-            and self.scenario in (None, scenario)
-        )
-
-    def matches_test(self, test: str) -> bool:
-        return fnmatch.fnmatchcase(test, self.test)
-
-    def met_by(self, label: str | None) -> bool:
-        """Whether a test's final label (None: the test is absent) meets this expectation."""
-        if self.expected == "absent":
-            return label is None
-        if label is None:
-            return False
-        if self.expected == "present":
-            return True
-        if self.expected == Outcome.CRASH.value:
-            return label.startswith(Outcome.CRASH.value)
-        return label == self.expected
-
-
-@dataclass(frozen=True, slots=True)
-class FlakyEntry:
-    """A test known to be flaky; honoured until (and including) ``expires``."""
-
-    test: str  # fnmatch glob
-    reason: str
-    expires: datetime.date
-    arch: str | None = None
-
-    def matches(self, test: str, arch: str) -> bool:
-        return self.arch in (None, arch) and fnmatch.fnmatchcase(test, self.test)
-
-    def expired(self, today: datetime.date) -> bool:
-        return today > self.expires
+        return ids.cell_id(self.scenario, self.arch, self.variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +177,22 @@ class BisectResult:
     first_bad_patch: SeriesPatch
     tests: tuple[str, ...] = ()  # the tests that regressed at that prefix
     scenario: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableRecord:
+    """A record of a run directory that could not be read (``farm.rundir`` says why).
+
+    It is evidence the gate cannot see, so it leaves every verdict it could belong to
+    UNDECIDED: the cell it names, or, when it names none the gate judged, every verdict.
+    """
+
+    where: str  # path, or path:line for a JSON-lines record
+    problem: str
+    cell: str | None = None  # the cell id it belongs to, when that can be told
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.problem}"
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -281,14 +221,17 @@ class AttemptHistory:
         return tuple(attempt.label for attempt in self.attempts)
 
     @property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        return tuple(attempt.outcome for attempt in self.attempts)
+
+    @property
     def mixed(self) -> bool:
         """Attempts disagree on good vs bad: the test is flaky in this cell."""
-        bad = {attempt.outcome in _BAD for attempt in self.attempts}
-        return len(bad) > 1
+        return outcome.attempts_disagree(attempt.outcome for attempt in self.attempts)
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch, self.variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,9 +270,10 @@ class UnmetExpectation:
     actual: str  # the final label, or "absent"
 
     def describe(self) -> str:
+        where = f" ({self.expectation.where})" if self.expectation.where else ""
         return (
             f"{self.expectation.variant}: {self.test} expected {self.expectation.expected}, "
-            f"got {self.actual}"
+            f"got {self.actual}{where}"
         )
 
 
@@ -387,6 +331,7 @@ class GateResult:
     require_reproduction: bool
     today: datetime.date
     baseline_variant: str = BASELINE
+    unreadable: tuple[UnreadableRecord, ...] = ()
 
     @property
     def exit_status(self) -> int:
@@ -412,6 +357,7 @@ def evaluate(
     flaky: Iterable[FlakyEntry] = (),
     bisections: Iterable[BisectResult] = (),
     baseline_variant: str = BASELINE,
+    unreadable: Iterable[UnreadableRecord] = (),
 ) -> GateResult:
     """Judge every series against the baseline; see the module docstring for the rules.
 
@@ -427,6 +373,7 @@ def evaluate(
     flaky_list = sorted(set(flaky), key=repr)
     bisect_list = sorted(set(bisections), key=repr)
 
+    unreadable_list = sorted(set(unreadable), key=repr)
     by_cell: dict[tuple[str, str, str], dict[str, AttemptHistory]] = defaultdict(dict)
     for history in histories:
         by_cell[(history.scenario, history.arch, history.variant)][history.test] = history
@@ -441,11 +388,18 @@ def evaluate(
     }
     known = variants | {baseline_variant} | set(by_variant)
     warnings.extend(
-        f"expectation for unknown variant {e.variant!r} was not checked: {e.test} {e.expected}"
+        f"{e.where or 'expectation'}: no variant in the results matches {e.variant!r}, so "
+        f"it was not checked: {e.test} {e.expected}"
         for e in expectation_list
-        if e.variant not in known
+        if not any(fnmatch.fnmatchcase(v, e.variant) for v in known)
     )
 
+    judged_cells = {
+        ids.cell_id(scenario, arch, variant)
+        for scenario, arch in columns
+        for variant in {baseline_variant, *(i.variant for i in by_variant.values())}
+    }
+    unplaced = tuple(u for u in unreadable_list if u.cell not in judged_cells)
     baseline_unmet = {
         (scenario, arch): _unmet(
             scenario,
@@ -475,6 +429,16 @@ def evaluate(
                 flaky=flaky_list,
                 require_reproduction=require_reproduction,
                 today=today,
+                unreadable=unplaced
+                + tuple(
+                    u
+                    for u in unreadable_list
+                    if u.cell
+                    in (
+                        ids.cell_id(scenario, arch, baseline_variant),
+                        ids.cell_id(scenario, arch, info.variant),
+                    )
+                ),
             )
             arch_verdict = judge.verdict()
             arch_verdict = _apply_bisection(arch_verdict, info, bisect_list, warnings)
@@ -490,6 +454,7 @@ def evaluate(
         )
     if not verdicts:
         warnings.append("no series variant found in the results: nothing to judge")
+    warnings.extend(f"unreadable record: {u.describe()}" for u in unreadable_list)
     return GateResult(
         verdict=Verdict.combine(v.verdict for v in verdicts),
         series=tuple(verdicts),
@@ -500,6 +465,7 @@ def evaluate(
         require_reproduction=require_reproduction,
         today=today,
         baseline_variant=baseline_variant,
+        unreadable=tuple(unreadable_list),
     )
 
 
@@ -518,7 +484,7 @@ def _histories(results: Iterable[TestResult], warnings: list[str]) -> tuple[Atte
                 f"{key[3]} attempt {key[4]}; judging the worst"
             )
         # The worst outcome wins a conflict, so a merge of artifacts never hides a failure.
-        chosen = max(versions.items(), key=lambda item: (item[1].outcome in _BAD, item[0]))
+        chosen = max(versions.items(), key=lambda item: (outcome.is_bad(item[1].outcome), item[0]))
         grouped[key[:4]].append(chosen[1])
     return tuple(
         AttemptHistory(*key, attempts=tuple(attempts)) for key, attempts in grouped.items()
@@ -625,6 +591,7 @@ class _ArchJudge:
     flaky: list[FlakyEntry]
     require_reproduction: bool
     today: datetime.date
+    unreadable: tuple[UnreadableRecord, ...] = ()
 
     def verdict(self) -> ArchVerdict:
         rejects: list[str] = []
@@ -669,6 +636,23 @@ class _ArchJudge:
                     f"{len(unconfirmed)} regression(s) seen once and not rerun: "
                     + _named(f"{t.test} {t.transition}" for t in unconfirmed)
                 )
+            failing_new = [
+                t for t in transitions if t.kind is ChangeKind.NEW and t.note.startswith("new")
+            ]
+            rejected_new = [t for t in failing_new if t.rejects]
+            if rejected_new:
+                rejects.append(
+                    f"{len(rejected_new)} test(s) the series adds fail: "
+                    + _named(f"{t.test} {t.patched}" for t in rejected_new)
+                )
+            if len(rejected_new) < len(failing_new):
+                undecided.append(
+                    "tests the series adds did not show that they pass: "
+                    + _named(
+                        f"{t.test} {t.patched} ({t.note})" for t in failing_new if not t.rejects
+                    )
+                )
+            undecided += self._no_evidence()
 
         series_unmet = _unmet(
             self.scenario,
@@ -678,15 +662,30 @@ class _ArchJudge:
             self.series_cell,
             self.expectations,
         )
-        if series_unmet:
+        # An expectation broken by an ERROR (or in a variant where every test ERRORed) says
+        # the farm could not run the test, not that the series broke it.
+        ran = any(h.final.outcome is not Outcome.ERROR for h in self.patched.values())
+        inconclusive = [u for u in series_unmet if not ran or u.actual == Outcome.ERROR.value]
+        definite = [u for u in series_unmet if u not in inconclusive]
+        if definite:
             rejects.append(
-                f"{len(series_unmet)} expectation(s) not met: "
-                + _named(u.describe() for u in series_unmet)
+                f"{len(definite)} expectation(s) not met: " + _named(u.describe() for u in definite)
+            )
+        if inconclusive:
+            undecided.append(
+                f"{len(inconclusive)} expectation(s) could not be checked, the farm could not "
+                "run the tests: " + _named(u.describe() for u in inconclusive)
             )
         if self.baseline_unmet:
             undecided.append(
                 "the baseline does not behave as the scenario expects, so the comparison "
                 "proves nothing: " + _named(u.describe() for u in self.baseline_unmet)
+            )
+
+        if self.unreadable:
+            undecided.append(
+                f"{len(self.unreadable)} record(s) could not be read, and the verdict may depend "
+                "on them: " + _named(u.describe() for u in self.unreadable)
             )
 
         if rejects:
@@ -755,7 +754,7 @@ class _ArchJudge:
                     )
                 )
             elif before is None:
-                transitions.append(self._transition(test, ChangeKind.NEW, None, after))
+                transitions.append(self._new(test, after))
             else:
                 transition = self._classify(test, before, after)
                 if transition is not None:
@@ -766,7 +765,7 @@ class _ArchJudge:
         self, test: str, before: AttemptHistory, after: AttemptHistory
     ) -> Transition | None:
         old, new = before.final.outcome, after.final.outcome
-        if after.mixed:
+        if outcome.attempts_disagree(after.outcomes, before=old):
             return self._transition(
                 test,
                 ChangeKind.FLAKY,
@@ -774,16 +773,57 @@ class _ArchJudge:
                 after,
                 note="did not reproduce on rerun",
             )
-        lost_coverage = old in _PASSING and new is Outcome.UNSUPPORTED
-        if (old in _GOOD and new in _BAD) or lost_coverage:
+        if outcome.is_regression(old, new):
             return self._regression(test, before, after)
-        if old in _BAD and new in _PASSING:
+        if outcome.is_fix(old, new):
             return self._transition(test, ChangeKind.FIX, before, after)
         if old is Outcome.XFAIL and new is Outcome.XPASS:
             return self._transition(test, ChangeKind.XPASS, before, after)
         if before.label != after.label:
             return self._transition(test, ChangeKind.CHANGED, before, after)
         return None
+
+    def _new(self, test: str, after: AttemptHistory) -> Transition:
+        """A test only the series variant has: the series' own test, evidence like any other.
+
+        One that ends bad rejects once reproduced (or when reruns are off); an ERROR means the
+        farm could not run it, and flaky or unconfirmed attempts prove nothing: both leave
+        the arch undecided (their note starts with "new" so the verdict can find them).
+        """
+        final = after.final
+        if outcome.attempts_disagree(after.outcomes):
+            note, rejects = "new test with attempts that disagree", False
+        elif final.is_good:
+            return self._transition(test, ChangeKind.NEW, None, after)
+        elif final.outcome is Outcome.ERROR:
+            note, rejects = "new test the farm could not run", False
+        elif len(after.attempts) > 1 or not self.require_reproduction:
+            note, rejects = "new test that fails", True
+        else:
+            note, rejects = "new test that failed once and was not rerun", False
+        return self._transition(
+            test, ChangeKind.NEW, None, after, note=note, rejects=rejects, reproduced=rejects
+        )
+
+    def _no_evidence(self) -> list[str]:
+        """Why the two variants' results prove nothing, if they do not: an ACCEPT needs at
+        least one test that produced a real outcome (not ERROR) in both."""
+        reasons = []
+        for name, tests in (("baseline", self.baseline), ("series variant", self.patched)):
+            if tests and all(h.final.outcome is Outcome.ERROR for h in tests.values()):
+                reasons.append(
+                    f"every test of the {name} ERRORed ({len(tests)}): the farm could not run "
+                    "them, so they are no evidence"
+                )
+        real = [
+            test
+            for test in set(self.baseline) & set(self.patched)
+            if Outcome.ERROR
+            not in (self.baseline[test].final.outcome, self.patched[test].final.outcome)
+        ]
+        if not real:
+            reasons.append("no test produced an outcome in both variants: nothing was compared")
+        return reasons
 
     def _regression(self, test: str, before: AttemptHistory, after: AttemptHistory) -> Transition:
         matching = [e for e in self.flaky if e.matches(test, self.arch)]
@@ -798,7 +838,7 @@ class _ArchJudge:
                 note=f"known flaky until {honoured.expires.isoformat()}: {honoured.reason}",
                 flaky_entry=honoured,
             )
-        # `after` is not mixed here, so every attempt was bad.
+        # The attempts do not disagree here, so every attempt was a regression.
         reproduced = len(after.attempts) > 1 or not self.require_reproduction
         notes = [] if reproduced else ["seen once, not rerun"]
         if expired is not None:
@@ -856,6 +896,12 @@ class _ArchJudge:
             for kind in (ChangeKind.FIX, ChangeKind.FLAKY, ChangeKind.NEW, ChangeKind.VANISHED)
             if any(t.kind is kind for t in transitions)
         ]
+        errored = sum(
+            Outcome.ERROR in (self.baseline[t].final.outcome, self.patched[t].final.outcome)
+            for t in set(self.baseline) & set(self.patched)
+        )
+        if errored:
+            counts.append(f"{errored} could not run in one variant")
         return f"no regressions in {compared} tests compared" + (
             f" ({', '.join(counts)})" if counts else ""
         )

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from farm import ids
 from farm.errors import UsageError
 from farm.scenario import Arch, Scenario
 
@@ -29,7 +30,7 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return f"{self.scenario}-{self.arch.value}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch.value, self.variant)
 
 
 def cells(scenarios: Iterable[Scenario]) -> tuple[Cell, ...]:

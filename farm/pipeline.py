@@ -7,7 +7,6 @@ cell do exactly the same work.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable
@@ -16,13 +15,14 @@ from pathlib import Path
 
 import docker
 
-from farm import build, command, engine, runner
+from farm import build, command, engine, ids, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
 from farm.errors import EngineError
 from farm.matrix import Cell
-from farm.results import TestResult, read_results
+from farm.results import TestResult
+from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.sources import Cache
 
@@ -39,7 +39,7 @@ class BuiltCells:
     base_image: str  # how the base image was obtained
 
     def test_image_ready(self, cell: Cell) -> bool:
-        status = self.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
+        status = self.statuses.get(ids.test_image_name(cell.arch.value, cell.variant))
         return status is not None and status.state in (ImageState.BUILT, ImageState.REUSED)
 
 
@@ -57,14 +57,14 @@ def build_cells(
     prepared = build.prepare(scenario, cache, progress)
     base = engine.ensure_base_image(client, progress)
     names = [
-        f"test-{cell.arch.value}-{cell.variant}"
+        ids.test_image_name(cell.arch.value, cell.variant)
         for cell in cells
         if all(
             s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
         )
     ]
     statuses = build.build_images(
-        client, prepared.plan, names=names, log_dir=run_dir / "logs", progress=progress
+        client, prepared.plan, names=names, log_dir=RunDir(run_dir).logs_dir, progress=progress
     )
     return BuiltCells(scenario, cells, prepared, statuses, base)
 
@@ -81,7 +81,6 @@ def probe_cells(
 ) -> dict[str, CellProbe]:
     """Per ready cell: the environment probe and the glibc tests its tree has."""
     probes: dict[str, CellProbe] = {}
-    (run_dir / "probes").mkdir(parents=True, exist_ok=True)
     for cell in built.cells:
         if not built.test_image_ready(cell):
             continue
@@ -98,9 +97,7 @@ def probe_cells(
         finally:
             container.stop()
         probe = CellProbe(cell.id, facts, tests)
-        (run_dir / "probes" / f"{cell.id}.json").write_text(
-            json.dumps({"facts": facts, "glibc_tests": list(tests)}, indent=2, sort_keys=True)
-        )
+        RunDir(run_dir).write_probe(cell.id, facts, tests)
         progress(
             f"{cell.id}: {facts.get('glibc', '?')}; rseq syscall: {facts.get('rseq_syscall')}; "
             f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s)"
@@ -121,8 +118,8 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         if cell.id not in probes:
             continue
         image = built.prepared.plan.test_image(cell.arch, cell.variant).tag
-        tests = [f"farm/{case.id}" for case in selected]
-        tests += [f"glibc/{name}" for name in probes[cell.id].glibc_tests]
+        tests = [ids.farm_test_id(case.id) for case in selected]
+        tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
         items += [
             runner.TestItem(
                 scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor
@@ -143,16 +140,16 @@ def run_tests(
     """Run ``items`` under pytest + xdist in a child process; returns pytest's exit status."""
     if not items:
         return 5
-    spec = run_dir / "spec.json"
-    results_dir = run_dir / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    runner.write_spec(spec, items, results_dir=results_dir, reruns=reruns)
+    directory = RunDir(run_dir)
+    spec = directory.spec
+    directory.results_dir.mkdir(parents=True, exist_ok=True)
+    runner.write_spec(directory, items, reruns=reruns)
     argv = [
         sys.executable, "-m", "pytest", str(TESTSUITE),
         "-p", "farm.pytest_plugin", "--farm-spec", str(spec), "--farm-reruns", str(reruns),
         "-c", os.devnull, "--rootdir", str(run_dir), "-p", "no:cacheprovider",
         "-n", str(workers), "--dist", "loadgroup",
-        "--junitxml", str(run_dir / "pytest-junit.xml"), "-o", "junit_family=xunit2",
+        "--junitxml", str(directory.pytest_junit), "-o", "junit_family=xunit2",
         "-q", "-rfE", "--no-header",
     ]  # fmt: skip
     if keyword:
@@ -174,18 +171,24 @@ def resume_items(
 ) -> list[runner.TestItem]:
     """The items an interrupted run has not finished; the finished ones' results are kept.
 
-    An item is finished when its last attempt was good or it used all its reruns. Attempts of
+    An item is finished when its last attempt needs no rerun or it used all its reruns. Attempts of
     unfinished items are dropped (the item runs again from attempt 1), so every test's
     attempt history stays consistent. The kept results are written to a new file before the
     old files go, so a second interruption loses nothing either.
     """
-    results_dir = run_dir / "results"
+    directory = RunDir(run_dir)
+    results_dir = directory.results_dir
     old_files = sorted(results_dir.glob("*.jsonl")) if results_dir.is_dir() else []
+    # An unreadable line (torn by the interruption) is an attempt that did not finish: its
+    # item is not finished either, so it runs again and no evidence is lost.
+    found, _unreadable = directory.read_results()
     attempts: dict[tuple[str, str, str, str], list[TestResult]] = {}
-    for result in read_results(old_files):
+    for result in found:
         key = (result.scenario, result.arch, result.variant, result.test)
         attempts.setdefault(key, []).append(result)
-    finished = {key for key, tries in attempts.items() if tries[-1].is_good or len(tries) > reruns}
+    finished = {
+        key for key, tries in attempts.items() if not tries[-1].needs_rerun or len(tries) > reruns
+    }
     kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
     if old_files:
         merged = results_dir / f"resumed-{os.getpid()}.jsonl.tmp"
@@ -202,7 +205,8 @@ def resume_items(
 
 
 def load_results(run_dir: Path) -> list[TestResult]:
-    return list(read_results(sorted((run_dir / "results").glob("*.jsonl"))))
+    """The results that can be read (for the summary table; the gate reads with RunDir too)."""
+    return list(RunDir(run_dir).read_results()[0])
 
 
 def summary_table(results: list[TestResult]) -> str:

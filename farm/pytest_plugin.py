@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from farm import runner
-from farm.results import Outcome, TestResult, append_result
+from farm.results import Outcome, TestResult
+from farm.rundir import RunDir
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,27 +64,25 @@ def farm_containers(worker_id: str) -> Iterator[runner.ContainerPool]:
 
 
 @pytest.fixture(scope="session")
-def farm_results_dir(request: pytest.FixtureRequest, worker_id: str) -> Path:
-    return Path(_spec(request.config)["results_dir"])
+def farm_run_dir(request: pytest.FixtureRequest, worker_id: str) -> RunDir:
+    return RunDir(Path(_spec(request.config)["run_dir"]))
 
 
 def run_and_record(
     item: runner.TestItem,
     containers: runner.ContainerPool,
-    results_dir: Path,
+    run_dir: RunDir,
     worker: str,
     reruns: int,
 ) -> TestResult:
-    """Run ``item``, rerunning a bad outcome up to ``reruns`` times; every attempt is kept."""
+    """Run ``item``, rerunning it up to ``reruns`` times while ``farm.outcome`` says an
+    attempt needs confirming; every attempt is kept."""
     container = containers.for_item(item)
-    result = runner.run_item(container, item)
-    append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
-    attempt = 1
-    while not result.is_good and attempt <= reruns:
-        attempt += 1
-        result = runner.run_item(container, item, attempt=attempt)
-        append_result(results_dir / f"{item.cell}--{worker}.jsonl", result)
-    return result
+    return runner.run_with_reruns(
+        lambda attempt: runner.run_item(container, item, attempt=attempt),
+        reruns=reruns,
+        record=lambda result: run_dir.append_result(result, worker=worker),
+    )
 
 
 def report(result: TestResult) -> None:
@@ -91,9 +90,9 @@ def report(result: TestResult) -> None:
     if result.outcome is Outcome.UNSUPPORTED:
         last_line = (result.output.strip().splitlines() or [""])[-1]
         pytest.skip(f"UNSUPPORTED: {last_line}")
-    if result.outcome is Outcome.CRASH and result.details.get("natural_crash"):
+    if result.outcome is Outcome.CRASH and result.natural_crash:
         pytest.xfail(f"{result.label}: the hazard this case demonstrates (expect: crash)")
     if result.outcome is Outcome.XFAIL:
         pytest.xfail("XFAIL (expected by glibc)")
-    if not result.outcome.is_good and result.outcome is not Outcome.XPASS:
+    if not result.is_good:
         pytest.fail(f"{result.label}\n{result.output[-3000:]}", pytrace=False)

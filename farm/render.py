@@ -27,6 +27,7 @@ from pathlib import Path
 
 import jinja2
 
+from farm import ids
 from farm.errors import ScenarioError
 from farm.scenario import Arch, Scenario
 from farm.series import Patch
@@ -120,10 +121,10 @@ class ImagePlan:
         raise KeyError(name)
 
     def build_image(self, arch: Arch, variant: str) -> ImageSpec:
-        return self.by_name(f"build-{arch.value}-{variant}")
+        return self.by_name(ids.image_name(ids.ImageKind.BUILD, arch.value, variant))
 
     def test_image(self, arch: Arch, variant: str) -> ImageSpec:
-        return self.by_name(f"test-{arch.value}-{variant}")
+        return self.by_name(ids.test_image_name(arch.value, variant))
 
     def ancestry(self, name: str) -> tuple[ImageSpec, ...]:
         """``name`` and every image it is built FROM, root first."""
@@ -289,7 +290,7 @@ class _PlanBuilder:
         series_files = patch_list(applied, "series")
         series_sha256 = _sha256(json.dumps([f.sha256 for f in series_files]).encode())
         return self.add(
-            f"build-{baseline.arch.value}-{variant}",
+            ids.image_name(ids.ImageKind.BUILD, baseline.arch.value, variant),
             "build-series.Dockerfile.j2",
             baseline,
             (_script("apply-series"), _script("glibc-make"), *series_files),
@@ -303,7 +304,7 @@ class _PlanBuilder:
     def test_image(self, build: ImageSpec, tests_context: tuple[ContextFile, ...]) -> ImageSpec:
         assert build.arch is not None and build.variant is not None
         return self.add(
-            f"test-{build.arch.value}-{build.variant}",
+            ids.test_image_name(build.arch.value, build.variant),
             "test.Dockerfile.j2",
             build,
             tests_context,
@@ -352,7 +353,7 @@ def render_plan(
     tests_context = (*case_files(cases_dir), _script("probe"))
     for arch in scenario.arches:
         baseline = builder.add(
-            f"build-{arch.value}-baseline",
+            ids.image_name(ids.ImageKind.BUILD, arch.value, ids.BASELINE),
             "build-baseline.Dockerfile.j2",
             source,
             (_script("glibc-configure"), _script("glibc-make")),
@@ -386,7 +387,7 @@ def prefix_plan(plan: ImagePlan, arch: Arch, series_name: str, count: int) -> Im
     builder = _PlanBuilder()
     builder.images = list(plan.images)
     baseline = plan.build_image(arch, "baseline")
-    variant = f"{series_name}.prefix{count}"
+    variant = ids.prefix_variant(series_name, count)
     build = builder.series_build(baseline, variant, tuple((series_name, p) for p in patches))
     test_context = plan.test_image(arch, "baseline").context
     builder.test_image(build, test_context)

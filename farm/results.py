@@ -1,36 +1,19 @@
 """Test outcomes and the result record every test item produces, stored as JSON lines.
 
 One record per (cell, test, attempt). The runner appends a line as each item finishes, so an
-interrupted run keeps what it has; the gate and the reports read them back. The field names
+interrupted run keeps what it has; ``farm.rundir`` writes and validates them. The field names
 are part of the farm's documented JSON output: change them only with a schema version bump.
 """
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from farm import ids, outcome
+from farm.outcome import Outcome as Outcome  # re-exported: records are made of it
 
 SCHEMA_VERSION = 1
-
-
-class Outcome(enum.StrEnum):
-    """What one test did. The first four are glibc's own vocabulary (``.test-result``)."""
-
-    PASS = "PASS"
-    FAIL = "FAIL"
-    UNSUPPORTED = "UNSUPPORTED"  # exit 77: the feature is absent in this glibc or host
-    XFAIL = "XFAIL"  # failed, and glibc's own list expects it to
-    XPASS = "XPASS"  # passed, although expected to fail
-    TIMEOUT = "TIMEOUT"  # killed at its (scaled) timeout
-    CRASH = "CRASH"  # died by a signal; the record's ``signal`` names it
-    ERROR = "ERROR"  # the farm could not build or start the test at all
-
-    @property
-    def is_good(self) -> bool:
-        return self in (Outcome.PASS, Outcome.XFAIL, Outcome.UNSUPPORTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +37,22 @@ class TestResult:
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch, self.variant)
+
+    @property
+    def natural_crash(self) -> bool:
+        """The crash a hazard case exists to demonstrate (``expect: crash``)."""
+        return self.details.get("natural_crash") == "yes"
 
     @property
     def is_good(self) -> bool:
-        """It behaved as designed: a good outcome, or the crash a hazard case demonstrates.
-        Only a result that is not good is rerun, and only such a result fails a bisection step."""
-        return self.outcome.is_good or self.details.get("natural_crash") == "yes"
+        """It behaved as designed (``farm.outcome.behaved``)."""
+        return outcome.behaved(self.outcome, natural_crash=self.natural_crash)
+
+    @property
+    def needs_rerun(self) -> bool:
+        """The runner repeats this attempt (``farm.outcome.needs_rerun``)."""
+        return outcome.needs_rerun(self.outcome, self.variant, natural_crash=self.natural_crash)
 
     @property
     def label(self) -> str:
@@ -81,25 +73,3 @@ class TestResult:
         data.pop("schema", None)
         data["outcome"] = Outcome(data["outcome"])
         return cls(**data)
-
-
-def append_result(path: Path, result: TestResult) -> None:
-    """Append one record and flush it, so a crash of the farm loses at most this line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(result.to_json() + "\n")
-        stream.flush()
-
-
-def read_results(paths: Iterable[Path]) -> Iterator[TestResult]:
-    """Read records from JSON-lines files; a torn last line (killed writer) is skipped."""
-    for path in paths:
-        with path.open(encoding="utf-8") as stream:
-            for line in stream:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    yield TestResult.from_json(line)
-                except (ValueError, TypeError, KeyError):
-                    continue

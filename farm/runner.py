@@ -16,16 +16,16 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import docker
 
 from farm import cases as case_library
-from farm import glibc_test
+from farm import glibc_test, ids
 from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
+from farm.rundir import RunDir
 from farm.scenario import Arch
 
 #: Like glibc's TIMEOUTFACTOR: 32-bit code built with -m32 is a little slower here.
@@ -50,11 +50,11 @@ class TestItem:
 
     @property
     def id(self) -> str:
-        return f"{self.arch.value}-{self.variant}-{self.test}"
+        return ids.item_id(self.arch.value, self.variant, self.test)
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}-{self.arch.value}-{self.variant}"
+        return ids.cell_id(self.scenario, self.arch.value, self.variant)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -80,7 +80,7 @@ class TestItem:
     @property
     def writes_build_tree(self) -> bool:
         """glibc's in-tree tests are built and run by make inside /build/glibc."""
-        return self.test.startswith("glibc/")
+        return ids.is_glibc_test(self.test)
 
 
 class ContainerPool:
@@ -160,9 +160,24 @@ def list_glibc_tests(container: TestContainer, globs: tuple[str, ...]) -> list[s
 def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> TestResult:
     """Run one item and classify its outcome."""
     factor = item.timeout_factor * ARCH_TIMEOUT_FACTOR[item.arch]
-    if item.test.startswith("farm/"):
+    if ids.is_farm_test(item.test):
         return _run_case(container, item, factor, attempt)
     return _run_glibc_test(container, item, factor, attempt)
+
+
+def run_with_reruns(
+    run: Callable[[int], TestResult], *, reruns: int, record: Callable[[TestResult], None]
+) -> TestResult:
+    """Run attempt 1, then repeat while ``farm.outcome`` says the last attempt needs
+    confirming, up to ``reruns`` more; ``record`` gets every attempt as it finishes."""
+    result = run(1)
+    record(result)
+    attempt = 1
+    while result.needs_rerun and attempt <= reruns:
+        attempt += 1
+        result = run(attempt)
+        record(result)
+    return result
 
 
 def _result(
@@ -184,7 +199,7 @@ def _result(
 
 
 def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: int) -> TestResult:
-    case_id = item.test.removeprefix("farm/")
+    case_id = item.test.removeprefix(ids.FARM_TEST_PREFIX)
     case = case_library.packaged_case(case_id)
     workdir = f"/farm/scratch/{case_id.replace('/', '_')}-{attempt}"
     script = case.shell_script(workdir=workdir, timeout_factor=factor)
@@ -230,17 +245,23 @@ def _run_case(container: TestContainer, item: TestItem, factor: float, attempt: 
 def _run_glibc_test(
     container: TestContainer, item: TestItem, factor: float, attempt: int
 ) -> TestResult:
-    run = glibc_test.run_glibc_test(container, item.test.removeprefix("glibc/"), factor=factor)
+    run = glibc_test.run_glibc_test(
+        container, item.test.removeprefix(ids.GLIBC_TEST_PREFIX), factor=factor
+    )
     return _result(item, run.outcome, run.ran, attempt, signal=run.signal)
 
 
-def write_spec(path: Path, items: list[TestItem], *, results_dir: Path, reruns: int) -> None:
-    """The file the pytest plugin reads in every xdist worker: what to run and where to write."""
-    path.write_text(
+def write_spec(run_dir: RunDir, items: list[TestItem], *, reruns: int) -> None:
+    """The file the pytest plugin reads in every xdist worker: what to run and where to write.
+
+    The reruns also go to run.json, from which the gate knows whether a regression seen once
+    was ever going to be rerun."""
+    run_dir.write_run_info(reruns=reruns)
+    run_dir.spec.write_text(
         json.dumps(
             {
                 "items": [item.to_dict() for item in items],
-                "results_dir": str(results_dir),
+                "run_dir": str(run_dir.root),
                 "reruns": reruns,
             },
             indent=1,

@@ -10,7 +10,6 @@ Relative paths in a scenario are relative to the scenario file's directory.
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import enum
 import fnmatch
@@ -20,10 +19,14 @@ import signal
 import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from farm.errors import ScenarioError
+from farm.expectation import Expectation, FlakyEntry
 from farm.yamlnode import Node, control_character
+
+if TYPE_CHECKING:
+    from farm.cases import Case
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: Series and scenario names end up in image tags, pytest ids and GitHub job names.
@@ -217,28 +220,6 @@ class TestSelection:
 
 
 @dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a test is expected to show in a variant (``*`` globs allowed in both)."""
-
-    variant: str
-    test: str
-    outcome: str  # one of EXPECTABLE, or CRASH(SIGNAME)
-    arch: Arch | None
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class FlakyEntry:
-    """A test known to be flaky; honoured until ``expires``, then it counts again."""
-
-    test: str
-    reason: str
-    expires: datetime.date
-    arch: Arch | None
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
 class Scenario:
     """A validated scenario file."""
 
@@ -371,7 +352,7 @@ def load_scenario(path: Path) -> Scenario:
         _check_case_globs(tests_map["cases"])
 
     expectations = tuple(
-        _expectation(item, variants)
+        _expectation(item, variants, tests)
         for item in (top["expect"].sequence() if "expect" in top else [])
     )
     flaky = tuple(_flaky(item) for item in (top["flaky"].sequence() if "flaky" in top else []))
@@ -625,66 +606,96 @@ def _series_list(node: Node, base_dir: Path, source: GlibcSource) -> tuple[Serie
     return tuple(result)
 
 
-def _expectation(node: Node, variants: tuple[str, ...]) -> Expectation:
+def _expectation(node: Node, variants: tuple[str, ...], tests: TestSelection) -> Expectation:
+    """One ``expect:`` entry, refused when it could never be met (so it could never fail):
+    a variant or test glob that matches nothing this scenario runs, an unclosed ``[``, an
+    unknown outcome or signal name."""
     import fnmatch
 
     fields = node.mapping(required=("variant", "test", "outcome"), optional=("arch",))
-    variant = fields["variant"].string()
+    variant = _glob(fields["variant"])
     if not any(fnmatch.fnmatchcase(v, variant) for v in variants):
         fields["variant"].fail(
             f"no variant matches {variant!r}; this scenario's variants: {', '.join(variants)}"
         )
-    test = fields["test"].string()
+    test = _glob(fields["test"])
     if not test.startswith(("farm/", "glibc/", "*")):
         fields["test"].fail(
             f"expected a test id starting with 'farm/' or 'glibc/' (globs allowed), got {test!r}"
         )
     outcome = fields["outcome"].string()
-    if outcome not in EXPECTABLE and not _CRASH_RE.fullmatch(outcome):
+    crash = _CRASH_RE.fullmatch(outcome)
+    if outcome not in EXPECTABLE and not crash:
         fields["outcome"].fail(
             f"unknown outcome {outcome!r}; expected one of {', '.join(EXPECTABLE)} "
             "or CRASH(SIGNAME)"
         )
-    _check_expectation_can_be_met(fields)
+    if crash and crash[1] not in _SIGNAL_NAMES:
+        close = difflib.get_close_matches(crash[1], _SIGNAL_NAMES, n=2)
+        fields["outcome"].fail(
+            f"unknown signal {crash[1]!r} in {outcome!r}"
+            + (f"; perhaps you meant {' or '.join(close)}?" if close else "")
+        )
+    _check_expected_test_runs(fields["test"], test, tests, absent=outcome == "absent")
     return Expectation(
         variant=variant,
         test=test,
-        outcome=outcome,
+        expected=outcome,
         arch=_arch(fields["arch"]) if "arch" in fields else None,
         where=node.where,
     )
 
 
-def _check_expectation_can_be_met(fields: dict[str, Node]) -> None:
-    """Refuse an expectation no run could ever meet, which the gate would otherwise carry
-    forever as "not checked": a ``farm/`` test id that matches no case of the library, a
-    glob with an unclosed ``[`` (fnmatch then matches it literally), a signal name the
-    kernel does not have in ``CRASH(SIG...)``.
-    """
-    for key in ("variant", "test"):
-        if (problem := _unclosed_bracket(fields[key].string())) is not None:
-            fields[key].fail(problem)
-    test = fields["test"].string()
-    if test.startswith("farm/"):
-        ids = _library_case_ids()
-        pattern = test.removeprefix("farm/")
-        if not any(fnmatch.fnmatchcase(case_id, pattern) for case_id in ids):
-            close = difflib.get_close_matches(pattern, ids, n=3)
-            hint = f"; did you mean {', '.join(f'farm/{c}' for c in close)}?" if close else ""
-            fields["test"].fail(f"{test!r} matches no case of the farm's case library{hint}")
-    crash = _CRASH_RE.fullmatch(fields["outcome"].string())
-    if crash is not None and crash.group(1) not in signal.Signals.__members__:
-        close = difflib.get_close_matches(crash.group(1), list(signal.Signals.__members__), n=1)
-        hint = f"; did you mean CRASH({close[0]})?" if close else ""
-        fields["outcome"].fail(f"{crash.group(1)} is not a signal name{hint}")
+#: Signal names a CRASH(...) expectation may name: what the runner can report.
+_SIGNAL_NAMES = tuple(sorted(s.name for s in signal.Signals))
+
+
+def _glob(node: Node) -> str:
+    """A string used as an fnmatch glob; an unclosed ``[`` would match only itself."""
+    text = node.string()
+    if (problem := _unclosed_bracket(text)) is not None:
+        node.fail(problem)
+    return text
+
+
+def _check_expected_test_runs(node: Node, test: str, tests: TestSelection, *, absent: bool) -> None:
+    """A ``farm/`` expectation must name a case of the library and, unless it expects the test
+    ``absent``, one the scenario runs; a ``glibc/`` one needs glibc tests selected at all (which
+    of glibc's tests exist is known only in the tree)."""
+    from farm import cases
+
+    if test.startswith("glibc/") and not tests.glibc and not absent:
+        node.fail(f"{test!r} can never be met: this scenario selects no glibc tests")
+    if not test.startswith("farm/"):
+        return
+    library = [f"farm/{case.id}" for case in _case_library()]
+    if not any(fnmatch.fnmatchcase(case_id, test) for case_id in library):
+        close = difflib.get_close_matches(test, library, n=3)
+        node.fail(
+            f"{test!r} matches no case this scenario runs, nor any of the farm's case library, "
+            "so it can never be met" + (f"; perhaps you meant {', '.join(close)}?" if close else "")
+        )
+    if absent:
+        return
+    selected = (
+        [f"farm/{case.id}" for case in cases.select_cases(_case_library(), tests.cases)]
+        if tests.cases
+        else []
+    )
+    if not any(fnmatch.fnmatchcase(case_id, test) for case_id in selected):
+        close = difflib.get_close_matches(test, selected, n=3)
+        node.fail(
+            f"{test!r} matches no case this scenario runs, so it can never be met"
+            + (f"; perhaps you meant {', '.join(close)}?" if close else "")
+        )
 
 
 @functools.cache
-def _library_case_ids() -> tuple[str, ...]:
-    """Ids of the packaged case library, parsed once per process (~25 ms)."""
+def _case_library() -> tuple[Case, ...]:
+    """The packaged case library, parsed once per process (~25 ms a parse)."""
     from farm import cases
 
-    return tuple(case.id for case in cases.load_cases())
+    return cases.load_cases()
 
 
 def _unclosed_bracket(glob: str) -> str | None:
@@ -699,8 +710,9 @@ def _unclosed_bracket(glob: str) -> str | None:
         end = glob.find("]", end)
         if end == -1:
             return (
-                f"{glob!r}: the '[' at character {index + 1} is never closed, so it would "
-                "match only a literal '['; close it or write [[] for a literal bracket"
+                f"unclosed '[' in glob {glob!r}: the '[' at character {index + 1} is never "
+                "closed, so it would match only a literal '['; close it or write [[] for a "
+                "literal bracket"
             )
         index = end + 1
     return None
@@ -709,7 +721,7 @@ def _unclosed_bracket(glob: str) -> str | None:
 def _flaky(node: Node) -> FlakyEntry:
     fields = node.mapping(required=("test", "reason", "expires"), optional=("arch",))
     return FlakyEntry(
-        test=fields["test"].string(),
+        test=_glob(fields["test"]),
         reason=fields["reason"].string(),
         expires=fields["expires"].date(),
         arch=_arch(fields["arch"]) if "arch" in fields else None,

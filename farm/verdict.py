@@ -1,41 +1,34 @@
-"""From a run directory (or many, one per CI cell) to a gate verdict and its reports.
+"""From run directories (one, or many: one per CI cell) to a gate verdict and its reports.
 
-A run directory holds everything the gate needs, as files, so a verdict can be computed on
-another machine from downloaded artifacts exactly as it is at the end of a local run:
-
-    cells/<cell>.json      the cell's build state, image ids, hashes, reproducer
-    results/*.jsonl        one record per test attempt (farm.results)
-    series.json            each series' patches (number, subject), for naming a bad patch
-    bisect/*.json          the first bad patch of each regressed series and arch
-
-This module converts the scenario and those files into ``farm.gate``'s inputs and writes the
-reports of ``farm.report``; the gate itself stays a pure function.
+``farm.rundir`` owns the run directory's files and validates what is read back; this module
+converts the scenario and those records into ``farm.gate``'s inputs and writes the reports
+of ``farm.report``; the gate itself stays a pure function.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import shlex
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate
+from farm import gate, ids
 from farm.build import ImageState
 from farm.matrix import Cell
 from farm.pipeline import BuiltCells
 from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
-from farm.results import TestResult, read_results
+from farm.results import TestResult
+from farm.rundir import RunDir, read_all
 from farm.scenario import EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
 
-_PHASE_STATE = {
-    "patch-apply": gate.CellState.PATCH_FAILED,
-    "configure": gate.CellState.CONFIGURE_FAILED,
-    "build": gate.CellState.BUILD_FAILED,
-    "source": gate.CellState.SOURCE_FAILED,
+_PHASE_STATE: dict[str, gate.CellState] = {
+    ids.BuildPhase.PATCH_APPLY: gate.CellState.PATCH_FAILED,
+    ids.BuildPhase.CONFIGURE: gate.CellState.CONFIGURE_FAILED,
+    ids.BuildPhase.BUILD: gate.CellState.BUILD_FAILED,
+    ids.BuildPhase.SOURCE: gate.CellState.SOURCE_FAILED,
 }
 
 
@@ -75,7 +68,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             continue
         series_sha256 = built.prepared.plan.build_image(cell.arch, cell.variant).series_sha256
         # The first image of the cell's chain that failed tells why the cell has no tests.
-        chain = built.prepared.plan.ancestry(f"test-{cell.arch.value}-{cell.variant}")
+        chain = built.prepared.plan.ancestry(ids.test_image_name(cell.arch.value, cell.variant))
         failed = next(
             (built.statuses[i.name] for i in chain if i.name in built.statuses
              and built.statuses[i.name].state is ImageState.FAILED),
@@ -99,7 +92,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        test_status = built.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
+        test_status = built.statuses.get(ids.test_image_name(cell.arch.value, cell.variant))
         if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
             statuses.append(
                 gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
@@ -119,35 +112,19 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
 
 def write_run_state(run_dir: Path, built: BuiltCells) -> None:
     """Persist cell states and series patch lists into the run directory."""
-    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    directory = RunDir(run_dir)
     for status in cell_statuses(built):
-        data = dataclasses.asdict(status)
-        (run_dir / "cells" / f"{status.cell}.json").write_text(
-            json.dumps(data, indent=2, sort_keys=True)
-        )
-    series = {
-        name: [{"number": p.number, "subject": p.subject} for p in patches]
-        for name, patches in built.prepared.series_patches.items()
-    }
-    (run_dir / "series.json").write_text(json.dumps(series, indent=2, sort_keys=True))
+        directory.write_cell(status)
+    directory.write_series(
+        {
+            name: [gate.SeriesPatch(p.number, p.subject) for p in patches]
+            for name, patches in built.prepared.series_patches.items()
+        }
+    )
 
 
 def write_bisection(run_dir: Path, result: gate.BisectResult) -> None:
-    (run_dir / "bisect").mkdir(parents=True, exist_ok=True)
-    path = run_dir / "bisect" / f"{result.scenario}-{result.arch}-{result.series}.json"
-    path.write_text(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True))
-
-
-def _read_cells(run_dirs: Iterable[Path]) -> list[gate.CellStatus]:
-    cells: list[gate.CellStatus] = []
-    for run_dir in run_dirs:
-        for path in sorted((run_dir / "cells").glob("*.json")):
-            data = json.loads(path.read_text())
-            data["state"] = gate.CellState(data["state"])
-            if data.get("failed_patch"):
-                data["failed_patch"] = gate.FailedPatch(**data["failed_patch"])
-            cells.append(gate.CellStatus(**data))
-    return cells
+    RunDir(run_dir).write_bisection(result)
 
 
 def _with_missing_cells(
@@ -156,7 +133,7 @@ def _with_missing_cells(
     results: Iterable[TestResult],
     expected: Iterable[Cell],
 ) -> list[gate.CellStatus]:
-    present = {c.cell for c in cells} | {f"{r.scenario}-{r.arch}-{r.variant}" for r in results}
+    present = {c.cell for c in cells} | {r.cell for r in results}
     missing = [
         gate.CellStatus(
             scenario=cell.scenario,
@@ -172,27 +149,6 @@ def _with_missing_cells(
     return cells + missing
 
 
-def _read_series(run_dirs: Iterable[Path]) -> dict[str, tuple[gate.SeriesPatch, ...]]:
-    series: dict[str, tuple[gate.SeriesPatch, ...]] = {}
-    for run_dir in run_dirs:
-        path = run_dir / "series.json"
-        if path.is_file():
-            for name, patches in json.loads(path.read_text()).items():
-                series[name] = tuple(gate.SeriesPatch(p["number"], p["subject"]) for p in patches)
-    return series
-
-
-def _read_bisections(run_dirs: Iterable[Path]) -> list[gate.BisectResult]:
-    found: list[gate.BisectResult] = []
-    for run_dir in run_dirs:
-        for path in sorted((run_dir / "bisect").glob("*.json")):
-            data = json.loads(path.read_text())
-            data["first_bad_patch"] = gate.SeriesPatch(**data["first_bad_patch"])
-            data["tests"] = tuple(data["tests"])
-            found.append(gate.BisectResult(**data))
-    return found
-
-
 def evaluate(
     scenario: Scenario,
     run_dirs: list[Path],
@@ -203,9 +159,13 @@ def evaluate(
     """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
 
     Each of ``expected_cells`` that no run directory holds (a CI job cancelled, its artifact
-    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing.
+    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing. A record
+    that cannot be read leaves the verdicts it could change UNDECIDED, naming the file. A
+    regression must reproduce on a rerun unless every directory's run.json says the runner
+    had no reruns (``--reruns 0``).
     """
-    patches = _read_series(run_dirs)
+    records = read_all(RunDir(d) for d in run_dirs)
+    patches = records.series
     series_infos = [
         gate.SeriesInfo(name=s.name, patches=patches.get(s.name, ())) for s in scenario.series
     ]
@@ -217,26 +177,18 @@ def evaluate(
             )
         )
         series_infos.append(gate.SeriesInfo(name="stacked", patches=stacked))
-    results = list(
-        read_results(sorted(p for d in run_dirs for p in (d / "results").glob("*.jsonl")))
-    )
     return gate.evaluate(
-        results,
-        _with_missing_cells(scenario, _read_cells(run_dirs), results, expected_cells),
-        require_reproduction=True,
+        records.results,
+        _with_missing_cells(scenario, list(records.cells), records.results, expected_cells),
+        require_reproduction=records.require_reproduction,
         today=today or datetime.date.today(),
         series=series_infos,
         expectations=[
-            gate.Expectation(
-                e.variant, e.test, e.outcome, e.arch.value if e.arch else None, scenario.name
-            )
-            for e in scenario.expectations
+            dataclasses.replace(e, scenario=scenario.name) for e in scenario.expectations
         ],
-        flaky=[
-            gate.FlakyEntry(f.test, f.reason, f.expires, f.arch.value if f.arch else None)
-            for f in scenario.flaky
-        ],
-        bisections=_read_bisections(run_dirs),
+        flaky=scenario.flaky,
+        bisections=records.bisections,
+        unreadable=records.unreadable,
     )
 
 

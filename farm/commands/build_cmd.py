@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm import build, engine, matrix
+from farm import build, engine, ids, matrix
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
 
@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     client = engine.connect()
     progress(f"base image: {engine.ensure_base_image(client, progress)}")
     names = [
-        f"test-{cell.arch.value}-{cell.variant}"
+        ids.test_image_name(cell.arch.value, cell.variant)
         for cell in cells
         if cell.variant == "baseline"
         or all(

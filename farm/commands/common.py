@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from farm import engine, matrix, pipeline, verdict
+from farm import engine, matrix
 from farm.errors import EngineError, Interrupted, UsageError
 from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
@@ -44,11 +44,6 @@ def cache() -> Cache:
 
 
 RUNS_ROOT = Path("farm-runs")
-#: pytest's exit statuses that mean it ran no test at all (3 internal error, 4 usage error:
-#: a malformed -k expression, a bad -n).
-PYTEST_COULD_NOT_RUN = {3: "internal error", 4: "usage error"}
-#: pytest's status when no item was selected, e.g. by a -k that matches nothing.
-PYTEST_NO_TESTS = 5
 
 
 def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False) -> Path:
@@ -131,41 +126,3 @@ def run_session(command: str, args: argparse.Namespace, body: Callable[[Session]
         raise interrupted(command, scenario, directory) from None
     except EngineError as error:
         raise engine_lost(error, command, scenario, directory) from None
-
-
-def build_and_test(session: Session, args: argparse.Namespace) -> pipeline.BuiltCells:
-    """Build the cells' images, record their states, probe them and run their tests (only
-    the unfinished ones with ``--resume``); prints the summary table."""
-    built = pipeline.build_cells(
-        session.client, session.scenario, session.cells,
-        cache=cache(), run_dir=session.directory, progress=progress,
-    )  # fmt: skip
-    verdict.write_run_state(session.directory, built)
-    probes = pipeline.probe_cells(
-        session.client, built, run_dir=session.directory, progress=progress
-    )
-    items = pipeline.test_items(built, probes)
-    if args.resume:
-        total = len(items)
-        items = pipeline.resume_items(items, run_dir=session.directory, reruns=args.reruns)
-        progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
-    progress(f"running {len(items)} test item(s) with {args.workers} worker(s)")
-    keyword = getattr(args, "keyword", None)
-    status = pipeline.run_tests(
-        items, run_dir=session.directory, workers=args.workers, reruns=args.reruns,
-        keyword=keyword,
-    )  # fmt: skip
-    if status == PYTEST_NO_TESTS and keyword and items:
-        raise UsageError(
-            f"-k {keyword!r} selected none of the {len(items)} test item(s); match an item id "
-            f"such as {items[0].id!r}, or leave -k out"
-        )
-    if status in PYTEST_COULD_NOT_RUN:
-        # No test ran, so there is nothing to summarise or gate; an empty run must not pass.
-        raise UsageError(
-            f"pytest could not run the tests ({PYTEST_COULD_NOT_RUN[status]}, exit status "
-            f"{status}); its message is above. Check -n and -k (a -k expression is pytest's: "
-            "'cases and not rseq')."
-        )
-    print(pipeline.summary_table(pipeline.load_results(session.directory)))
-    return built

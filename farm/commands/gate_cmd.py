@@ -10,12 +10,13 @@ from farm import matrix, verdict
 from farm.commands.common import load_all
 from farm.errors import UsageError
 from farm.report import markdown
+from farm.rundir import RunDir
 
 
 def run(args: argparse.Namespace) -> int:
     (scenario,) = load_all([args.scenario])
     for directory in args.run_dirs:
-        if not (directory / "cells").is_dir() and not (directory / "results").is_dir():
+        if not RunDir(directory).looks_like_run_dir():
             raise UsageError(f"{directory}: not a farm run directory (no cells/ or results/ in it)")
     expected = matrix.select(matrix.cells([scenario]), args.only)
     result = verdict.evaluate(scenario, list(args.run_dirs), expected_cells=expected)

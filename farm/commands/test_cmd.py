@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from farm.commands.common import Session, build_and_test, run_session
+from farm import stages
+from farm.commands.common import Session, progress, run_session
+from farm.commands.run_cmd import options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -12,10 +14,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _test(session: Session, args: argparse.Namespace) -> int:
-    built = build_and_test(session, args)
-    directory = session.directory
+    outcome = stages.run(session.client, options(session, args, judge=False), progress)
+    print(outcome.summary_table)
+    directory = outcome.run_dir
     print(f"results: {directory / 'results'}  junit: {directory / 'pytest-junit.xml'}")
-    not_built = [c.id for c in session.cells if not built.test_image_ready(c)]
-    for cell_id in not_built:
+    for cell_id in outcome.untested_cells:
         print(f"not tested (image not built): {cell_id}")
-    return 1 if not_built else 0
+    return outcome.exit_status

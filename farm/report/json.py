@@ -15,6 +15,8 @@ Schema (version 1); every date is ISO 8601 (``YYYY-MM-DD``), every enum its uppe
     baseline_variant      the variant every series was compared with ("baseline")
     warnings              [str]: things the gate noticed but that do not change the verdict
     expired_flaky         [flaky entry]: entries past their date, hence not honoured
+    unreadable            [{where, problem, cell}]: run-directory records that could not be
+                          read ("file" or "file:line"); each left its verdicts UNDECIDED
     cells                 [cell]: every cell's build status
     series                [series verdict]
     tests                 [history]: every test in every cell, with all its attempts
@@ -35,8 +37,9 @@ Schema (version 1); every date is ISO 8601 (``YYYY-MM-DD``), every enum its uppe
         attempts / baseline_attempts ([label], attempt order), rejects, reproduced, note,
         flaky_entry / expired_entry (flaky entry or null), output (tail of the test output)
     unmet expectation: scenario, arch, test, actual (label or "absent"), description,
-        expectation ({variant, test, expected, arch, scenario})
-    flaky entry: test (glob), reason, expires, arch (or null)
+        expectation ({variant (glob), test (glob), expected, arch, scenario, where
+        (the scenario's "file:line")})
+    flaky entry: test (glob), reason, expires, arch (or null), where
     history: scenario, arch, variant, test, label (final), attempts ([result record as in
         farm.results, without its own "schema" key])
 """
@@ -75,6 +78,7 @@ def to_dict(result: GateResult) -> dict[str, Any]:
         "baseline_variant": result.baseline_variant,
         "warnings": list(result.warnings),
         "expired_flaky": [_plain(e) for e in result.expired_flaky],
+        "unreadable": [_plain(u) for u in result.unreadable],
         "cells": [_cell(c) for c in result.cells],
         "series": [_series(s) for s in result.series],
         "tests": [_history(h) for h in result.histories],

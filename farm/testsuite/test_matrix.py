@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from farm.errors import EngineError
 from farm.pytest_plugin import report, run_and_record
+from farm.rundir import RunDir
 from farm.runner import ContainerPool, TestItem
 
 
 def test_item(
     farm_item: TestItem,
     farm_containers: ContainerPool,
-    farm_results_dir: Path,
+    farm_run_dir: RunDir,
     worker_id: str,
     request: pytest.FixtureRequest,
 ) -> None:
     reruns = int(request.config.getoption("--farm-reruns") or 0)
     try:
-        result = run_and_record(farm_item, farm_containers, farm_results_dir, worker_id, reruns)
+        result = run_and_record(farm_item, farm_containers, farm_run_dir, worker_id, reruns)
     except EngineError as error:
         # No result is recorded: the test did not fail, the engine did (farm run says so).
         pytest.fail(f"ENGINE: {error}", pytrace=False)

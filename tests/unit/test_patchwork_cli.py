@@ -17,6 +17,7 @@ from farm.cli import main
 from farm.patchwork_api import ApiRoot, PatchworkClient, Token
 from farm.report.patchwork import PatchworkCheck, check_context
 from farm.results import Outcome
+from farm.rundir import RunDir
 from farm.scenario import load_scenario
 from tests.unit.patchwork_fake import FakePatchwork, serve
 
@@ -184,23 +185,23 @@ def write_cell(run_dir: Path, arch: str, variant: str, outcome: Outcome) -> None
     """One cell's run directory, as `farm run --only CELL --no-gate` leaves it."""
     scenario = load_scenario(DEFAULT)
     status = gate.CellStatus(scenario.name, arch, variant, gate.CellState.BUILT)
-    (run_dir / "cells").mkdir(parents=True)
-    (run_dir / "cells" / f"{status.cell}.json").write_text(json.dumps(dataclasses.asdict(status)))
+    directory = RunDir(run_dir)
+    directory.write_cell(status)
     for expectation in scenario.expectations:
-        if expectation.variant not in ("*", variant) or expectation.outcome == "absent":
+        if expectation.variant not in ("*", variant) or expectation.expected == "absent":
             continue
-        label = "PASS" if expectation.outcome == "present" else expectation.outcome
+        label = "PASS" if expectation.expected == "present" else expectation.expected
         record = results.TestResult(
             scenario.name, arch, variant, expectation.test, Outcome(label.partition("(")[0]),
             signal=label.partition("(")[2].rstrip(")") or None,
         )  # fmt: skip
-        results.append_result(run_dir / "results" / f"{status.cell}.jsonl", record)
+        directory.append_result(record, worker="gw0")
     for attempt in (1, 2) if outcome is Outcome.FAIL else (1,):  # a regression reproduces
-        results.append_result(
-            run_dir / "results" / f"{status.cell}.jsonl",
+        directory.append_result(
             results.TestResult(
-                scenario.name, arch, variant, "farm/unique/probe", outcome, attempt=attempt
+                scenario.name, arch, variant, "glibc/elf/tst-farm-probe", outcome, attempt=attempt
             ),
+            worker="gw0",
         )
 
 

@@ -291,7 +291,13 @@ def test_json_holds_the_whole_decision(result: GateResult) -> None:
     assert x86["series_cell"]["reproducer"] == "farm run scenarios/s.yaml --only s-x86_64-fix"
     assert "farm run scenarios/s.yaml --only s-x86_64-baseline" in fix["reproducers"]
     assert data["expired_flaky"] == [
-        {"arch": None, "expires": "2026-11-19", "reason": "old entry", "test": "glibc/old/*"}
+        {
+            "arch": None,
+            "expires": "2026-11-19",
+            "reason": "old entry",
+            "test": "glibc/old/*",
+            "where": "",
+        }
     ]
     broken = next(s for s in data["series"] if s["series"] == "broken")
     assert broken["arches"][1]["first_bad_patch"] == {"number": 2, "subject": "string: fix memcpy"}

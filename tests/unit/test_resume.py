@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import pipeline, results, runner
+from farm import pipeline, results, rundir, runner
 from farm.commands.common import run_dir
 from farm.errors import UsageError
 from farm.results import Outcome
@@ -21,11 +21,11 @@ def item(test: str) -> runner.TestItem:
 
 
 def record(path: Path, test: str, outcome: Outcome, attempt: int) -> None:
-    results.append_result(
+    rundir.append_line(
         path,
         results.TestResult(
             SCENARIO.name, "x86_64", "baseline", test, outcome, image="img", attempt=attempt
-        ),
+        ).to_json(),
     )
 
 

@@ -271,7 +271,7 @@ def test_a_misspelled_signal_gets_the_real_name_suggested(tmp_path: Path) -> Non
     document["expect"][0]["outcome"] = "CRASH(SIGSEV)"
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(document))
-    with pytest.raises(ScenarioError, match=r"did you mean CRASH\(SIGSEGV\)\?"):
+    with pytest.raises(ScenarioError, match=r"perhaps you meant SIGSEGV"):
         load_scenario(path)
 
 
@@ -283,7 +283,7 @@ def test_real_signals_and_closed_globs_are_accepted(tmp_path: Path) -> None:
     document["expect"][0].update(test="farm/[ru]*/*", outcome="CRASH(SIGBUS)")
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(document))
-    assert load_scenario(path).expectations[0].outcome == "CRASH(SIGBUS)"
+    assert load_scenario(path).expectations[0].expected == "CRASH(SIGBUS)"
 
 
 def test_two_scenarios_making_the_same_cell_id_are_refused_naming_both(tmp_path: Path) -> None:

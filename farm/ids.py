@@ -1,0 +1,88 @@
+"""The farm's identities, each built by exactly one function.
+
+A cell id names one cell in ``farm matrix`` rows, ``--only`` globs, pytest item ids, run
+directory file names, reproducer command lines and GitHub job names; a test id names one test
+in results, expectations and reports; an image name names one image of a render plan. When
+two places spelled one of these with their own f-string they could drift apart, and a gate
+that looks a cell up by a differently spelled id sees a missing cell. So every spelling
+lives here, and call sites call these functions.
+
+Every id is byte-identical to what the farm wrote before this module existed, so old run
+directories and CI artifacts keep their meaning.
+"""
+
+from __future__ import annotations
+
+import enum
+
+#: The variant that builds glibc without any series: what every series is judged against.
+BASELINE = "baseline"
+#: The variant that applies every series of a scenario in order (``stacked: true``).
+STACKED = "stacked"
+
+FARM_TEST_PREFIX = "farm/"
+GLIBC_TEST_PREFIX = "glibc/"
+
+
+def cell_id(scenario: str, arch: str, variant: str) -> str:
+    """``<scenario>-<arch>-<variant>``, e.g. ``debian-2.36-backports-x86_64-baseline``.
+
+    This is the one place a cell id is spelled. A further optional component (a toolchain,
+    omitted when a scenario has only one, so today's ids stay valid) is to be added here as a
+    keyword argument, and only here: every caller that builds an id goes through this function.
+    """
+    return f"{scenario}-{arch}-{variant}"
+
+
+def farm_test_id(case_id: str) -> str:
+    """The test id of a case of the farm's own library: ``farm/<family>/<case>``."""
+    return FARM_TEST_PREFIX + case_id
+
+
+def glibc_test_id(name: str) -> str:
+    """The test id of one of glibc's own tests: ``glibc/<subdir>/<test>``."""
+    return GLIBC_TEST_PREFIX + name
+
+
+def is_farm_test(test: str) -> bool:
+    return test.startswith(FARM_TEST_PREFIX)
+
+
+def is_glibc_test(test: str) -> bool:
+    return test.startswith(GLIBC_TEST_PREFIX)
+
+
+class ImageKind(enum.StrEnum):
+    """The images of a cell's chain that are named per (arch, variant)."""
+
+    BUILD = "build"  # glibc configured and built, with the variant's series applied
+    TEST = "test"  # the build plus the farm's cases: what tests run in
+
+
+def image_name(kind: ImageKind, arch: str, variant: str) -> str:
+    """The name of an image in a render plan, e.g. ``test-x86_64-baseline``."""
+    return f"{kind.value}-{arch}-{variant}"
+
+
+def prefix_variant(series: str, count: int) -> str:
+    """The variant of a bisection step: the first ``count`` patches of ``series``."""
+    return f"{series}.prefix{count}"
+
+
+def item_id(arch: str, variant: str, test: str) -> str:
+    """A pytest item id: ``<arch>-<variant>-<test>``; the scenario is one per run."""
+    return f"{arch}-{variant}-{test}"
+
+
+class BuildPhase(enum.StrEnum):
+    """Where an image build stopped (``BuildError.phase``); a str, so old records compare equal."""
+
+    SOURCE = "source"
+    PATCH_APPLY = "patch-apply"
+    CONFIGURE = "configure"
+    BUILD = "build"
+
+
+def test_image_name(arch: str, variant: str) -> str:
+    """The name of the image a cell's tests run in: ``test-<arch>-<variant>``."""
+    return image_name(ImageKind.TEST, arch, variant)

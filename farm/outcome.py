@@ -1,0 +1,86 @@
+"""Test outcomes and the one policy over them: good, bad, rerun, regression.
+
+The runner decides what to rerun, the gate what is a regression and whether it reproduced,
+bisection whether a prefix regresses and the pytest plugin what pytest reports; each of them
+asks this module. They used to carry their own sets of "good" outcomes, and drifted: the gate
+called PASS -> UNSUPPORTED a regression that must reproduce on a rerun, while the runner never
+reran an UNSUPPORTED, so such a regression could only ever end UNDECIDED.
+
+The rules:
+
+- bad: FAIL, TIMEOUT, CRASH, ERROR. Everything else ran (or was legitimately skipped)
+  without failing. A CRASH that a hazard case exists to demonstrate (``natural_crash``) is
+  the case behaving as designed, so it is not rerun and does not fail a bisection step.
+- regression (baseline -> series): good -> bad, and PASS/XPASS -> UNSUPPORTED (coverage lost:
+  the series made a test skip itself).
+- rerun: every outcome that could be the series side of a regression, so every regression can
+  be confirmed: a bad outcome in any variant, and UNSUPPORTED in a series variant. The
+  baseline's UNSUPPORTED is never the series side of anything, so it is not rerun.
+- attempts disagree (the test is flaky): some attempts are bad and some not, or, against a
+  baseline outcome, some attempts would be a regression and some not.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from farm import ids
+
+
+class Outcome(enum.StrEnum):
+    """What one test did. The first four are glibc's own vocabulary (``.test-result``)."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    UNSUPPORTED = "UNSUPPORTED"  # exit 77: the feature is absent in this glibc or host
+    XFAIL = "XFAIL"  # failed, and glibc's own list expects it to
+    XPASS = "XPASS"  # passed, although expected to fail
+    TIMEOUT = "TIMEOUT"  # killed at its (scaled) timeout
+    CRASH = "CRASH"  # died by a signal; the record's ``signal`` names it
+    ERROR = "ERROR"  # the farm could not build or start the test at all
+
+
+BAD = frozenset({Outcome.FAIL, Outcome.TIMEOUT, Outcome.CRASH, Outcome.ERROR})
+GOOD = frozenset(Outcome) - BAD
+PASSING = frozenset({Outcome.PASS, Outcome.XPASS})
+
+
+def is_bad(outcome: Outcome) -> bool:
+    return outcome in BAD
+
+
+def behaved(outcome: Outcome, *, natural_crash: bool = False) -> bool:
+    """Not bad, or the crash a hazard case demonstrates (``expect: crash``)."""
+    return not is_bad(outcome) or (outcome is Outcome.CRASH and natural_crash)
+
+
+def needs_rerun(outcome: Outcome, variant: str, *, natural_crash: bool = False) -> bool:
+    """Whether an attempt must be repeated to confirm what it would prove (see the rules)."""
+    if not behaved(outcome, natural_crash=natural_crash):
+        return True
+    return outcome is Outcome.UNSUPPORTED and variant != ids.BASELINE
+
+
+def is_regression(before: Outcome, after: Outcome) -> bool:
+    """Whether baseline ``before`` -> series ``after`` is a regression."""
+    if before in GOOD and after in BAD:
+        return True
+    return before in PASSING and after is Outcome.UNSUPPORTED
+
+
+def is_fix(before: Outcome, after: Outcome) -> bool:
+    return before in BAD and after in PASSING
+
+
+def attempts_disagree(attempts: Iterable[Outcome], before: Outcome | None = None) -> bool:
+    """The attempts of one test disagree, so its final outcome proves nothing (flaky)."""
+    outcomes = tuple(attempts)
+    if len({is_bad(o) for o in outcomes}) > 1:
+        return True
+    return before is not None and len({is_regression(before, o) for o in outcomes}) > 1
+
+
+def outcome_of_label(label: str) -> Outcome:
+    """``CRASH(SIGSEGV)`` -> CRASH; raises ValueError for a label that names no outcome."""
+    return Outcome(label.partition("(")[0])

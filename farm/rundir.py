@@ -1,0 +1,529 @@
+"""The run directory: every path in it, every record written to it, every record read back.
+
+A run directory holds everything the gate needs, as files, so a verdict can be computed on
+another machine from downloaded artifacts exactly as at the end of a local run::
+
+    run.json               schema version and how many reruns the runner was allowed
+    cells/<cell>.json      the cell's build state, image ids, hashes, reproducer
+    results/*.jsonl        one record per test attempt (farm.results), appended as tests end
+    series.json            each series' patches (number, subject), for naming a bad patch
+    bisect/<s>-<a>-<series>.json  the first bad patch of a regressed series on one arch
+    bisect/results.jsonl, bisect/logs/  what bisection steps ran
+    probes/<cell>.json     the environment probe of each cell's image
+    logs/                  image build logs
+    spec.json, pytest-junit.xml, report.*  the test run's spec and the reports
+
+What is read back is untrusted: artifacts are downloaded, merged by hand, cut short by a
+killed writer. So every record is validated (schema version, exact fields, types, known
+states) and every file must be a regular file inside the directory. A record that cannot be
+read is never skipped silently and never a traceback: it becomes an `gate.UnreadableRecord`
+naming the file (and line), which leaves the verdict it could have changed UNDECIDED.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import os
+import stat
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from farm import gate, ids
+from farm.results import TestResult
+
+SCHEMA_VERSION = 1
+#: Records are small; a file beyond this is not one the farm wrote.
+MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
+
+
+class RecordError(ValueError):
+    """One record does not match its schema; the message says what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecords:
+    """Everything read from one or more run directories, and what could not be read."""
+
+    results: tuple[TestResult, ...] = ()
+    cells: tuple[gate.CellStatus, ...] = ()
+    series: Mapping[str, tuple[gate.SeriesPatch, ...]] = dataclasses.field(default_factory=dict)
+    bisections: tuple[gate.BisectResult, ...] = ()
+    #: The reruns each directory's runner was allowed; None where run.json is missing.
+    reruns: tuple[int | None, ...] = ()
+    unreadable: tuple[gate.UnreadableRecord, ...] = ()
+
+    @property
+    def require_reproduction(self) -> bool:
+        """A regression must be seen twice unless every run ran with ``--reruns 0``.
+
+        A directory that does not say (no run.json: an older farm) is taken to have rerun,
+        so its single-attempt regressions stay UNDECIDED rather than reject unconfirmed.
+        """
+        return not self.reruns or any(r is None or r > 0 for r in self.reruns)
+
+
+class RunDir:
+    """The paths of one run directory, its writers and its validating reader."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # ------------------------------------------------------------------------- paths
+    @property
+    def run_info(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def cells_dir(self) -> Path:
+        return self.root / "cells"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def series_file(self) -> Path:
+        return self.root / "series.json"
+
+    @property
+    def bisect_dir(self) -> Path:
+        return self.root / "bisect"
+
+    @property
+    def bisect_logs(self) -> Path:
+        return self.bisect_dir / "logs"
+
+    @property
+    def bisect_results(self) -> Path:
+        return self.bisect_dir / "results.jsonl"
+
+    @property
+    def probes_dir(self) -> Path:
+        return self.root / "probes"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.json"
+
+    @property
+    def pytest_junit(self) -> Path:
+        return self.root / "pytest-junit.xml"
+
+    def cell_file(self, cell_id: str) -> Path:
+        return self.cells_dir / f"{cell_id}.json"
+
+    def results_file(self, cell_id: str, worker: str) -> Path:
+        return self.results_dir / f"{cell_id}--{worker}.jsonl"
+
+    def probe_file(self, cell_id: str) -> Path:
+        return self.probes_dir / f"{cell_id}.json"
+
+    def bisection_file(self, result: gate.BisectResult) -> Path:
+        return self.bisect_dir / f"{result.scenario}-{result.arch}-{result.series}.json"
+
+    def looks_like_run_dir(self) -> bool:
+        return self.cells_dir.is_dir() or self.results_dir.is_dir()
+
+    # ------------------------------------------------------------------------- writers
+    def write_run_info(self, *, reruns: int) -> None:
+        _write_json(self.run_info, {"schema": SCHEMA_VERSION, "reruns": reruns})
+
+    def write_cell(self, status: gate.CellStatus) -> None:
+        _write_json(self.cell_file(status.cell), _versioned(status))
+
+    def write_series(self, series: Mapping[str, Iterable[gate.SeriesPatch]]) -> None:
+        data = {
+            name: [dataclasses.asdict(patch) for patch in patches]
+            for name, patches in series.items()
+        }
+        _write_json(self.series_file, {"schema": SCHEMA_VERSION, "series": data})
+
+    def write_bisection(self, result: gate.BisectResult) -> None:
+        _write_json(self.bisection_file(result), _versioned(result))
+
+    def write_probe(
+        self, cell_id: str, facts: Mapping[str, str], glibc_tests: Iterable[str]
+    ) -> None:
+        _write_json(
+            self.probe_file(cell_id),
+            {"schema": SCHEMA_VERSION, "facts": dict(facts), "glibc_tests": list(glibc_tests)},
+        )
+
+    def append_result(self, result: TestResult, *, worker: str) -> None:
+        append_line(self.results_file(result.cell, worker), result.to_json())
+
+    def append_bisect_result(self, result: TestResult) -> None:
+        append_line(self.bisect_results, result.to_json())
+
+    # ------------------------------------------------------------------------- readers
+    def read(self) -> RunRecords:
+        """Every record of this directory, validated; see the module docstring."""
+        return read_all([self])
+
+    def read_results(self) -> tuple[tuple[TestResult, ...], tuple[gate.UnreadableRecord, ...]]:
+        reader = _Reader(self)
+        reader.results()
+        return tuple(reader.found_results), tuple(reader.problems)
+
+
+def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
+    """The records of several run directories (one per CI cell, say) as one set."""
+    results: list[TestResult] = []
+    cells: list[gate.CellStatus] = []
+    series: dict[str, tuple[gate.SeriesPatch, ...]] = {}
+    bisections: list[gate.BisectResult] = []
+    reruns: list[int | None] = []
+    problems: list[gate.UnreadableRecord] = []
+    for run_dir in run_dirs:
+        reader = _Reader(run_dir)
+        reader.results()
+        cells += reader.cells()
+        series.update(reader.series())
+        bisections += reader.bisections()
+        reruns.append(reader.reruns())
+        results += reader.found_results
+        problems += reader.problems
+    return RunRecords(
+        results=tuple(results),
+        cells=tuple(cells),
+        series=series,
+        bisections=tuple(bisections),
+        reruns=tuple(reruns),
+        unreadable=tuple(problems),
+    )
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one JSON line and flush it, so a crash of the farm loses at most this line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(line + "\n")
+        stream.flush()
+
+
+def _versioned(record: Any) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, **dataclasses.asdict(record)}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write whole or not at all: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Reads one run directory, collecting records and located problems."""
+
+    def __init__(self, run_dir: RunDir) -> None:
+        self.run_dir = run_dir
+        self.root = run_dir.root
+        self.found_results: list[TestResult] = []
+        self.problems: list[gate.UnreadableRecord] = []
+
+    def _problem(self, path: Path, problem: str, *, line: int = 0, cell: str | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        self.problems.append(gate.UnreadableRecord(where=where, problem=problem, cell=cell))
+
+    def _files(self, directory: Path, suffix: str) -> list[Path]:
+        try:
+            if not directory.exists():
+                return []
+            if not self._inside(directory) or not directory.is_dir():
+                self._problem(directory, "not a directory inside the run directory")
+                return []
+            return sorted(p for p in directory.iterdir() if p.name.endswith(suffix))
+        except OSError as error:
+            self._problem(directory, f"cannot be listed: {error.strerror or error}")
+            return []
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return True
+
+    def _bytes(self, path: Path, cell: str | None = None) -> bytes | None:
+        """A file's content, or None (with the problem noted) when it cannot be trusted."""
+        if not self._inside(path):
+            self._problem(path, "is a symlink pointing out of the run directory", cell=cell)
+            return None
+        try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                self._problem(path, "is not a regular file", cell=cell)
+                return None
+            if info.st_size > MAX_RECORD_FILE_BYTES:
+                self._problem(path, f"is {info.st_size} bytes, too big for a record", cell=cell)
+                return None
+            return path.read_bytes()
+        except OSError as error:
+            self._problem(path, f"cannot be read: {error.strerror or error}", cell=cell)
+            return None
+
+    def _json(self, path: Path, cell: str | None = None) -> Any:
+        content = self._bytes(path, cell)
+        if content is None:
+            return _MISSING
+        try:
+            return json.loads(content.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            self._problem(path, f"is not UTF-8 (byte {error.start})", cell=cell)
+        except json.JSONDecodeError as error:
+            self._problem(path, f"is not valid JSON: {error}", cell=cell)
+        except RecursionError:
+            self._problem(path, "is not valid JSON: nested too deeply", cell=cell)
+        return _MISSING
+
+    def results(self) -> None:
+        for path in self._files(self.run_dir.results_dir, ".jsonl"):
+            # <cell>--<worker>.jsonl (or <cell>.jsonl); a name that is no judged cell's id
+            # (resumed-<pid>.jsonl) makes the gate hold a problem against every verdict.
+            file_cell = path.name.removesuffix(".jsonl").split("--", 1)[0]
+            content = self._bytes(path, file_cell)
+            if content is None:
+                continue
+            lines = content.split(b"\n")
+            for number, raw in enumerate(lines, start=1):
+                if not raw.strip():
+                    continue
+                torn = number == len(lines)  # no newline after it: its writer was cut off
+                try:
+                    self.found_results.append(_result(raw))
+                except RecordError as error:
+                    problem = str(error) + (
+                        " (a torn last line: was its writer killed?)" if torn else ""
+                    )
+                    self._problem(path, problem, line=number, cell=_cell_hint(raw) or file_cell)
+
+    def cells(self) -> list[gate.CellStatus]:
+        found = []
+        for path in self._files(self.run_dir.cells_dir, ".json"):
+            cell = path.name.removesuffix(".json")
+            data = self._json(path, cell)
+            if data is _MISSING:
+                continue
+            try:
+                status = _decode(gate.CellStatus, _unversioned(data, legacy=True))
+            except RecordError as error:
+                self._problem(path, str(error), cell=cell)
+                continue
+            if status.cell != cell:
+                self._problem(path, f"holds cell {status.cell!r}, not {cell!r}", cell=cell)
+                continue
+            found.append(status)
+        return found
+
+    def series(self) -> dict[str, tuple[gate.SeriesPatch, ...]]:
+        path = self.run_dir.series_file
+        if not path.exists() and not path.is_symlink():
+            return {}
+        data = self._json(path)
+        if data is _MISSING:
+            return {}
+        try:
+            if isinstance(data, dict) and not isinstance(data.get("schema", []), list):
+                data = _unversioned(data, legacy=False)
+                if set(data) != {"series"}:
+                    raise RecordError(f"expected the fields schema, series; got {sorted(data)}")
+                data = data["series"]
+            if not isinstance(data, dict):
+                raise RecordError(f"expected an object of series, got {_kind(data)}")
+            return {
+                _string(name, "series name"): tuple(
+                    _decode(gate.SeriesPatch, patch) for patch in _list(patches, name)
+                )
+                for name, patches in data.items()
+            }
+        except RecordError as error:
+            self._problem(path, str(error))
+            return {}
+
+    def bisections(self) -> list[gate.BisectResult]:
+        found = []
+        for path in self._files(self.run_dir.bisect_dir, ".json"):
+            data = self._json(path)
+            if data is _MISSING:
+                continue
+            try:
+                found.append(_decode(gate.BisectResult, _unversioned(data, legacy=True)))
+            except RecordError as error:
+                self._problem(path, str(error))
+        return found
+
+    def reruns(self) -> int | None:
+        path = self.run_dir.run_info
+        if not path.exists() and not path.is_symlink():
+            return None
+        data = self._json(path)
+        if data is _MISSING:
+            return None
+        try:
+            data = _unversioned(data, legacy=False)
+            if set(data) != {"reruns"}:
+                raise RecordError(f"expected the fields schema, reruns; got {sorted(data)}")
+            reruns = data["reruns"]
+            if type(reruns) is not int or reruns < 0:
+                raise RecordError(f"reruns: expected a whole number >= 0, got {reruns!r}")
+            return reruns
+        except RecordError as error:
+            self._problem(path, str(error))
+            return None
+
+
+_MISSING = object()
+
+
+def _result(raw: bytes) -> TestResult:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise RecordError(f"not UTF-8 (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise RecordError(f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise RecordError("not valid JSON: nested too deeply") from None
+    result: TestResult = _decode(TestResult, _unversioned(data, legacy=False))
+    return result
+
+
+def _cell_hint(raw: bytes) -> str | None:
+    """The cell an unreadable results line names, when enough of it parses to say."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    parts = [data.get(key) for key in ("scenario", "arch", "variant")]
+    if all(isinstance(part, str) for part in parts):
+        return ids.cell_id(*typing.cast(list[str], parts))
+    return None
+
+
+def _unversioned(data: Any, *, legacy: bool) -> dict[str, Any]:
+    """``data`` without its ``schema`` field, checked; ``legacy``: a missing one means 1
+    (cells, series and bisections were written without it before schema versions)."""
+    if not isinstance(data, dict):
+        raise RecordError(f"expected a JSON object, got {_kind(data)}")
+    fields: dict[str, Any] = dict(data)
+    schema = fields.pop("schema", SCHEMA_VERSION if legacy else None)
+    if schema is None:
+        raise RecordError('no schema version; expected "schema": 1')
+    if type(schema) is not int or schema != SCHEMA_VERSION:
+        raise RecordError(
+            f"schema version {schema!r}; this farm reads version {SCHEMA_VERSION} "
+            "(written by another farm version? rerun with this one)"
+        )
+    return fields
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else f"a {type(value).__name__}"
+    )
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise RecordError(f"{what}: expected a string, got {_kind(value)}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise RecordError(f"{what}: expected a list, got {_kind(value)}")
+    return value
+
+
+def _decode(cls: Any, data: Any) -> Any:
+    """Build dataclass ``cls`` from JSON ``data``: exact fields, every value of its type."""
+    if not isinstance(data, dict):
+        raise RecordError(f"expected a JSON object for {cls.__name__}, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    extra = sorted(set(data) - set(fields))
+    if extra:
+        raise RecordError(f"unknown field(s) {', '.join(map(repr, extra))} in {cls.__name__}")
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise RecordError(f"missing field(s) {', '.join(map(repr, missing))} in {cls.__name__}")
+    values = {name: _value(hints[name], data[name], name) for name in data}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise RecordError(f"{cls.__name__}: {error}") from None
+
+
+def _value(hint: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (hint,) = [option for option in options if option is not type(None)]
+        origin = typing.get_origin(hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            known = ", ".join(str(member.value) for member in hint)
+            raise RecordError(f"{name}: unknown value {value!r}; expected one of {known}") from None
+    if dataclasses.is_dataclass(hint):
+        return _decode(hint, value)
+    if hint is str:
+        return _string(value, name)
+    if hint is bool:
+        if type(value) is not bool:
+            raise RecordError(f"{name}: expected true or false, got {_kind(value)}")
+        return value
+    if hint is int:
+        if type(value) is not int:
+            raise RecordError(f"{name}: expected a whole number, got {_kind(value)}")
+        return value
+    if hint is float:
+        if (
+            type(value) not in (int, float)
+            or value != value
+            or value in (float("inf"), float("-inf"))
+        ):
+            raise RecordError(f"{name}: expected a finite number, got {value!r}")
+        return float(value)
+    if hint is datetime.date:
+        try:
+            return datetime.date.fromisoformat(_string(value, name))
+        except ValueError:
+            raise RecordError(f"{name}: expected a date YYYY-MM-DD, got {value!r}") from None
+    if origin is tuple:
+        (item_hint, _ellipsis) = typing.get_args(hint)
+        return tuple(_value(item_hint, item, name) for item in _list(value, name))
+    if origin is dict:
+        key_hint, item_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise RecordError(f"{name}: expected an object, got {_kind(value)}")
+        return {
+            _value(key_hint, key, name): _value(item_hint, item, name)
+            for key, item in value.items()
+        }
+    raise RecordError(f"{name}: cannot read a value of type {hint}")  # a farm bug, said plainly

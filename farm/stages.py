@@ -1,0 +1,173 @@
+"""The stages of a farm run as one library call: frozen `RunOptions` in, `RunOutcome` out.
+
+Build the cells' images and record their states, probe them, run their tests, bisect every
+reproduced regression, judge, write the reports. ``farm run`` and ``farm test`` only turn
+their arguments into `RunOptions`, call `run`, print the outcome and map it to an exit
+status; a benchmark or a test calls `run` the same way, so there is one way through the
+house and a CLI flag cannot change what a stage does behind the library's back.
+
+Like the rest of the core this never prints: progress goes to the ``progress`` callback, and
+what the CLI shows (the summary table, the markdown verdict, the report paths) is in the
+outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from farm import bisect, engine, pipeline, verdict
+from farm.errors import UsageError
+from farm.gate import ChangeKind, GateResult
+from farm.matrix import Cell
+from farm.outcome import outcome_of_label
+from farm.results import TestResult
+from farm.scenario import Arch, Scenario
+from farm.sources import Cache
+
+#: pytest's exit statuses that mean it ran no test at all (3 internal error, 4 usage error:
+#: a malformed -k expression, a bad -n).
+PYTEST_COULD_NOT_RUN = {3: "internal error", 4: "usage error"}
+#: pytest's status when no item was selected, e.g. by a -k that matches nothing.
+PYTEST_NO_TESTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything a run depends on, parsed and checked once."""
+
+    scenario: Scenario
+    cells: tuple[Cell, ...]
+    run_dir: Path
+    cache: Cache
+    workers: int | str = "auto"
+    reruns: int = 1
+    keyword: str | None = None
+    resume: bool = False
+    judge: bool = True  # False: build and test only (one CI cell; `farm gate` judges later)
+    bisect: bool = True
+    step_summary: Path | None = None  # GitHub's $GITHUB_STEP_SUMMARY
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reruns, bool) or not isinstance(self.reruns, int) or self.reruns < 0:
+            raise UsageError(f"--reruns: expected a whole number >= 0, got {self.reruns!r}")
+        workers = self.workers
+        if isinstance(workers, str) and workers != "auto":
+            # As given on a command line: "4" means 4; anything else is refused here, before
+            # pytest-xdist would refuse it after every image was built.
+            workers = int(workers) if workers.isascii() and workers.isdigit() else -1
+        if workers != "auto" and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
+            raise UsageError(f"--workers: expected 'auto' or a number >= 1, got {self.workers!r}")
+        object.__setattr__(self, "workers", workers)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run did: its cells' images, its results, and (when judged) the verdict."""
+
+    built: pipeline.BuiltCells
+    run_dir: Path
+    results: tuple[TestResult, ...]
+    gate: GateResult | None = None
+    reports: Mapping[str, Path] = field(default_factory=dict)
+
+    @property
+    def untested_cells(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.built.cells if not self.built.test_image_ready(c))
+
+    @property
+    def exit_status(self) -> int:
+        """The gate's status when judged; otherwise 1 when a cell's image was not built."""
+        if self.gate is not None:
+            return self.gate.exit_status
+        return 1 if self.untested_cells else 0
+
+    @property
+    def summary_table(self) -> str:
+        return pipeline.summary_table(list(self.results))
+
+
+def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progress) -> RunOutcome:
+    """Build, test, and (with ``options.judge``) bisect, judge and report; see the module."""
+    built = build_and_test(client, options, progress)
+    results = tuple(pipeline.load_results(options.run_dir))
+    if not options.judge:
+        return RunOutcome(built, options.run_dir, results)
+    result = verdict.evaluate(options.scenario, [options.run_dir], expected_cells=options.cells)
+    if options.bisect and _bisect_regressions(client, built, result, options, progress):
+        result = verdict.evaluate(options.scenario, [options.run_dir], expected_cells=options.cells)
+    reports = verdict.write_reports(result, options.run_dir, step_summary=options.step_summary)
+    return RunOutcome(built, options.run_dir, results, result, reports)
+
+
+def build_and_test(
+    client: docker.DockerClient, options: RunOptions, progress: engine.Progress
+) -> pipeline.BuiltCells:
+    """Build the cells' images, record their states, probe them and run their tests (only
+    the unfinished ones with ``options.resume``)."""
+    directory = options.run_dir
+    built = pipeline.build_cells(
+        client, options.scenario, options.cells,
+        cache=options.cache, run_dir=directory, progress=progress,
+    )  # fmt: skip
+    verdict.write_run_state(directory, built)
+    probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
+    items = pipeline.test_items(built, probes)
+    if options.resume:
+        total = len(items)
+        items = pipeline.resume_items(items, run_dir=directory, reruns=options.reruns)
+        progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
+    progress(f"running {len(items)} test item(s) with {options.workers} worker(s)")
+    status = pipeline.run_tests(
+        items, run_dir=directory, workers=options.workers, reruns=options.reruns,
+        keyword=options.keyword,
+    )  # fmt: skip
+    if status == PYTEST_NO_TESTS and options.keyword and items:
+        raise UsageError(
+            f"-k {options.keyword!r} selected none of the {len(items)} test item(s); match an "
+            f"item id such as {items[0].id!r}, or leave -k out"
+        )
+    if status in PYTEST_COULD_NOT_RUN:
+        # No test ran, so there is nothing to summarise or gate; an empty run must not pass.
+        raise UsageError(
+            f"pytest could not run the tests ({PYTEST_COULD_NOT_RUN[status]}, exit status "
+            f"{status}); its message is above. Check -n and -k (a -k expression is pytest's: "
+            "'cases and not rseq')."
+        )
+    return built
+
+
+def _bisect_regressions(
+    client: docker.DockerClient,
+    built: pipeline.BuiltCells,
+    result: GateResult,
+    options: RunOptions,
+    progress: engine.Progress,
+) -> bool:
+    """Bisect every series x arch with a reproduced regression; True if any was bisected."""
+    bisected = False
+    for series_verdict in result.series:
+        if series_verdict.series not in built.prepared.series_patches:
+            continue  # the stacked variant is several series; bisect each on its own
+        for arch_verdict in series_verdict.arches:
+            tests = {
+                t.test: outcome_of_label(t.baseline)
+                for t in arch_verdict.of_kind(ChangeKind.REGRESSION)
+                if t.rejects and t.baseline is not None
+            }
+            if not tests:
+                continue
+            names = ", ".join(sorted(tests))
+            progress(f"bisecting {series_verdict.series} on {arch_verdict.arch}: {names}")
+            found = bisect.first_bad_patch(
+                client, built, Arch(arch_verdict.arch), series_verdict.series, tests,
+                run_dir=options.run_dir, progress=progress,
+            )  # fmt: skip
+            verdict.write_bisection(options.run_dir, found)
+            bisected = True
+    return bisected
