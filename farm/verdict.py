@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate
+from farm import gate, matrix
 from farm.build import ImageState
 from farm.matrix import Cell
-from farm.pipeline import BuiltCells
+from farm.pipeline import BuiltCells, test_image_name
 from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
 from farm.results import TestResult, read_results
@@ -55,7 +55,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     for cell in built.cells:
         series = scenario.series_of_variant(cell.variant)
         common: dict[str, Any] = {
-            "scenario": scenario.name,
+            "scenario": cell.scenario_label,
             "arch": cell.arch.value,
             "variant": cell.variant,
             "source_sha256": built.prepared.source_sha256,
@@ -73,9 +73,10 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        series_sha256 = built.prepared.plan.build_image(cell.arch, cell.variant).series_sha256
+        plan = built.prepared.plan
+        series_sha256 = plan.build_image(cell.arch, cell.variant, cell.toolchain).series_sha256
         # The first image of the cell's chain that failed tells why the cell has no tests.
-        chain = built.prepared.plan.ancestry(f"test-{cell.arch.value}-{cell.variant}")
+        chain = plan.ancestry(test_image_name(cell))
         failed = next(
             (built.statuses[i.name] for i in chain if i.name in built.statuses
              and built.statuses[i.name].state is ImageState.FAILED),
@@ -99,7 +100,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        test_status = built.statuses.get(f"test-{cell.arch.value}-{cell.variant}")
+        test_status = built.statuses.get(test_image_name(cell))
         if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
             statuses.append(
                 gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
@@ -159,7 +160,7 @@ def _with_missing_cells(
     present = {c.cell for c in cells} | {f"{r.scenario}-{r.arch}-{r.variant}" for r in results}
     missing = [
         gate.CellStatus(
-            scenario=cell.scenario,
+            scenario=cell.scenario_label,
             arch=cell.arch.value,
             variant=cell.variant,
             state=gate.CellState.NOT_RUN,
@@ -226,10 +227,11 @@ def evaluate(
         require_reproduction=True,
         today=today or datetime.date.today(),
         series=series_infos,
+        # A scenario's expectations hold on each of its toolchains: the gate knows a toolchain
+        # as the scenario label of its cells (farm.matrix.Cell.scenario_label).
         expectations=[
-            gate.Expectation(
-                e.variant, e.test, e.outcome, e.arch.value if e.arch else None, scenario.name
-            )
+            gate.Expectation(e.variant, e.test, e.outcome, e.arch.value if e.arch else None, label)
+            for label in dict.fromkeys(c.scenario_label for c in matrix.cells([scenario]))
             for e in scenario.expectations
         ],
         flaky=[

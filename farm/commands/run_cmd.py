@@ -10,7 +10,6 @@ from farm import bisect, pipeline, verdict
 from farm.commands.common import Session, build_and_test, progress, run_session
 from farm.gate import ChangeKind, GateResult
 from farm.report import markdown
-from farm.scenario import Arch
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,13 +46,18 @@ def _bisect_regressions(
             continue  # the stacked variant is several series; bisect each on its own
         for arch_verdict in series_verdict.arches:
             tests = sorted(t.test for t in arch_verdict.of_kind(ChangeKind.REGRESSION) if t.rejects)
-            if not tests:
+            # The series' cell judged in this column (scenario label, arch): its toolchain.
+            cell = next(
+                (c for c in built.cells if c.variant == series_verdict.series
+                 and c.scenario_label == arch_verdict.scenario
+                 and c.arch.value == arch_verdict.arch),
+                None,
+            )  # fmt: skip
+            if not tests or cell is None:
                 continue
-            progress(
-                f"bisecting {series_verdict.series} on {arch_verdict.arch}: {', '.join(tests)}"
-            )
+            progress(f"bisecting {series_verdict.series} in {cell.id}: {', '.join(tests)}")
             found = bisect.first_bad_patch(
-                client, built, Arch(arch_verdict.arch), series_verdict.series, tests,  # type: ignore[arg-type]
+                client, built, cell, tests,  # type: ignore[arg-type]
                 run_dir=directory, progress=progress,
             )  # fmt: skip
             verdict.write_bisection(directory, found)
