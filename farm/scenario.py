@@ -75,7 +75,8 @@ CONFIGURE_VARIABLES = (
 #: Configure options the farm sets itself.
 _FARM_CONFIGURE_OPTIONS = ("--prefix", "--host", "--build")
 #: What may not appear in a configure flag or variable: they reach a Dockerfile RUN line.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: C0/C1 controls and Unicode's line and paragraph separators (a line break to some readers).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: Slow emulated hosts need 10-20; beyond this a timeout is "never", which the farm refuses.
 MAX_TIMEOUT_FACTOR = 100.0
 
