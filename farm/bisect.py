@@ -98,6 +98,7 @@ def _failing_tests_at_prefix(
                 test_image.tag,
                 test,
                 built.scenario.timeout_factor,
+                toolchain=cell.toolchain_label,
             )
             result: TestResult = runner.run_item(containers.for_item(item), item)
             append_result(run_dir / "bisect" / "results.jsonl", result)

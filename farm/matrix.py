@@ -37,11 +37,14 @@ class Cell:
     toolchain_axis: bool = False  # the scenario builds with more than one toolchain
 
     @property
+    def toolchain_label(self) -> str:
+        """The toolchain as ids name it: its name when the scenario has several, else ""."""
+        return self.toolchain.name if self.toolchain_axis else ""
+
+    @property
     def scenario_label(self) -> str:
         """The scenario as results, the gate and reports name this cell's column."""
-        if self.toolchain_axis:
-            return f"{self.scenario}-{self.toolchain.name}"
-        return self.scenario
+        return "-".join(part for part in (self.scenario, self.toolchain_label) if part)
 
     @property
     def id(self) -> str:

@@ -143,6 +143,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
                 image,
                 test,
                 scenario.timeout_factor,
+                toolchain=cell.toolchain_label,
             )
             for test in tests
         ]

@@ -50,10 +50,13 @@ class TestItem:
     image: str  # test image tag
     test: str  # farm/<case id> or glibc/<subdir>/<name>
     timeout_factor: float
+    #: The toolchain's name when the scenario has several (its cells' ids carry it), else "".
+    toolchain: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.arch.value}-{self.variant}-{self.test}"
+        prefix = f"{self.toolchain}-" if self.toolchain else ""
+        return f"{prefix}{self.arch.value}-{self.variant}-{self.test}"
 
     @property
     def cell(self) -> str:
@@ -67,6 +70,7 @@ class TestItem:
             "image": self.image,
             "test": self.test,
             "timeout_factor": self.timeout_factor,
+            "toolchain": self.toolchain,
         }
 
     @classmethod
@@ -78,6 +82,7 @@ class TestItem:
             image=str(data["image"]),
             test=str(data["test"]),
             timeout_factor=float(data["timeout_factor"]),
+            toolchain=str(data.get("toolchain", "")),
         )
 
     @property

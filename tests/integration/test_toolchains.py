@@ -72,6 +72,10 @@ def test_both_toolchains_build_test_and_accept_the_series(
             assert labels[(*key, "farm/dlmopen/newlm-isolation")] == "PASS"
             rseq = {t: v for (s, var, t), v in labels.items() if (s, var) == key and "rseq" in t}
             assert rseq and set(rseq.values()) == {"PASS"}, rseq
+    # pytest's item ids carry the toolchain too, so `-k bullseye` selects its items.
+    junit = (directory / "pytest-junit.xml").read_text()
+    for toolchain in ("bullseye", "bookworm"):
+        assert f"[{toolchain}-x86_64-harmless-glibc/elf/tst-dlmopen1]" in junit
 
 
 def test_probes_show_each_toolchains_compiler_linker_and_glibc(
