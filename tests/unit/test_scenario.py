@@ -177,57 +177,6 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("old_new", "line", "needle"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
-)
-def test_malformed_scenario_names_file_line_and_key(
-    tmp_path: Path,
-    old_new: tuple[str, str],
-    line: int,
-    needle: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    old, new = old_new
-    assert old in VALID, f"test is stale: {old!r} no longer in VALID"
-    path = write(tmp_path, VALID.replace(old, new, 1))
-    with pytest.raises(ScenarioError) as raised:
-        load_scenario(path)
-    message = str(raised.value)
-    assert message.startswith(f"{path}:{line}:"), message
-    assert needle in message, message
-    # The CLI prints it on one screen and exits 2, never a traceback.
-    assert main(["matrix", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert f"{path}:{line}:" in err and "Traceback" not in err
-    assert len(err.splitlines()) < 25
-
-
-@pytest.mark.parametrize(
-    ("content", "needle"),
-    [
-        (b"", "empty"),
-        (b"\x00\x01\x02binary", "NUL"),
-        (b"\xff\xfe not utf8", "UTF-8"),
-        (b"- just\n- a list\n", "expected a mapping"),
-        (b"name: a\n---\nname: b\n", "second document"),
-        (b"x: " + b"[" * 5000 + b"]" * 5000, "YAML"),
-    ],
-    ids=["empty", "binary", "not-utf8", "list", "two-documents", "deeply-nested"],
-)
-def test_garbage_files_are_refused(tmp_path: Path, content: bytes, needle: str) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_bytes(content)
-    with pytest.raises(ScenarioError, match=needle):
-        load_scenario(path)
-
-
-def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="cannot read"):
-        load_scenario(tmp_path / "absent.yaml")
-
-
-# --- toolchains and configure variables ---------------------------------------------------
-
 TOOLCHAINS_BLOCK = (
     "toolchains:\n"
     "  - bullseye\n"
@@ -241,33 +190,6 @@ WITH_TOOLCHAINS = VALID.replace(
     "  configure: [--disable-werror]\n",
     '  configure: [--disable-werror]\n  configure_vars:\n    CFLAGS: "-O2 -g"\n' + TOOLCHAINS_BLOCK,
 )
-
-
-def test_toolchains_and_configure_variables_load_merged_per_toolchain(tmp_path: Path) -> None:
-    from farm.scenario import Configure
-    from farm.toolchain import toolchain
-
-    scenario = load_scenario(write(tmp_path, WITH_TOOLCHAINS))
-    assert [t.toolchain.name for t in scenario.build_toolchains] == ["bullseye", "bookworm"]
-    assert scenario.has_toolchain_axis
-    assert scenario.configure_for(toolchain("bullseye")) == Configure(
-        flags=("--disable-werror",), variables=(("CFLAGS", "-O2 -g"),)
-    )
-    # The toolchain's own settings come after the scenario's and win over them.
-    assert scenario.configure_for(toolchain("bookworm")) == Configure(
-        flags=("--disable-werror", "--enable-bind-now"),
-        variables=(("CFLAGS", "-O2"), ("CXX", "false")),
-    )
-    with pytest.raises(KeyError):
-        scenario.configure_for(toolchain("trixie"))
-
-
-def test_a_scenario_without_toolchains_builds_with_the_default_only(tmp_path: Path) -> None:
-    scenario = load_scenario(write(tmp_path, VALID))
-    assert [t.toolchain.name for t in scenario.build_toolchains] == ["bookworm"]
-    assert not scenario.has_toolchain_axis
-    assert scenario.toolchains == ()
-
 
 MALFORMED_TOOLCHAINS = [
     ("unknown toolchain", ("  - bullseye\n", "  - bulseye\n"), 12, "did you mean 'bullseye'?"),
@@ -328,28 +250,85 @@ MALFORMED_TOOLCHAINS = [
 
 
 @pytest.mark.parametrize(
-    ("old_new", "line", "needle"),
-    [m[1:] for m in MALFORMED_TOOLCHAINS],
-    ids=[m[0] for m in MALFORMED_TOOLCHAINS],
+    ("valid", "old_new", "line", "needle"),
+    [(VALID, *m[1:]) for m in MALFORMED]
+    + [(WITH_TOOLCHAINS, *m[1:]) for m in MALFORMED_TOOLCHAINS],
+    ids=[m[0] for m in MALFORMED + MALFORMED_TOOLCHAINS],
 )
-def test_malformed_toolchains_and_configure_name_file_line_and_key(
+def test_malformed_scenario_names_file_line_and_key(
     tmp_path: Path,
+    valid: str,
     old_new: tuple[str, str],
     line: int,
     needle: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     old, new = old_new
-    assert old in WITH_TOOLCHAINS, f"test is stale: {old!r} no longer in WITH_TOOLCHAINS"
-    path = write(tmp_path, WITH_TOOLCHAINS.replace(old, new, 1))
+    assert old in valid, f"test is stale: {old!r} no longer in the valid scenario"
+    path = write(tmp_path, valid.replace(old, new, 1))
     with pytest.raises(ScenarioError) as raised:
         load_scenario(path)
     message = str(raised.value)
     assert message.startswith(f"{path}:{line}:"), message
     assert needle in message, message
+    # The CLI prints it on one screen and exits 2, never a traceback.
     assert main(["matrix", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:{line}:" in err and "Traceback" not in err
+    assert len(err.splitlines()) < 25
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary", "NUL"),
+        (b"\xff\xfe not utf8", "UTF-8"),
+        (b"- just\n- a list\n", "expected a mapping"),
+        (b"name: a\n---\nname: b\n", "second document"),
+        (b"x: " + b"[" * 5000 + b"]" * 5000, "YAML"),
+    ],
+    ids=["empty", "binary", "not-utf8", "list", "two-documents", "deeply-nested"],
+)
+def test_garbage_files_are_refused(tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ScenarioError, match=needle):
+        load_scenario(path)
+
+
+def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+# --- toolchains and configure variables ---------------------------------------------------
+
+
+def test_toolchains_and_configure_variables_load_merged_per_toolchain(tmp_path: Path) -> None:
+    from farm.scenario import Configure
+    from farm.toolchain import toolchain
+
+    scenario = load_scenario(write(tmp_path, WITH_TOOLCHAINS))
+    assert [t.toolchain.name for t in scenario.build_toolchains] == ["bullseye", "bookworm"]
+    assert scenario.has_toolchain_axis
+    assert scenario.configure_for(toolchain("bullseye")) == Configure(
+        flags=("--disable-werror",), variables=(("CFLAGS", "-O2 -g"),)
+    )
+    # The toolchain's own settings come after the scenario's and win over them.
+    assert scenario.configure_for(toolchain("bookworm")) == Configure(
+        flags=("--disable-werror", "--enable-bind-now"),
+        variables=(("CFLAGS", "-O2"), ("CXX", "false")),
+    )
+    with pytest.raises(KeyError):
+        scenario.configure_for(toolchain("trixie"))
+
+
+def test_a_scenario_without_toolchains_builds_with_the_default_only(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, VALID))
+    assert [t.toolchain.name for t in scenario.build_toolchains] == ["bookworm"]
+    assert not scenario.has_toolchain_axis
+    assert scenario.toolchains == ()
 
 
 def test_every_known_configure_variable_is_accepted(tmp_path: Path) -> None:
