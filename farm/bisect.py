@@ -16,33 +16,34 @@ import docker
 from farm import build, engine, ids, outcome, runner
 from farm.build import ImageState
 from farm.gate import BisectResult, SeriesPatch
+from farm.matrix import Cell
 from farm.outcome import Outcome
 from farm.pipeline import BuiltCells
 from farm.render import prefix_plan
 from farm.results import TestResult
 from farm.rundir import RunDir
-from farm.scenario import Arch
 
 
 def first_bad_patch(
     client: docker.DockerClient,
     built: BuiltCells,
-    arch: Arch,
-    series_name: str,
+    cell: Cell,
     tests: Mapping[str, Outcome],
     *,
     run_dir: Path,
     progress: engine.Progress,
 ) -> BisectResult:
-    """The first patch whose prefix regresses any of ``tests`` (test -> baseline outcome);
-    a prefix regresses a test by ``farm.outcome.is_regression``, exactly as the gate judges."""
+    """The first patch of ``cell``'s series (its variant) whose prefix regresses any of
+    ``tests`` (test -> baseline outcome); a prefix regresses a test by
+    ``farm.outcome.is_regression``, exactly as the gate judges."""
+    arch, series_name = cell.arch, cell.variant
     patches = built.prepared.series_patches[series_name]
     good, bad = 0, len(patches)
     bad_tests = tuple(tests)
     while bad - good > 1:
         middle = (good + bad) // 2
         failing = _failing_tests_at_prefix(
-            client, built, arch, series_name, middle, tests, run_dir=run_dir, progress=progress
+            client, built, cell, middle, tests, run_dir=run_dir, progress=progress
         )
         progress(
             f"bisect {series_name} ({arch.value}): first {middle} of {len(patches)} patch(es) "
@@ -58,15 +59,14 @@ def first_bad_patch(
         arch=arch.value,
         first_bad_patch=SeriesPatch(culprit.number, culprit.subject),
         tests=tuple(sorted(bad_tests)),
-        scenario=built.scenario.name,
+        scenario=cell.scenario_label,
     )
 
 
 def _failing_tests_at_prefix(
     client: docker.DockerClient,
     built: BuiltCells,
-    arch: Arch,
-    series_name: str,
+    cell: Cell,
     count: int,
     tests: Mapping[str, Outcome],
     *,
@@ -78,9 +78,10 @@ def _failing_tests_at_prefix(
     A prefix that does not build counts as bad with every test: the breakage is at or before
     it, which is what the search needs to know.
     """
-    plan = prefix_plan(built.prepared.plan, arch, series_name, count)
+    arch, series_name = cell.arch, cell.variant
+    plan = prefix_plan(built.prepared.plan, cell.toolchain, arch, series_name, count)
     variant = ids.prefix_variant(series_name, count)
-    test_image = plan.test_image(arch, variant)
+    test_image = plan.test_image(arch, variant, cell.toolchain)
     statuses = build.build_images(
         client,
         plan,
@@ -95,12 +96,13 @@ def _failing_tests_at_prefix(
     try:
         for test, baseline in sorted(tests.items()):
             item = runner.TestItem(
-                built.scenario.name,
+                cell.scenario_label,
                 arch,
                 variant,
                 test_image.tag,
                 test,
                 built.scenario.timeout_factor,
+                toolchain=cell.toolchain_label,
             )
             result: TestResult = runner.run_item(containers.for_item(item), item)
             RunDir(run_dir).append_bisect_result(result)

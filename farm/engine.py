@@ -30,7 +30,8 @@ import requests.exceptions
 
 from farm import command
 from farm.errors import BuildError, EngineError
-from farm.render import BASE_IMAGE, ImageSpec
+from farm.render import ImageSpec
+from farm.toolchain import Toolchain
 
 MANAGED_LABEL = "org.glibc-farm.managed"
 #: ``<hostname>:<pid>`` of the top-level ``farm`` process that started a container.
@@ -38,8 +39,9 @@ OWNER_LABEL = "org.glibc-farm.owner"
 #: Set by the ``farm`` command for itself and inherited by its children (the pytest-xdist
 #: workers that start the test containers), so every container names the ``farm`` process.
 OWNER_ENV = "FARM_OWNER"
-#: Registry images that stand for BASE_IMAGE where a registry answers (GitHub Actions).
-REGISTRY_BASE = ("debian", "bookworm")
+#: The registry repository whose ``<release>`` tag stands for a toolchain's base image where
+#: a registry answers (GitHub Actions).
+REGISTRY_REPOSITORY = "debian"
 DEBOOTSTRAP_MIRROR = "http://deb.debian.org/debian"
 #: Longest silence tolerated from the engine while an image builds (make can be quiet for a
 #: while, never for this long).
@@ -126,27 +128,30 @@ def image_id(client: docker.DockerClient, tag: str) -> str | None:
 # --- the base image ------------------------------------------------------------------------
 
 
-def ensure_base_image(client: docker.DockerClient, progress: Progress) -> str:
-    """Make ``BASE_IMAGE`` exist locally; returns how it was obtained.
+def ensure_base_image(client: docker.DockerClient, toolchain: Toolchain, progress: Progress) -> str:
+    """Make ``toolchain``'s base image exist locally; returns how it was obtained.
 
-    Pull ``debian:bookworm`` where a registry answers; otherwise (no registry here) build it
-    once with ``debootstrap --variant=minbase`` and ``docker import``.
+    Pull ``debian:<release>`` where a registry answers; otherwise (no registry here) build
+    it once with ``debootstrap --variant=minbase <release>`` and ``docker import``.
     """
-    if image_id(client, BASE_IMAGE) is not None:
+    base_image = toolchain.base_image
+    if image_id(client, base_image) is not None:
         return "present"
-    repository, tag = REGISTRY_BASE
     try:
-        progress(f"base image: pulling {repository}:{tag}")
-        pulled = client.images.pull(repository, tag=tag)
-        pulled.tag(*BASE_IMAGE.split(":"))
-        return f"pulled {repository}:{tag}"
+        progress(f"base image: pulling {REGISTRY_REPOSITORY}:{toolchain.name}")
+        pulled = client.images.pull(REGISTRY_REPOSITORY, tag=toolchain.name)
+        pulled.tag(*base_image.split(":"))
+        return f"pulled {REGISTRY_REPOSITORY}:{toolchain.name}"
     except docker.errors.APIError as error:
         progress(f"base image: no registry ({_first_line(str(error))}); using debootstrap")
-    _debootstrap_import(client, progress)
+    _debootstrap_import(client, toolchain, progress)
     return "debootstrap"
 
 
-def _debootstrap_import(client: docker.DockerClient, progress: Progress) -> None:
+def _debootstrap_import(
+    client: docker.DockerClient, toolchain: Toolchain, progress: Progress
+) -> None:
+    base_image, release = toolchain.base_image, toolchain.name
     if shutil.which("debootstrap") is None:
         raise EngineError(
             "no registry answers and debootstrap is not installed, so the base image cannot be "
@@ -158,18 +163,18 @@ def _debootstrap_import(client: docker.DockerClient, progress: Progress) -> None
         )
     with tempfile.TemporaryDirectory(prefix="farm-debootstrap-") as temporary:
         root = Path(temporary) / "rootfs"
-        progress(f"base image: debootstrap --variant=minbase bookworm ({DEBOOTSTRAP_MIRROR})")
+        progress(f"base image: debootstrap --variant=minbase {release} ({DEBOOTSTRAP_MIRROR})")
         bootstrapped = command.run(
-            ["debootstrap", "--variant=minbase", "bookworm", root, DEBOOTSTRAP_MIRROR], timeout=1800
+            ["debootstrap", "--variant=minbase", release, root, DEBOOTSTRAP_MIRROR], timeout=1800
         )
         if not bootstrapped.ok:
-            raise EngineError(f"debootstrap failed:\n{bootstrapped.tail(15)}")
+            raise EngineError(f"debootstrap of {release} failed:\n{bootstrapped.tail(15)}")
         tarball = Path(temporary) / "rootfs.tar"
         packed = command.run(["tar", "-C", root, "-cf", tarball, "."], timeout=600)
         if not packed.ok:
             raise EngineError(f"packing the debootstrap tree failed:\n{packed.tail(5)}")
-        progress("base image: docker import")
-        repository, tag = BASE_IMAGE.split(":")
+        progress(f"base image: docker import as {base_image}")
+        repository, tag = base_image.split(":")
         try:
             client.api.import_image_from_file(
                 str(tarball),
@@ -179,8 +184,8 @@ def _debootstrap_import(client: docker.DockerClient, progress: Progress) -> None
             )
         except _CONNECTION_ERRORS as error:
             raise _no_engine(error) from None
-    if image_id(client, BASE_IMAGE) is None:
-        raise EngineError(f"docker import did not produce {BASE_IMAGE}")
+    if image_id(client, base_image) is None:
+        raise EngineError(f"docker import did not produce {base_image}")
 
 
 # --- building ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import requests.exceptions
 
 from farm import engine
 from farm.errors import EngineError, FarmError, UsageError
-from farm.render import BASE_IMAGE, TAG_REPOSITORY, ImagePlan
+from farm.render import BASE_IMAGES, TAG_REPOSITORY, ImagePlan
 from farm.sources import default_cache_dir
 
 #: Under the cache root: one record per scenario of the image tags it uses.
@@ -283,7 +283,7 @@ def select_images(
     *,
     used_image_ids: Mapping[str, str] | None = None,
     required_labels: Sequence[LabelFilter] = (),
-    always_keep: frozenset[str] = frozenset({BASE_IMAGE}),
+    always_keep: frozenset[str] = BASE_IMAGES,
 ) -> tuple[list[Removal], list[Kept], int, list[str]]:
     """Farm image tags in no scenario's newest record, and dangling farm images.
 

@@ -24,12 +24,23 @@ FARM_TEST_PREFIX = "farm/"
 GLIBC_TEST_PREFIX = "glibc/"
 
 
-def cell_id(scenario: str, arch: str, variant: str) -> str:
-    """``<scenario>-<arch>-<variant>``, e.g. ``debian-2.36-backports-x86_64-baseline``.
+def scenario_label(scenario: str, toolchain: str = "") -> str:
+    """The scenario as cells, results, the gate and reports name it: ``<scenario>`` or, when a
+    scenario builds with several toolchains, ``<scenario>-<toolchain>``.
 
-    This is the one place a cell id is spelled. A further optional component (a toolchain,
-    omitted when a scenario has only one, so today's ids stay valid) is to be added here as a
-    keyword argument, and only here: every caller that builds an id goes through this function.
+    With one toolchain the label is the bare name, so the ids of every scenario that names no
+    second toolchain stay what they were; with several, each toolchain is its own column and
+    is judged against its own baseline.
+    """
+    return f"{scenario}-{toolchain}" if toolchain else scenario
+
+
+def cell_id(scenario: str, arch: str, variant: str) -> str:
+    """``<scenario label>-<arch>-<variant>``, e.g. ``debian-2.36-backports-x86_64-baseline``
+    or ``rtld-shared-gohar94-bullseye-i686-baseline``.
+
+    This is the one place a cell id is spelled; ``scenario`` is a `scenario_label`, which
+    carries the toolchain when a scenario has several.
     """
     return f"{scenario}-{arch}-{variant}"
 
@@ -53,15 +64,26 @@ def is_glibc_test(test: str) -> bool:
 
 
 class ImageKind(enum.StrEnum):
-    """The images of a cell's chain that are named per (arch, variant)."""
+    """The images of a render plan, in the order they are built FROM each other."""
 
+    TOOLCHAIN = "toolchain"  # a Debian release with glibc's build tools
+    SOURCE = "source"  # the glibc tree, prepared
     BUILD = "build"  # glibc configured and built, with the variant's series applied
     TEST = "test"  # the build plus the farm's cases: what tests run in
 
 
-def image_name(kind: ImageKind, arch: str, variant: str) -> str:
-    """The name of an image in a render plan, e.g. ``test-x86_64-baseline``."""
-    return f"{kind.value}-{arch}-{variant}"
+def image_name(
+    kind: ImageKind, arch: str | None = None, variant: str | None = None, *, toolchain: str = ""
+) -> str:
+    """The name of an image in a render plan, e.g. ``test-x86_64-baseline`` or
+    ``build-bullseye-i686-baseline``; the readable part of its tag is made from it.
+
+    ``toolchain`` is the toolchain's image qualifier: empty for the default toolchain, whose
+    images keep the names they had before toolchains were an axis, so that every scenario on
+    it shares them.
+    """
+    parts = (kind.value, toolchain, arch or "", variant or "")
+    return "-".join(part for part in parts if part)
 
 
 def prefix_variant(series: str, count: int) -> str:
@@ -69,9 +91,11 @@ def prefix_variant(series: str, count: int) -> str:
     return f"{series}.prefix{count}"
 
 
-def item_id(arch: str, variant: str, test: str) -> str:
-    """A pytest item id: ``<arch>-<variant>-<test>``; the scenario is one per run."""
-    return f"{arch}-{variant}-{test}"
+def item_id(arch: str, variant: str, test: str, *, toolchain: str = "") -> str:
+    """A pytest item id: ``[<toolchain>-]<arch>-<variant>-<test>``; the scenario is one per
+    run, and the toolchain is named only when the scenario has several."""
+    prefix = f"{toolchain}-" if toolchain else ""
+    return f"{prefix}{arch}-{variant}-{test}"
 
 
 class BuildPhase(enum.StrEnum):
@@ -83,6 +107,6 @@ class BuildPhase(enum.StrEnum):
     BUILD = "build"
 
 
-def test_image_name(arch: str, variant: str) -> str:
-    """The name of the image a cell's tests run in: ``test-<arch>-<variant>``."""
-    return image_name(ImageKind.TEST, arch, variant)
+def test_image_name(arch: str, variant: str, *, toolchain: str = "") -> str:
+    """The name of the image a cell's tests run in: ``test-[<toolchain>-]<arch>-<variant>``."""
+    return image_name(ImageKind.TEST, arch, variant, toolchain=toolchain)

@@ -21,6 +21,7 @@ from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
 from farm.errors import EngineError
 from farm.matrix import Cell
+from farm.render import image_name
 from farm.results import TestResult
 from farm.rundir import RunDir
 from farm.scenario import Scenario
@@ -36,11 +37,16 @@ class BuiltCells:
     cells: tuple[Cell, ...]
     prepared: PreparedScenario
     statuses: dict[str, ImageStatus]
-    base_image: str  # how the base image was obtained
+    base_image: str  # how the base image(s) were obtained
 
     def test_image_ready(self, cell: Cell) -> bool:
-        status = self.statuses.get(ids.test_image_name(cell.arch.value, cell.variant))
+        status = self.statuses.get(test_image_name(cell))
         return status is not None and status.state in (ImageState.BUILT, ImageState.REUSED)
+
+
+def test_image_name(cell: Cell) -> str:
+    """The name, in its scenario's image plan, of the image ``cell``'s tests run in."""
+    return image_name("test", cell.toolchain, cell.arch, cell.variant)
 
 
 def build_cells(
@@ -55,9 +61,13 @@ def build_cells(
     """Fetch, render and build the test images of ``cells`` (and everything below them)."""
     cells = tuple(cells)
     prepared = build.prepare(scenario, cache, progress)
-    base = engine.ensure_base_image(client, progress)
+    toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
+    base = "; ".join(
+        f"{name}: {engine.ensure_base_image(client, toolchain, progress)}"
+        for name, toolchain in toolchains.items()
+    )
     names = [
-        ids.test_image_name(cell.arch.value, cell.variant)
+        test_image_name(cell)
         for cell in cells
         if all(
             s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
@@ -84,7 +94,7 @@ def probe_cells(
     for cell in built.cells:
         if not built.test_image_ready(cell):
             continue
-        image = built.prepared.plan.test_image(cell.arch, cell.variant)
+        image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain)
         container = TestContainer(client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}")
         container.start()
         try:
@@ -99,8 +109,10 @@ def probe_cells(
         probe = CellProbe(cell.id, facts, tests)
         RunDir(run_dir).write_probe(cell.id, facts, tests)
         progress(
-            f"{cell.id}: {facts.get('glibc', '?')}; rseq syscall: {facts.get('rseq_syscall')}; "
-            f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s)"
+            f"{cell.id}: {facts.get('glibc', '?')}; built with {facts.get('gcc', '?')}, "
+            f"{facts.get('ld_version', '?')} (-z unique: {facts.get('ld_z_unique')}) on "
+            f"host glibc {facts.get('host_glibc', '?')}; rseq syscall: "
+            f"{facts.get('rseq_syscall')}; {len(tests)} glibc test(s)"
         )
         probes[cell.id] = probe
     return probes
@@ -117,12 +129,18 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
     for cell in built.cells:
         if cell.id not in probes:
             continue
-        image = built.prepared.plan.test_image(cell.arch, cell.variant).tag
+        image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain).tag
         tests = [ids.farm_test_id(case.id) for case in selected]
         tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
         items += [
             runner.TestItem(
-                scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor
+                cell.scenario_label,
+                cell.arch,
+                cell.variant,
+                image,
+                test,
+                scenario.timeout_factor,
+                toolchain=cell.toolchain_label,
             )
             for test in tests
         ]

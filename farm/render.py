@@ -1,11 +1,15 @@
 """Rendering a scenario into the Dockerfiles of its images, each tagged by its inputs' hash.
 
-The image graph of one scenario::
+The image graph of one scenario, once per toolchain (Debian release)::
 
-    toolchain ─ source ─┬─ build-<arch>-baseline ─┬─ build-<arch>-<series>  ─ test-<arch>-<series>
-                        │                         ├─ build-<arch>-stacked   ─ test-<arch>-stacked
-                        │                         └─ test-<arch>-baseline
-                        └─ (one baseline per arch)
+    base:<release> ─ toolchain ─ source ─┬─ build-<arch>-baseline ─┬─ build-<arch>-<series> ─ test-…
+                                         │                         ├─ build-<arch>-stacked  ─ test-…
+                                         │                         └─ test-<arch>-baseline
+                                         └─ (one baseline per arch)
+
+Image names (and the readable part of tags) carry the toolchain, ``build-bullseye-x86_64-
+baseline``, except for the default toolchain, whose images keep their names: a scenario that
+adds a toolchain reuses every image a single-toolchain scenario built.
 
 A patched build image starts FROM the baseline build image of its arch and runs make in the
 same build tree, so only what the series touched is recompiled.
@@ -29,19 +33,21 @@ import jinja2
 
 from farm import ids
 from farm.errors import ScenarioError
-from farm.scenario import Arch, Scenario
+from farm.scenario import Arch, Configure, Scenario
 from farm.series import Patch
 from farm.sources import SAFE_FILE_NAME_RE, Blob, GlibcTree
+from farm.toolchain import Toolchain, default_toolchain, known_toolchains
 from farm.yamlnode import control_character
 
 #: The Dockerfile templates and the scripts they copy in: inside the package, so that a
 #: wheel (not only an editable checkout) carries them.
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
 CASES_DIR = Path(__file__).resolve().parent / "cases"
-#: The logical name of the Debian base image; the engine makes sure it exists locally,
-#: by pulling debian:bookworm or by debootstrap + docker import where no registry answers.
-BASE_IMAGE = "glibc-farm/base:bookworm"
 TAG_REPOSITORY = "glibc-farm"
+#: The default toolchain's Debian base image (each toolchain has its own, see farm.toolchain).
+BASE_IMAGE = default_toolchain().base_image
+#: Every toolchain's base image: made once (pull or debootstrap), kept by ``farm gc``.
+BASE_IMAGES = frozenset(t.base_image for t in known_toolchains().values())
 
 #: Debian packages of the toolchain image: what glibc's configure and make need, multilib
 #: for i686, and what the test runner uses (timeout, readelf).
@@ -94,6 +100,7 @@ class ImageSpec:
     tag: str
     patches: tuple[Patch, ...] = field(default=())  # for build images of a series variant
     series_sha256: str = ""  # of the patches applied (build images of a series variant)
+    toolchain: Toolchain = field(default_factory=default_toolchain)
 
     @property
     def digest(self) -> str:
@@ -120,11 +127,15 @@ class ImagePlan:
                 return image
         raise KeyError(name)
 
-    def build_image(self, arch: Arch, variant: str) -> ImageSpec:
-        return self.by_name(ids.image_name(ids.ImageKind.BUILD, arch.value, variant))
+    def build_image(
+        self, arch: Arch, variant: str, toolchain: Toolchain | None = None
+    ) -> ImageSpec:
+        """The build image of a variant; ``toolchain`` defaults to the default toolchain."""
+        return self.by_name(image_name("build", toolchain or default_toolchain(), arch, variant))
 
-    def test_image(self, arch: Arch, variant: str) -> ImageSpec:
-        return self.by_name(ids.test_image_name(arch.value, variant))
+    def test_image(self, arch: Arch, variant: str, toolchain: Toolchain | None = None) -> ImageSpec:
+        """The test image of a variant; ``toolchain`` defaults to the default toolchain."""
+        return self.by_name(image_name("test", toolchain or default_toolchain(), arch, variant))
 
     def ancestry(self, name: str) -> tuple[ImageSpec, ...]:
         """``name`` and every image it is built FROM, root first."""
@@ -135,6 +146,33 @@ class ImagePlan:
             chain.append(image)
             current = image.parent
         return tuple(reversed(chain))
+
+
+def image_name(
+    kind: str, toolchain: Toolchain, arch: Arch | None = None, variant: str | None = None
+) -> str:
+    """The name of an image of a plan (`farm.ids.image_name`) for a `Toolchain`."""
+    return ids.image_name(
+        ids.ImageKind(kind),
+        arch.value if arch is not None else None,
+        variant,
+        toolchain=toolchain.image_qualifier,
+    )
+
+
+def configure_arguments(configure: Configure, arch: Arch) -> str:
+    """The shell-quoted arguments of ``glibc-configure``: options, then ``VAR=VALUE``.
+
+    configure takes variables as arguments and lets them override the environment, where
+    ``glibc-configure`` puts the arch's compiler (``gcc -m32`` for i686); so a scenario's
+    ``CC``/``CXX`` get the arch's flag here, to stay compilers for that arch.
+    """
+    arch_flag = " -m32" if arch is Arch.I686 else ""
+    variables = [
+        f"{name}={value}{arch_flag if name in ('CC', 'CXX') else ''}"
+        for name, value in configure.variables
+    ]
+    return shlex.join((*configure.flags, *variables))
 
 
 def _environment() -> jinja2.Environment:
@@ -253,6 +291,7 @@ class _PlanBuilder:
         parent: ImageSpec | None,
         context: tuple[ContextFile, ...],
         *,
+        toolchain: Toolchain,
         arch: Arch | None = None,
         variant: str | None = None,
         patches: tuple[Patch, ...] = (),
@@ -267,6 +306,7 @@ class _PlanBuilder:
         image = ImageSpec(
             name=name,
             kind=name.split("-", 1)[0],
+            toolchain=toolchain,
             arch=arch,
             variant=variant,
             parent=parent.name if parent else None,
@@ -290,10 +330,11 @@ class _PlanBuilder:
         series_files = patch_list(applied, "series")
         series_sha256 = _sha256(json.dumps([f.sha256 for f in series_files]).encode())
         return self.add(
-            ids.image_name(ids.ImageKind.BUILD, baseline.arch.value, variant),
+            image_name("build", baseline.toolchain, baseline.arch, variant),
             "build-series.Dockerfile.j2",
             baseline,
             (_script("apply-series"), _script("glibc-make"), *series_files),
+            toolchain=baseline.toolchain,
             arch=baseline.arch,
             variant=variant,
             patches=tuple(patch for _, patch in applied),
@@ -304,10 +345,11 @@ class _PlanBuilder:
     def test_image(self, build: ImageSpec, tests_context: tuple[ContextFile, ...]) -> ImageSpec:
         assert build.arch is not None and build.variant is not None
         return self.add(
-            ids.test_image_name(build.arch.value, build.variant),
+            image_name("test", build.toolchain, build.arch, build.variant),
             "test.Dockerfile.j2",
             build,
             tests_context,
+            toolchain=build.toolchain,
             arch=build.arch,
             variant=build.variant,
         )
@@ -318,50 +360,68 @@ def render_plan(
     glibc: GlibcTree,
     series_patches: Mapping[str, tuple[Patch, ...]],
     *,
-    base_image: str = BASE_IMAGE,
     cases_dir: Path = CASES_DIR,
 ) -> ImagePlan:
-    """Every image of ``scenario``, given its fetched glibc tree and series patches.
+    """Every image of ``scenario`` on each of its toolchains, given its fetched glibc tree
+    and series patches.
 
     A variant whose series is missing from ``series_patches`` (it could not be fetched) gets
     no images; the others are unaffected.
     """
     builder = _PlanBuilder()
-    toolchain = builder.add(
-        "toolchain",
+    tests_context = (*case_files(cases_dir), _script("probe"))
+    for entry in scenario.build_toolchains:
+        _render_toolchain(builder, scenario, entry.toolchain, glibc, series_patches, tests_context)
+    return ImagePlan(scenario=scenario, images=tuple(builder.images))
+
+
+def _render_toolchain(
+    builder: _PlanBuilder,
+    scenario: Scenario,
+    toolchain: Toolchain,
+    glibc: GlibcTree,
+    series_patches: Mapping[str, tuple[Patch, ...]],
+    tests_context: tuple[ContextFile, ...],
+) -> None:
+    """The images of ``scenario`` built with one toolchain, from its base image up."""
+    toolchain_image = builder.add(
+        image_name("toolchain", toolchain),
         "toolchain.Dockerfile.j2",
         None,
         (),
-        base_image=base_image,
+        toolchain=toolchain,
+        base_image=toolchain.base_image,
         packages=TOOLCHAIN_PACKAGES,
     )
     tarball: Blob = glibc.tarball
     prepare_files = patch_list(tuple(("prepare", p) for p in glibc.prepare), "input/prepare")
     source = builder.add(
-        "source",
+        image_name("source", toolchain),
         "source.Dockerfile.j2",
-        toolchain,
+        toolchain_image,
         (
             _script("apply-series"),
             ContextFile(f"input/{tarball.name}", tarball.sha256, source=tarball.path),
             *prepare_files,
         ),
+        toolchain=toolchain,
         glibc_version=scenario.glibc_version,
         source_sha256=glibc.sha256,
         tarball=tarball.name,
     )
-    tests_context = (*case_files(cases_dir), _script("probe"))
+    configure = scenario.configure_for(toolchain)
     for arch in scenario.arches:
         baseline = builder.add(
-            ids.image_name(ids.ImageKind.BUILD, arch.value, ids.BASELINE),
+            image_name("build", toolchain, arch, "baseline"),
             "build-baseline.Dockerfile.j2",
             source,
             (_script("glibc-configure"), _script("glibc-make")),
+            toolchain=toolchain,
             arch=arch,
             variant="baseline",
             glibc_version=scenario.glibc_version,
             source_sha256=glibc.sha256,
-            configure_flags=shlex.join(scenario.configure),
+            configure_flags=configure_arguments(configure, arch),
         )
         builder.test_image(baseline, tests_context)
         for variant in scenario.variants[1:]:
@@ -373,23 +433,24 @@ def render_plan(
                 for patch in series_patches[series.name]
             )
             builder.test_image(builder.series_build(baseline, variant, applied), tests_context)
-    return ImagePlan(scenario=scenario, images=tuple(builder.images))
 
 
-def prefix_plan(plan: ImagePlan, arch: Arch, series_name: str, count: int) -> ImagePlan:
+def prefix_plan(
+    plan: ImagePlan, toolchain: Toolchain, arch: Arch, series_name: str, count: int
+) -> ImagePlan:
     """``plan`` plus the build and test images of the first ``count`` patches of a series.
 
     Used to bisect a regression to the first bad patch: each prefix builds incrementally on
     the baseline build tree, like the full series does.
     """
-    series_build = plan.build_image(arch, series_name)
+    series_build = plan.build_image(arch, series_name, toolchain)
     patches = series_build.patches[:count]
     builder = _PlanBuilder()
     builder.images = list(plan.images)
-    baseline = plan.build_image(arch, "baseline")
+    baseline = plan.build_image(arch, "baseline", toolchain)
     variant = ids.prefix_variant(series_name, count)
     build = builder.series_build(baseline, variant, tuple((series_name, p) for p in patches))
-    test_context = plan.test_image(arch, "baseline").context
+    test_context = plan.test_image(arch, "baseline", toolchain).context
     builder.test_image(build, test_context)
     return ImagePlan(scenario=plan.scenario, images=tuple(builder.images))
 
@@ -417,6 +478,7 @@ def write_plan(plan: ImagePlan, out_dir: Path) -> list[Path]:
             "name": image.name,
             "tag": image.tag,
             "parent": image.parent,
+            "toolchain": image.toolchain.name,
             "arch": image.arch.value if image.arch else None,
             "variant": image.variant,
             "context": {item.dest: item.sha256 for item in image.context},

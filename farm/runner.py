@@ -47,10 +47,12 @@ class TestItem:
     image: str  # test image tag
     test: str  # farm/<case id> or glibc/<subdir>/<name>
     timeout_factor: float
+    #: The toolchain's name when the scenario has several (its cells' ids carry it), else "".
+    toolchain: str = ""
 
     @property
     def id(self) -> str:
-        return ids.item_id(self.arch.value, self.variant, self.test)
+        return ids.item_id(self.arch.value, self.variant, self.test, toolchain=self.toolchain)
 
     @property
     def cell(self) -> str:
@@ -64,6 +66,7 @@ class TestItem:
             "image": self.image,
             "test": self.test,
             "timeout_factor": self.timeout_factor,
+            "toolchain": self.toolchain,
         }
 
     @classmethod
@@ -75,6 +78,7 @@ class TestItem:
             image=str(data["image"]),
             test=str(data["test"]),
             timeout_factor=float(data["timeout_factor"]),
+            toolchain=str(data.get("toolchain", "")),
         )
 
     @property

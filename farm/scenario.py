@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from farm.errors import ScenarioError
 from farm.expectation import Expectation, FlakyEntry
+from farm.toolchain import Toolchain, default_toolchain, known_toolchains
 from farm.yamlnode import Node, control_character
 
 if TYPE_CHECKING:
@@ -56,6 +57,32 @@ EXPECTABLE = (
     "present",
 )
 _CRASH_RE = re.compile(r"^CRASH\((SIG[A-Z0-9]+)\)$")
+#: The variables glibc's configure takes (its "influential environment variables", and the
+#: tools its checks look up), the only ones a scenario may set: a typo must not be a silently
+#: ignored variable.
+CONFIGURE_VARIABLES = (
+    "CC",
+    "CFLAGS",
+    "CPP",
+    "CPPFLAGS",
+    "CXX",
+    "CXXFLAGS",
+    "LDFLAGS",
+    "LIBS",
+    "AR",
+    "AS",
+    "LD",
+    "NM",
+    "OBJCOPY",
+    "OBJDUMP",
+    "RANLIB",
+    "READELF",
+)
+#: Configure options the farm sets itself.
+_FARM_CONFIGURE_OPTIONS = ("--prefix", "--host", "--build")
+#: What may not appear in a configure flag or variable: they reach a Dockerfile RUN line.
+#: C0/C1 controls and Unicode's line and paragraph separators (a line break to some readers).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: Slow emulated hosts need 10-20; beyond this a timeout is "never", which the farm refuses.
 MAX_TIMEOUT_FACTOR = 100.0
 
@@ -220,6 +247,32 @@ class TestSelection:
 
 
 @dataclass(frozen=True, slots=True)
+class Configure:
+    """What glibc's configure is given: options (``--disable-werror``) and variables
+    (``CXX=false``), passed as ``VAR=VALUE`` arguments so configure records them."""
+
+    flags: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()  # (name, value), sorted by name
+
+    def merged(self, override: Configure) -> Configure:
+        """These settings with ``override``'s flags appended and its variables winning."""
+        variables = dict(self.variables) | dict(override.variables)
+        return Configure(
+            flags=(*self.flags, *override.flags), variables=tuple(sorted(variables.items()))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioToolchain:
+    """A toolchain a scenario builds with, and what configure needs on it in particular
+    (``CXX=false`` where the host's libstdc++ is newer than the glibc under test)."""
+
+    toolchain: Toolchain
+    configure: Configure
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A validated scenario file."""
 
@@ -237,6 +290,29 @@ class Scenario:
     expectations: tuple[Expectation, ...]
     flaky: tuple[FlakyEntry, ...]
     timeout_factor: float
+    configure_vars: tuple[tuple[str, str], ...] = ()  # for every toolchain
+    toolchains: tuple[ScenarioToolchain, ...] = ()  # empty: the default toolchain only
+
+    @property
+    def build_toolchains(self) -> tuple[ScenarioToolchain, ...]:
+        """The toolchains to build with, the default one when the scenario names none."""
+        if self.toolchains:
+            return self.toolchains
+        return (ScenarioToolchain(default_toolchain(), Configure(), where=str(self.path)),)
+
+    @property
+    def has_toolchain_axis(self) -> bool:
+        """More than one toolchain: ids then carry the toolchain (with one they do not, so
+        ids stay what they were before toolchains existed)."""
+        return len(self.build_toolchains) > 1
+
+    def configure_for(self, toolchain: Toolchain) -> Configure:
+        """The scenario's configure settings merged with those of ``toolchain``."""
+        common = Configure(flags=self.configure, variables=self.configure_vars)
+        for entry in self.build_toolchains:
+            if entry.toolchain == toolchain:
+                return common.merged(entry.configure)
+        raise KeyError(toolchain.name)
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -303,27 +379,29 @@ def load_scenario(path: Path) -> Scenario:
     root = Node.load(path)
     top = root.mapping(
         required=("name", "glibc", "arches", "tests"),
-        optional=("description", "series", "stacked", "expect", "flaky", "timeout_factor"),
+        optional=(
+            "description",
+            "series",
+            "stacked",
+            "expect",
+            "flaky",
+            "timeout_factor",
+            "toolchains",
+        ),
     )
     base_dir = path.parent
     name = _name(top["name"])
-    glibc = top["glibc"].mapping(required=("version", "source"), optional=("prepare", "configure"))
+    glibc = top["glibc"].mapping(
+        required=("version", "source"), optional=("prepare", "configure", "configure_vars")
+    )
     version = glibc["version"].scalar_text()
     if not re.fullmatch(r"\d+\.\d+(\.\d+)?", version):
         glibc["version"].fail(f"expected a glibc version like '2.36', got {version!r}")
     source = _glibc_source(glibc["source"], base_dir)
     prepare_items = glibc["prepare"].sequence() if "prepare" in glibc else []
     prepare = tuple(_prepare_entry(item, base_dir, source) for item in prepare_items)
-    configure = glibc["configure"].string_list() if "configure" in glibc else ()
-    for flag_node, flag in zip(
-        glibc["configure"].sequence() if "configure" in glibc else [], configure, strict=True
-    ):
-        if not flag.startswith("--"):
-            flag_node.fail(f"expected a configure option starting with '--', got {flag!r}")
-        if flag.split("=", 1)[0] in ("--prefix", "--host", "--build"):
-            flag_node.fail(
-                f"{flag.split('=', 1)[0]} is set by the farm (prefix /opt/glibc; host per arch)"
-            )
+    common_configure = _configure(glibc)
+    toolchains = _toolchains(top["toolchains"]) if "toolchains" in top else ()
 
     arches = _arches(top["arches"])
     series = _series_list(top["series"], base_dir, source) if "series" in top else ()
@@ -368,7 +446,9 @@ def load_scenario(path: Path) -> Scenario:
         glibc_version=version,
         source=source,
         prepare=prepare,
-        configure=configure,
+        configure=common_configure.flags,
+        configure_vars=common_configure.variables,
+        toolchains=toolchains,
         arches=arches,
         series=series,
         stacked=stacked,
@@ -559,6 +639,80 @@ def _prepare_entry(node: Node, base_dir: Path, source: GlibcSource) -> PatchSour
     if isinstance(patch_source, DebianPatch) and not isinstance(source, DebianSource):
         value.fail("a 'debian' patch needs the glibc source to be a Debian source package")
     return patch_source
+
+
+def _configure(fields: dict[str, Node]) -> Configure:
+    """The ``configure`` options and ``configure_vars`` of a mapping (``glibc:`` or one
+    ``toolchains:`` entry), each checked where it is written."""
+    flags: list[str] = []
+    for flag_node in fields["configure"].sequence() if "configure" in fields else []:
+        flag = _configure_text(flag_node)
+        if not flag.startswith("--"):
+            flag_node.fail(
+                f"expected a configure option starting with '--', got {flag!r} "
+                "(variables such as CC=... go under 'configure_vars')"
+            )
+        if flag.split("=", 1)[0] in _FARM_CONFIGURE_OPTIONS:
+            flag_node.fail(
+                f"{flag.split('=', 1)[0]} is set by the farm (prefix /opt/glibc; host per arch)"
+            )
+        flags.append(flag)
+    variables: dict[str, str] = {}
+    if "configure_vars" in fields:
+        given = fields["configure_vars"].mapping(optional=CONFIGURE_VARIABLES)
+        for name, value_node in given.items():
+            if not _is_string(value_node):  # CXX: false would be YAML's boolean
+                value_node.fail(
+                    f"{name}: expected the value as a quoted string, like {name}: "
+                    f'"{value_node.scalar_text()}"'
+                )
+            variables[name] = _configure_text(value_node, non_empty=False)
+    return Configure(flags=tuple(flags), variables=tuple(sorted(variables.items())))
+
+
+def _is_string(node: Node) -> bool:
+    try:
+        node.string(non_empty=False)
+    except ScenarioError:
+        return False
+    return True
+
+
+def _configure_text(node: Node, *, non_empty: bool = True) -> str:
+    """A configure option or variable value: text on one line, no control characters, as it
+    reaches a Dockerfile ``RUN`` line (quoted) and configure's command line."""
+    value = node.string(non_empty=non_empty)
+    if bad := _CONTROL_RE.search(value):
+        node.fail(
+            f"contains the control character {bad.group()!r}; configure options and variables "
+            "must be one line of printable text"
+        )
+    return value
+
+
+def _toolchains(node: Node) -> tuple[ScenarioToolchain, ...]:
+    """``toolchains:``: release names, or mappings with a name and its own configure."""
+    known = known_toolchains()
+    result: list[ScenarioToolchain] = []
+    for item in node.sequence(non_empty=True):
+        if _is_string(item):
+            name_node, configure = item, Configure()
+        else:
+            fields = item.mapping(required=("name",), optional=("configure", "configure_vars"))
+            name_node, configure = fields["name"], _configure(fields)
+        name = name_node.string()
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            name_node.fail(
+                f"unknown toolchain {name!r}; {hint}the farm knows: {', '.join(known)} "
+                "(Debian releases, listed in farm/data/toolchains.toml)"
+            )
+        for earlier in result:
+            if earlier.toolchain.name == name:
+                name_node.fail(f"toolchain {name!r} listed twice (first at {earlier.where})")
+        result.append(ScenarioToolchain(known[name], configure, where=item.where))
+    return tuple(result)
 
 
 def _arches(node: Node) -> tuple[Arch, ...]:

@@ -25,7 +25,7 @@ from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
 from farm.outcome import outcome_of_label
 from farm.results import TestResult
-from farm.scenario import Arch, Scenario
+from farm.scenario import Scenario
 from farm.sources import Cache
 
 #: pytest's exit statuses that mean it ran no test at all (3 internal error, 4 usage error:
@@ -160,14 +160,20 @@ def _bisect_regressions(
                 for t in arch_verdict.of_kind(ChangeKind.REGRESSION)
                 if t.rejects and t.baseline is not None
             }
-            if not tests:
+            # The series' cell judged in this column (scenario label, arch): its toolchain.
+            cell = next(
+                (c for c in built.cells if c.variant == series_verdict.variant
+                 and c.scenario_label == arch_verdict.scenario
+                 and c.arch.value == arch_verdict.arch),
+                None,
+            )  # fmt: skip
+            if not tests or cell is None:
                 continue
             names = ", ".join(sorted(tests))
-            progress(f"bisecting {series_verdict.series} on {arch_verdict.arch}: {names}")
+            progress(f"bisecting {series_verdict.series} in {cell.id}: {names}")
             found = bisect.first_bad_patch(
-                client, built, Arch(arch_verdict.arch), series_verdict.series, tests,
-                run_dir=options.run_dir, progress=progress,
-            )  # fmt: skip
+                client, built, cell, tests, run_dir=options.run_dir, progress=progress
+            )
             verdict.write_bisection(options.run_dir, found)
             bisected = True
     return bisected

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate, ids
+from farm import gate, ids, matrix
 from farm.build import ImageState
 from farm.matrix import Cell
-from farm.pipeline import BuiltCells
+from farm.pipeline import BuiltCells, test_image_name
 from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
 from farm.results import TestResult
@@ -48,7 +48,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     for cell in built.cells:
         series = scenario.series_of_variant(cell.variant)
         common: dict[str, Any] = {
-            "scenario": scenario.name,
+            "scenario": cell.scenario_label,
             "arch": cell.arch.value,
             "variant": cell.variant,
             "source_sha256": built.prepared.source_sha256,
@@ -66,9 +66,10 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        series_sha256 = built.prepared.plan.build_image(cell.arch, cell.variant).series_sha256
+        plan = built.prepared.plan
+        series_sha256 = plan.build_image(cell.arch, cell.variant, cell.toolchain).series_sha256
         # The first image of the cell's chain that failed tells why the cell has no tests.
-        chain = built.prepared.plan.ancestry(ids.test_image_name(cell.arch.value, cell.variant))
+        chain = plan.ancestry(test_image_name(cell))
         failed = next(
             (built.statuses[i.name] for i in chain if i.name in built.statuses
              and built.statuses[i.name].state is ImageState.FAILED),
@@ -92,7 +93,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        test_status = built.statuses.get(ids.test_image_name(cell.arch.value, cell.variant))
+        test_status = built.statuses.get(test_image_name(cell))
         if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
             statuses.append(
                 gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
@@ -136,7 +137,7 @@ def _with_missing_cells(
     present = {c.cell for c in cells} | {r.cell for r in results}
     missing = [
         gate.CellStatus(
-            scenario=cell.scenario,
+            scenario=cell.scenario_label,
             arch=cell.arch.value,
             variant=cell.variant,
             state=gate.CellState.NOT_RUN,
@@ -183,8 +184,12 @@ def evaluate(
         require_reproduction=records.require_reproduction,
         today=today or datetime.date.today(),
         series=series_infos,
+        # A scenario's expectations hold on each of its toolchains: the gate knows a toolchain
+        # as the scenario label of its cells (farm.matrix.Cell.scenario_label).
         expectations=[
-            dataclasses.replace(e, scenario=scenario.name) for e in scenario.expectations
+            dataclasses.replace(e, scenario=label)
+            for label in dict.fromkeys(c.scenario_label for c in matrix.cells([scenario]))
+            for e in scenario.expectations
         ],
         flaky=scenario.flaky,
         bisections=records.bisections,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm import build, engine, ids, matrix
+from farm import build, engine, matrix, pipeline
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
 
@@ -14,9 +14,11 @@ def run(args: argparse.Namespace) -> int:
     cells = matrix.select(matrix.cells([scenario]), args.only)
     prepared = build.prepare(scenario, cache(), progress)
     client = engine.connect()
-    progress(f"base image: {engine.ensure_base_image(client, progress)}")
+    for toolchain in dict.fromkeys(cell.toolchain for cell in cells):
+        state = engine.ensure_base_image(client, toolchain, progress)
+        progress(f"base image {toolchain.base_image}: {state}")
     names = [
-        ids.test_image_name(cell.arch.value, cell.variant)
+        pipeline.test_image_name(cell)
         for cell in cells
         if cell.variant == "baseline"
         or all(

@@ -38,6 +38,10 @@ class Online:
     glibc_url: str  # tarball URL, or the git URL the source is cloned from
     glibc_pin: str | None  # the tarball's sha256 as the scenario pins it
     series_url: str  # the thread's t.mbox.gz URL, or the git URL of the series
+    glibc_ref: str | None = None  # the commit a git source names
+    #: Every online series is built with a linker with and one without -z unique, on the
+    #: toolchain of its era and on bookworm.
+    toolchains: tuple[str, ...] = ("bullseye", "bookworm")
 
     @property
     def name(self) -> str:
@@ -57,6 +61,7 @@ RTLD_GOHAR94 = Online(
     "https://github.com/gohar94/glibc.git",
     None,
     "https://github.com/gohar94/glibc.git",
+    "12327f92e52979be70a85ee0b7bd1636898dada2~1",
 )
 RSEQ_V10 = Online(
     "rseq.yaml",
@@ -69,12 +74,14 @@ RSEQ_V10 = Online(
 RSEQ_V12 = Online(
     "rseq-v12.yaml",
     "rseq-v12",
-    "https://ftp.gnu.org/gnu/glibc/glibc-2.30.tar.gz",
-    "decb0a29f1410735bed0e8e7247361da2bbf0dcfef7ac15bf26e7f910cb964c0",
     "https://github.com/compudj/glibc-dev.git",
+    None,
+    "https://github.com/compudj/glibc-dev.git",
+    "0a8262a1b269f8f1602933248e69dfb041aab7a2",  # "Tag 2.30 release."
 )
 ALL = (RTLD_V12, RTLD_GOHAR94, RSEQ_V10, RSEQ_V12)
 TARBALL_SOURCED = tuple(s for s in ALL if s.glibc_pin is not None)
+GIT_SOURCED = tuple(s for s in ALL if s.glibc_ref is not None)
 
 
 def ids(scenarios: tuple[Online, ...]) -> list[str]:
@@ -85,24 +92,43 @@ def ids(scenarios: tuple[Online, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize("scenario", ALL, ids=ids(ALL))
-def test_matrix_has_baseline_and_series_cells_on_both_arches(
+def test_matrix_has_baseline_and_series_cells_on_both_arches_and_toolchains(
     scenario: Online, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["matrix", str(SCENARIOS / scenario.file), "--format", "github"]) == 0
     include = json.loads(capsys.readouterr().out)["include"]
     assert sorted(cell["id"] for cell in include) == sorted(
-        f"{scenario.name}-{arch}-{variant}"
+        f"{scenario.name}-{toolchain}-{arch}-{variant}"
+        for toolchain in scenario.toolchains
         for arch in ("x86_64", "i686")
         for variant in ("baseline", scenario.series)
     )
     assert {cell["scenario"] for cell in include} == {str(SCENARIOS / scenario.file)}
+    assert sorted({cell["toolchain"] for cell in include}) == sorted(scenario.toolchains)
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=ids(ALL))
+def test_each_online_scenario_has_a_linker_with_and_one_without_z_unique(
+    scenario: Online,
+) -> None:
+    from farm.scenario import load_scenario
+
+    loaded = load_scenario(SCENARIOS / scenario.file)
+    linkers = {entry.toolchain.ld_z_unique for entry in loaded.build_toolchains}
+    assert linkers == {True, False}
+    # Older trees than bookworm's host glibc cannot link its libstdc++: C++ is off there,
+    # and only there (bullseye's libstdc++ needs GLIBC_2.18, so the tree builds whole).
+    for entry in loaded.build_toolchains:
+        variables = dict(loaded.configure_for(entry.toolchain).variables)
+        assert variables.get("CXX") == ("false" if entry.toolchain.name == "bookworm" else None)
 
 
 def test_online_scenario_names_are_unique_across_files(capsys: pytest.CaptureFixture[str]) -> None:
     """CI passes every scenario to one `farm matrix`, which refuses a name used twice."""
     paths = [str(SCENARIOS / s.file) for s in ALL]
     assert main(["matrix", *paths, "--format", "github"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["include"]) == 4 * len(ALL)
+    expected = sum(4 * len(s.toolchains) for s in ALL)
+    assert len(json.loads(capsys.readouterr().out)["include"]) == expected
 
 
 # --- offline -------------------------------------------------------------------------------
@@ -161,15 +187,17 @@ def test_offline_render_names_the_tarball_and_where_to_drop_it(
     assert not path.with_suffix(".lock").exists()
 
 
+@pytest.mark.parametrize("scenario", GIT_SOURCED, ids=ids(GIT_SOURCED))
 def test_offline_render_names_the_git_source_and_where_its_mirror_goes(
-    offline: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    scenario: Online, offline: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = copy_scenario(RTLD_GOHAR94, tmp_path / "scenarios")
+    assert scenario.glibc_ref is not None
+    path = copy_scenario(scenario, tmp_path / "scenarios")
     status, output = render(path, tmp_path, capsys)
     assert status == 2
-    assert f"cannot clone {RTLD_GOHAR94.glibc_url}" in output
+    assert f"cannot clone {scenario.glibc_url}" in output
     assert str(tmp_path / "cache" / "git") in output and "Offline?" in output
-    assert "12327f92e52979be70a85ee0b7bd1636898dada2~1" in output  # which ref was wanted
+    assert scenario.glibc_ref in output  # which ref was wanted
     assert "Traceback" not in output
 
 
@@ -197,7 +225,9 @@ def test_offline_series_is_reported_as_not_rendered_with_its_drop_or_mirror(
 
     assert status == 2
     assert "build-x86_64-baseline" in output and "build-i686-baseline" in output
+    assert "build-bullseye-x86_64-baseline" in output and "build-bullseye-i686-baseline" in output
     assert f"build-x86_64-{scenario.series}" not in output
+    assert f"build-bullseye-x86_64-{scenario.series}" not in output
     (reason,) = re.findall(r"^not rendered: (.*)$", output, re.MULTILINE)
     assert f"series '{scenario.series}'" in reason and f"{scenario.file}:" in reason
     if scenario.series_url.endswith("t.mbox.gz"):

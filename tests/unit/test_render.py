@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from farm.errors import ScenarioError
-from farm.matrix import cells, github_matrix
+from farm.matrix import cells, github_matrix, select, table
 from farm.render import ImagePlan, render_plan, write_plan
 from farm.scenario import Arch, PatchFormat, load_scenario
 from farm.series import Patch
@@ -231,3 +231,166 @@ def test_a_patch_subject_stays_one_printable_field_of_the_list() -> None:
     assert listing.count("\n") == 1 and len(listing.splitlines()) == 1
     fields = listing.rstrip("\n").split("\t")
     assert len(fields) == 6 and fields[-1].isprintable()
+
+
+# --- toolchains -----------------------------------------------------------------------------
+
+DEFAULT_SCENARIO = REPO / "scenarios" / "debian-2.36-backports.yaml"
+#: The toolchain image every scenario on bookworm has used since toolchains became an axis
+#: (it depends only on the template, the package list and the base image): changing it
+#: rebuilds every glibc of every scenario, so it may change only on purpose.
+BOOKWORM_TOOLCHAIN_TAG = "glibc-farm/toolchain:5dd4bde3dec9137d"
+
+
+def _with_toolchains(source: Path, target: Path, toolchains: str) -> Path:
+    """``source`` (a scenario file) with a ``toolchains:`` line, written next to it."""
+    text = source.read_text().replace("\narches:", f"\ntoolchains: {toolchains}\narches:", 1)
+    assert "toolchains:" in text
+    target.write_text(text)
+    return target
+
+
+def _default_plan(path: Path, tmp_path: Path) -> ImagePlan:
+    tarball = tmp_path / "glibc_2.36.orig.tar.xz"
+    tarball.write_bytes(b"not really a tarball")
+    glibc = GlibcTree(Blob(tarball.name, sha256_bytes(b"2.36"), tarball), prepare=())
+    patches = {"git-updates": (Patch(1, "git updates", PatchFormat.DIFF, DIFF),)}
+    return render_plan(load_scenario(path), glibc, patches)
+
+
+def test_one_toolchain_keeps_the_default_scenarios_image_names_and_tags(tmp_path: Path) -> None:
+    implicit = _default_plan(DEFAULT_SCENARIO, tmp_path)
+    explicit = _default_plan(
+        _with_toolchains(DEFAULT_SCENARIO, tmp_path / "one.yaml", "[bookworm]"), tmp_path
+    )
+    assert tags(explicit) == tags(implicit)
+    assert tags(implicit)["toolchain"] == BOOKWORM_TOOLCHAIN_TAG
+    assert tags(implicit)["build-x86_64-baseline"].startswith("glibc-farm/build:x86_64-baseline-")
+    assert sorted(tags(implicit)) == sorted(
+        ["toolchain", "source"]
+        + [f"{k}-{a}-{v}" for k in ("build", "test") for a in ("x86_64", "i686")
+           for v in ("baseline", "git-updates")]
+    )  # fmt: skip
+
+
+def test_a_second_toolchain_adds_its_own_images_and_shares_the_defaults(tmp_path: Path) -> None:
+    default = tags(_default_plan(DEFAULT_SCENARIO, tmp_path))
+    two = _default_plan(
+        _with_toolchains(DEFAULT_SCENARIO, tmp_path / "two.yaml", "[bullseye, bookworm]"), tmp_path
+    )
+    bookworm = {i.name: i.tag for i in two.images if i.toolchain.name == "bookworm"}
+    bullseye = {i.name: i.tag for i in two.images if i.toolchain.name == "bullseye"}
+    assert bookworm == default
+    assert sorted(bullseye) == sorted(f"{n.split('-', 1)[0]}-bullseye" + (
+        f"-{n.split('-', 1)[1]}" if "-" in n else "") for n in default)  # fmt: skip
+    assert bullseye["build-bullseye-x86_64-baseline"].startswith(
+        "glibc-farm/build:bullseye-x86_64-baseline-"
+    )
+    assert not set(bullseye.values()) & set(default.values())
+    toolchain = two.by_name("toolchain-bullseye")
+    assert "FROM glibc-farm/base:bullseye\n" in toolchain.dockerfile
+    build = two.build_image(Arch.I686, "git-updates", toolchain.toolchain)
+    assert build.tag == bullseye["build-bullseye-i686-git-updates"]
+    assert build.parent == "build-bullseye-i686-baseline"
+
+
+def test_configure_variables_reach_configure_quoted_and_per_toolchain(tmp_path: Path) -> None:
+    path = tmp_path / "vars.yaml"
+    path.write_text(
+        "name: vars\n"
+        "glibc:\n  version: '2.36'\n  source:\n    tarball:\n"
+        "      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
+        "  configure: [--disable-werror, --enable-stack-protector=strong]\n"
+        '  configure_vars:\n    CFLAGS: "-O2 -g \'$(x)"\n'
+        "toolchains:\n  - bullseye\n  - name: bookworm\n"
+        "    configure_vars: {CXX: 'false'}\n    configure: [--enable-bind-now]\n"
+        "arches: [x86_64, i686]\n"
+        "tests:\n  glibc: [elf/tst-dlmopen1]\n"
+    )
+    plan = _default_plan(path, tmp_path)
+    run_lines = {
+        image.name: next(
+            line
+            for line in image.dockerfile.splitlines()
+            if line.startswith("RUN /farm/bin/glibc-configure")
+        )
+        for image in plan.images
+        if image.name.startswith("build-") and image.name.endswith("-baseline")
+    }
+    base = "RUN /farm/bin/glibc-configure --disable-werror --enable-stack-protector=strong"
+    cflags = "'CFLAGS=-O2 -g '\"'\"'$(x)'"
+    assert run_lines == {
+        "build-bullseye-x86_64-baseline": f"{base} {cflags}",
+        "build-bullseye-i686-baseline": f"{base} {cflags}",
+        "build-x86_64-baseline": f"{base} --enable-bind-now {cflags} CXX=false",
+        "build-i686-baseline": f"{base} --enable-bind-now {cflags} 'CXX=false -m32'",
+    }
+
+
+def test_the_toolchain_axis_is_in_cell_ids_and_the_github_matrix_only_when_there_are_two(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    one = cells([load_scenario(DEFAULT_SCENARIO)])
+    assert [c.id for c in one] == [
+        "debian-2.36-backports-x86_64-baseline",
+        "debian-2.36-backports-x86_64-git-updates",
+        "debian-2.36-backports-i686-baseline",
+        "debian-2.36-backports-i686-git-updates",
+    ]
+    two_path = _with_toolchains(DEFAULT_SCENARIO, tmp_path / "two.yaml", "[bullseye, bookworm]")
+    two = cells([load_scenario(two_path)])
+    assert [c.id for c in two][:2] == [
+        "debian-2.36-backports-bullseye-x86_64-baseline",
+        "debian-2.36-backports-bullseye-x86_64-git-updates",
+    ]
+    assert len({c.id for c in two}) == 8
+    rows = json.loads(github_matrix(two))["include"]
+    assert {(r["id"], r["toolchain"]) for r in rows} == {(c.id, c.toolchain.name) for c in two}
+    assert {r["toolchain"] for r in json.loads(github_matrix(one))["include"]} == {"bookworm"}
+    assert "toolchain" not in table(one).splitlines()[0]
+    assert table(two).splitlines()[0].split() == [
+        "cell",
+        "scenario",
+        "toolchain",
+        "arch",
+        "variant",
+    ]
+    assert [c.id for c in select(two, ["*-bookworm-*-baseline"])] == [
+        "debian-2.36-backports-bookworm-x86_64-baseline",
+        "debian-2.36-backports-bookworm-i686-baseline",
+    ]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(max_size=40) | st.sampled_from(["a\x85b", "a\u2028b", "x'\"$(id)`\\"]))
+def test_any_configure_variable_value_is_refused_or_reaches_configure_intact(
+    tmp_path: Path, value: str
+) -> None:
+    import json
+    import shlex
+
+    from farm.errors import ScenarioError
+
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(
+        "name: fuzz\nglibc:\n  version: '2.36'\n  source:\n    tarball:\n"
+        "      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
+        f"  configure_vars:\n    CFLAGS: {json.dumps(value)}\n"
+        "arches: [x86_64]\ntests:\n  glibc: [elf/tst-dlmopen1]\n",
+        encoding="utf-8",
+    )
+    try:
+        plan = _default_plan(path, tmp_path)
+    except ScenarioError as error:
+        assert str(error).startswith(f"{path}:8:"), error
+        return
+    line = next(
+        line
+        for line in plan.build_image(Arch.X86_64, "baseline").dockerfile.splitlines()
+        if line.startswith("RUN /farm/bin/glibc-configure")
+    )
+    assert shlex.split(line.removeprefix("RUN "))[1:] == [f"CFLAGS={value}"]

@@ -177,19 +177,95 @@ MALFORMED = [
 ]
 
 
+TOOLCHAINS_BLOCK = (
+    "toolchains:\n"
+    "  - bullseye\n"
+    "  - name: bookworm\n"
+    "    configure_vars:\n"
+    '      CXX: "false"\n'
+    '      CFLAGS: "-O2"\n'
+    "    configure: [--enable-bind-now]\n"
+)
+WITH_TOOLCHAINS = VALID.replace(
+    "  configure: [--disable-werror]\n",
+    '  configure: [--disable-werror]\n  configure_vars:\n    CFLAGS: "-O2 -g"\n' + TOOLCHAINS_BLOCK,
+)
+
+MALFORMED_TOOLCHAINS = [
+    ("unknown toolchain", ("  - bullseye\n", "  - bulseye\n"), 12, "did you mean 'bullseye'?"),
+    ("not a Debian release", ("  - bullseye\n", "  - buster\n"), 12, "the farm knows: bullseye"),
+    ("toolchain twice", ("  - bullseye\n", "  - bookworm\n"), 13, "listed twice (first at"),
+    ("empty toolchains", (TOOLCHAINS_BLOCK, "toolchains: []\n"), 11, "expected a non-empty list"),
+    (
+        "toolchain entry key typo",
+        ("    configure_vars:\n      CXX", "    configure_var:\n      CXX"),
+        14,
+        "did you mean 'configure_vars'?",
+    ),
+    (
+        "unknown configure variable",
+        ('    CFLAGS: "-O2 -g"', '    CFLAG: "-O2 -g"'),
+        10,
+        "did you mean 'CFLAGS'?",
+    ),
+    (
+        "lowercase configure variable",
+        ('    CFLAGS: "-O2 -g"', '    cc: "gcc"'),
+        10,
+        "unknown key",
+    ),
+    ("unquoted false", ('      CXX: "false"', "      CXX: false"), 15, 'CXX: "false"'),
+    (
+        "variable with a newline",
+        ('    CFLAGS: "-O2 -g"', '    CFLAGS: "-O2\\nRUN id"'),
+        10,
+        "control character U+000A (newline)",
+    ),
+    (
+        "variable with an escape",
+        ('    CFLAGS: "-O2 -g"', '    CFLAGS: "-O2\\e[1m"'),
+        10,
+        "control character",
+    ),
+    (
+        "flag with a newline",
+        ("[--enable-bind-now]", '["--enable-bind-now\\nRUN id"]'),
+        17,
+        "control character",
+    ),
+    (
+        "toolchain flag not an option",
+        ("[--enable-bind-now]", "[CXX=false]"),
+        17,
+        "go under 'configure_vars'",
+    ),
+    (
+        "toolchain flag owned by the farm",
+        ("[--enable-bind-now]", "[--host=i686-linux-gnu]"),
+        17,
+        "set by the farm",
+    ),
+    ("toolchains not a list", (TOOLCHAINS_BLOCK, "toolchains: bookworm\n"), 11, "expected a list"),
+]
+
+
 @pytest.mark.parametrize(
-    ("old_new", "line", "needle"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+    ("valid", "old_new", "line", "needle"),
+    [(VALID, *m[1:]) for m in MALFORMED]
+    + [(WITH_TOOLCHAINS, *m[1:]) for m in MALFORMED_TOOLCHAINS],
+    ids=[m[0] for m in MALFORMED + MALFORMED_TOOLCHAINS],
 )
 def test_malformed_scenario_names_file_line_and_key(
     tmp_path: Path,
+    valid: str,
     old_new: tuple[str, str],
     line: int,
     needle: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     old, new = old_new
-    assert old in VALID, f"test is stale: {old!r} no longer in VALID"
-    path = write(tmp_path, VALID.replace(old, new, 1))
+    assert old in valid, f"test is stale: {old!r} no longer in the valid scenario"
+    path = write(tmp_path, valid.replace(old, new, 1))
     with pytest.raises(ScenarioError) as raised:
         load_scenario(path)
     message = str(raised.value)
@@ -308,3 +384,41 @@ def test_two_scenarios_making_the_same_cell_id_are_refused_naming_both(tmp_path:
     assert str(first) in message and str(second) in message
     assert "'a-x86_64-x86_64-baseline'" in message
     assert len(cells(scenarios[:1])) == 2 and len(cells(scenarios[1:])) == 1
+
+
+# --- toolchains and configure variables ---------------------------------------------------
+
+
+def test_toolchains_and_configure_variables_load_merged_per_toolchain(tmp_path: Path) -> None:
+    from farm.scenario import Configure
+    from farm.toolchain import toolchain
+
+    scenario = load_scenario(write(tmp_path, WITH_TOOLCHAINS))
+    assert [t.toolchain.name for t in scenario.build_toolchains] == ["bullseye", "bookworm"]
+    assert scenario.has_toolchain_axis
+    assert scenario.configure_for(toolchain("bullseye")) == Configure(
+        flags=("--disable-werror",), variables=(("CFLAGS", "-O2 -g"),)
+    )
+    # The toolchain's own settings come after the scenario's and win over them.
+    assert scenario.configure_for(toolchain("bookworm")) == Configure(
+        flags=("--disable-werror", "--enable-bind-now"),
+        variables=(("CFLAGS", "-O2"), ("CXX", "false")),
+    )
+    with pytest.raises(KeyError):
+        scenario.configure_for(toolchain("trixie"))
+
+
+def test_a_scenario_without_toolchains_builds_with_the_default_only(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, VALID))
+    assert [t.toolchain.name for t in scenario.build_toolchains] == ["bookworm"]
+    assert not scenario.has_toolchain_axis
+    assert scenario.toolchains == ()
+
+
+def test_every_known_configure_variable_is_accepted(tmp_path: Path) -> None:
+    from farm.scenario import CONFIGURE_VARIABLES
+
+    lines = "".join(f'    {name}: "x"\n' for name in CONFIGURE_VARIABLES)
+    text = WITH_TOOLCHAINS.replace('    CFLAGS: "-O2 -g"\n', lines)
+    scenario = load_scenario(write(tmp_path, text))
+    assert dict(scenario.configure_vars) == dict.fromkeys(CONFIGURE_VARIABLES, "x")

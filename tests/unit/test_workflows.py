@@ -169,6 +169,29 @@ def test_cell_runs_exactly_its_cell_and_uploads_it(farm_workflow: dict[str, Any]
     assert upload["with"]["path"].rstrip("/") == run_dir
 
 
+def test_each_cell_of_the_real_plan_is_one_toolchains_cell(
+    farm_workflow: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan's rows carry the toolchain, and the id a cell job passes to --only selects
+    that one cell, on that toolchain (scenarios with two toolchains among them)."""
+    from farm import matrix
+    from farm.cli import main
+    from farm.commands.common import load_all
+
+    paths = sorted((REPO / "scenarios").glob("*.yaml"))
+    assert main(["matrix", *map(str, paths), "--format", "github"]) == 0
+    rows = json.loads(capsys.readouterr().out)["include"]
+    cells = matrix.cells(load_all(paths))
+    assert {row["toolchain"] for row in rows} == {"bullseye", "bookworm"}
+    for row in rows:
+        (chosen,) = matrix.select(cells, [row["id"]])
+        assert (chosen.toolchain.name, chosen.arch.value, chosen.variant) == (
+            row["toolchain"], row["arch"], row["variant"],
+        )  # fmt: skip
+    cell_step = step_running(farm_workflow["jobs"]["cell"], "farm run")
+    assert cell_step["env"]["TOOLCHAIN"] == "${{ matrix.toolchain }}"
+
+
 def test_gate_collects_every_cell(farm_workflow: dict[str, Any]) -> None:
     jobs = farm_workflow["jobs"]
     gate = jobs["gate"]
