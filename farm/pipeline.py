@@ -16,7 +16,7 @@ from pathlib import Path
 
 import docker
 
-from farm import build, command, engine, runner
+from farm import build, command, engine, glibc_check, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
@@ -74,6 +74,7 @@ class CellProbe:
     cell: str
     facts: dict[str, str]
     glibc_tests: tuple[str, ...]
+    glibc_subdirs: tuple[str, ...] = ()  # run whole, by glibc_check
 
 
 def probe_cells(
@@ -90,20 +91,27 @@ def probe_cells(
         container.start()
         try:
             facts = runner.probe(container)
+            selection = built.scenario.tests
             tests = (
-                tuple(runner.list_glibc_tests(container, built.scenario.tests.glibc))
-                if built.scenario.tests.glibc
+                tuple(runner.list_glibc_tests(container, selection.glibc_globs))
+                if selection.glibc_globs
                 else ()
             )
+            subdirs = glibc_check.resolve_subdirs(container, selection.glibc_subdirs)
         finally:
             container.stop()
-        probe = CellProbe(cell.id, facts, tests)
+        probe = CellProbe(cell.id, facts, tests, subdirs)
         (run_dir / "probes" / f"{cell.id}.json").write_text(
-            json.dumps({"facts": facts, "glibc_tests": list(tests)}, indent=2, sort_keys=True)
+            json.dumps(
+                {"facts": facts, "glibc_tests": list(tests), "glibc_subdirs": list(subdirs)},
+                indent=2,
+                sort_keys=True,
+            )
         )
+        whole = f", {len(subdirs)} whole subdirectory(ies)" if subdirs else ""
         progress(
             f"{cell.id}: {facts.get('glibc', '?')}; rseq syscall: {facts.get('rseq_syscall')}; "
-            f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s)"
+            f"ld -z unique: {facts.get('ld_z_unique')}; {len(tests)} glibc test(s){whole}"
         )
         probes[cell.id] = probe
     return probes
@@ -123,6 +131,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         image = built.prepared.plan.test_image(cell.arch, cell.variant).tag
         tests = [f"farm/{case.id}" for case in selected]
         tests += [f"glibc/{name}" for name in probes[cell.id].glibc_tests]
+        tests += [glibc_check.subdir_item_test(s) for s in probes[cell.id].glibc_subdirs]
         items += [
             runner.TestItem(
                 scenario.name, cell.arch, cell.variant, image, test, scenario.timeout_factor
