@@ -26,11 +26,17 @@ from farm.commands import (
     test_cmd,
 )
 from farm.errors import FarmError
+from farm.shard import Shard
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
 _RESUME_HELP = (
     "go on with an interrupted run (--run-dir, default the newest): finished tests and built "
     "images are reused"
+)
+
+_SHARD_HELP = (
+    "run only shard I of N of the test items (glibc subdirectories and case families dealt "
+    "out per cell), for N CI jobs; `farm gate` merges their run directories"
 )
 
 
@@ -72,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--reruns", type=int, default=1, help="reruns of a failing test (default 1)")
     test.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over item ids")
     test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
+    test.add_argument("--shard", type=Shard.parse, default=None, metavar="I/N", help=_SHARD_HELP)
     test.set_defaults(handler=test_cmd.run)
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -85,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-bisect", action="store_true", help="do not search for the first bad patch"
     )
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
+    run.add_argument("--shard", type=Shard.parse, default=None, metavar="I/N", help=_SHARD_HELP)
     run.set_defaults(handler=run_cmd.run)
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from farm import engine, matrix, pipeline, verdict
+from farm import engine, matrix, pipeline, shard, verdict
 from farm.errors import EngineError, Interrupted, UsageError
 from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
@@ -134,6 +134,10 @@ def build_and_test(session: Session, args: argparse.Namespace) -> pipeline.Built
         session.client, built, run_dir=session.directory, progress=progress
     )
     items = pipeline.test_items(built, probes)
+    if getattr(args, "shard", None) is not None:
+        total = len(items)
+        items = shard.select(items, args.shard)
+        progress(f"shard {args.shard}: {len(items)} of {total} test item(s)")
     if args.resume:
         total = len(items)
         items = pipeline.resume_items(items, run_dir=session.directory, reruns=args.reruns)

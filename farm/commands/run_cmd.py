@@ -8,12 +8,19 @@ from pathlib import Path
 
 from farm import bisect, pipeline, verdict
 from farm.commands.common import Session, build_and_test, progress, run_session
+from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.report import markdown
 from farm.scenario import Arch
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.shard is not None and not args.no_gate:
+        # One shard's results are part of a run: judged alone, every other test is missing.
+        raise UsageError(
+            f"--shard {args.shard} needs --no-gate; gate the shards together with "
+            "`farm gate SCENARIO RUN_DIR...`"
+        )
     return run_session("run", args, lambda session: _run(session, args))
 
 
