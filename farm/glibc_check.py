@@ -31,6 +31,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from farm import glibc_test
 from farm.container import TestContainer
@@ -254,37 +255,41 @@ def run_subdir_check(
     check = read_check_output(subdir, ran.output, exit_code=ran.exit_code)
     finals: list[TestResult] = []
     for test in check.tests:
-        result = TestResult(
-            scenario=cell.scenario,
-            arch=cell.arch,
-            variant=cell.variant,
-            test=glibc_test_id(test.name),
+        result = _record(
+            cell,
+            test.name,
             outcome=test.outcome,
             signal=test.signal,
             exit_code=test.exit_status,
             output=test.output,
-            image=cell.image,
             details={"run_by": f"make check in {subdir}/"},
         )
         record(result)
-        attempt = 1
-        while not result.is_good and attempt <= reruns:
-            attempt += 1
+        while not result.is_good and result.attempt <= reruns:
             rerun = glibc_test.run_glibc_test(container, test.name, factor=cell.factor)
-            result = TestResult(
-                scenario=cell.scenario,
-                arch=cell.arch,
-                variant=cell.variant,
-                test=glibc_test_id(test.name),
+            result = _record(
+                cell,
+                test.name,
                 outcome=rerun.outcome,
                 signal=rerun.signal,
                 exit_code=rerun.ran.exit_code,
                 duration=round(rerun.ran.elapsed, 3),
                 output=rerun.ran.output[-OUT_TAIL_BYTES:],
-                image=cell.image,
-                attempt=attempt,
+                attempt=result.attempt + 1,
                 details={"run_by": "make test (rerun)"},
             )
             record(result)
         finals.append(result)
     return check, tuple(finals)
+
+
+def _record(cell: CellContext, name: str, **fields: Any) -> TestResult:
+    """The result record of glibc test NAME in CELL."""
+    return TestResult(
+        scenario=cell.scenario,
+        arch=cell.arch,
+        variant=cell.variant,
+        test=glibc_test_id(name),
+        image=cell.image,
+        **fields,
+    )
