@@ -183,7 +183,9 @@ def resume_items(
 ) -> list[runner.TestItem]:
     """The items an interrupted run has not finished; the finished ones' results are kept.
 
-    An item is finished when its last attempt was good or it used all its reruns. Attempts of
+    An item is finished when its last attempt was good or it used all its reruns; a whole
+    glibc subdirectory (``glibc/elf/``) is never, since its check may have stopped halfway
+    through writing its tests' records. Attempts of
     unfinished items are dropped (the item runs again from attempt 1), so every test's
     attempt history stays consistent. The kept results are written to a new file before the
     old files go, so a second interruption loses nothing either.
@@ -195,6 +197,18 @@ def resume_items(
         key = (result.scenario, result.arch, result.variant, result.test)
         attempts.setdefault(key, []).append(result)
     finished = {key for key, tries in attempts.items() if tries[-1].is_good or len(tries) > reruns}
+    # A whole-subdirectory item has no record of its own, so it always runs again; the
+    # records its earlier run left are dropped rather than doubled.
+    whole = {
+        (i.scenario, i.arch.value, i.variant, i.test)
+        for i in items
+        if glibc_check.item_subdir(i.test) is not None
+    }
+    finished = {
+        key
+        for key in finished
+        if not any(key[:3] == sub[:3] and key[3].startswith(sub[3]) for sub in whole)
+    }
     kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
     if old_files:
         merged = results_dir / f"resumed-{os.getpid()}.jsonl.tmp"
