@@ -25,6 +25,7 @@ from pathlib import Path
 from farm import __version__
 from farm.commands import post_checks_cmd
 from farm.errors import FarmError
+from farm.shard import Shard
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
 #: The status of a process killed by SIGPIPE (128 + 13), which shells expect from the
@@ -39,6 +40,11 @@ _RERUNS_HELP = f"reruns of a failing test, 0 to {MAX_RERUNS} (default 1)"
 _RESUME_HELP = (
     "go on with an interrupted run (--run-dir, default the newest): finished tests and built "
     "images are reused"
+)
+
+_SHARD_HELP = (
+    "run only shard I of N of the test items (glibc subdirectories and case families dealt "
+    "out per cell), for N CI jobs; `farm gate` merges their run directories"
 )
 
 
@@ -123,6 +129,13 @@ def _printable(text: str, expected: str) -> str:
     return text
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except FarmError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--shard: ")) from None
+
+
 def _command(module: str) -> Callable[[argparse.Namespace], int]:
     """The ``run`` of ``farm.commands.<module>``, imported only when that command runs: the
     engine and the rest of the core take a second to import, and a usage error or ``--help``
@@ -175,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         "-k", dest="keyword", type=_keyword, default=None, help="pytest -k expression over item ids"
     )
     test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
+    test.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     test.set_defaults(handler=_command("test_cmd"))
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -188,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-bisect", action="store_true", help="do not search for the first bad patch"
     )
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
+    run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")

@@ -19,6 +19,7 @@ This module owns the script (``glibc_test_script``) and the reading of its outpu
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import signal
@@ -40,6 +41,8 @@ BUILD_DIR = "/build/glibc"
 _TEST_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*/[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re.MULTILINE)
 _SIGNAL_RE = re.compile(r"Didn't expect signal from child: got `([^']+)'")
+#: support_test_main.c's words when it had to kill a test at its (TIMEOUTFACTOR-scaled) limit.
+_DRIVER_TIMEOUT_RE = re.compile(r"^Timed out: ", re.MULTILINE)
 
 _SCRIPT = """\
 cd {build} || exit 126
@@ -113,18 +116,40 @@ def classify(exit_code: int, output: str) -> tuple[Outcome, str | None]:
     """The outcome and crash signal of a glibc test from its script's status and output.
 
     TIMEOUT when ``timeout`` stopped the script; the verdict of ``.test-result`` when it was
-    written; ERROR when it was not (the test did not build, or the harness did not run it).
+    written, refined by ``driver_outcome``; ERROR when it was not (the test did not build, or
+    the harness did not run it).
     """
     found = _TEST_RESULT_RE.search(output)
     if exit_code == TIMEOUT_STATUS:
-        outcome = Outcome.TIMEOUT
-    elif found is None:
-        outcome = Outcome.ERROR
-    else:
-        outcome = Outcome(found.group(1))
-    signal_found = _SIGNAL_RE.search(output)
+        return Outcome.TIMEOUT, None
+    if found is None:
+        return Outcome.ERROR, None
+    return driver_outcome(Outcome(found.group(1)), output, exit_status=None)
+
+
+def driver_outcome(
+    verdict: Outcome, out_text: str, *, exit_status: int | None
+) -> tuple[Outcome, str | None]:
+    """A test's outcome from glibc's VERDICT and what its driver said, and its crash signal.
+
+    glibc's summaries only say FAIL; its test driver (support_test_main.c) says why in the
+    test's ``.out`` (OUT_TEXT): ``Timed out: ...`` makes it TIMEOUT, ``Didn't expect signal
+    from child`` CRASH with that signal. A test run without that driver died by a signal
+    when its EXIT_STATUS (``original exit status`` of ``.test-result``) is 128 + signal.
+    Only a FAIL is refined: an XFAIL stays expected whatever killed it.
+    """
+    signal_found = _SIGNAL_RE.search(out_text)
     crash_signal = signal_from_description(signal_found.group(1)) if signal_found else None
-    return outcome, crash_signal
+    if crash_signal is None and exit_status is not None and exit_status > 128:
+        with contextlib.suppress(ValueError):
+            crash_signal = signal.Signals(exit_status - 128).name
+    if verdict is not Outcome.FAIL:
+        return verdict, crash_signal
+    if _DRIVER_TIMEOUT_RE.search(out_text):
+        return Outcome.TIMEOUT, None
+    if crash_signal is not None:
+        return Outcome.CRASH, crash_signal
+    return verdict, None
 
 
 def signal_from_description(text: str) -> str | None:

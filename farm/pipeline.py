@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from farm import build, command, engine, ids, runner
+from farm import build, command, engine, glibc_check, ids, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
@@ -84,6 +84,7 @@ class CellProbe:
     cell: str
     facts: dict[str, str]
     glibc_tests: tuple[str, ...]
+    glibc_subdirs: tuple[str, ...] = ()  # run whole, by glibc_check
 
 
 def probe_cells(
@@ -99,20 +100,23 @@ def probe_cells(
         container.start()
         try:
             facts = runner.probe(container)
+            selection = built.scenario.tests
             tests = (
-                tuple(runner.list_glibc_tests(container, built.scenario.tests.glibc))
-                if built.scenario.tests.glibc
+                tuple(runner.list_glibc_tests(container, selection.glibc_globs))
+                if selection.glibc_globs
                 else ()
             )
+            subdirs = glibc_check.resolve_subdirs(container, selection.glibc_subdirs)
         finally:
             container.stop()
-        probe = CellProbe(cell.id, facts, tests)
-        RunDir(run_dir).write_probe(cell.id, facts, tests)
+        probe = CellProbe(cell.id, facts, tests, subdirs)
+        RunDir(run_dir).write_probe(cell.id, facts, tests, subdirs)
+        whole = f", {len(subdirs)} whole subdirectory(ies)" if subdirs else ""
         progress(
             f"{cell.id}: {facts.get('glibc', '?')}; built with {facts.get('gcc', '?')}, "
             f"{facts.get('ld_version', '?')} (-z unique: {facts.get('ld_z_unique')}) on "
             f"host glibc {facts.get('host_glibc', '?')}; rseq syscall: "
-            f"{facts.get('rseq_syscall')}; {len(tests)} glibc test(s)"
+            f"{facts.get('rseq_syscall')}; {len(tests)} glibc test(s){whole}"
         )
         probes[cell.id] = probe
     return probes
@@ -132,6 +136,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain).tag
         tests = [ids.farm_test_id(case.id) for case in selected]
         tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
+        tests += [glibc_check.subdir_item_test(s) for s in probes[cell.id].glibc_subdirs]
         items += [
             runner.TestItem(
                 cell.scenario_label,
@@ -189,7 +194,9 @@ def resume_items(
 ) -> list[runner.TestItem]:
     """The items an interrupted run has not finished; the finished ones' results are kept.
 
-    An item is finished when its last attempt needs no rerun or it used all its reruns. Attempts of
+    An item is finished when its last attempt needs no rerun or it used all its reruns; a whole
+    glibc subdirectory (``glibc/elf/``) is never, since its check may have stopped halfway
+    through writing its tests' records. Attempts of
     unfinished items are dropped (the item runs again from attempt 1), so every test's
     attempt history stays consistent. The kept results are written to a new file before the
     old files go, so a second interruption loses nothing either.
@@ -206,6 +213,18 @@ def resume_items(
         attempts.setdefault(key, []).append(result)
     finished = {
         key for key, tries in attempts.items() if not tries[-1].needs_rerun or len(tries) > reruns
+    }
+    # A whole-subdirectory item has no record of its own, so it always runs again; the
+    # records its earlier run left are dropped rather than doubled.
+    whole = {
+        (i.scenario, i.arch.value, i.variant, i.test)
+        for i in items
+        if glibc_check.item_subdir(i.test) is not None
+    }
+    finished = {
+        key
+        for key in finished
+        if not any(key[:3] == sub[:3] and key[3].startswith(sub[3]) for sub in whole)
     }
     kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
     if old_files:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from farm import runner
+from farm import glibc_check, runner
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 
@@ -96,3 +96,42 @@ def report(result: TestResult) -> None:
         pytest.xfail("XFAIL (expected by glibc)")
     if not result.is_good:
         pytest.fail(f"{result.label}\n{result.output[-3000:]}", pytrace=False)
+
+
+def run_and_record_subdir(
+    item: runner.TestItem,
+    subdir: str,
+    containers: runner.ContainerPool,
+    run_dir: RunDir,
+    worker: str,
+    reruns: int,
+) -> None:
+    """Run a whole glibc subdirectory's ``make check`` (one record per glibc test, bad ones
+    rerun test by test) and fail the item when a test is bad or the summary was not clean."""
+    container = containers.for_item(item)
+    cell = glibc_check.CellContext(
+        scenario=item.scenario,
+        arch=item.arch.value,
+        variant=item.variant,
+        image=item.image,
+        factor=item.timeout_factor * runner.ARCH_TIMEOUT_FACTOR[item.arch],
+    )
+    check, finals = glibc_check.run_subdir_check(
+        container,
+        subdir,
+        cell,
+        record=lambda result: run_dir.append_result(result, worker=worker),
+        reruns=reruns,
+    )
+    bad = [r for r in finals if not r.is_good and r.outcome is not Outcome.XPASS]
+    counts: dict[str, int] = {}
+    for result in finals:
+        counts[result.label] = counts.get(result.label, 0) + 1
+    lines = [
+        f"make check in {subdir}/: {len(finals)} test(s): "
+        + ", ".join(f"{n} {label}" for label, n in sorted(counts.items())),
+        *(str(anomaly) for anomaly in check.anomalies),
+        *(f"{r.label}: {r.test}" for r in bad),
+    ]
+    if bad or check.anomalies:
+        pytest.fail("\n".join(lines), pytrace=False)

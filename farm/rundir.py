@@ -153,11 +153,20 @@ class RunDir:
         _write_json(self.bisection_file(result), _versioned(result))
 
     def write_probe(
-        self, cell_id: str, facts: Mapping[str, str], glibc_tests: Iterable[str]
+        self,
+        cell_id: str,
+        facts: Mapping[str, str],
+        glibc_tests: Iterable[str],
+        glibc_subdirs: Iterable[str] = (),
     ) -> None:
         _write_json(
             self.probe_file(cell_id),
-            {"schema": SCHEMA_VERSION, "facts": dict(facts), "glibc_tests": list(glibc_tests)},
+            {
+                "schema": SCHEMA_VERSION,
+                "facts": dict(facts),
+                "glibc_tests": list(glibc_tests),
+                "glibc_subdirs": list(glibc_subdirs),
+            },
         )
 
     def append_result(self, result: TestResult, *, worker: str) -> None:

@@ -238,12 +238,29 @@ class Series:
 # --- tests and expectations ---------------------------------------------------------------
 
 
+#: A ``tests.glibc`` entry that selects all of glibc's testsuite, subdirectory by subdirectory.
+ALL_SUBDIRS = "all"
+_GLIBC_SUBDIR_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*/")
+_GLIBC_GLOB_RE = re.compile(r"[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]+-]+")
+
+
 @dataclass(frozen=True, slots=True)
 class TestSelection:
-    """Which tests run: farm cases by id glob, glibc in-tree tests by ``subdir/test`` glob."""
+    """Which tests run: farm cases by id glob; glibc in-tree tests by ``subdir/test`` glob,
+    or whole subdirectories (``elf/``, or ``all`` of them) run by glibc's own ``make check``."""
 
     cases: tuple[str, ...]
     glibc: tuple[str, ...]
+
+    @property
+    def glibc_subdirs(self) -> tuple[str, ...]:
+        """Subdirectories run whole (``elf``, no slash); ``("all",)`` for every one."""
+        return tuple(e.rstrip("/") for e in self.glibc if e == ALL_SUBDIRS or e.endswith("/"))
+
+    @property
+    def glibc_globs(self) -> tuple[str, ...]:
+        """The ``subdir/test`` globs run test by test."""
+        return tuple(e for e in self.glibc if e != ALL_SUBDIRS and not e.endswith("/"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,14 +435,7 @@ def load_scenario(path: Path) -> Scenario:
     if not tests.cases and not tests.glibc:
         top["tests"].fail("select at least one test: 'cases' globs or 'glibc' globs")
     if "glibc" in tests_map:
-        for glob_node in tests_map["glibc"].sequence():
-            if not re.fullmatch(
-                r"[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]+-]+", glob_node.string()
-            ):
-                glob_node.fail(
-                    "expected a glibc test as 'subdir/test' (globs allowed), "
-                    f"like 'elf/tst-dlmopen*'; got {glob_node.string()!r}"
-                )
+        _check_glibc_selection(tests_map["glibc"])
     if "cases" in tests_map:
         _check_case_globs(tests_map["cases"])
 
@@ -889,6 +899,38 @@ def _arch(node: Node) -> Arch:
         return Arch(text)
     except ValueError:
         node.fail(f"unknown architecture {text!r}; expected one of x86_64, i686")
+
+
+def _check_glibc_selection(node: Node) -> None:
+    """Each entry is a ``subdir/test`` glob, a whole ``subdir/`` or ``all``; no test may be
+    selected both ways, which would run it twice in one cell."""
+    whole: dict[str, str] = {}  # subdir (or "all") -> where it was selected
+    entries = [(item, item.string()) for item in node.sequence()]
+    for item, entry in entries:
+        if entry == ALL_SUBDIRS or _GLIBC_SUBDIR_RE.fullmatch(entry):
+            subdir = entry.rstrip("/")
+            if subdir in whole or (whole and ALL_SUBDIRS in (subdir, *whole)):
+                first = whole.get(subdir) or next(iter(whole.values()))
+                item.fail(f"{entry!r} overlaps the subdirectories selected at {first}; keep one")
+            whole[subdir] = item.where
+        elif not _GLIBC_GLOB_RE.fullmatch(entry):
+            item.fail(
+                "expected a glibc test as 'subdir/test' (globs allowed), like "
+                f"'elf/tst-dlmopen*', a whole subdirectory like 'elf/', or 'all'; got {entry!r}"
+            )
+    import fnmatch
+
+    for item, entry in entries:
+        if not entry.endswith("/") and entry != ALL_SUBDIRS:
+            subdir_glob = entry.split("/", 1)[0]
+            selected_at = whole.get(ALL_SUBDIRS) or next(
+                (at for s, at in whole.items() if fnmatch.fnmatchcase(s, subdir_glob)), None
+            )
+            if selected_at:
+                item.fail(
+                    f"{entry!r} is already run with its whole subdirectory (selected at "
+                    f"{selected_at}); remove one of them"
+                )
 
 
 def _check_case_globs(node: Node) -> None:

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import docker
 
-from farm import bisect, engine, pipeline, verdict
+from farm import bisect, engine, pipeline, shard, verdict
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
 from farm.outcome import outcome_of_label
 from farm.results import TestResult
 from farm.scenario import Scenario
+from farm.shard import Shard
 from farm.sources import Cache
 
 #: pytest's exit statuses that mean it ran no test at all (3 internal error, 4 usage error:
@@ -50,6 +51,7 @@ class RunOptions:
     judge: bool = True  # False: build and test only (one CI cell; `farm gate` judges later)
     bisect: bool = True
     step_summary: Path | None = None  # GitHub's $GITHUB_STEP_SUMMARY
+    shard: Shard | None = None  # run only this shard of the test items (one CI job of N)
 
     def __post_init__(self) -> None:
         if isinstance(self.reruns, bool) or not isinstance(self.reruns, int) or self.reruns < 0:
@@ -118,6 +120,10 @@ def build_and_test(
     verdict.write_run_state(directory, built)
     probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
+    if options.shard is not None:
+        total = len(items)
+        items = shard.select(items, options.shard)
+        progress(f"shard {options.shard}: {len(items)} of {total} test item(s)")
     if options.resume:
         total = len(items)
         items = pipeline.resume_items(items, run_dir=directory, reruns=options.reruns)

@@ -8,10 +8,17 @@ from pathlib import Path
 
 from farm import stages
 from farm.commands.common import Session, cache, progress, run_session
+from farm.errors import UsageError
 from farm.report import markdown
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.shard is not None and not args.no_gate:
+        # One shard's results are part of a run: judged alone, every other test is missing.
+        raise UsageError(
+            f"--shard {args.shard} needs --no-gate; gate the shards together with "
+            "`farm gate SCENARIO RUN_DIR...`"
+        )
     return run_session("run", args, lambda session: _run(session, args))
 
 
@@ -29,6 +36,7 @@ def options(session: Session, args: argparse.Namespace, *, judge: bool) -> stage
         resume=args.resume,
         judge=judge,
         bisect=not getattr(args, "no_bisect", True),
+        shard=getattr(args, "shard", None),
         step_summary=Path(summary) if summary else None,
     )
 

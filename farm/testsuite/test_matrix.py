@@ -1,11 +1,15 @@
-"""One pytest item per (image, test) of the run spec: run it in the image, record, report."""
+"""One pytest item per (image, test) of the run spec: run it in the image, record, report.
+
+An item for a whole glibc subdirectory (``glibc/elf/``) runs its ``make check`` and
+records one result per glibc test in it."""
 
 from __future__ import annotations
 
 import pytest
 
 from farm.errors import EngineError
-from farm.pytest_plugin import report, run_and_record
+from farm.glibc_check import item_subdir
+from farm.pytest_plugin import report, run_and_record, run_and_record_subdir
 from farm.rundir import RunDir
 from farm.runner import ContainerPool, TestItem
 
@@ -18,7 +22,14 @@ def test_item(
     request: pytest.FixtureRequest,
 ) -> None:
     reruns = int(request.config.getoption("--farm-reruns") or 0)
+    subdir = item_subdir(farm_item.test)
     try:
+        if subdir is not None:
+            # A whole glibc subdirectory: one record per glibc test, reported by the call.
+            run_and_record_subdir(
+                farm_item, subdir, farm_containers, farm_run_dir, worker_id, reruns
+            )
+            return
         result = run_and_record(farm_item, farm_containers, farm_run_dir, worker_id, reruns)
     except EngineError as error:
         # No result is recorded: the test did not fail, the engine did (farm run says so).

@@ -21,6 +21,7 @@ from farm.glibc_test import (
     TIMEOUT_STATUS,
     check_test_name,
     classify,
+    driver_outcome,
     glibc_test_script,
     signal_from_description,
 )
@@ -109,12 +110,38 @@ def test_a_stale_result_is_not_read_back(tmp_path: Path) -> None:
         (
             0,
             "FAIL: elf/tst-x\nDidn't expect signal from child: got `Segmentation fault'\n",
-            (Outcome.FAIL, "SIGSEGV"),
+            (Outcome.CRASH, "SIGSEGV"),
         ),
+        (
+            0,
+            "FAIL: elf/tst-x\n--- elf/tst-x.out\nTimed out: killed the child process\n",
+            (Outcome.TIMEOUT, None),
+        ),
+        (0, "FAIL: elf/tst-x\n--- elf/tst-x.out\nsome check failed\n", (Outcome.FAIL, None)),
     ],
 )
 def test_classify(exit_code: int, output: str, expected: tuple[Outcome, str | None]) -> None:
     assert classify(exit_code, output) == expected
+
+
+@pytest.mark.parametrize(
+    ("verdict", "out_text", "exit_status", "expected"),
+    [
+        (Outcome.FAIL, "", 139, (Outcome.CRASH, "SIGSEGV")),  # a test without glibc's driver
+        (Outcome.FAIL, "", 1, (Outcome.FAIL, None)),
+        (Outcome.FAIL, "", 255, (Outcome.FAIL, None)),  # 127 is no signal
+        (Outcome.XFAIL, "", 134, (Outcome.XFAIL, "SIGABRT")),  # expected by glibc: stays XFAIL
+        (Outcome.PASS, "Timed out: whatever it printed\n", 0, (Outcome.PASS, None)),
+        (Outcome.FAIL, "x\nTimed out: the child process was stopped\n", 1, (Outcome.TIMEOUT, None)),
+    ],
+)
+def test_driver_outcome(
+    verdict: Outcome,
+    out_text: str,
+    exit_status: int,
+    expected: tuple[Outcome, str | None],
+) -> None:
+    assert driver_outcome(verdict, out_text, exit_status=exit_status) == expected
 
 
 def test_signal_descriptions_map_back_to_names() -> None:

@@ -48,6 +48,18 @@ def test_resume_runs_only_unfinished_items_and_keeps_finished_results(tmp_path: 
     assert [p.suffix for p in (tmp_path / "results").iterdir()] == [".jsonl"]
 
 
+def test_a_whole_subdirectory_runs_again_and_its_old_records_go(tmp_path: Path) -> None:
+    worker_file = tmp_path / "results" / "cell--gw0.jsonl"
+    record(worker_file, "glibc/elf/tst-a", Outcome.PASS, 1)  # written by an interrupted check
+    record(worker_file, "glibc/elfx/tst-b", Outcome.PASS, 1)  # a test of another subdir
+    items = [item("glibc/elf/"), item("glibc/elfx/tst-b")]
+
+    pending = pipeline.resume_items(items, run_dir=tmp_path, reruns=1)
+
+    assert [i.test for i in pending] == ["glibc/elf/"]
+    assert [r.test for r in pipeline.load_results(tmp_path)] == ["glibc/elfx/tst-b"]
+
+
 def test_resume_of_a_run_without_results_runs_everything(tmp_path: Path) -> None:
     items = [item("farm/a")]
     assert pipeline.resume_items(items, run_dir=tmp_path, reruns=1) == items

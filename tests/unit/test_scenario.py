@@ -78,6 +78,16 @@ def test_valid_scenario_loads_into_the_model(tmp_path: Path) -> None:
     assert scenario.expectations[0].where.endswith("scenario.yaml:20")
 
 
+def test_glibc_entries_split_into_whole_subdirectories_and_globs(tmp_path: Path) -> None:
+    text = VALID.replace("[elf/tst-dlmopen*]", "[dlfcn/, nptl/tst-rseq*, elf/]")
+    tests = load_scenario(write(tmp_path, text)).tests
+    assert tests.glibc_subdirs == ("dlfcn", "elf")
+    assert tests.glibc_globs == ("nptl/tst-rseq*",)
+    everything = load_scenario(write(tmp_path, VALID.replace("[elf/tst-dlmopen*]", "[all]")))
+    assert everything.tests.glibc_subdirs == ("all",)
+    assert everything.tests.glibc_globs == ()
+
+
 def test_shipped_scenarios_load() -> None:
     paths = sorted((REPO / "scenarios").glob("*.yaml"))
     assert {p.stem for p in paths} >= {"debian-2.36-backports", "rtld-shared-v12", "rseq"}
@@ -162,6 +172,15 @@ MALFORMED = [
     ),
     ("stacked is not a bool", ("stacked: true", "stacked: yes please"), 16, "true or false"),
     ("glibc test not subdir/test", ("[elf/tst-dlmopen*]", "[tst-dlmopen1]"), 18, "subdir/test"),
+    (
+        "a glob inside a whole subdirectory",
+        ("[elf/tst-dlmopen*]", "[el*/tst-dlmopen1, elf/]"),
+        18,
+        "'el*/tst-dlmopen1' is already run with its whole subdirectory (selected at ",
+    ),
+    ("a subdirectory twice", ("[elf/tst-dlmopen*]", "[elf/, dlfcn/, elf/]"), 18, "overlaps"),
+    ("all and a subdirectory", ("[elf/tst-dlmopen*]", "[dlfcn/, all]"), 18, "overlaps"),
+    ("a subdirectory escaping", ("[elf/tst-dlmopen*]", "[../]"), 18, "like 'elf/'"),
     ("no tests selected", ("  glibc: [elf/tst-dlmopen*]", "  {}"), 18, "select at least one test"),
     (
         "expectation for unknown variant",
