@@ -135,12 +135,29 @@ farm_rseq_cpu_id (const void *area)
 }
 
 #if FARM_RSEQ_ABI != FARM_RSEQ_ABI_NONE
+/* The thread pointer, which __rseq_offset is relative to.  GCC learned
+   __builtin_thread_pointer for x86 only in GCC 11, and bullseye's toolchain is GCC 10, so
+   read it as glibc's own THREAD_SELF does: the TCB's first word points to itself.  */
+static inline void *
+farm_thread_pointer (void)
+{
+  void *tp;
+# if defined __x86_64__
+  __asm__ ("mov %%fs:0, %0" : "=r" (tp));
+# elif defined __i386__
+  __asm__ ("mov %%gs:0, %0" : "=r" (tp));
+# else
+  tp = __builtin_thread_pointer ();
+# endif
+  return tp;
+}
+
 /* The calling thread's rseq area, where this ABI says glibc put it.  */
 static inline void *
 farm_rseq_area (void)
 {
 # if FARM_RSEQ_ABI == FARM_RSEQ_ABI_UPSTREAM
-  return (char *) __builtin_thread_pointer () + __rseq_offset;
+  return (char *) farm_thread_pointer () + __rseq_offset;
 # else
   return &__rseq_abi;
 # endif
