@@ -16,7 +16,8 @@ import pytest
 
 from farm import runner
 from farm.container import TestContainer
-from farm.results import Outcome, TestResult, read_results
+from farm.results import Outcome, TestResult
+from farm.rundir import RunDir
 from tests.integration.conftest import FIXTURES, farm
 from tests.integration.test_build import plan
 
@@ -35,7 +36,9 @@ def farm_test(run_dir: Path, *options: str) -> list[TestResult]:
         "test", SCENARIO, "--only", "*-x86_64-baseline", "--run-dir", run_dir, "-n", "1", *options
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    return list(read_results(sorted((run_dir / "results").glob("*.jsonl"))))
+    found, unreadable = RunDir(run_dir).read_results()
+    assert not unreadable, unreadable
+    return list(found)
 
 
 @pytest.fixture(scope="module")
