@@ -130,7 +130,8 @@ class RunDir:
         return self.probes_dir / f"{cell_id}.json"
 
     def bisection_file(self, result: gate.BisectResult) -> Path:
-        return self.bisect_dir / f"{result.scenario}-{result.arch}-{result.series}.json"
+        name = ids.cell_id(str(result.scenario), result.arch, result.series)
+        return self.bisect_dir / f"{name}.json"
 
     def looks_like_run_dir(self) -> bool:
         return self.cells_dir.is_dir() or self.results_dir.is_dir()

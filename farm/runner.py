@@ -31,8 +31,6 @@ from farm.scenario import Arch
 #: Like glibc's TIMEOUTFACTOR: 32-bit code built with -m32 is a little slower here.
 ARCH_TIMEOUT_FACTOR = {Arch.X86_64: 1.0, Arch.I686: 1.5}
 OUTPUT_TAIL_BYTES = 8000
-#: What ``timeout`` exits with when it had to stop the command.
-TIMEOUT_STATUS = 124
 
 
 @dataclass(frozen=True, slots=True)
