@@ -39,7 +39,12 @@ BUILD_DIR = "/build/glibc"
 
 #: ``subdir/name``: a glibc subdirectory and a test in it; both become make targets and paths.
 _TEST_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*/[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-_TEST_RESULT_RE = re.compile(r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): ", re.MULTILINE)
+#: The ``.test-result`` the script prints first: a verdict line and, from evaluate-test.sh, the
+#: test's exit status on the next line.
+_TEST_RESULT_RE = re.compile(
+    r"^(PASS|FAIL|UNSUPPORTED|XFAIL|XPASS|ERROR): [^\n]*(?:\noriginal exit status (\d+)$)?",
+    re.MULTILINE,
+)
 _SIGNAL_RE = re.compile(r"Didn't expect signal from child: got `([^']+)'")
 #: support_test_main.c's words when it had to kill a test at its (TIMEOUTFACTOR-scaled) limit.
 _DRIVER_TIMEOUT_RE = re.compile(r"^Timed out: ", re.MULTILINE)
@@ -116,15 +121,17 @@ def classify(exit_code: int, output: str) -> tuple[Outcome, str | None]:
     """The outcome and crash signal of a glibc test from its script's status and output.
 
     TIMEOUT when ``timeout`` stopped the script; the verdict of ``.test-result`` when it was
-    written, refined by ``driver_outcome``; ERROR when it was not (the test did not build, or
-    the harness did not run it).
+    written, refined by ``driver_outcome`` with the exit status written under it (so a test
+    that died by a signal without glibc's driver is CRASH here as in ``make check``); ERROR
+    when it was not (the test did not build, or the harness did not run it).
     """
     found = _TEST_RESULT_RE.search(output)
     if exit_code == TIMEOUT_STATUS:
         return Outcome.TIMEOUT, None
     if found is None:
         return Outcome.ERROR, None
-    return driver_outcome(Outcome(found.group(1)), output, exit_status=None)
+    status = int(found.group(2)) if found.group(2) else None
+    return driver_outcome(Outcome(found.group(1)), output, exit_status=status)
 
 
 def driver_outcome(

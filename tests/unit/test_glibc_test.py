@@ -118,6 +118,16 @@ def test_a_stale_result_is_not_read_back(tmp_path: Path) -> None:
             (Outcome.TIMEOUT, None),
         ),
         (0, "FAIL: elf/tst-x\n--- elf/tst-x.out\nsome check failed\n", (Outcome.FAIL, None)),
+        # A test without glibc's driver that segfaulted: evaluate-test.sh's exit status line,
+        # as `make check` reads it from .test-result (seen in elf/tst-audit-tlsdesc).
+        (
+            0,
+            "farm: make exit 0\nFAIL: elf/tst-x\noriginal exit status 139\n--- elf/tst-x.out\n",
+            (Outcome.CRASH, "SIGSEGV"),
+        ),
+        (0, "FAIL: elf/tst-x\noriginal exit status 1\n", (Outcome.FAIL, None)),
+        # An exit status printed later (by the test's own .out) is not the .test-result's.
+        (0, "FAIL: elf/tst-x\n--- elf/tst-x.out\noriginal exit status 139\n", (Outcome.FAIL, None)),
     ],
 )
 def test_classify(exit_code: int, output: str, expected: tuple[Outcome, str | None]) -> None:
