@@ -26,6 +26,12 @@ OTHER_IMAGE = "sha256:" + "b" * 64
 HEADER_LINE = json.dumps(HEADER, sort_keys=True)
 
 
+def line(good: object = None, bad: object = None, image: str = "i") -> str:
+    """One test record of cell c, test t, as a farm would write it (or not)."""
+    record = {"cell": "c", "image_id": image, "test": "t", "good": good, "bad": bad}
+    return json.dumps(record, sort_keys=True)
+
+
 def seen(run: str, *found: tuple[str, str, str], cell: str = CELL) -> History:
     """A history of one run: (image, test, label) observations in ``cell``."""
     return History().recorded(
@@ -159,7 +165,7 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "problem"),
+    ("record", "problem"),
     [
         ("{not json", "not valid JSON"),
         ('"a string"', "expected a JSON object"),
@@ -169,38 +175,38 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
         ('{"cell": 3, "runs": ["r1"]}', "cell: expected a non-empty string"),
         ('{"cell": "c\\u001b[31m", "runs": ["r1"]}', "not one printable line"),
         (
-            '{"bad": {"label": "PASS", "run": "r1"}, "cell": "c", "good": null, "image_id": "i", "test": "t"}',
+            line(bad={"label": "PASS", "run": "r1"}),
             "bad: PASS is not a bad outcome",
         ),
         (
-            '{"bad": null, "cell": "c", "good": {"label": "FAIL", "run": "r1"}, "image_id": "i", "test": "t"}',
+            line(good={"label": "FAIL", "run": "r1"}),
             "good: FAIL is a bad outcome",
         ),
         (
-            '{"bad": {"label": "ERROR", "run": "r1"}, "cell": "c", "good": null, "image_id": "i", "test": "t"}',
+            line(bad={"label": "ERROR", "run": "r1"}),
             "ERROR is never recorded",
         ),
         (
-            '{"bad": {"label": "MAYBE", "run": "r1"}, "cell": "c", "good": null, "image_id": "i", "test": "t"}',
+            line(bad={"label": "MAYBE", "run": "r1"}),
             "is not an outcome label",
         ),
         (
-            '{"bad": {"label": "FAIL(SIGSEGV)", "run": "r1"}, "cell": "c", "good": null, "image_id": "i", "test": "t"}',
+            line(bad={"label": "FAIL(SIGSEGV)", "run": "r1"}),
             "is not an outcome label",
         ),
-        ('{"bad": null, "cell": "c", "good": null, "image_id": "i", "test": "t"}', "says nothing"),
+        (line(), "says nothing"),
         (
-            '{"bad": {"label": "FAIL", "run": "r9"}, "cell": "c", "good": null, "image_id": "i", "test": "t"}',
+            line(bad={"label": "FAIL", "run": "r9"}),
             "run r9 is not among the last runs listed for cell c",
         ),
     ],
 )
 def test_a_bad_record_is_named_by_file_and_line_and_left_out(
-    tmp_path: Path, line: str, problem: str
+    tmp_path: Path, record: str, problem: str
 ) -> None:
     path = tmp_path / "h.jsonl"
-    good = '{"bad": null, "cell": "c", "good": {"label": "PASS", "run": "r1"}, "image_id": "j", "test": "t"}'
-    path.write_text(f'{HEADER_LINE}\n{{"cell": "c", "runs": ["r1"]}}\n{good}\n{line}\n')
+    good = line(good={"label": "PASS", "run": "r1"}, image="j")
+    path.write_text(f'{HEADER_LINE}\n{{"cell": "c", "runs": ["r1"]}}\n{good}\n{record}\n')
     found = history.read(path)
     (reported,) = found.problems
     assert reported.startswith(f"{path}:4: ") and problem in reported, reported
