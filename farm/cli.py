@@ -92,6 +92,33 @@ def _output_dir(text: str) -> Path:
     return path
 
 
+def _history_file(text: str) -> Path:
+    """A flaky history file: created if missing; whether it is one is farm.history's to say."""
+    path = _path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a directory; give a file for the flaky history, e.g. farm-history.jsonl"
+        )
+    return path
+
+
+def _add_history_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--history",
+        type=_history_file,
+        default=None,
+        metavar="FILE",
+        help="the flaky history to judge with and update (default: "
+        "$FARM_CACHE/history/<scenario>.jsonl); CI keeps it in a cache or artifact",
+    )
+    group.add_argument(
+        "--no-history",
+        action="store_true",
+        help="judge without the flaky history and leave it unchanged",
+    )
+
+
 def _workers(text: str) -> str:
     """pytest-xdist's -n: ``auto``, ``logical`` or a whole number of workers."""
     if text in ("auto", "logical"):
@@ -203,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
+    _add_history_options(run)
     run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
@@ -216,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="judge only these cells (default: every cell of the scenario must be present)",
     )
+    _add_history_options(gate)
     gate.set_defaults(handler=_command("gate_cmd"))
 
     post_checks_cmd.add_parser(sub)
