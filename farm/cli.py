@@ -55,14 +55,17 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _scenario_path(text: str) -> Path:
-    """A scenario file. Whether it exists and parses is the loader's to say, with file:line."""
+def _file(text: str, expected: str) -> Path:
+    """A path that is not a directory; whether the file is right is its reader's to say."""
     path = _path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text} is a directory; give a scenario YAML file, e.g. {DEFAULT_SCENARIO}"
-        )
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give {expected}")
     return path
+
+
+def _scenario_path(text: str) -> Path:
+    """A scenario file. Whether it exists and parses is the loader's to say, with file:line."""
+    return _file(text, f"a scenario YAML file, e.g. {DEFAULT_SCENARIO}")
 
 
 def _existing_run_dir(text: str) -> Path:
@@ -94,12 +97,7 @@ def _output_dir(text: str) -> Path:
 
 def _history_file(text: str) -> Path:
     """A flaky history file: created if missing; whether it is one is farm.history's to say."""
-    path = _path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text} is a directory; give a file for the flaky history, e.g. farm-history.jsonl"
-        )
-    return path
+    return _file(text, "a file for the flaky history, e.g. farm-history.jsonl")
 
 
 def _add_history_options(parser: argparse.ArgumentParser) -> None:

@@ -63,6 +63,7 @@ from filelock import FileLock, Timeout
 from farm import outcome
 from farm.errors import FarmError
 from farm.outcome import Outcome
+from farm.results import decode_line
 
 SCHEMA_VERSION = 1
 HEADER = {"schema": SCHEMA_VERSION, "what": "glibc-farm flaky history"}
@@ -308,14 +309,7 @@ def _check_header(path: Path, raw: bytes) -> None:
 
 def _record(raw: bytes) -> TestHistory | tuple[str, tuple[str, ...]]:
     """One record line; ValueError says what is wrong with it."""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"not UTF-8 (byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON: {error}") from None
-    except RecursionError:
-        raise ValueError("not valid JSON: nested too deeply") from None
+    data = decode_line(raw)
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     keys = set(data)
