@@ -55,14 +55,17 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _scenario_path(text: str) -> Path:
-    """A scenario file. Whether it exists and parses is the loader's to say, with file:line."""
+def _file(text: str, expected: str) -> Path:
+    """A path that is not a directory; whether the file is right is its reader's to say."""
     path = _path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text} is a directory; give a scenario YAML file, e.g. {DEFAULT_SCENARIO}"
-        )
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give {expected}")
     return path
+
+
+def _scenario_path(text: str) -> Path:
+    """A scenario file. Whether it exists and parses is the loader's to say, with file:line."""
+    return _file(text, f"a scenario YAML file, e.g. {DEFAULT_SCENARIO}")
 
 
 def _existing_run_dir(text: str) -> Path:
@@ -90,6 +93,28 @@ def _output_dir(text: str) -> Path:
     if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text} is not writable; check its permissions")
     return path
+
+
+def _history_file(text: str) -> Path:
+    """A flaky history file: created if missing; whether it is one is farm.history's to say."""
+    return _file(text, "a file for the flaky history, e.g. farm-history.jsonl")
+
+
+def _add_history_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--history",
+        type=_history_file,
+        default=None,
+        metavar="FILE",
+        help="the flaky history to judge with and update (default: "
+        "$FARM_CACHE/history/<scenario>.jsonl); CI keeps it in a cache or artifact",
+    )
+    group.add_argument(
+        "--no-history",
+        action="store_true",
+        help="judge without the flaky history and leave it unchanged",
+    )
 
 
 def _workers(text: str) -> str:
@@ -203,6 +228,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
+    _add_history_options(run)
     run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
@@ -216,6 +242,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="judge only these cells (default: every cell of the scenario must be present)",
     )
+    _add_history_options(gate)
     gate.set_defaults(handler=_command("gate_cmd"))
 
     post_checks_cmd.add_parser(sub)

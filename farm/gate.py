@@ -27,6 +27,19 @@ Why it is shaped this way:
   verdicts of its cell UNDECIDED, and every verdict when it names no cell judged here.
 - ``today`` is an argument rather than read from the clock, so the same inputs always give
   the same verdict (flaky-list expiry is the only time-dependent rule).
+- Known flaky: a regression is FLAKY, not a reject, when an unexpired scenario ``flaky:``
+  entry names it, or when the flaky history (``farm.history``, an input like the records)
+  shows the same built image of the series cell *or of the baseline cell* giving the test a
+  good outcome in one run and a bad one in another (this run counts as one of them). The
+  baseline image counts because it is the one image that stays the same from run to run
+  (every series is a new image), and a test that flips on unpatched glibc is no evidence
+  against a series; a flip between different images is no evidence at all. The note names
+  the runs and the image.
+- Already failing: a test bad in both the baseline and the series (labels may differ, FAIL
+  -> TIMEOUT) is ALREADY_FAILING: shown and counted, never a regression, and judged on its
+  own, so it never hides another test's regression.
+- Every transition carries a `Category` (new failure, flaky, already failing, fixed, other
+  change), decided here so that every report separates the same way.
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ from dataclasses import dataclass
 from farm import ids, outcome
 from farm.expectation import Expectation, FlakyEntry
 from farm.expectation import normalize_expected as normalize_expected  # re-exported
+from farm.history import FlakyEvidence, History
 from farm.results import Outcome, TestResult
 
 BASELINE = ids.BASELINE
@@ -105,10 +119,29 @@ class ChangeKind(enum.StrEnum):
     REGRESSION = "REGRESSION"  # good -> bad
     FIX = "FIX"  # bad -> PASS/XPASS
     XPASS = "XPASS"  # XFAIL -> XPASS: reported, not a reject
-    CHANGED = "CHANGED"  # any other label change (FAIL -> CRASH, PASS -> XFAIL...)
+    CHANGED = "CHANGED"  # any other label change (PASS -> XFAIL, UNSUPPORTED -> PASS...)
     FLAKY = "FLAKY"  # attempts disagree, or a known-flaky entry excused a regression
     NEW = "NEW"  # only in the series variant
     VANISHED = "VANISHED"  # only in the baseline
+    ALREADY_FAILING = "ALREADY_FAILING"  # bad in the baseline and in the series variant
+
+
+class Category(enum.StrEnum):
+    """How reports group transitions: what a reviewer must look at first, and what not."""
+
+    NEW_FAILURE = "new failure"  # a regression, or a test the series adds that does not pass
+    FLAKY = "flaky"  # attempts disagree, or known flaky (scenario entry or history)
+    ALREADY_FAILING = "already failing"  # bad in the baseline too: not the series' doing
+    FIXED = "fixed"  # bad -> PASS/XPASS
+    OTHER = "other change"  # XPASS, another label, a passing new test, a vanished test
+
+
+_CATEGORY = {
+    ChangeKind.REGRESSION: Category.NEW_FAILURE,
+    ChangeKind.FLAKY: Category.FLAKY,
+    ChangeKind.ALREADY_FAILING: Category.ALREADY_FAILING,
+    ChangeKind.FIX: Category.FIXED,
+}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -253,6 +286,8 @@ class Transition:
     flaky_entry: FlakyEntry | None = None  # the unexpired entry that excused it
     expired_entry: FlakyEntry | None = None  # an entry that matched but had expired
     output: str = ""  # the series' final output (the baseline's for a vanished test)
+    category: Category = Category.OTHER
+    known_flaky: FlakyEvidence | None = None  # the history's evidence that excused it
 
     @property
     def transition(self) -> str:
@@ -296,6 +331,20 @@ class ArchVerdict:
 
     def of_kind(self, kind: ChangeKind) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if t.kind is kind)
+
+    def in_category(self, category: Category) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if t.category is category)
+
+    @property
+    def counts(self) -> dict[Category, int]:
+        """How many transitions fall in each category (every category, zeros included)."""
+        return {c: sum(t.category is c for t in self.transitions) for c in Category}
+
+    @property
+    def unchanged(self) -> int:
+        """Tests in both variants with the same final label and no transition."""
+        changed = sum(t.baseline is not None and t.patched is not None for t in self.transitions)
+        return self.compared - changed
 
     @property
     def reproducers(self) -> tuple[str, ...]:
@@ -358,14 +407,21 @@ def evaluate(
     bisections: Iterable[BisectResult] = (),
     baseline_variant: str = BASELINE,
     unreadable: Iterable[UnreadableRecord] = (),
+    history: History | None = None,
 ) -> GateResult:
     """Judge every series against the baseline; see the module docstring for the rules.
 
     ``require_reproduction``: True when the runner reruns failures, so a regression seen in
     a single attempt was never confirmed and leaves its arch UNDECIDED; False when reruns are
-    disabled, so one bad attempt is enough to reject.
+    disabled, so one bad attempt is enough to reject. ``history``: what earlier runs saw
+    (``farm.history``), as it was before this run; None: no history is kept.
     """
     warnings: list[str] = []
+    if history is not None:
+        # Less evidence can only make the gate stricter, so a bad line is a warning.
+        warnings.extend(
+            f"flaky history {problem}; that record was not used" for problem in history.problems
+        )
     histories = _histories(results, warnings)
     statuses = _statuses(cells, warnings)
     infos = _series_infos(series, warnings)
@@ -375,8 +431,8 @@ def evaluate(
 
     unreadable_list = sorted(set(unreadable), key=repr)
     by_cell: dict[tuple[str, str, str], dict[str, AttemptHistory]] = defaultdict(dict)
-    for history in histories:
-        by_cell[(history.scenario, history.arch, history.variant)][history.test] = history
+    for tested in histories:
+        by_cell[(tested.scenario, tested.arch, tested.variant)][tested.test] = tested
 
     variants = {key[2] for key in by_cell} | {key[2] for key in statuses}
     columns = sorted({key[:2] for key in by_cell} | {key[:2] for key in statuses})
@@ -429,6 +485,7 @@ def evaluate(
                 flaky=flaky_list,
                 require_reproduction=require_reproduction,
                 today=today,
+                history=history,
                 unreadable=unplaced
                 + tuple(
                     u
@@ -591,6 +648,7 @@ class _ArchJudge:
     flaky: list[FlakyEntry]
     require_reproduction: bool
     today: datetime.date
+    history: History | None = None
     unreadable: tuple[UnreadableRecord, ...] = ()
 
     def verdict(self) -> ArchVerdict:
@@ -777,6 +835,9 @@ class _ArchJudge:
             return self._regression(test, before, after)
         if outcome.is_fix(old, new):
             return self._transition(test, ChangeKind.FIX, before, after)
+        if not before.final.is_good and not after.final.is_good:
+            note = "the farm could not run it in the baseline" if old is Outcome.ERROR else ""
+            return self._transition(test, ChangeKind.ALREADY_FAILING, before, after, note=note)
         if old is Outcome.XFAIL and new is Outcome.XPASS:
             return self._transition(test, ChangeKind.XPASS, before, after)
         if before.label != after.label:
@@ -838,6 +899,17 @@ class _ArchJudge:
                 note=f"known flaky until {honoured.expires.isoformat()}: {honoured.reason}",
                 flaky_entry=honoured,
             )
+        evidence = self._history_evidence(test, before, after)
+        if evidence is not None:
+            return self._transition(
+                test,
+                ChangeKind.FLAKY,
+                before,
+                after,
+                note=evidence.describe(),
+                known_flaky=evidence,
+                expired_entry=expired,
+            )
         # The attempts do not disagree here, so every attempt was a regression.
         reproduced = len(after.attempts) > 1 or not self.require_reproduction
         notes = [] if reproduced else ["seen once, not rerun"]
@@ -857,6 +929,21 @@ class _ArchJudge:
             expired_entry=expired,
         )
 
+    def _history_evidence(
+        self, test: str, before: AttemptHistory, after: AttemptHistory
+    ) -> FlakyEvidence | None:
+        """The history's evidence that ``test`` flips on this series' image, or else on the
+        baseline's (see the module docstring for why the baseline's counts)."""
+        if self.history is None:
+            return None
+        for cell, tests in ((self.series_cell, after), (self.baseline_cell, before)):
+            if cell is None or not cell.image_id:
+                continue  # no image identity, no "same image"
+            found = self.history.evidence(cell.cell, cell.image_id, test, tests.label)
+            if found is not None:
+                return found
+        return None
+
     def _transition(
         self,
         test: str,
@@ -869,8 +956,12 @@ class _ArchJudge:
         reproduced: bool = False,
         flaky_entry: FlakyEntry | None = None,
         expired_entry: FlakyEntry | None = None,
+        known_flaky: FlakyEvidence | None = None,
         output: str | None = None,
     ) -> Transition:
+        category = _CATEGORY.get(kind, Category.OTHER)
+        if kind is ChangeKind.NEW and after is not None and not after.final.is_good:
+            category = Category.NEW_FAILURE
         return Transition(
             scenario=self.scenario,
             arch=self.arch,
@@ -887,13 +978,21 @@ class _ArchJudge:
             flaky_entry=flaky_entry,
             expired_entry=expired_entry,
             output=output if output is not None else (after.final.output if after else ""),
+            category=category,
+            known_flaky=known_flaky,
         )
 
     def _accept_summary(self, transitions: tuple[Transition, ...]) -> str:
         compared = len(set(self.baseline) & set(self.patched))
         counts = [
-            f"{sum(t.kind is kind for t in transitions)} {kind.value.lower()}"
-            for kind in (ChangeKind.FIX, ChangeKind.FLAKY, ChangeKind.NEW, ChangeKind.VANISHED)
+            f"{sum(t.kind is kind for t in transitions)} {kind.value.lower().replace('_', ' ')}"
+            for kind in (
+                ChangeKind.FIX,
+                ChangeKind.FLAKY,
+                ChangeKind.ALREADY_FAILING,
+                ChangeKind.NEW,
+                ChangeKind.VANISHED,
+            )
             if any(t.kind is kind for t in transitions)
         ]
         errored = sum(

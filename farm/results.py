@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from farm import ids, outcome
 from farm.outcome import Outcome as Outcome  # re-exported: records are made of it
 
 SCHEMA_VERSION = 1
+
+
+def decode_line(raw: bytes) -> Any:
+    """One line of a JSON-lines file the farm reads back (results, the flaky history), as
+    untrusted input: ValueError with what is wrong, never another exception."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deeply") from None
 
 
 @dataclass(frozen=True, slots=True)

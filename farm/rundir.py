@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import gate, ids
-from farm.results import TestResult
+from farm.results import TestResult, decode_line
 
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
@@ -402,13 +402,9 @@ _MISSING = object()
 
 def _result(raw: bytes) -> TestResult:
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise RecordError(f"not UTF-8 (byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise RecordError(f"not valid JSON: {error}") from None
-    except RecursionError:
-        raise RecordError("not valid JSON: nested too deeply") from None
+        data = decode_line(raw)
+    except ValueError as error:
+        raise RecordError(str(error)) from None
     result: TestResult = _decode(TestResult, _unversioned(data, legacy=False))
     return result
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import docker
 
-from farm import bisect, engine, pipeline, shard, verdict
+from farm import bisect, engine, history, pipeline, shard, verdict
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
@@ -52,6 +52,7 @@ class RunOptions:
     bisect: bool = True
     step_summary: Path | None = None  # GitHub's $GITHUB_STEP_SUMMARY
     shard: Shard | None = None  # run only this shard of the test items (one CI job of N)
+    history: Path | None = None  # the flaky history to judge with and update; None: none
 
     def __post_init__(self) -> None:
         if isinstance(self.reruns, bool) or not isinstance(self.reruns, int) or self.reruns < 0:
@@ -95,15 +96,30 @@ class RunOutcome:
 
 
 def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progress) -> RunOutcome:
-    """Build, test, and (with ``options.judge``) bisect, judge and report; see the module."""
+    """Build, test, and (with ``options.judge``) bisect, judge and report; see the module.
+
+    The flaky history is read before anything is built (a file that is no history stops
+    the run before it costs a build) and updated only after the verdict, which is judged on
+    the history as it was before this run.
+    """
+    past = history.read(options.history) if options.judge and options.history else None
     built = build_and_test(client, options, progress)
     results = tuple(pipeline.load_results(options.run_dir))
     if not options.judge:
         return RunOutcome(built, options.run_dir, results)
-    result = verdict.evaluate(options.scenario, [options.run_dir], expected_cells=options.cells)
+
+    def judge() -> GateResult:
+        return verdict.evaluate(
+            options.scenario, [options.run_dir], expected_cells=options.cells, past=past
+        )
+
+    result = judge()
     if options.bisect and _bisect_regressions(client, built, result, options, progress):
-        result = verdict.evaluate(options.scenario, [options.run_dir], expected_cells=options.cells)
+        result = judge()
     reports = verdict.write_reports(result, options.run_dir, step_summary=options.step_summary)
+    if options.history is not None:
+        updated = verdict.record_history(options.history, result, history.new_run_id())
+        progress(f"flaky history: {options.history} ({updated.runs} run(s) remembered)")
     return RunOutcome(built, options.run_dir, results, result, reports)
 
 

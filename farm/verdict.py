@@ -2,7 +2,8 @@
 
 ``farm.rundir`` owns the run directory's files and validates what is read back; this module
 converts the scenario and those records into ``farm.gate``'s inputs and writes the reports
-of ``farm.report``; the gate itself stays a pure function.
+of ``farm.report``; the gate itself stays a pure function. ``farm.history`` owns the flaky
+history file; this module turns a verdict into the observations recorded there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate, ids, matrix
+from farm import gate, history, ids, matrix
 from farm.build import ImageState
 from farm.matrix import Cell
 from farm.pipeline import BuiltCells, test_image_name
@@ -156,6 +157,7 @@ def evaluate(
     *,
     expected_cells: Iterable[Cell] = (),
     today: datetime.date | None = None,
+    past: history.History | None = None,
 ) -> gate.GateResult:
     """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
 
@@ -163,7 +165,8 @@ def evaluate(
     lost) counts as NOT_RUN, so its series cannot be accepted on what is missing. A record
     that cannot be read leaves the verdicts it could change UNDECIDED, naming the file. A
     regression must reproduce on a rerun unless every directory's run.json says the runner
-    had no reruns (``--reruns 0``).
+    had no reruns (``--reruns 0``). ``past`` is the flaky history as it was before this run
+    (None: no history); record this run in it with `record_history` once judged.
     """
     records = read_all(RunDir(d) for d in run_dirs)
     patches = records.series
@@ -194,7 +197,30 @@ def evaluate(
         flaky=scenario.flaky,
         bisections=records.bisections,
         unreadable=records.unreadable,
+        history=past,
     )
+
+
+def observations(result: gate.GateResult) -> list[history.Observation]:
+    """What this run saw, for the history: each test's final label on its cell's image.
+
+    Only cells that built and name their image: without an image id there is no "same
+    image" to compare a later run with.
+    """
+    images = {
+        c.cell: c.image_id for c in result.cells if c.state is gate.CellState.BUILT and c.image_id
+    }
+    return [
+        history.Observation(tested.cell, images[tested.cell], tested.test, tested.label)
+        for tested in result.histories
+        if tested.cell in images
+    ]
+
+
+def record_history(path: Path, result: gate.GateResult, run: str) -> history.History:
+    """Add this judged run to the flaky history in ``path`` (after the verdict: a run never
+    excuses itself; its own disagreeing attempts are the gate's FLAKY rule already)."""
+    return history.update(path, run, observations(result))
 
 
 def write_reports(

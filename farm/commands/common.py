@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from farm import engine, matrix
+from farm import engine, history, matrix
 from farm.errors import EngineError, Interrupted, UsageError
 from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
@@ -41,6 +41,18 @@ def progress(message: str) -> None:
 
 def cache() -> Cache:
     return Cache(default_cache_dir())
+
+
+def history_path(args: argparse.Namespace, scenario: Scenario) -> Path | None:
+    """The flaky history this command judges with and updates: ``--history``, else the
+    scenario's file in the farm cache (beside the records of its images, whose ids the
+    history is about); None with ``--no-history``."""
+    if args.no_history:
+        return None
+    if args.history is not None:
+        path: Path = args.history
+        return path
+    return history.default_path(default_cache_dir(), scenario.name)
 
 
 RUNS_ROOT = Path("farm-runs")

@@ -6,8 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from farm import stages
-from farm.commands.common import Session, cache, progress, run_session
+from farm import history, stages
+from farm.commands.common import Session, cache, history_path, progress, run_session
 from farm.errors import UsageError
 from farm.report import markdown
 
@@ -19,6 +19,14 @@ def run(args: argparse.Namespace) -> int:
             f"--shard {args.shard} needs --no-gate; gate the shards together with "
             "`farm gate SCENARIO RUN_DIR...`"
         )
+    if args.history is not None and args.no_gate:
+        # Without a verdict there is nothing to judge with it, nor to record in it.
+        raise UsageError(
+            f"--history {args.history} needs the gate; leave out --no-gate, or give the history "
+            "to the `farm gate` that judges this run"
+        )
+    if args.history is not None and not args.no_gate:
+        history.read(args.history)  # a file that is no history stops us before the engine
     return run_session("run", args, lambda session: _run(session, args))
 
 
@@ -38,6 +46,7 @@ def options(session: Session, args: argparse.Namespace, *, judge: bool) -> stage
         bisect=not getattr(args, "no_bisect", True),
         shard=getattr(args, "shard", None),
         step_summary=Path(summary) if summary else None,
+        history=history_path(args, session.scenario) if judge else None,
     )
 
 

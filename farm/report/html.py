@@ -1,10 +1,18 @@
-"""The HTML report: one self-contained page (inline CSS, no scripts, no external assets), so it
-can be uploaded as a CI artifact and opened offline.
+"""The HTML report: one self-contained page (inline CSS and a small inline script, no external
+assets), so it can be uploaded as a CI artifact and opened offline.
 
-It holds the verdicts, the series x arch table, the changes, and the whole matrix as a
-colored grid (rows: tests; columns: scenario/arch x variant). A grid cell links to that
-test's output below it. Every piece of text goes through `_e`, because test output, test
-names and build messages are untrusted: a test printing ``<script>`` must show as text.
+It holds the verdicts, the series x arch table, the counts per category, the changes
+separated by the gate's categories (new failures, flaky, already failing, fixed, other
+changes), and the whole matrix as a colored grid (rows: tests; columns: scenario/arch x
+variant). A grid cell links to that test's output below it. Every piece of text goes through
+`_e`, because test output, test names and build messages are untrusted: a test printing
+``<script>`` must show as text.
+
+With glibc's whole testsuite a cell has thousands of tests, so the page stays usable: tests
+that changed or ended bad are listed first, the rest (passed or unchanged everywhere) sit
+collapsed in a ``<details>``, and a text filter and a status filter narrow every table. The
+filters are the page's only script (`_SCRIPT`, a constant: the page stays deterministic);
+without JavaScript they stay hidden and everything is shown.
 """
 
 from __future__ import annotations
@@ -12,7 +20,15 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from farm.gate import AttemptHistory, CellState, CellStatus, ChangeKind, GateResult
+from farm.gate import (
+    AttemptHistory,
+    Category,
+    CellState,
+    CellStatus,
+    ChangeKind,
+    GateResult,
+    Transition,
+)
 from farm.report.common import clean, column_name, tail, write_text
 
 _CSS = """
@@ -33,7 +49,42 @@ pre { background: #f6f6f6; padding: .5em; overflow-x: auto; max-height: 30em; }
 section.log { border-top: 1px solid #ddd; }
 section.log:target { background: #fffde7; }
 a { color: inherit; }
+#filters { position: sticky; top: 0; background: #fff; padding: .4em 0; z-index: 1; }
+td.new-failure { background: #ffcdd2; } td.flaky { background: #ffe0b2; }
 """
+
+#: The page's only script: shows the filters and applies them to every row that names a
+#: test (``data-test``: the test id in lower case; ``data-status``: its categories and
+#: "bad"). Constant, so the page stays byte-identical for the same gate result.
+_SCRIPT = """
+(function () {
+  var box = document.getElementById("filters");
+  if (!box) { return; }
+  var text = document.getElementById("filter-text");
+  var status = document.getElementById("filter-status");
+  box.hidden = false;
+  function apply() {
+    var needle = text.value.toLowerCase();
+    var want = status.value;
+    var rows = document.querySelectorAll("tr[data-test]");
+    for (var i = 0; i < rows.length; i++) {
+      var row = rows[i];
+      var states = " " + row.getAttribute("data-status") + " ";
+      row.hidden = row.getAttribute("data-test").indexOf(needle) < 0 ||
+        (want !== "" && states.indexOf(" " + want + " ") < 0);
+    }
+    if (needle !== "" || want !== "") {
+      var folded = document.querySelectorAll("details.rows");
+      for (var j = 0; j < folded.length; j++) { folded[j].open = true; }
+    }
+  }
+  text.addEventListener("input", apply);
+  status.addEventListener("change", apply);
+})();
+"""
+#: Row states the status filter offers, besides the categories: value, label.
+_UNCHANGED = "unchanged"
+_BAD = "bad"
 
 
 def _e(value: object) -> str:
@@ -47,7 +98,9 @@ def render_html(result: GateResult) -> str:
         f'<h1>glibc-farm gate: <span class="{_e(result.verdict.value)}">'
         f"{_e(result.verdict.value)}</span> (exit {result.exit_status})</h1>",
         _verdict_table(result),
+        _counts(result),
         _reasons(result),
+        _filters(),
         _changes(result),
         _matrix(result, logs),
         _notes(result),
@@ -58,7 +111,7 @@ def render_html(result: GateResult) -> str:
         f"<title>glibc-farm gate: {_e(result.verdict.value)}</title>"
         f"<style>{_CSS}</style></head><body>\n"
         + "\n".join(part for part in body if part)
-        + "\n</body></html>\n"
+        + f"\n<script>{_SCRIPT}</script>\n</body></html>\n"
     )
 
 
@@ -81,6 +134,47 @@ def _verdict_table(result: GateResult) -> str:
             f"{_e(series.verdict.value)}</td></tr>"
         )
     return f"<table><tr><th>series</th>{head}<th>overall</th></tr>{''.join(rows)}</table>"
+
+
+def _slug(value: str) -> str:
+    return value.replace(" ", "-")
+
+
+def _counts(result: GateResult) -> str:
+    arches = [(s, a) for s in result.series for a in s.arches if a.compared or a.transitions]
+    if not arches:
+        return ""
+    head = "".join(f"<th>{_e(c.value)}</th>" for c in Category)
+    rows = []
+    for series, arch in arches:
+        counts = arch.counts
+        cells = "".join(
+            f'<td class="{_e(_slug(c.value)) if counts[c] else ""}">{counts[c]}</td>'
+            for c in Category
+        )
+        rows.append(
+            f"<tr><th>{_e(series.series)}</th>"
+            f"<td>{_e(column_name(result, arch.scenario, arch.arch))}</td>{cells}"
+            f"<td>{arch.unchanged}</td><td>{arch.compared}</td></tr>"
+        )
+    return (
+        f"<h2>Counts</h2><table><tr><th>series</th><th>arch</th>{head}<th>unchanged</th>"
+        f"<th>compared</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _filters() -> str:
+    """The filter controls, hidden until the script shows them (no script: no dead box)."""
+    options = [("", "any status"), *((_slug(c.value), c.value) for c in Category)]
+    options += [(_UNCHANGED, "unchanged"), (_BAD, "bad outcome somewhere")]
+    choices = "".join(
+        f'<option value="{_e(value)}">{_e(label)}</option>' for value, label in options
+    )
+    return (
+        '<div id="filters" hidden><label>tests containing <input id="filter-text" '
+        'type="search" placeholder="glibc/elf/"></label> <label>status <select '
+        f'id="filter-status">{choices}</select></label></div>'
+    )
 
 
 def _reasons(result: GateResult) -> str:
@@ -114,20 +208,40 @@ def _provenance(*cells: CellStatus | None) -> str:
     return f"<ul>{''.join(rows)}</ul>" if rows else ""
 
 
+_CHANGE_TITLES = {
+    Category.NEW_FAILURE: "New failures",
+    Category.FLAKY: "Flaky",
+    Category.ALREADY_FAILING: "Already failing (bad in the baseline too)",
+    Category.FIXED: "Fixed",
+    Category.OTHER: "Other changes",
+}
+
+
 def _changes(result: GateResult) -> str:
+    """One table per category, new failures first: what a reviewer must read first."""
     transitions = [t for s in result.series for a in s.arches for t in a.transitions]
     if not transitions:
         return ""
-    rows = "".join(
-        f"<tr><td>{_e(t.kind.value)}</td><td><code>{_e(t.test)}</code></td>"
+    parts = ["<h2>Changes</h2>"]
+    for category, title in _CHANGE_TITLES.items():
+        found = [t for t in transitions if t.category is category]
+        if found:
+            rows = "".join(_change_row(result, t) for t in found)
+            parts.append(
+                f'<h3 id="{_e(_slug(category.value))}">{_e(title)} ({len(found)})</h3><table>'
+                "<tr><th>kind</th><th>test</th><th>series</th><th>arch</th><th>transition</th>"
+                f"<th>attempts</th><th>note</th></tr>{rows}</table>"
+            )
+    return "".join(parts)
+
+
+def _change_row(result: GateResult, t: Transition) -> str:
+    return (
+        f'<tr data-test="{_e(t.test.lower())}" data-status="{_e(_slug(t.category.value))}">'
+        f"<td>{_e(t.kind.value)}</td><td><code>{_e(t.test)}</code></td>"
         f"<td>{_e(t.series)}</td><td>{_e(column_name(result, t.scenario, t.arch))}</td>"
         f"<td>{_e(t.transition)}</td><td>{_e(', '.join(t.attempts))}</td>"
         f"<td>{'rejects' if t.rejects else ''} {_e(t.note)}</td></tr>"
-        for t in transitions
-    )
-    return (
-        "<h2>Changes</h2><table><tr><th>kind</th><th>test</th><th>series</th><th>arch</th>"
-        f"<th>transition</th><th>attempts</th><th>note</th></tr>{rows}</table>"
     )
 
 
@@ -148,14 +262,44 @@ def _matrix(result: GateResult, logs: list[str]) -> str:
         f"<th>{_e(column_name(result, s, a))}<br>{_e(v)}{_state(cells.get((s, a, v)), logs)}</th>"
         for s, a, v in columns
     )
-    rows = []
+    statuses = _row_statuses(result)
+    shown: list[str] = []
+    folded: list[str] = []
     for test in sorted({h.test for h in result.histories}):
         row = "".join(
             _grid_cell(by_key.get((*column, test)), marks.get((*column, test), ""), logs)
             for column in columns
         )
-        rows.append(f"<tr><th><code>{_e(test)}</code></th>{row}</tr>")
-    return f"<h2>Matrix</h2><table><tr><th>test</th>{head}</tr>{''.join(rows)}</table>"
+        status = statuses.get(test, set())
+        if any(not h.final.is_good for c in columns if (h := by_key.get((*c, test)))):
+            status = status | {_BAD}
+        line = (
+            f'<tr data-test="{_e(test.lower())}" data-status="{_e(" ".join(sorted(status)))}">'
+            f"<th><code>{_e(test)}</code></th>{row}</tr>"
+        )
+        (shown if status - {_UNCHANGED} else folded).append(line)
+    header = f"<tr><th>test</th>{head}</tr>"
+    parts = [f"<h2>Matrix</h2><p>{len(shown)} test(s) changed or ended bad somewhere; "
+             f"{len(folded)} passed or are unchanged everywhere.</p>"]  # fmt: skip
+    if shown:
+        parts.append(f"<table>{header}{''.join(shown)}</table>")
+    if folded:
+        parts.append(
+            f'<details class="rows"><summary>{len(folded)} test(s) passed or unchanged '
+            f"everywhere</summary><table>{header}{''.join(folded)}</table></details>"
+        )
+    return "".join(parts)
+
+
+def _row_statuses(result: GateResult) -> dict[str, set[str]]:
+    """Per test, the categories of its transitions; "unchanged" for tests without one."""
+    found: dict[str, set[str]] = {h.test: {_UNCHANGED} for h in result.histories}
+    for series in result.series:
+        for arch in series.arches:
+            for t in arch.transitions:
+                found.setdefault(t.test, set()).discard(_UNCHANGED)
+                found[t.test].add(_slug(t.category.value))
+    return found
 
 
 def _marks(result: GateResult) -> dict[tuple[str, str, str, str], str]:

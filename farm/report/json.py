@@ -29,13 +29,18 @@ Schema (version 1); every date is ISO 8601 (``YYYY-MM-DD``), every enum its uppe
         reproducers ([str]), arches ([arch verdict])
     arch verdict: scenario, arch, series, verdict, reasons ([str], the first ones decide),
         baseline_cell / series_cell (cell or null), compared (tests in both variants),
+        counts ({category: number of transitions}, every category), unchanged (tests in
+        both variants with no transition),
         first_bad_patch ({number, subject} or null: from a failed patch or a bisection),
         bisect_tests ([str]), transitions ([transition]), unmet ([unmet expectation])
     transition: scenario, arch, series, test, kind ("REGRESSION", "FIX", "XPASS", "CHANGED",
-        "FLAKY", "NEW", "VANISHED"), baseline / patched (final label such as
+        "FLAKY", "NEW", "VANISHED", "ALREADY_FAILING"), category ("new failure", "flaky",
+        "already failing", "fixed", "other change"), baseline / patched (final label such as
         "CRASH(SIGSEGV)", or null when the test is absent there), transition ("A -> B"),
         attempts / baseline_attempts ([label], attempt order), rejects, reproduced, note,
-        flaky_entry / expired_entry (flaky entry or null), output (tail of the test output)
+        flaky_entry / expired_entry (flaky entry or null), known_flaky (the flaky history's
+        evidence that excused it, or null: {cell, image_id, test, good, bad}, good and bad
+        being {run, label}, run "this run" for the run judged), output (tail of the output)
     unmet expectation: scenario, arch, test, actual (label or "absent"), description,
         expectation ({variant (glob), test (glob), expected, arch, scenario, where
         (the scenario's "file:line")})
@@ -135,6 +140,8 @@ def _arch(arch: ArchVerdict) -> dict[str, Any]:
         "baseline_cell": _cell(arch.baseline_cell),
         "series_cell": _cell(arch.series_cell),
         "compared": arch.compared,
+        "counts": {category.value: n for category, n in arch.counts.items()},
+        "unchanged": arch.unchanged,
         "first_bad_patch": _plain(arch.first_bad_patch),
         "bisect_tests": list(arch.bisect_tests),
         "transitions": [_transition(t) for t in arch.transitions],

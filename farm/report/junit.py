@@ -4,7 +4,10 @@ One ``<testsuite>`` per cell, one ``<testcase>`` per test (its final attempt). F
 TIMEOUT are ``<failure>``, ERROR is ``<error>``, UNSUPPORTED and XFAIL are ``<skipped>`` (as
 pytest reports xfail), PASS and XPASS pass. A cell that did not build gets a single ``build``
 test case with an ``<error>``, so the failure shows where people look. Earlier attempts are
-listed in ``system-out``: a flaky test is visible without turning the case red.
+listed in ``system-out``: a flaky test is visible without turning the case red. A test of a
+series variant that the gate put in a category (new failure, flaky, already failing, fixed,
+other change) carries it as the test case's ``category`` property, so a CI test pane can tell
+a new failure from one the baseline already had.
 
 Built with xml.etree, which escapes markup; characters XML 1.0 cannot carry at all (control
 bytes a test may print) are dropped first by `clean`.
@@ -30,9 +33,15 @@ def render_junit(result: GateResult) -> str:
     for history in result.histories:
         by_cell[(history.scenario, history.arch, history.variant)].append(history)
     cells = {(c.scenario, c.arch, c.variant): c for c in result.cells}
+    categories = {
+        (t.scenario, t.arch, series.variant, t.test): t.category.value
+        for series in result.series
+        for arch in series.arches
+        for t in arch.transitions
+    }
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for key in sorted(set(by_cell) | set(cells)):
-        suite = _suite(root, "-".join(key), cells.get(key), by_cell.get(key, []))
+        suite = _suite(root, "-".join(key), cells.get(key), by_cell.get(key, []), categories)
         for name in totals:
             totals[name] += int(suite.get(name, "0"))
     for name, count in totals.items():
@@ -46,7 +55,11 @@ def write_junit(result: GateResult, path: Path) -> Path:
 
 
 def _suite(
-    root: ET.Element, name: str, cell: CellStatus | None, histories: list[AttemptHistory]
+    root: ET.Element,
+    name: str,
+    cell: CellStatus | None,
+    histories: list[AttemptHistory],
+    categories: dict[tuple[str, str, str, str], str],
 ) -> ET.Element:
     suite = ET.SubElement(root, "testsuite", name=clean(name))
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -80,6 +93,10 @@ def _suite(
             time=f"{final.duration:.3f}",
         )
         counts["tests"] += 1
+        category = categories.get((history.scenario, history.arch, history.variant, history.test))
+        if category is not None:
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="category", value=category)
         output = clean(tail(final.output))
         label = clean(history.label)
         carried = False  # whether a failure/error element already holds the output

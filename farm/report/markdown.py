@@ -1,9 +1,15 @@
 """The Markdown report: what a reviewer reads first, in a PR comment or a GitHub step summary.
 
-Order matters: the verdict, then the series x arch table, then why (regressions with the tail
-of their output, fixes, new and vanished tests, unmet expectations, flaky notes), then how to
-reproduce. Test names and messages are escaped; output goes in fences longer than any
-backtick run inside it, so a test cannot break out of its block.
+Order matters: the verdict, then the series x arch table, the counts per category (new
+failure, flaky, already failing, fixed, other change, unchanged), then why (regressions with
+the tail of their output, flaky and already failing tests, fixes, new and vanished tests,
+unmet expectations), then how to reproduce. Test names and messages are escaped; output goes
+in fences longer than any backtick run inside it, so a test cannot break out of its block.
+
+It stays about one screen however many tests were compared (glibc's whole testsuite is
+thousands per cell): only the first `DETAILED_REGRESSIONS` regressions show their output,
+every list stops after `LIST_LIMIT` items with "and N more", and the full lists are in
+report.html and report.json.
 """
 
 from __future__ import annotations
@@ -12,11 +18,18 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from farm.gate import CellStatus, ChangeKind, GateResult, Transition, Verdict
-from farm.report.common import TAIL_LINES, clean, column_name, tail, write_text
+from farm.gate import Category, CellStatus, ChangeKind, GateResult, Transition, Verdict
+from farm.report.common import clean, column_name, tail, write_text
 
 #: GitHub rejects a step summary over 1 MiB; leave room for other steps' summaries.
 STEP_SUMMARY_LIMIT = 512 * 1024
+#: How many items a list shows before "and N more" points to the HTML and JSON reports.
+LIST_LIMIT = 5
+#: How many regressions show their output here; the rest are listed.
+DETAILED_REGRESSIONS = 3
+#: Lines of a regression's output shown here (the HTML report shows more).
+OUTPUT_LINES = 20
+_MORE = "see report.html or report.json for all of them"
 
 # Characters that start markup anywhere in a line; "_" only at a word edge (GFM ignores it
 # inside words, so "x86_64" stays readable), and block markers only at the start of a line.
@@ -27,6 +40,7 @@ _MD_BLOCK_START = tuple("#>+-=!")
 _DONE = {Verdict.ACCEPT: "accepted", Verdict.REJECT: "rejected", Verdict.UNDECIDED: "undecided"}
 
 _SECTIONS = (
+    (ChangeKind.ALREADY_FAILING, "Already failing (bad in the baseline too)"),
     (ChangeKind.FIX, "Fixes"),
     (ChangeKind.XPASS, "Unexpected passes (XFAIL -> XPASS)"),
     (ChangeKind.CHANGED, "Other changes"),
@@ -63,18 +77,20 @@ def fenced(body: str, info: str = "text") -> str:
     return f"{fence}{info}\n{body}\n{fence}"
 
 
-def render_markdown(result: GateResult, *, output_lines: int = TAIL_LINES) -> str:
+def render_markdown(result: GateResult, *, output_lines: int = OUTPUT_LINES) -> str:
     """The whole report; ``output_lines=0`` leaves test output out (for size limits)."""
     parts = [
         f"# glibc-farm gate: {result.verdict.value} (exit {result.exit_status})",
         _summary(result),
         _table(result),
+        _counts(result),
         _reasons(result),
         _regressions(result, output_lines),
+        _flaky(result),
     ]
     for kind, title in _SECTIONS:
         parts.append(_transition_table(title, _all(result, kind)))
-    parts += [_unmet(result), _flaky(result), _warnings(result), _reproducers(result)]
+    parts += [_unmet(result), _warnings(result), _reproducers(result)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -128,6 +144,37 @@ def _table(result: GateResult) -> str:
     return "\n".join(rows)
 
 
+def _counts(result: GateResult) -> str:
+    """Per series and arch, how many tests fell in each category (the gate's categories)."""
+    arches = [(s, a) for s in result.series for a in s.arches if a.compared or a.transitions]
+    if not arches:
+        return ""
+    head = ["series", "arch", *(c.value for c in Category), "unchanged"]
+    rows = [
+        "## Counts",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + " --- |" * len(head),
+    ]
+    for series, arch in arches:
+        counts = arch.counts
+        cells = [
+            text(series.series),
+            text(column_name(result, arch.scenario, arch.arch)),
+            *(f"**{counts[c]}**" if counts[c] and c is Category.NEW_FAILURE else str(counts[c])
+              for c in Category),
+            str(arch.unchanged),
+        ]  # fmt: skip
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _more(shown: int, total: int, what: str = "") -> str:
+    """The line that ends a truncated list, or nothing when the list was whole."""
+    hidden = total - shown
+    return f"*... and {hidden} more{what}: {_MORE}*" if hidden > 0 else ""
+
+
 def _reasons(result: GateResult) -> str:
     lines = ["## Verdicts"]
     for series in result.series:
@@ -147,8 +194,10 @@ def _regressions(result: GateResult, output_lines: int) -> str:
     found = _all(result, ChangeKind.REGRESSION)
     if not found:
         return ""
+    # Those that reject first: they are what the verdict stands on.
+    found.sort(key=lambda t: not t.rejects)
     lines = ["## Regressions"]
-    for t in found:
+    for t in found[:DETAILED_REGRESSIONS]:
         status = "rejects" if t.rejects else "not confirmed, does not reject"
         lines.append(
             f"### {code(t.test)}: {text(t.transition)}\n\n"
@@ -158,19 +207,30 @@ def _regressions(result: GateResult, output_lines: int) -> str:
         shown = tail(t.output, output_lines)
         if shown:
             lines.append(fenced(shown))
-    return "\n\n".join(lines)
+    rest = found[DETAILED_REGRESSIONS:]
+    if rest:
+        lines.append(_rows(rest[:LIST_LIMIT]))
+        lines.append(_more(min(len(rest), LIST_LIMIT), len(rest), " regression(s)"))
+    return "\n\n".join(line for line in lines if line)
 
 
-def _transition_table(title: str, found: Iterable[Transition]) -> str:
+def _rows(found: Iterable[Transition]) -> str:
     rows = [
         f"| {code(t.test, in_table=True)} | {text(t.series)} | {text(t.arch)} "
         f"| {text(t.transition)} | {text(t.note)} |"
         for t in found
     ]
-    if not rows:
-        return ""
     head = "| test | series | arch | transition | note |\n| --- | --- | --- | --- | --- |"
-    return f"## {title}\n\n{head}\n" + "\n".join(rows)
+    return f"{head}\n" + "\n".join(rows)
+
+
+def _transition_table(title: str, found: list[Transition]) -> str:
+    if not found:
+        return ""
+    more = _more(min(len(found), LIST_LIMIT), len(found))
+    return f"## {title} ({len(found)})\n\n{_rows(found[:LIST_LIMIT])}" + (
+        f"\n\n{more}" if more else ""
+    )
 
 
 def _unmet(result: GateResult) -> str:
@@ -180,28 +240,36 @@ def _unmet(result: GateResult) -> str:
     if not seen:
         return ""
     lines = ["## Unmet expectations"]
-    lines += [f"- {text(arch)}: {text(described)}" for arch, described in seen]
-    return "\n".join(lines)
+    lines += [f"- {text(arch)}: {text(described)}" for arch, described in list(seen)[:LIST_LIMIT]]
+    lines.append(_more(min(len(seen), LIST_LIMIT), len(seen)))
+    return "\n".join(line for line in lines if line)
 
 
 def _flaky(result: GateResult) -> str:
+    flaky = _all(result, ChangeKind.FLAKY)
     lines = [
         f"- {code(t.test)} ({_where(result, t)}): {text(t.transition)}; "
         f"attempts {text(', '.join(t.attempts))}; {text(t.note)}"
-        for t in _all(result, ChangeKind.FLAKY)
+        for t in flaky[:LIST_LIMIT]
     ]
-    lines += [
+    lines.append(_more(min(len(flaky), LIST_LIMIT), len(flaky)))
+    expired = [
         f"- flaky entry {code(e.test)} expired on {e.expires.isoformat()} and is not "
         f"honoured ({text(e.reason)})"
         for e in result.expired_flaky
     ]
-    return "## Flaky\n\n" + "\n".join(lines) if lines else ""
+    lines += expired[:LIST_LIMIT]
+    lines.append(_more(min(len(expired), LIST_LIMIT), len(expired), " expired entries"))
+    lines = [line for line in lines if line]
+    return f"## Flaky ({len(flaky)})\n\n" + "\n".join(lines) if lines else ""
 
 
 def _warnings(result: GateResult) -> str:
     if not result.warnings:
         return ""
-    return "## Warnings\n\n" + "\n".join(f"- {text(w)}" for w in result.warnings)
+    shown = [f"- {text(w)}" for w in result.warnings[:LIST_LIMIT]]
+    more = _more(len(shown), len(result.warnings), " warning(s)")
+    return "## Warnings\n\n" + "\n".join(shown + ([more] if more else []))
 
 
 def _cell_lines(cell: CellStatus) -> list[str]:

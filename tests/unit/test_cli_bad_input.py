@@ -274,3 +274,26 @@ def test_a_file_in_the_way_inside_the_output_directory(work: Path) -> None:
     assert completed.returncode == 2
     assert "farm: error: out/toolchain:" in completed.stderr
     assert (work / "out" / "toolchain").read_text() == "in the way\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["run", SCENARIO, "--no-gate", "--history", "h.jsonl"],
+            "--history h.jsonl needs the gate",
+        ),
+        (["run", SCENARIO, "--history", "afile"], "afile:1: not a glibc-farm flaky history"),
+        (["run", SCENARIO, "--history", "adir"], "adir is a directory; give a file for the flaky"),
+        (["run", SCENARIO, "--history", "h", "--no-history"], "not allowed with argument"),
+        (["gate", SCENARIO, "rundir", "--history", "afile"], "not a glibc-farm flaky history"),
+        (["gate", SCENARIO, "rundir", "--history", ""], "an empty path"),
+    ],
+)
+def test_a_bad_history_option_is_refused_and_the_file_left_alone(
+    work: Path, argv: list[str], says: str
+) -> None:
+    (work / "rundir" / "cells").mkdir(parents=True)
+    assert_refused(farm(*argv, cwd=work), says)
+    assert (work / "afile").read_text() == "not a directory\n"
+    assert not (work / "h.jsonl").exists()

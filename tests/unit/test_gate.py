@@ -119,7 +119,7 @@ def test_good_to_bad_is_a_regression(before: Outcome, after: Outcome) -> None:
         (Outcome.FAIL, Outcome.PASS, ChangeKind.FIX),
         (Outcome.CRASH, Outcome.XPASS, ChangeKind.FIX),
         (Outcome.XFAIL, Outcome.XPASS, ChangeKind.XPASS),
-        (Outcome.FAIL, Outcome.TIMEOUT, ChangeKind.CHANGED),
+        (Outcome.FAIL, Outcome.TIMEOUT, ChangeKind.ALREADY_FAILING),
         (Outcome.UNSUPPORTED, Outcome.PASS, ChangeKind.CHANGED),
         (Outcome.PASS, Outcome.XFAIL, ChangeKind.CHANGED),
     ],
@@ -149,7 +149,8 @@ def test_crash_signal_change_is_a_change_not_silence() -> None:
         rec("fix", "t", Outcome.CRASH, signal="SIGSEGV"),
     ]
     (transition,) = only_arch(gate(records)).transitions
-    assert transition.kind is ChangeKind.CHANGED
+    # Bad in both: already failing, with the label change still shown.
+    assert transition.kind is ChangeKind.ALREADY_FAILING
     assert transition.transition == "CRASH(SIGABRT) -> CRASH(SIGSEGV)"
 
 

@@ -22,7 +22,7 @@ from farm.gate import (
     SeriesPatch,
     evaluate,
 )
-from farm.report.html import render_html, write_html
+from farm.report.html import _SCRIPT, render_html, write_html
 from farm.report.json import SCHEMA_VERSION, render_json, write_json
 from farm.report.junit import render_junit, write_junit
 from farm.report.markdown import (
@@ -223,10 +223,12 @@ class _Page(HTMLParser):
         self.links: list[str] = []
         self.tags: list[str] = []
         self.classes: list[str] = []
+        self.srcs: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         found = dict(attrs)
+        self.srcs += [str(value) for name, value in attrs if name in ("src", "href") and value]
         if found.get("id"):
             self.ids.add(str(found["id"]))
         if tag == "a":
@@ -237,7 +239,9 @@ class _Page(HTMLParser):
 
 def test_html_escapes_untrusted_text(result: GateResult) -> None:
     page = render_html(result)
-    assert "<script" not in page
+    # The only script is the farm's own filter, verbatim; a test's <script> is text.
+    assert page.count("<script") == 1 and f"<script>{_SCRIPT}</script>" in page
+    assert "alert(" not in page.replace("&lt;script&gt;alert(&#x27;pwned&#x27;)", "")
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
     assert "\x00" not in page and "\x1b" not in page
 
@@ -246,7 +250,9 @@ def test_html_is_self_contained_and_links_resolve(result: GateResult) -> None:
     page = render_html(result)
     parser = _Page()
     parser.feed(page)
-    assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
+    assert parser.tags.count("script") == 1  # the inline filter, no src
+    assert "link" not in parser.tags and "img" not in parser.tags
+    assert all(src.startswith("#") for src in parser.srcs)  # nothing loaded from elsewhere
     assert "<style>" in page
     assert parser.links and all(link.startswith("#") for link in parser.links)
     assert {link[1:] for link in parser.links} <= parser.ids

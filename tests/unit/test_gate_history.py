@@ -1,0 +1,264 @@
+"""The gate's categories: known flaky from the history, already failing, new failures.
+
+The history's rule is ``farm.history``'s; these tests check what the gate does with it, and
+end to end through real run directories and a real history file that a test made to flip
+between two runs on the same image is FLAKY, not a regression.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from farm import history, verdict
+from farm.gate import (
+    ArchVerdict,
+    Category,
+    CellState,
+    CellStatus,
+    ChangeKind,
+    FlakyEntry,
+    GateResult,
+    Verdict,
+    evaluate,
+)
+from farm.history import History, Observation
+from farm.results import Outcome
+from farm.results import TestResult as Record
+from farm.rundir import RunDir
+from farm.scenario import load_scenario
+
+TODAY = datetime.date(2026, 11, 22)
+BASE_IMAGE = "sha256:" + "b" * 64
+FIX_IMAGE = "sha256:" + "f" * 64
+REPO = Path(__file__).resolve().parents[2]
+
+
+def rec(variant: str, test: str, outcome: Outcome, attempt: int = 1) -> Record:
+    return Record(
+        scenario="s", arch="x86_64", variant=variant, test=test, outcome=outcome, attempt=attempt
+    )
+
+
+def cells(fix_image: str = FIX_IMAGE, base_image: str = BASE_IMAGE) -> list[CellStatus]:
+    return [
+        CellStatus("s", "x86_64", "baseline", CellState.BUILT, image_id=base_image),
+        CellStatus("s", "x86_64", "fix", CellState.BUILT, image_id=fix_image),
+    ]
+
+
+def regression(test: str = "t") -> list[Record]:
+    """A reproduced regression of ``test`` and a control test that passes in both."""
+    return [
+        rec("baseline", test, Outcome.PASS),
+        rec("fix", test, Outcome.FAIL),
+        rec("fix", test, Outcome.FAIL, attempt=2),
+        rec("baseline", "control", Outcome.PASS),
+        rec("fix", "control", Outcome.PASS),
+    ]
+
+
+def judge(records: list[Record], statuses: list[CellStatus], **kw: Any) -> ArchVerdict:
+    result = evaluate(records, statuses, require_reproduction=True, today=TODAY, **kw)
+    (series,) = result.series
+    (arch,) = series.arches
+    return arch
+
+
+def earlier(cell: str, image: str, label: str, test: str = "t") -> History:
+    return History().recorded("20261101T000000Z-1", [Observation(cell, image, test, label)])
+
+
+# ------------------------------------------------------------------ known flaky
+
+
+def test_a_test_that_passed_on_the_same_series_image_before_is_flaky_not_a_regression() -> None:
+    past = earlier("s-x86_64-fix", FIX_IMAGE, "PASS")
+    arch = judge(regression(), cells(), history=past)
+    (flaky,) = arch.transitions
+    assert (flaky.kind, flaky.category, flaky.rejects) == (ChangeKind.FLAKY, Category.FLAKY, False)
+    assert flaky.known_flaky is not None and flaky.known_flaky.image_id == FIX_IMAGE
+    assert flaky.note == (
+        "known flaky (history): on image sha256:ffffffffffff of s-x86_64-fix it was PASS in run "
+        "20261101T000000Z-1 and FAIL in this run"
+    )
+    assert arch.verdict is Verdict.ACCEPT
+
+
+def test_a_flip_on_another_image_is_no_evidence_and_still_rejects() -> None:
+    past = earlier("s-x86_64-fix", "sha256:" + "0" * 64, "PASS")  # an earlier build of the series
+    arch = judge(regression(), cells(), history=past)
+    (found,) = arch.transitions
+    assert found.kind is ChangeKind.REGRESSION and found.rejects and found.known_flaky is None
+    assert arch.verdict is Verdict.REJECT
+
+
+def test_flakiness_on_the_same_baseline_image_excuses_a_series_regression() -> None:
+    # The baseline image failed the test in an earlier run and passes it now: a flip on
+    # unpatched glibc, so the series' failure is no evidence against the series.
+    past = earlier("s-x86_64-baseline", BASE_IMAGE, "TIMEOUT")
+    arch = judge(regression(), cells(), history=past)
+    (flaky,) = arch.transitions
+    assert flaky.kind is ChangeKind.FLAKY and flaky.known_flaky is not None
+    assert flaky.known_flaky.cell == "s-x86_64-baseline"
+    assert "TIMEOUT in run 20261101T000000Z-1 and PASS in this run" not in flaky.note  # order
+    assert "PASS in this run and TIMEOUT in run 20261101T000000Z-1" in flaky.note
+    assert arch.verdict is Verdict.ACCEPT
+    rebuilt = judge(regression(), cells(base_image="sha256:" + "9" * 64), history=past)
+    assert rebuilt.verdict is Verdict.REJECT  # a rebuilt baseline is another image
+
+
+def test_a_run_never_excuses_itself() -> None:
+    # Nothing earlier: the regression stands, however the history of this run will look.
+    assert judge(regression(), cells(), history=History()).verdict is Verdict.REJECT
+    # Agreeing earlier runs on the same image are no evidence either.
+    past = earlier("s-x86_64-fix", FIX_IMAGE, "FAIL")
+    assert judge(regression(), cells(), history=past).verdict is Verdict.REJECT
+
+
+def test_a_regression_to_error_is_not_excused_by_a_flip_the_farm_caused() -> None:
+    records = [
+        rec("baseline", "t", Outcome.PASS),
+        rec("fix", "t", Outcome.ERROR),
+        rec("fix", "t", Outcome.ERROR, attempt=2),
+        rec("baseline", "control", Outcome.PASS),
+        rec("fix", "control", Outcome.PASS),
+    ]
+    past = earlier("s-x86_64-fix", FIX_IMAGE, "PASS")
+    (found,) = judge(records, cells(), history=past).transitions
+    assert found.kind is ChangeKind.REGRESSION  # ERROR is the farm's, never flaky evidence
+
+
+def test_without_image_ids_there_is_no_same_image() -> None:
+    past = earlier("s-x86_64-fix", "", "PASS")
+    arch = judge(regression(), cells(fix_image="", base_image=""), history=past)
+    assert arch.verdict is Verdict.REJECT
+
+
+def test_a_scenario_entry_is_named_before_the_history() -> None:
+    entry = FlakyEntry("t", "bug 1", TODAY)
+    past = earlier("s-x86_64-fix", FIX_IMAGE, "PASS")
+    (flaky,) = judge(regression(), cells(), history=past, flaky=[entry]).transitions
+    assert flaky.flaky_entry == entry and flaky.known_flaky is None
+
+
+def test_unreadable_history_lines_are_warnings_not_evidence() -> None:
+    past = History(problems=("h.jsonl:3: not valid JSON",))
+    result = evaluate(regression(), cells(), require_reproduction=True, today=TODAY, history=past)
+    assert result.verdict is Verdict.REJECT
+    assert "flaky history h.jsonl:3: not valid JSON; that record was not used" in result.warnings
+
+
+# ------------------------------------------------------------------ already failing
+
+
+def test_bad_in_both_is_already_failing_and_never_rejects() -> None:
+    records = [
+        rec("baseline", "broken", Outcome.FAIL),
+        rec("fix", "broken", Outcome.FAIL),
+        rec("fix", "broken", Outcome.FAIL, attempt=2),
+        rec("baseline", "slow", Outcome.FAIL),
+        rec("fix", "slow", Outcome.TIMEOUT),
+        rec("fix", "slow", Outcome.TIMEOUT, attempt=2),
+        rec("baseline", "control", Outcome.PASS),
+        rec("fix", "control", Outcome.PASS),
+    ]
+    arch = judge(records, cells())
+    assert {t.test: t.kind for t in arch.transitions} == {
+        "broken": ChangeKind.ALREADY_FAILING,
+        "slow": ChangeKind.ALREADY_FAILING,
+    }
+    assert all(t.category is Category.ALREADY_FAILING and not t.rejects for t in arch.transitions)
+    assert arch.verdict is Verdict.ACCEPT
+    assert arch.reasons == ("no regressions in 3 tests compared (2 already failing)",)
+    assert arch.counts[Category.ALREADY_FAILING] == 2 and arch.unchanged == 1
+
+
+def test_already_failing_tests_never_hide_another_tests_regression() -> None:
+    records = regression("newly-broken") + [
+        rec("baseline", f"old-{n}", Outcome.FAIL) for n in range(50)
+    ] + [rec("fix", f"old-{n}", Outcome.FAIL) for n in range(50)]  # fmt: skip
+    arch = judge(records, cells())
+    assert arch.verdict is Verdict.REJECT
+    (new_failure,) = arch.in_category(Category.NEW_FAILURE)
+    assert new_failure.test == "newly-broken" and new_failure.rejects
+    assert arch.counts == {
+        Category.NEW_FAILURE: 1,
+        Category.FLAKY: 0,
+        Category.ALREADY_FAILING: 50,
+        Category.FIXED: 0,
+        Category.OTHER: 0,
+    }
+    assert "newly-broken PASS -> FAIL" in arch.reasons[0]
+
+
+def test_a_natural_crash_in_both_is_not_already_failing() -> None:
+    crash = {"outcome": Outcome.CRASH, "signal": "SIGSEGV", "details": {"natural_crash": "yes"}}
+    records = [
+        Record("s", "x86_64", variant, "hazard", **crash)  # type: ignore[arg-type]
+        for variant in ("baseline", "fix")
+    ] + [rec("baseline", "control", Outcome.PASS), rec("fix", "control", Outcome.PASS)]
+    assert judge(records, cells()).transitions == ()
+
+
+def test_a_new_test_that_fails_is_a_new_failure() -> None:
+    records = [
+        rec("baseline", "control", Outcome.PASS),
+        rec("fix", "control", Outcome.PASS),
+        rec("fix", "added", Outcome.FAIL),
+        rec("fix", "added", Outcome.FAIL, attempt=2),
+        rec("fix", "added-ok", Outcome.PASS),
+    ]
+    arch = judge(records, cells())
+    assert {t.test: t.category for t in arch.transitions} == {
+        "added": Category.NEW_FAILURE,
+        "added-ok": Category.OTHER,
+    }
+
+
+# ------------------------------------------------------------------ end to end, two runs
+
+
+def _run(root: Path, fix_attempts: tuple[Outcome, ...]) -> Path:
+    """A run directory of the fixture scenario's x86_64 cells, the fix image unchanged."""
+    run_dir = RunDir(root)
+    for status in cells():
+        run_dir.write_cell(status)
+    run_dir.write_run_info(reruns=1)
+    for record in regression()[:1] + regression()[3:]:
+        run_dir.append_result(record, worker="gw0")
+    for attempt, found in enumerate(fix_attempts, start=1):
+        run_dir.append_result(rec("fix", "t", found, attempt), worker="gw0")
+    return root
+
+
+def _gate(run_dir: Path, history_file: Path) -> GateResult:
+    scenario = load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
+    past = history.read(history_file)
+    result = verdict.evaluate(scenario, [run_dir], today=TODAY, past=past)
+    verdict.record_history(history_file, result, run_dir.name)
+    return result
+
+
+def test_a_test_flipping_between_two_runs_on_one_image_is_flaky_in_the_second(
+    tmp_path: Path,
+) -> None:
+    history_file = tmp_path / "history.jsonl"
+    first = _gate(_run(tmp_path / "run1", (Outcome.PASS,)), history_file)
+    assert first.verdict is Verdict.ACCEPT
+    second = _gate(_run(tmp_path / "run2", (Outcome.FAIL, Outcome.FAIL)), history_file)
+    (flaky,) = second.series[0].arches[0].transitions
+    assert flaky.kind is ChangeKind.FLAKY
+    assert "PASS in run run1 and FAIL in this run" in flaky.note
+    assert second.verdict is Verdict.ACCEPT
+    # The same second run judged without the history rejects: the history made the difference.
+    alone = verdict.evaluate(
+        load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml"),
+        [tmp_path / "run2"],
+        today=TODAY,
+    )
+    assert alone.verdict is Verdict.REJECT
+    recorded = history.read(history_file)
+    assert recorded.windows["s-x86_64-fix"] == ("run1", "run2")
+    assert recorded.evidence("s-x86_64-fix", FIX_IMAGE, "t") is not None
