@@ -25,6 +25,7 @@ from pathlib import Path
 from farm import __version__
 from farm.commands import post_checks_cmd
 from farm.errors import FarmError
+from farm.matrix import MatrixJobs
 from farm.shard import Shard
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
@@ -163,6 +164,14 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument("scenarios", nargs="+", type=_scenario_path, metavar="SCENARIO")
     matrix.add_argument("--format", choices=("table", "github"), default="table")
     matrix.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    matrix.add_argument(
+        "--jobs",
+        choices=[jobs.value for jobs in MatrixJobs],
+        default=None,
+        help="with --format github, the jobs of one workflow job's matrix: tests (default; "
+        "every cell or shard of one), cells (unsharded cells), builds or shards (of cells "
+        "whose scenario sets tests.shards)",
+    )
     matrix.set_defaults(handler=_command("matrix_cmd"))
 
     render = sub.add_parser("render", help="write the Dockerfiles of a scenario's images")
