@@ -49,6 +49,12 @@ _SHARD_HELP = (
 )
 
 
+_NO_BUILD_HELP = (
+    "build nothing: test the images already here (a shard job's, docker load-ed from its "
+    "build job); a missing one is an error, not a build"
+)
+
+
 def _path(text: str) -> Path:
     """Any path, but not an empty string (which would silently mean the current directory)."""
     if not text.strip():
@@ -185,6 +191,14 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--run-dir", type=_output_dir, default=None, help="where logs go (default: farm-runs/...)"
     )
+    build.add_argument(
+        "--save",
+        type=_path,
+        default=None,
+        metavar="FILE",
+        help="also write the test images (as `docker save` does) to FILE, for `docker load` "
+        "before `farm run --no-build` on another machine (a CI shard job)",
+    )
     build.set_defaults(handler=_command("build_cmd"))
 
     test = sub.add_parser("test", help="run the test matrix inside a scenario's images")
@@ -198,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     test.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
+    test.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     test.set_defaults(handler=_command("test_cmd"))
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -212,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
+    run.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
