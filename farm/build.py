@@ -3,7 +3,8 @@
 An image whose tag exists is reused, so a second build of an unchanged scenario compiles
 nothing. A failed image stops only its descendants: a series that does not apply fails its
 own variant while the baseline and the other series go on. Each image's full build log is
-kept under the run directory.
+kept under the run directory. A CI shard job builds nothing at all (`present_images`): it
+tests the images its cell's build job made and saved (`save_images`), docker load-ed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import docker
 
 from farm import engine, gc
-from farm.errors import BuildError, SeriesError, SourceError
+from farm.errors import BuildError, SeriesError, SourceError, UsageError
 from farm.render import ImagePlan, render_plan
 from farm.scenario import Scenario
 from farm.series import Patch
@@ -118,3 +119,49 @@ def build_images(
         # After every image, so a `farm gc` during a long build never takes what it made.
         gc.record_scenario_images(client, plan)
     return statuses
+
+
+def present_images(
+    client: docker.DockerClient, plan: ImagePlan, *, names: Iterable[str]
+) -> dict[str, ImageStatus]:
+    """``names`` as they are on this machine, building nothing (``--no-build``).
+
+    A shard job tests the images its cell's build job made; a tag that is not here means the
+    images were not loaded, or this job's inputs differ from the build job's (a series URL
+    whose content changed in between), and quietly building it would spend a glibc build
+    and test something else than the other shards. So a missing image is refused, all of
+    them named, before any test runs. Only the named images are needed, not their ancestors.
+    """
+    statuses: dict[str, ImageStatus] = {}
+    missing: list[str] = []
+    for name in names:
+        image = plan.by_name(name)
+        found = engine.image_id(client, image.tag)
+        if found is None:
+            missing.append(f"{name} ({image.tag})")
+            continue
+        statuses[name] = ImageStatus(name, image.tag, ImageState.REUSED, image_id=found)
+    if missing:
+        raise UsageError(
+            f"--no-build: {len(missing)} image(s) to test are not on this machine: "
+            f"{', '.join(missing)}; load them first (docker load < the file `farm build "
+            "--save` wrote; in CI, the cell's images artifact), or run without --no-build to "
+            "build them. A tag other than the build job's means the inputs changed since."
+        )
+    return statuses
+
+
+def save_images(
+    client: docker.DockerClient, statuses: Iterable[ImageStatus], path: Path
+) -> list[str]:
+    """Write the images of ``statuses`` (built or reused) to ``path`` as one ``docker save``
+    archive that ``docker load`` restores with their tags; returns the tags saved.
+
+    Only test images are saved: each holds every layer below it, and `present_images` needs
+    nothing else. With none ready (every build failed) nothing is written, and the
+    failure is the build's to report.
+    """
+    tags = [s.tag for s in statuses if s.state in (ImageState.BUILT, ImageState.REUSED)]
+    if tags:
+        engine.save_images(client, tags, path)
+    return tags

@@ -25,6 +25,7 @@ from pathlib import Path
 from farm import __version__
 from farm.commands import post_checks_cmd
 from farm.errors import FarmError
+from farm.matrix import MatrixJobs
 from farm.shard import Shard
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
@@ -45,6 +46,12 @@ _RESUME_HELP = (
 _SHARD_HELP = (
     "run only shard I of N of the test items (glibc subdirectories and case families dealt "
     "out per cell), for N CI jobs; `farm gate` merges their run directories"
+)
+
+
+_NO_BUILD_HELP = (
+    "build nothing: test the images already here (a shard job's, docker load-ed from its "
+    "build job); a missing one is an error, not a build"
 )
 
 
@@ -188,6 +195,14 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument("scenarios", nargs="+", type=_scenario_path, metavar="SCENARIO")
     matrix.add_argument("--format", choices=("table", "github"), default="table")
     matrix.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    matrix.add_argument(
+        "--jobs",
+        choices=[jobs.value for jobs in MatrixJobs],
+        default=None,
+        help="with --format github, the jobs of one workflow job's matrix: tests (default; "
+        "every cell or shard of one), cells (unsharded cells), builds or shards (of cells "
+        "whose scenario sets tests.shards)",
+    )
     matrix.set_defaults(handler=_command("matrix_cmd"))
 
     render = sub.add_parser("render", help="write the Dockerfiles of a scenario's images")
@@ -200,6 +215,14 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
     build.add_argument(
         "--run-dir", type=_output_dir, default=None, help="where logs go (default: farm-runs/...)"
+    )
+    build.add_argument(
+        "--save",
+        type=_path,
+        default=None,
+        metavar="FILE",
+        help="also write the test images (as `docker save` does) to FILE, for `docker load` "
+        "before `farm run --no-build` on another machine (a CI shard job)",
     )
     build.set_defaults(handler=_command("build_cmd"))
 
@@ -214,6 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     test.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
+    test.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     test.set_defaults(handler=_command("test_cmd"))
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -229,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     _add_history_options(run)
+    run.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")

@@ -29,7 +29,7 @@ import docker.errors
 import requests.exceptions
 
 from farm import command
-from farm.errors import BuildError, EngineError
+from farm.errors import BuildError, EngineError, UsageError
 from farm.render import ImageSpec
 from farm.toolchain import Toolchain
 
@@ -123,6 +123,43 @@ def image_id(client: docker.DockerClient, tag: str) -> str | None:
         return None
     except _CONNECTION_ERRORS as error:
         raise _no_engine(error) from None
+
+
+#: Longest silence tolerated from the engine while it writes an image archive.
+SAVE_READ_TIMEOUT = 600
+
+
+def save_images(client: docker.DockerClient, tags: list[str], path: Path) -> None:
+    """Write ``tags`` to ``path`` as one archive, as ``docker save TAG...`` does: layers that
+    the images share are in it once, and ``docker load`` restores every tag.
+
+    docker-py saves one image at a time; the engine's ``GET /images/get?names=...`` takes
+    several, so this asks it directly through docker-py's HTTP session. The archive is
+    written beside ``path`` and renamed, so a cut-off save never looks like a whole one.
+    """
+    api: Any = client.api
+    url = f"{api.base_url}/v{api.api_version}/images/get"
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with api.get(url, params={"names": tags}, stream=True, timeout=SAVE_READ_TIMEOUT) as reply:
+            if reply.status_code != 200:
+                raise EngineError(
+                    f"the engine would not save {', '.join(tags)}: HTTP {reply.status_code} "
+                    f"{reply.text.strip()[:300]}"
+                )
+            with partial.open("wb") as archive:
+                for chunk in reply.iter_content(chunk_size=1 << 20):
+                    archive.write(chunk)
+        partial.replace(path)
+    except (requests.exceptions.RequestException, docker.errors.DockerException) as error:
+        raise _no_engine(error) from None  # before OSError: requests' errors are OSErrors
+    except OSError as error:
+        raise UsageError(
+            f"--save {path}: cannot write the images: {error.strerror or error}; give a file "
+            "in a directory that exists and has room (a test image is 2-3 GB)"
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # --- the base image ------------------------------------------------------------------------

@@ -45,6 +45,21 @@ def cell_id(scenario: str, arch: str, variant: str) -> str:
     return f"{scenario}-{arch}-{variant}"
 
 
+def shard_job_id(cell: str, index: int, count: int) -> str:
+    """The GitHub job (and artifact ``cell-<job id>``) of shard ``index`` of ``count`` of a
+    cell's tests: ``<cell id>-shard-<index>of<count>``, e.g.
+    ``debian-2.36-backports-x86_64-baseline-shard-1of2``. A cell that is not sharded is its
+    own job, named by its cell id alone."""
+    return f"{cell}-shard-{index}of{count}"
+
+
+def build_job_id(cell: str) -> str:
+    """The GitHub job that builds a sharded cell's images once for all its shard jobs:
+    ``<cell id>-build``; its run directory is the artifact ``cell-<job id>``, its images
+    ``images-<cell id>``."""
+    return f"{cell}-build"
+
+
 def farm_test_id(case_id: str) -> str:
     """The test id of a case of the farm's own library: ``farm/<family>/<case>``."""
     return FARM_TEST_PREFIX + case_id

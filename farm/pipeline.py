@@ -57,15 +57,15 @@ def build_cells(
     cache: Cache,
     run_dir: Path,
     progress: engine.Progress,
+    build_missing: bool = True,
 ) -> BuiltCells:
-    """Fetch, render and build the test images of ``cells`` (and everything below them)."""
+    """Fetch, render and build the test images of ``cells`` (and everything below them).
+
+    Without ``build_missing`` (``--no-build``, a CI shard job) nothing is built: the test
+    images must be here already (`build.present_images`), and no base image is needed.
+    """
     cells = tuple(cells)
     prepared = build.prepare(scenario, cache, progress)
-    toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
-    base = "; ".join(
-        f"{name}: {engine.ensure_base_image(client, toolchain, progress)}"
-        for name, toolchain in toolchains.items()
-    )
     names = [
         test_image_name(cell)
         for cell in cells
@@ -73,6 +73,14 @@ def build_cells(
             s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
         )
     ]
+    if not build_missing:
+        statuses = build.present_images(client, prepared.plan, names=names)
+        return BuiltCells(scenario, cells, prepared, statuses, "not needed (--no-build)")
+    toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
+    base = "; ".join(
+        f"{name}: {engine.ensure_base_image(client, toolchain, progress)}"
+        for name, toolchain in toolchains.items()
+    )
     statuses = build.build_images(
         client, prepared.plan, names=names, log_dir=RunDir(run_dir).logs_dir, progress=progress
     )

@@ -55,7 +55,8 @@ class RunRecords:
     cells: tuple[gate.CellStatus, ...] = ()
     series: Mapping[str, tuple[gate.SeriesPatch, ...]] = dataclasses.field(default_factory=dict)
     bisections: tuple[gate.BisectResult, ...] = ()
-    #: The reruns each directory's runner was allowed; None where run.json is missing.
+    #: The reruns each directory's runner was allowed; None where run.json is missing. Only
+    #: directories that ran tests count: a CI build job's has no runner to speak of.
     reruns: tuple[int | None, ...] = ()
     unreadable: tuple[gate.UnreadableRecord, ...] = ()
 
@@ -201,7 +202,14 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
         cells += reader.cells()
         series.update(reader.series())
         bisections += reader.bisections()
-        reruns.append(reader.reruns())
+        ran_tests = reader.reruns()
+        # Without run.json and without results (`farm build`'s directory, a shard job that
+        # died before its tests) there was no runner whose reruns could matter; taking it as
+        # "an older farm that reran" would make the others' single-attempt regressions
+        # unconfirmed, and a gate over build + shard directories judge otherwise than one
+        # over the same tests run unsplit.
+        if ran_tests is not None or reader.result_files:
+            reruns.append(ran_tests)
         results += reader.found_results
         problems += reader.problems
     return RunRecords(
@@ -244,6 +252,7 @@ class _Reader:
         self.run_dir = run_dir
         self.root = run_dir.root
         self.found_results: list[TestResult] = []
+        self.result_files = 0  # results/*.jsonl files, readable or not
         self.problems: list[gate.UnreadableRecord] = []
 
     def _problem(self, path: Path, problem: str, *, line: int = 0, cell: str | None = None) -> None:
@@ -303,6 +312,7 @@ class _Reader:
 
     def results(self) -> None:
         for path in self._files(self.run_dir.results_dir, ".jsonl"):
+            self.result_files += 1
             # <cell>--<worker>.jsonl (or <cell>.jsonl); a name that is no judged cell's id
             # (resumed-<pid>.jsonl) makes the gate hold a problem against every verdict.
             file_cell = path.name.removesuffix(".jsonl").split("--", 1)[0]

@@ -85,6 +85,9 @@ _FARM_CONFIGURE_OPTIONS = ("--prefix", "--host", "--build")
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: Slow emulated hosts need 10-20; beyond this a timeout is "never", which the farm refuses.
 MAX_TIMEOUT_FACTOR = 100.0
+#: ``tests.shards``: past this many jobs per cell, each job's setup (checkout, loading the
+#: image) outweighs the tests it runs, and GitHub's 256-job matrix fills with one scenario.
+MAX_SHARDS = 32
 
 
 class Arch(enum.StrEnum):
@@ -309,6 +312,9 @@ class Scenario:
     timeout_factor: float
     configure_vars: tuple[tuple[str, str], ...] = ()  # for every toolchain
     toolchains: tuple[ScenarioToolchain, ...] = ()  # empty: the default toolchain only
+    #: ``tests.shards``: how many CI jobs share each cell's tests (``farm matrix --format
+    #: github``); 1 is one job per cell. What a job runs is ``--shard I/N``'s (farm.shard).
+    shards: int = 1
 
     @property
     def build_toolchains(self) -> tuple[ScenarioToolchain, ...]:
@@ -427,7 +433,7 @@ def load_scenario(path: Path) -> Scenario:
         top["stacked"].fail("a stacked variant needs at least two series")
     variants = ("baseline", *(s.name for s in series), *(("stacked",) if stacked else ()))
 
-    tests_map = top["tests"].mapping(optional=("cases", "glibc"))
+    tests_map = top["tests"].mapping(optional=("cases", "glibc", "shards"))
     tests = TestSelection(
         cases=tests_map["cases"].string_list() if "cases" in tests_map else (),
         glibc=tests_map["glibc"].string_list() if "glibc" in tests_map else (),
@@ -438,6 +444,10 @@ def load_scenario(path: Path) -> Scenario:
         _check_glibc_selection(tests_map["glibc"])
     if "cases" in tests_map:
         _check_case_globs(tests_map["cases"])
+
+    shards = (
+        tests_map["shards"].integer(minimum=1, maximum=MAX_SHARDS) if "shards" in tests_map else 1
+    )
 
     expectations = tuple(
         _expectation(item, variants, tests)
@@ -466,6 +476,7 @@ def load_scenario(path: Path) -> Scenario:
         expectations=expectations,
         flaky=flaky,
         timeout_factor=timeout_factor,
+        shards=shards,
     )
 
 

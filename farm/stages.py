@@ -53,6 +53,7 @@ class RunOptions:
     step_summary: Path | None = None  # GitHub's $GITHUB_STEP_SUMMARY
     shard: Shard | None = None  # run only this shard of the test items (one CI job of N)
     history: Path | None = None  # the flaky history to judge with and update; None: none
+    build: bool = True  # False: test the images already here, refuse a missing one (--no-build)
 
     def __post_init__(self) -> None:
         if isinstance(self.reruns, bool) or not isinstance(self.reruns, int) or self.reruns < 0:
@@ -132,6 +133,7 @@ def build_and_test(
     built = pipeline.build_cells(
         client, options.scenario, options.cells,
         cache=options.cache, run_dir=directory, progress=progress,
+        build_missing=options.build,
     )  # fmt: skip
     verdict.write_run_state(directory, built)
     probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)

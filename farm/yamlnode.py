@@ -273,6 +273,21 @@ class Node:
             self.fail(f"expected a number <= {maximum:g}, got {self._node.value}")
         return value
 
+    def integer(self, *, minimum: int, maximum: int) -> int:
+        """A whole number in [minimum, maximum]: ``2``, not ``2.0`` or ``"2"``."""
+        if not isinstance(self._node, yaml.ScalarNode) or self._node.tag != _INT_TAG:
+            shown = repr(self._node.value) if self._node.tag == _STR_TAG else self._kind()
+            if self._node.tag == _FLOAT_TAG:
+                shown = str(self._node.value)
+            self.fail(f"expected a whole number from {minimum} to {maximum}, got {shown}")
+        try:
+            value = int(yaml.constructor.SafeConstructor().construct_yaml_int(self._node))
+        except (ValueError, yaml.YAMLError):
+            self.fail(f"expected a whole number, got {self._node.value!r}")
+        if not minimum <= value <= maximum:
+            self.fail(f"expected a whole number from {minimum} to {maximum}, got {value}")
+        return value
+
     def date(self) -> datetime.date:
         if isinstance(self._node, yaml.ScalarNode) and self._node.tag in (_TIMESTAMP_TAG, _STR_TAG):
             try:

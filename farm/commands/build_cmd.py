@@ -1,10 +1,16 @@
-"""``farm build``: build (or reuse) a scenario's images and say what happened to each."""
+"""``farm build``: build (or reuse) a scenario's images and say what happened to each.
+
+Its run directory records how far each cell got (``cells/``, ``series.json``), like the
+start of a ``farm run``, so ``farm gate`` can read a CI build job's directory: a series that
+does not apply is found there even though no shard job could test it. ``--save`` writes the
+test images for the shard jobs that ``docker load`` them.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from farm import build, engine, matrix, pipeline
+from farm import build, engine, matrix, pipeline, verdict
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
 
@@ -12,29 +18,32 @@ from farm.commands.common import cache, load_all, progress, run_dir
 def run(args: argparse.Namespace) -> int:
     (scenario,) = load_all([args.scenario])
     cells = matrix.select(matrix.cells([scenario]), args.only)
-    prepared = build.prepare(scenario, cache(), progress)
     client = engine.connect()
-    for toolchain in dict.fromkeys(cell.toolchain for cell in cells):
-        state = engine.ensure_base_image(client, toolchain, progress)
-        progress(f"base image {toolchain.base_image}: {state}")
-    names = [
-        pipeline.test_image_name(cell)
-        for cell in cells
-        if cell.variant == "baseline"
-        or all(
-            s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
-        )
-    ]
     directory = run_dir(args.run_dir, scenario)
-    statuses = build.build_images(
-        client, prepared.plan, names=names, log_dir=directory / "logs", progress=progress
+    built = pipeline.build_cells(
+        client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
     )
-    width = max(len(name) for name in statuses)
+    progress(f"base image(s): {built.base_image}")
+    verdict.write_run_state(directory, built)
+    statuses = built.statuses
+    width = max((len(name) for name in statuses), default=0)
     for status in statuses.values():
         detail = f"{status.elapsed:.0f} s" if status.state is ImageState.BUILT else ""
         print(f"{status.name:<{width}}  {status.state.value:<7}  {status.tag}  {detail}".rstrip())
-    for reason in prepared.fetch_failures.values():
+    fetch_failures = built.prepared.fetch_failures
+    for reason in fetch_failures.values():
         print(f"not built: {reason}")
     failed = [s for s in statuses.values() if s.state is ImageState.FAILED]
     print(f"logs: {directory / 'logs'}")
-    return 1 if failed or prepared.fetch_failures else 0
+    if args.save is not None:
+        test_images = [
+            statuses[name]
+            for name in (pipeline.test_image_name(cell) for cell in cells)
+            if name in statuses
+        ]
+        tags = build.save_images(client, test_images, args.save)
+        if tags:
+            print(f"saved: {args.save} ({', '.join(tags)})")
+        else:
+            print(f"not saved: {args.save}: no test image was built")
+    return 1 if failed or fetch_failures else 0

@@ -6,9 +6,18 @@ import argparse
 
 from farm import matrix
 from farm.commands.common import load_all
+from farm.errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.format != "github":
+        raise UsageError(
+            f"--jobs {args.jobs} lays out GitHub jobs; add --format github, or leave "
+            "--jobs out for the table"
+        )
     cells = matrix.select(matrix.cells(load_all(args.scenarios)), args.only)
-    print(matrix.github_matrix(cells) if args.format == "github" else matrix.table(cells))
+    if args.format == "github":
+        print(matrix.github_matrix(cells, matrix.MatrixJobs(args.jobs or "tests")))
+    else:
+        print(matrix.table(cells))
     return 0

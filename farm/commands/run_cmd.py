@@ -45,6 +45,7 @@ def options(session: Session, args: argparse.Namespace, *, judge: bool) -> stage
         judge=judge,
         bisect=not getattr(args, "no_bisect", True),
         shard=getattr(args, "shard", None),
+        build=not getattr(args, "no_build", False),
         step_summary=Path(summary) if summary else None,
         history=history_path(args, session.scenario) if judge else None,
     )

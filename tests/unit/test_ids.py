@@ -24,6 +24,12 @@ def test_ids_are_byte_identical_to_what_earlier_runs_wrote() -> None:
     assert ids.BuildPhase.PATCH_APPLY == "patch-apply"
 
 
+def test_a_sharded_cells_jobs_are_named_after_the_cell() -> None:
+    cell = ids.cell_id("debian-2.36-backports", "x86_64", "baseline")
+    assert ids.shard_job_id(cell, 1, 2) == "debian-2.36-backports-x86_64-baseline-shard-1of2"
+    assert ids.build_job_id(cell) == "debian-2.36-backports-x86_64-baseline-build"
+
+
 def test_a_cell_and_its_records_spell_the_same_id() -> None:
     scenario = load_scenario(REPO / "scenarios" / "debian-2.36-backports.yaml")
     for cell in matrix.cells([scenario]):

@@ -88,6 +88,19 @@ def test_glibc_entries_split_into_whole_subdirectories_and_globs(tmp_path: Path)
     assert everything.tests.glibc_globs == ()
 
 
+def test_tests_shards_spreads_every_cell_and_defaults_to_one(tmp_path: Path) -> None:
+    from farm.matrix import cells
+
+    assert load_scenario(write(tmp_path, VALID)).shards == 1
+    sharded = load_scenario(write(tmp_path, VALID.replace("tests:\n", "tests:\n  shards: 3\n")))
+    assert sharded.shards == 3
+    assert {cell.shards for cell in cells([sharded])} == {3}
+    # The cells themselves, and so their ids, do not change.
+    assert [c.id for c in cells([sharded])] == [
+        c.id for c in cells([load_scenario(write(tmp_path, VALID))])
+    ]
+
+
 def test_shipped_scenarios_load() -> None:
     paths = sorted((REPO / "scenarios").glob("*.yaml"))
     assert {p.stem for p in paths} >= {"debian-2.36-backports", "rtld-shared-v12", "rseq"}
@@ -192,6 +205,12 @@ MALFORMED = [
     ("bad expiry date", ("expires: 2027-01-31", "expires: soon"), 26, "YYYY-MM-DD"),
     ("duplicate key", ("name: demo", "name: demo\nname: again"), 2, "duplicate key"),
     ("YAML syntax error", ("tests:", "tests: [unclosed"), 18, "invalid YAML"),
+    ("no shards", ("  glibc: [elf/", "  shards: 0\n  glibc: [elf/"), 18, "from 1 to 32, got 0"),
+    ("too many shards", ("  glibc: [elf/", "  shards: 33\n  glibc: [elf/"), 18, "got 33"),
+    ("fractional shards", ("  glibc: [elf/", "  shards: 2.5\n  glibc: [elf/"), 18, "got 2.5"),
+    ("quoted shards", ("  glibc: [elf/", '  shards: "2"\n  glibc: [elf/'), 18, "got '2'"),
+    ("shards as a list", ("  glibc: [elf/", "  shards: [2]\n  glibc: [elf/"), 18, "got a list"),
+    ("misspelled shards", ("  glibc: [elf/", "  shard: 2\n  glibc: [elf/"), 18, "'shards'"),
     ("tab-indented YAML", ("  configure:", "\tconfigure:"), 8, "invalid YAML"),
 ]
 

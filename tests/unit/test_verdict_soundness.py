@@ -129,6 +129,62 @@ def test_reruns_recorded_in_the_run_directory_decide_whether_one_bad_attempt_rej
     assert result.require_reproduction is (reruns != 0)
 
 
+def _split_by_shard(run: Path, shards: list[Path]) -> None:
+    """Deal the results of ``run`` out to ``shards`` by farm.shard's split, as `farm run
+    --shard I/N` would have recorded them; every shard also records every cell's state."""
+    from farm.shard import Shard, select
+
+    found, unreadable = rundir.RunDir(run).read_results()
+    assert found and not unreadable
+    for index, directory in enumerate(shards, start=1):
+        (directory / "cells").mkdir(parents=True)
+        for cell in (run / "cells").iterdir():
+            (directory / "cells" / cell.name).write_bytes(cell.read_bytes())
+        for result in select(list(found), Shard(index, len(shards))):
+            rundir.RunDir(directory).append_result(result, worker="gw0")
+
+
+@pytest.mark.parametrize("reruns", [0, 1])
+def test_a_gate_over_a_build_directory_and_shards_judges_as_over_one_run(
+    scenario: Scenario, tmp_path: Path, reruns: int
+) -> None:
+    """The GitHub workflow's sharded cell: a build job's directory (`farm build`: cell states,
+    no run.json, no results) and shard jobs' directories. On the first version of this
+    workflow the build directory, having no run.json, was taken for an older farm that reran,
+    so shards run with --reruns 0 saw their one-attempt regression left UNDECIDED."""
+    one = tmp_path / "one"
+    healthy_run(scenario, one, {SERIES: {"glibc/elf/tst-dlmopen1": "FAIL"}})
+    rundir.RunDir(one).write_run_info(reruns=reruns)
+    shards = [tmp_path / "shard-1", tmp_path / "shard-2"]
+    _split_by_shard(one, shards)
+    for directory in shards:
+        rundir.RunDir(directory).write_run_info(reruns=reruns)
+    build = tmp_path / "build"
+    (build / "cells").mkdir(parents=True)
+    for cell in (one / "cells").iterdir():
+        (build / "cells" / cell.name).write_bytes(cell.read_bytes())
+
+    unsplit, split = judge(scenario, one), judge(scenario, build, *shards)
+    assert unsplit.verdict is (gate.Verdict.REJECT if reruns == 0 else gate.Verdict.UNDECIDED)
+    assert split.verdict is unsplit.verdict, reasons(split)
+    assert split.require_reproduction is unsplit.require_reproduction is (reruns != 0)
+    assert reasons(split) == reasons(unsplit)
+    assert all(rundir.RunDir(d).read_results()[0] for d in shards), "a shard got no test"
+
+
+def test_a_results_directory_without_run_json_still_counts_as_one_that_reran(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """Only directories without tests stop counting: results from an older farm (no run.json)
+    beside --reruns 0 results keep their single-attempt regressions unconfirmed."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    healthy_run(scenario, old, {SERIES: {"glibc/elf/tst-dlmopen1": "FAIL"}})
+    _split_by_shard(old, [new])
+    rundir.RunDir(new).write_run_info(reruns=0)
+    assert rundir.read_all([rundir.RunDir(old), rundir.RunDir(new)]).reruns == (None, 0)
+    assert judge(scenario, old, new).verdict is gate.Verdict.UNDECIDED
+
+
 # ------------------------------------------------------------------ unreadable results
 
 

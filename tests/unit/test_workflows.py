@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from farm.cli import DEFAULT_SCENARIO
+from farm.matrix import MatrixJobs
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -149,7 +150,8 @@ def test_plan_exposes_the_farm_matrix(farm_workflow: dict[str, Any]) -> None:
 def test_cells_are_the_plan_matrix(farm_workflow: dict[str, Any]) -> None:
     cell = farm_workflow["jobs"]["cell"]
     assert cell["needs"] == "plan"
-    assert cell["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert cell["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.cells) }}"
+    assert cell["if"] == "needs.plan.outputs.any_cells == 'true'"
     assert cell["strategy"]["fail-fast"] is False
     assert cell["name"] == "${{ matrix.id }}"
     assert 10 <= cell["timeout-minutes"] < 360  # below GitHub's own six hours
@@ -195,7 +197,7 @@ def test_each_cell_of_the_real_plan_is_one_toolchains_cell(
 def test_gate_collects_every_cell(farm_workflow: dict[str, Any]) -> None:
     jobs = farm_workflow["jobs"]
     gate = jobs["gate"]
-    assert set(gate["needs"]) == {"plan", "cell"}
+    assert set(gate["needs"]) == {"plan", "cell", "build", "shard"}
     assert gate["if"] == "always()"
 
     (download,) = step_using(gate, "actions/download-artifact")
@@ -213,7 +215,89 @@ def test_gate_collects_every_cell(farm_workflow: dict[str, Any]) -> None:
 
     gate_step = step_running(gate, "farm gate")
     assert gate_step["env"]["MATRIX"] == "${{ needs.plan.outputs.matrix }}"
-    assert f"{download['with']['path']}/cell-$cell_id" in gate_step["run"]
+    assert f"{download['with']['path']}/cell-$job_id" in gate_step["run"]
+
+
+def test_every_needed_job_and_plan_output_exists(farm_workflow: dict[str, Any]) -> None:
+    jobs = farm_workflow["jobs"]
+    for name, job in jobs.items():
+        needs = job.get("needs", [])
+        for needed in [needs] if isinstance(needs, str) else needs:
+            assert needed in jobs, f"job {name} needs {needed!r}, which is no job"
+    outputs = jobs["plan"]["outputs"]
+    used = set(re.findall(r"needs\.plan\.outputs\.(\w+)", FARM_WORKFLOW.read_text()))
+    assert used <= set(outputs), used - set(outputs)
+    # The plan step writes every output it declares: `matrix` by name, the rest in its loop.
+    step = step_running(jobs["plan"], "--format github")
+    (loop,) = re.findall(r"for jobs in ([\w ]+); do", step["run"])
+    written = {"matrix", *loop.split(), *(f"any_{kind}" for kind in loop.split())}
+    assert {re.sub(r"^\$\{\{ steps\.matrix\.outputs\.(\w+) \}\}$", r"\1", v) for v in
+            outputs.values()} == set(outputs) == written  # fmt: skip
+    assert {MatrixJobs(kind) for kind in loop.split()} == set(MatrixJobs) - {MatrixJobs.TESTS}
+
+
+@pytest.mark.parametrize(
+    ("job", "kind"), [("cell", "cells"), ("build", "builds"), ("shard", "shards")]
+)
+def test_each_matrix_job_expands_its_own_list_and_only_when_it_has_jobs(
+    farm_workflow: dict[str, Any], job: str, kind: str
+) -> None:
+    spec = farm_workflow["jobs"][job]
+    assert spec["strategy"]["matrix"] == f"${{{{ fromJSON(needs.plan.outputs.{kind}) }}}}"
+    assert f"needs.plan.outputs.any_{kind} == 'true'" in spec["if"]
+    assert spec["strategy"]["fail-fast"] is False
+    assert spec["name"] == "${{ matrix.id }}"
+
+
+def test_a_build_job_saves_its_cells_images_and_uploads_its_run_directory(
+    farm_workflow: dict[str, Any],
+) -> None:
+    build = farm_workflow["jobs"]["build"]
+    assert build["needs"] == "plan"
+    argv = argv_of(step_running(build, "farm build"), "farm build")
+    assert argv[2] == "${{ matrix.scenario }}"
+    assert option(argv, "--only") == "${{ matrix.cell }}"
+    archive = option(argv, "--save")
+    compressed = shlex.split(step_running(build, "zstd")["run"])
+    assert archive in compressed and option(compressed, "-o") == f"{archive}.zst"
+    images, run_dir = step_using(build, "actions/upload-artifact")
+    assert images["with"]["name"] == "images-${{ matrix.cell }}"
+    assert images["with"]["path"] == f"{archive}.zst"
+    assert images["with"]["if-no-files-found"] == "error"
+    assert run_dir["if"] == "always()"  # a failed build is what the gate must read
+    assert run_dir["with"]["name"] == "cell-${{ matrix.id }}"
+    assert run_dir["with"]["path"].rstrip("/") == option(argv, "--run-dir")
+
+
+def test_a_shard_job_tests_its_build_jobs_images_and_nothing_else(
+    farm_workflow: dict[str, Any],
+) -> None:
+    jobs = farm_workflow["jobs"]
+    shard = jobs["shard"]
+    assert set(shard["needs"]) == {"plan", "build"}
+    # One cell's failed build fails the build matrix; the other cells' shards must still run.
+    assert "!cancelled()" in shard["if"] and "success()" not in shard["if"]
+    (download,) = step_using(shard, "actions/download-artifact")
+    images_upload = step_using(jobs["build"], "actions/upload-artifact")[0]
+    assert download["with"]["name"] == images_upload["with"]["name"]
+    load = step_running(shard, "docker load")["run"]
+    assert f"{download['with']['path']}/{images_upload['with']['path']}" in load
+    argv = argv_of(step_running(shard, "farm run"), "farm run")
+    assert option(argv, "--only") == "${{ matrix.cell }}"
+    assert option(argv, "--shard") == "${{ matrix.shard }}"
+    assert {"--no-gate", "--no-build"} <= set(argv)
+    (upload,) = step_using(shard, "actions/upload-artifact")
+    assert upload["if"] == "always()"
+    assert upload["with"]["name"] == "cell-${{ matrix.id }}"
+    assert upload["with"]["path"].rstrip("/") == option(argv, "--run-dir")
+    # The gate downloads every run directory and no image.
+    (gate_download,) = step_using(jobs["gate"], "actions/download-artifact")
+    pattern = gate_download["with"]["pattern"]
+    assert fnmatch.fnmatchcase("cell-x-x86_64-baseline-shard-1of2", pattern)
+    assert fnmatch.fnmatchcase("cell-x-x86_64-baseline-build", pattern)
+    assert not fnmatch.fnmatchcase(
+        images_upload["with"]["name"].replace("${{ matrix.cell }}", "x-x86_64-baseline"), pattern
+    )
 
 
 # --- the gate's script, run for real ---------------------------------------------------------
@@ -338,7 +422,7 @@ def test_gate_script_leaves_out_missing_cells_and_says_so(
         farm_workflow, tmp_path, matrix=plan_matrix(), artifacts=present
     )
     assert completed.returncode == 0, completed.stderr
-    assert f"::warning::cell {lost} left no artifact" in completed.stdout
+    assert f"::warning::job {lost} left no artifact" in completed.stdout
     assert all(f"cells/cell-{lost}" not in call for call in calls)
 
 
@@ -359,6 +443,74 @@ def test_gate_script_without_a_plan_is_undecided(
     assert completed.returncode == 2
     assert "::error::" in completed.stdout
     assert calls == []
+
+
+# --- the plan and the gate over a sharded scenario, for real ------------------------------
+
+
+def run_plan_script(
+    farm_workflow: dict[str, Any], tmp_path: Path, scenario: Path
+) -> dict[str, str]:
+    """The plan step's script with the real farm, as GitHub runs it; its $GITHUB_OUTPUT."""
+    step = step_running(farm_workflow["jobs"]["plan"], "--format github")
+    (tmp_path / "plan.sh").write_text(step["run"])
+    bin_dir = tmp_path / "plan-bin"
+    bin_dir.mkdir()
+    (bin_dir / "farm").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m farm "$@"\n')
+    (bin_dir / "farm").chmod(0o755)
+    output = tmp_path / "github-output"
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+        "SCENARIO": str(scenario),
+        "GITHUB_OUTPUT": str(output),
+    }
+    completed = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(tmp_path / "plan.sh")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def test_the_plan_of_a_sharded_scenario_feeds_every_job_and_the_gate_finds_them_all(
+    farm_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    text = (REPO / DEFAULT_SCENARIO).read_text().replace("\ntests:\n", "\ntests:\n  shards: 3\n")
+    scenario = tmp_path / "sharded.yaml"
+    scenario.write_text(text)
+    outputs = run_plan_script(farm_workflow, tmp_path, scenario)
+    assert (outputs["any_cells"], outputs["any_builds"], outputs["any_shards"]) == (
+        "false", "true", "true",
+    )  # fmt: skip
+    builds = json.loads(outputs["builds"])["include"]
+    shards = json.loads(outputs["shards"])["include"]
+    assert len(builds) == 4 and len(shards) == 12
+    assert json.loads(outputs["matrix"])["include"] == shards
+
+    # Every artifact there but one shard's: the gate takes the rest and names the lost one.
+    lost = shards[4]["id"]
+    artifacts = [job["id"] for job in builds + shards if job["id"] != lost]
+    (tmp_path / "gate").mkdir()
+    completed, calls = run_gate_script(
+        farm_workflow, tmp_path / "gate", matrix=outputs["matrix"], artifacts=artifacts
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert f"::warning::job {lost} left no artifact" in completed.stdout
+    (call,) = calls
+    assert call[:2] == ["gate", str(scenario)]
+    dirs = call[2 : call.index("--report-dir")]
+    assert sorted(dirs) == sorted(f"cells/cell-{job_id}" for job_id in artifacts)
+
+
+def test_the_plan_of_unsharded_scenarios_runs_no_build_or_shard_job(
+    farm_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    outputs = run_plan_script(farm_workflow, tmp_path, REPO / DEFAULT_SCENARIO)
+    assert (outputs["any_cells"], outputs["any_builds"], outputs["any_shards"]) == (
+        "true", "false", "false",
+    )  # fmt: skip
+    assert outputs["cells"] == outputs["matrix"]
 
 
 # --- ci.yml ---------------------------------------------------------------------------------
