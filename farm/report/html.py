@@ -355,7 +355,10 @@ def _grid_cell(history: AttemptHistory | None, mark: str, logs: list[str]) -> st
 
 def _notes(result: GateResult) -> str:
     unmet = dict.fromkeys(
-        f"{u.arch}: {u.describe()}" for s in result.series for a in s.arches for u in a.unmet
+        f"{column_name(result, u.scenario, u.arch)}: {u.describe()}"
+        for s in result.series
+        for a in s.arches
+        for u in a.unmet
     )
     expired = [
         f"flaky entry {e.test} expired on {e.expires.isoformat()} and is not honoured ({e.reason})"

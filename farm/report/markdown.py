@@ -89,7 +89,7 @@ def render_markdown(result: GateResult, *, output_lines: int = OUTPUT_LINES) -> 
         _flaky(result),
     ]
     for kind, title in _SECTIONS:
-        parts.append(_transition_table(title, _all(result, kind)))
+        parts.append(_transition_table(result, title, _all(result, kind)))
     parts += [_unmet(result), _warnings(result), _reproducers(result)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
@@ -209,14 +209,17 @@ def _regressions(result: GateResult, output_lines: int) -> str:
             lines.append(fenced(shown))
     rest = found[DETAILED_REGRESSIONS:]
     if rest:
-        lines.append(_rows(rest[:LIST_LIMIT]))
+        lines.append(_rows(result, rest[:LIST_LIMIT]))
         lines.append(_more(min(len(rest), LIST_LIMIT), len(rest), " regression(s)"))
     return "\n\n".join(line for line in lines if line)
 
 
-def _rows(found: Iterable[Transition]) -> str:
+def _rows(result: GateResult, found: Iterable[Transition]) -> str:
+    """One table row per transition; the arch column names the toolchain's scenario label
+    too when a run has several (two i686 rows must say which toolchain each is)."""
     rows = [
-        f"| {code(t.test, in_table=True)} | {text(t.series)} | {text(t.arch)} "
+        f"| {code(t.test, in_table=True)} | {text(t.series)} "
+        f"| {text(column_name(result, t.scenario, t.arch))} "
         f"| {text(t.transition)} | {text(t.note)} |"
         for t in found
     ]
@@ -224,18 +227,21 @@ def _rows(found: Iterable[Transition]) -> str:
     return f"{head}\n" + "\n".join(rows)
 
 
-def _transition_table(title: str, found: list[Transition]) -> str:
+def _transition_table(result: GateResult, title: str, found: list[Transition]) -> str:
     if not found:
         return ""
     more = _more(min(len(found), LIST_LIMIT), len(found))
-    return f"## {title} ({len(found)})\n\n{_rows(found[:LIST_LIMIT])}" + (
+    return f"## {title} ({len(found)})\n\n{_rows(result, found[:LIST_LIMIT])}" + (
         f"\n\n{more}" if more else ""
     )
 
 
 def _unmet(result: GateResult) -> str:
     seen = dict.fromkeys(
-        (u.arch, u.describe()) for s in result.series for a in s.arches for u in a.unmet
+        (column_name(result, u.scenario, u.arch), u.describe())
+        for s in result.series
+        for a in s.arches
+        for u in a.unmet
     )
     if not seen:
         return ""

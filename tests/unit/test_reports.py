@@ -352,3 +352,21 @@ def test_junit_marks_broken_cells_and_flaky_attempts(result: GateResult) -> None
 def test_junit_strips_control_characters(result: GateResult) -> None:
     report = render_junit(result)
     assert "\x00" not in report and "\x1b" not in report
+
+
+def test_rows_of_a_two_toolchain_run_say_which_toolchain() -> None:
+    """Two toolchains give two i686 columns (``s-bullseye``, ``s-bookworm``); every row of a
+    change must name its column, not just ``i686`` twice."""
+    records = []
+    for label in ("s-bullseye", "s-bookworm"):
+        records += [
+            Record(scenario=label, arch="i686", variant=v, test="farm/x/fixed", outcome=o)
+            for v, o in (("baseline", Outcome.FAIL), ("fix", Outcome.PASS))
+        ]
+    result = evaluate(records, require_reproduction=False, today=TODAY)
+    markdown = render_markdown(result)
+    fixed_rows = [line for line in markdown.splitlines() if line.startswith("| `farm/x/fixed`")]
+    assert sorted(row.split(" | ")[2] for row in fixed_rows) == [
+        "s-bookworm/i686",
+        "s-bullseye/i686",
+    ]
