@@ -109,17 +109,10 @@ def run_and_record_subdir(
     """Run a whole glibc subdirectory's ``make check`` (one record per glibc test, bad ones
     rerun test by test) and fail the item when a test is bad or the summary was not clean."""
     container = containers.for_item(item)
-    cell = glibc_check.CellContext(
-        scenario=item.scenario,
-        arch=item.arch.value,
-        variant=item.variant,
-        image=item.image,
-        factor=item.timeout_factor * runner.ARCH_TIMEOUT_FACTOR[item.arch],
-    )
     check, finals = glibc_check.run_subdir_check(
         container,
         subdir,
-        cell,
+        runner.check_context(item),
         record=lambda result: run_dir.append_result(result, worker=worker),
         reruns=reruns,
     )

@@ -21,7 +21,7 @@ from typing import Any
 import docker
 
 from farm import cases as case_library
-from farm import glibc_test, ids
+from farm import glibc_check, glibc_test, ids
 from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
@@ -157,6 +157,18 @@ def list_glibc_tests(container: TestContainer, globs: tuple[str, ...]) -> list[s
         )
     names = sorted(set(outcome.output.split()))
     return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
+
+
+def check_context(item: TestItem) -> glibc_check.CellContext:
+    """Where a whole-subdirectory check of ITEM's image writes: its cell, image and timeout
+    factor (the arch's included, as for a single test)."""
+    return glibc_check.CellContext(
+        scenario=item.scenario,
+        arch=item.arch.value,
+        variant=item.variant,
+        image=item.image,
+        factor=item.timeout_factor * ARCH_TIMEOUT_FACTOR[item.arch],
+    )
 
 
 def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> TestResult:
