@@ -4,8 +4,9 @@ The fixture series breaks LM_ID_NEWLM isolation (``dlmopen (LM_ID_NEWLM, ...)`` 
 base namespace). Judged on all of ``elf/`` by glibc's ``make check`` (about 350 tests per
 variant, images shared with fixture-series.yaml), the gate must reject it and name the
 ``elf/`` tests that broke, while the tests that fail in a container on the baseline too stay
-out of the regressions. Bisection is off: the other fixture tests cover it, and here it
-would rerun some forty regressed tests on each prefix.
+out of the regressions, and bisect the breakage to patch 2/3: with some forty regressed
+``elf/`` tests, each prefix runs ``elf/``'s ``make check`` once rather than forty
+``make test t=`` (``farm.bisect.SUBDIR_CHECK_FROM``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from farm import outcome
+from farm import bisect, outcome
 from farm.results import Outcome
+from farm.rundir import RunDir
 from tests.integration.conftest import FIXTURES, farm, final_labels
 
 pytestmark = pytest.mark.integration
@@ -34,7 +36,7 @@ ISOLATION_TESTS = (
 @pytest.fixture(scope="module")
 def isolation_run(run_root: Path) -> tuple[int, dict[str, Any]]:
     run_dir = run_root / "subdir-isolation"
-    ran = farm("run", SCENARIO, "--run-dir", run_dir, "--no-bisect", "--no-history")
+    ran = farm("run", SCENARIO, "--run-dir", run_dir, "--no-history")
     return ran.returncode, json.loads((run_dir / "report.json").read_text())
 
 
@@ -64,6 +66,23 @@ def test_the_regressions_are_named_and_reproduced(
         assert len(regressions[test]["attempts"]) == 2  # make check, then make test t=
     reasons = " ".join(arch["reasons"])
     assert f"{len(regressions)} regression(s)" in reasons
+
+
+def test_the_bisection_checks_elf_whole_and_names_patch_2(
+    isolation_run: tuple[int, dict[str, Any]], run_root: Path
+) -> None:
+    _, report = isolation_run
+    (arch,) = report["series"][0]["arches"]
+    assert arch["first_bad_patch"]["number"] == 2, arch["first_bad_patch"]
+    assert set(ISOLATION_TESTS) <= set(arch["bisect_tests"])
+    # The prefixes ran elf/ whole (more regressed elf/ tests than SUBDIR_CHECK_FROM), and
+    # recorded only the tests the bisection asked about.
+    regressed = [t for t in arch["transitions"] if t["kind"] == "REGRESSION"]
+    assert len(regressed) >= bisect.SUBDIR_CHECK_FROM
+    lines = RunDir(run_root / "subdir-isolation").bisect_results.read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert {r["details"].get("run_by") for r in records} == {"make check in elf/"}
+    assert {r["test"] for r in records} == {t["test"] for t in regressed}
 
 
 def test_tests_already_failing_on_the_baseline_are_not_regressions(
