@@ -105,6 +105,31 @@ farm_mark_unique() {{
 }}
 """
 
+#: A static link that fails only because the compiler's own static runtime (libgcc_eh.a,
+#: libgcc.a: files under /usr/lib/gcc/) needs glibc symbols the libc.a under test lacks is a
+#: toolchain newer than that glibc (bookworm's GCC 12 unwinder calls _dl_find_object, new in
+#: glibc 2.35): a precondition the case cannot meet, so UNSUPPORTED with the reason, never a
+#: build failure charged to glibc. An undefined reference from the case's own objects is
+#: still a build failure.
+_STATIC_PRELUDE = """\
+farm_static_link() {{
+    "$farm_cc" "$@" >"$farm_work/farm-link.log" 2>&1
+    farm_link_status=$?
+    cat "$farm_work/farm-link.log"
+    [ "$farm_link_status" -eq 0 ] && return 0
+    if grep -q 'undefined reference to' "$farm_work/farm-link.log" &&
+        ! grep ': in function' "$farm_work/farm-link.log" | grep -qv ' /usr/lib/gcc/'; then
+        farm_missing=$(grep -o "undefined reference to .[A-Za-z0-9_@.]*" \
+            "$farm_work/farm-link.log" | sed 's/^undefined reference to .//' |
+            sort -u | tr '\n' ' ')
+        echo "farm: unsupported: the compiler's static runtime needs ${{farm_missing% }}," \
+            "which this glibc's libc.a lacks: the toolchain is newer than the glibc under test"
+        exit {unsupported}
+    fi
+    farm_build_failed
+}}
+"""
+
 _RUN = """\
 farm_timeout={timeout}
 echo {announce}
@@ -171,6 +196,8 @@ def render_case_script(
             build_failed=EXIT_BUILD_FAILED,
         )
     ]
+    if any(step.static for step in case.build):
+        parts.append(_STATIC_PRELUDE.format(unsupported=EXIT_UNSUPPORTED))
     if any(step.unique for step in case.build):
         parts.append(
             _UNIQUE_PRELUDE.format(variable=UNIQUE_MARKER_VARIABLE, unsupported=EXIT_UNSUPPORTED)
@@ -186,7 +213,10 @@ def render_case_script(
         shown = _log_segments("farm: $ farm-cc", words)
         shell = " ".join(_shell_word(word, expand=True) for word in words)
         parts.append(f"echo {shown}\n")
-        parts.append(f'"$farm_cc" {shell} || farm_build_failed\n')
+        if step.static:
+            parts.append(f"farm_static_link {shell}\n")
+        else:
+            parts.append(f'"$farm_cc" {shell} || farm_build_failed\n')
         if step.unique:
             parts.append(f"farm_mark_unique {shlex.quote(step.output)}\n")
 

@@ -32,6 +32,7 @@ from farm.cases import (
     scaled_timeout,
     select_cases,
 )
+from farm.cases import script as script_module
 from farm.errors import ScenarioError
 from farm.results import Outcome
 
@@ -547,13 +548,13 @@ def test_script_lists_build_steps_in_order_with_farm_cc(tmp_path: Path) -> None:
     assert "farm_cc=/farm/cases/farm-cc\n" in script
     assert "farm_work=/farm/scratch/demo-1\n" in script
     lines = script.splitlines()
-    builds = [line for line in lines if line.startswith('"$farm_cc"')]
+    builds = [line for line in lines if line.startswith(('"$farm_cc"', "farm_static_link "))]
     assert len(builds) == 2
     assert "-shared -fPIC -o libx.so x.c '-Wl,-rpath,$ORIGIN' || farm_build_failed" in builds[0]
     assert '-I "$farm_common"' in builds[0]
-    assert (
-        '-static -o main main.c "$farm_common/farm_case.c" -ldl || farm_build_failed' in builds[1]
-    )
+    # A static program links through farm_static_link (see test_static_link_*).
+    assert builds[1].startswith("farm_static_link ")
+    assert builds[1].endswith('-static -o main main.c "$farm_common/farm_case.c" -ldl')
     assert "farm_timeout=15" in lines
     assert 'timeout -k 5 "$farm_timeout" env GLIBC_TUNABLES=glibc.pthread.rseq=0 ./main' in lines
 
@@ -813,3 +814,63 @@ def test_script_flags_unique_objects_by_linker_or_marker(tmp_path: Path) -> None
     assert "farm_mark_unique" not in script_case(tmp_path / "p", MINIMAL).shell_script(
         workdir="/w", timeout_factor=1.0
     )
+
+
+#: What bookworm's ld printed linking rseq/static-executable against glibc 2.30's libc.a.
+_RUNTIME_NEEDS_NEWER_GLIBC = """\
+/usr/bin/ld: /usr/lib/gcc/x86_64-linux-gnu/12/libgcc_eh.a(unwind-dw2-fde-dip.o): in function \
+`_Unwind_Find_FDE':
+(.text+0x1902): undefined reference to `_dl_find_object'
+collect2: error: ld returned 1 exit status
+"""
+_CASE_NEEDS_MISSING_SYMBOL = """\
+/usr/bin/ld: /tmp/ccAbCdEf.o: in function `main':
+main.c:(.text+0x11): undefined reference to `no_such_function'
+/usr/bin/ld: /usr/lib/gcc/x86_64-linux-gnu/12/libgcc_eh.a(unwind-dw2-fde-dip.o): in function \
+`_Unwind_Find_FDE':
+(.text+0x1902): undefined reference to `_dl_find_object'
+collect2: error: ld returned 1 exit status
+"""
+
+
+def _static_link(
+    tmp_path: Path, linker_output: str, status: int
+) -> subprocess.CompletedProcess[str]:
+    """Run the script's static-link step with a stand-in compiler that prints LINKER_OUTPUT
+    and exits STATUS: the sh the case containers run, on the host's sh."""
+    cc = tmp_path / "cc"
+    (tmp_path / "out.txt").write_text(linker_output)
+    cc.write_text(f"#!/bin/sh\ncat {tmp_path / 'out.txt'}\nexit {status}\n")
+    cc.chmod(0o755)
+    prelude = script_module._STATIC_PRELUDE.format(unsupported=script_module.EXIT_UNSUPPORTED)
+    body = (
+        f"farm_cc={cc}\nfarm_work={tmp_path}\n"
+        'farm_build_failed() { echo "farm: build failed"; exit 125; }\n'
+        f"{prelude}farm_static_link -static -o main main.c\necho linked\n"
+    )
+    return subprocess.run(["sh", "-c", body], capture_output=True, text=True, check=False)
+
+
+def test_static_link_that_the_compilers_runtime_cannot_meet_is_unsupported(
+    tmp_path: Path,
+) -> None:
+    ran = _static_link(tmp_path, _RUNTIME_NEEDS_NEWER_GLIBC, 1)
+    assert ran.returncode == script_module.EXIT_UNSUPPORTED, ran.stdout
+    assert "the compiler's static runtime needs _dl_find_object, which this glibc's" in ran.stdout
+    assert "undefined reference to `_dl_find_object'" in ran.stdout  # the linker's words kept
+
+
+def test_static_link_failing_in_the_cases_own_code_is_a_build_failure(tmp_path: Path) -> None:
+    ran = _static_link(tmp_path, _CASE_NEEDS_MISSING_SYMBOL, 1)
+    assert ran.returncode == script_module.EXIT_BUILD_FAILED, ran.stdout
+    assert "farm: build failed" in ran.stdout
+
+
+def test_static_link_that_fails_otherwise_is_a_build_failure(tmp_path: Path) -> None:
+    ran = _static_link(tmp_path, "/usr/bin/ld: cannot find -lc\n", 1)
+    assert ran.returncode == script_module.EXIT_BUILD_FAILED, ran.stdout
+
+
+def test_static_link_that_works_goes_on(tmp_path: Path) -> None:
+    ran = _static_link(tmp_path, "", 0)
+    assert ran.returncode == 0 and ran.stdout.endswith("linked\n"), ran.stdout
