@@ -117,11 +117,16 @@ farm_static_link() {{
     farm_link_status=$?
     cat "$farm_work/farm-link.log"
     [ "$farm_link_status" -eq 0 ] && return 0
-    if grep -q 'undefined reference to' "$farm_work/farm-link.log" &&
-        ! grep ': in function' "$farm_work/farm-link.log" | grep -qv ' /usr/lib/gcc/'; then
-        farm_missing=$(grep -o "undefined reference to .[A-Za-z0-9_@.]*" \
-            "$farm_work/farm-link.log" | sed 's/^undefined reference to .//' |
-            sort -u | tr '\n' ' ')
+    # Each undefined reference belongs to the object of the "in function" line above it.
+    farm_missing=$(awk '
+        / in function / {{ runtime = ($0 ~ /: [/]usr[/]lib[/]gcc[/]/) }}
+        /undefined reference to / {{
+            if (!runtime) {{ own = 1 }}
+            sub(/.*undefined reference to ./, ""); sub(/.$/, ""); missing[$0] = 1
+        }}
+        END {{ if (!own) for (name in missing) printf "%s ", name }}
+    ' "$farm_work/farm-link.log")
+    if [ -n "$farm_missing" ]; then
         echo "farm: unsupported: the compiler's static runtime needs ${{farm_missing% }}," \
             "which this glibc's libc.a lacks: the toolchain is newer than the glibc under test"
         exit {unsupported}

@@ -823,6 +823,17 @@ _RUNTIME_NEEDS_NEWER_GLIBC = """\
 (.text+0x1902): undefined reference to `_dl_find_object'
 collect2: error: ld returned 1 exit status
 """
+#: rseq/static-dlopen-dormant-libc on bookworm/i686: a warning from the case's own object
+#: first, then the runtime's undefined reference.
+_WARNING_THEN_RUNTIME_NEEDS = """\
+/usr/bin/ld: /tmp/cclKTRIr.o: in function `main':
+/farm/scratch/x/main.c:53: warning: Using 'dlopen' in statically linked applications requires \
+at runtime the shared libraries from the glibc version used for linking
+/usr/bin/ld: /usr/lib/gcc/x86_64-linux-gnu/12/32/libgcc_eh.a(unwind-dw2-fde-dip.o): in \
+function `_Unwind_Find_FDE':
+(.text+0x1998): undefined reference to `_dl_find_object'
+collect2: error: ld returned 1 exit status
+"""
 _CASE_NEEDS_MISSING_SYMBOL = """\
 /usr/bin/ld: /tmp/ccAbCdEf.o: in function `main':
 main.c:(.text+0x11): undefined reference to `no_such_function'
@@ -851,10 +862,15 @@ def _static_link(
     return subprocess.run(["sh", "-c", body], capture_output=True, text=True, check=False)
 
 
+@pytest.mark.parametrize(
+    "linker_output",
+    [_RUNTIME_NEEDS_NEWER_GLIBC, _WARNING_THEN_RUNTIME_NEEDS],
+    ids=["x86_64", "i686"],
+)
 def test_static_link_that_the_compilers_runtime_cannot_meet_is_unsupported(
-    tmp_path: Path,
+    tmp_path: Path, linker_output: str
 ) -> None:
-    ran = _static_link(tmp_path, _RUNTIME_NEEDS_NEWER_GLIBC, 1)
+    ran = _static_link(tmp_path, linker_output, 1)
     assert ran.returncode == script_module.EXIT_UNSUPPORTED, ran.stdout
     assert "the compiler's static runtime needs _dl_find_object, which this glibc's" in ran.stdout
     assert "undefined reference to `_dl_find_object'" in ran.stdout  # the linker's words kept
