@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
-import re
 from dataclasses import dataclass
 
-from farm.outcome import Outcome
+from farm.outcome import Outcome, checked_label
 
-_OUTCOME_LABEL = re.compile(r"^(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?$")
 ABSENT = "absent"
 PRESENT = "present"
 _PRESENCE_LABELS = (ABSENT, PRESENT)
@@ -31,14 +29,11 @@ def normalize_expected(label: str) -> str:
     text = label.strip()
     if text.lower() in _PRESENCE_LABELS:
         return text.lower()
-    match = _OUTCOME_LABEL.match(text.upper())
-    if match:
-        try:
-            outcome = Outcome(match["outcome"])
-        except ValueError:
-            outcome = None
-        if outcome is not None and (match["signal"] is None or outcome is Outcome.CRASH):
-            return text.upper()
+    try:
+        checked_label(text.upper())
+        return text.upper()
+    except ValueError:
+        pass
     allowed = ", ".join([o.value for o in Outcome] + ["CRASH(SIGSEGV)", *_PRESENCE_LABELS])
     raise ValueError(f"expected outcome must be one of {allowed}; got {label!r}")
 

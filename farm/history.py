@@ -78,7 +78,6 @@ THIS_RUN = "this run"
 #: Ids, tests and labels are single printable lines of reasonable length.
 _MAX_TEXT = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_LABEL = re.compile(r"^(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?$")
 
 
 class HistoryError(FarmError):
@@ -290,8 +289,8 @@ def _content(path: Path) -> bytes:
 
 def _check_header(path: Path, raw: bytes) -> None:
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
+        header = decode_line(raw)
+    except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("what") != HEADER["what"]:
         raise HistoryError(
@@ -349,10 +348,10 @@ def _sighting(value: Any, name: str) -> Sighting | None:
     if not isinstance(value, dict) or set(value) != {"run", "label"}:
         raise ValueError(f"{name}: expected null or an object with run and label")
     label = _text(value["label"], f"{name}.label")
-    match = _LABEL.match(label)
-    known = match is not None and match["outcome"] in Outcome.__members__
-    if not known or (match is not None and match["signal"] and match["outcome"] != "CRASH"):
-        raise ValueError(f"{name}.label: {label!r} is not an outcome label such as PASS or FAIL")
+    try:
+        outcome.checked_label(label)
+    except ValueError as error:
+        raise ValueError(f"{name}.label: {error}") from None
     if not _recordable(label):
         raise ValueError(f"{name}.label: ERROR is never recorded (the farm could not run it)")
     return Sighting(_text(value["run"], f"{name}.run"), label)

@@ -23,6 +23,7 @@ The rules:
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 
 from farm import ids
@@ -84,3 +85,22 @@ def attempts_disagree(attempts: Iterable[Outcome], before: Outcome | None = None
 def outcome_of_label(label: str) -> Outcome:
     """``CRASH(SIGSEGV)`` -> CRASH; raises ValueError for a label that names no outcome."""
     return Outcome(label.partition("(")[0])
+
+
+#: A whole outcome label: an outcome, and for CRASH optionally its signal.
+_LABEL = re.compile(r"(?P<outcome>[A-Z]+)(?:\((?P<signal>SIG[A-Z0-9+-]+)\))?")
+
+
+def checked_label(label: str) -> Outcome:
+    """The outcome of ``label`` checked whole, as untrusted text: ``PASS``,
+    ``CRASH(SIGSEGV)``; a signal only on CRASH. ValueError otherwise (its caller says where
+    the label came from). The one grammar of labels, for scenario expectations and the
+    flaky history alike."""
+    match = _LABEL.fullmatch(label)
+    try:
+        found = Outcome(match["outcome"]) if match else None
+    except ValueError:
+        found = None
+    if found is None or (match is not None and match["signal"] and found is not Outcome.CRASH):
+        raise ValueError(f"{label!r} is not an outcome label such as PASS or CRASH(SIGSEGV)")
+    return found
