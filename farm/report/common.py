@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from farm.gate import GateResult
+from farm.gate import GateResult, Transition
 
 #: Control characters that XML 1.0 forbids and that terminals and browsers mangle; tab,
 #: newline and carriage return stay. Also the non-characters U+FFFE/U+FFFF and lone
@@ -37,6 +37,17 @@ def column_name(result: GateResult, scenario: str, arch: str) -> str:
     """The arch alone when one scenario was judged (the usual case), else scenario/arch."""
     scenarios = {column[0] for column in result.columns}
     return arch if len(scenarios) <= 1 else f"{scenario}/{arch}"
+
+
+def series_transitions(result: GateResult) -> dict[tuple[str, str, str, str], Transition]:
+    """Each transition under the series-variant cell it describes, keyed like a record:
+    (scenario, arch, variant, test). Transitions name their series, records their variant."""
+    return {
+        (t.scenario, t.arch, series.variant, t.test): t
+        for series in result.series
+        for arch in series.arches
+        for t in arch.transitions
+    }
 
 
 def write_text(path: Path, text: str) -> Path:

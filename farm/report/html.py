@@ -29,7 +29,7 @@ from farm.gate import (
     GateResult,
     Transition,
 )
-from farm.report.common import clean, column_name, tail, write_text
+from farm.report.common import clean, column_name, series_transitions, tail, write_text
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -305,10 +305,8 @@ def _row_statuses(result: GateResult) -> dict[str, set[str]]:
 def _marks(result: GateResult) -> dict[tuple[str, str, str, str], str]:
     """CSS classes that outline a series-variant grid cell holding a regression or flake."""
     return {
-        (t.scenario, t.arch, series.variant, t.test): t.kind.value.lower()
-        for series in result.series
-        for arch in series.arches
-        for t in arch.transitions
+        key: t.kind.value.lower()
+        for key, t in series_transitions(result).items()
         if t.kind in (ChangeKind.REGRESSION, ChangeKind.FLAKY)
     }
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from farm.gate import AttemptHistory, CellState, CellStatus, GateResult
-from farm.report.common import clean, tail, write_text
+from farm.report.common import clean, series_transitions, tail, write_text
 from farm.results import Outcome
 
 _FAILURE = frozenset({Outcome.FAIL, Outcome.CRASH, Outcome.TIMEOUT})
@@ -33,12 +33,7 @@ def render_junit(result: GateResult) -> str:
     for history in result.histories:
         by_cell[(history.scenario, history.arch, history.variant)].append(history)
     cells = {(c.scenario, c.arch, c.variant): c for c in result.cells}
-    categories = {
-        (t.scenario, t.arch, series.variant, t.test): t.category.value
-        for series in result.series
-        for arch in series.arches
-        for t in arch.transitions
-    }
+    categories = {key: t.category.value for key, t in series_transitions(result).items()}
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for key in sorted(set(by_cell) | set(cells)):
         suite = _suite(root, "-".join(key), cells.get(key), by_cell.get(key, []), categories)
