@@ -80,6 +80,11 @@ class TestItem:
         )
 
     @property
+    def scaled_timeout_factor(self) -> float:
+        """The scenario's timeout factor times the arch's (ARCH_TIMEOUT_FACTOR)."""
+        return self.timeout_factor * ARCH_TIMEOUT_FACTOR[self.arch]
+
+    @property
     def writes_build_tree(self) -> bool:
         """glibc's in-tree tests are built and run by make inside /build/glibc."""
         return ids.is_glibc_test(self.test)
@@ -167,13 +172,13 @@ def check_context(item: TestItem) -> glibc_check.CellContext:
         arch=item.arch.value,
         variant=item.variant,
         image=item.image,
-        factor=item.timeout_factor * ARCH_TIMEOUT_FACTOR[item.arch],
+        factor=item.scaled_timeout_factor,
     )
 
 
 def run_item(container: TestContainer, item: TestItem, *, attempt: int = 1) -> TestResult:
     """Run one item and classify its outcome."""
-    factor = item.timeout_factor * ARCH_TIMEOUT_FACTOR[item.arch]
+    factor = item.scaled_timeout_factor
     if ids.is_farm_test(item.test):
         return _run_case(container, item, factor, attempt)
     return _run_glibc_test(container, item, factor, attempt)
