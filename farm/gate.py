@@ -28,13 +28,15 @@ Why it is shaped this way:
 - ``today`` is an argument rather than read from the clock, so the same inputs always give
   the same verdict (flaky-list expiry is the only time-dependent rule).
 - Known flaky: a regression is FLAKY, not a reject, when an unexpired scenario ``flaky:``
-  entry names it, or when the flaky history (``farm.history``, an input like the records)
-  shows the same built image of the series cell *or of the baseline cell* giving the test a
-  good outcome in one run and a bad one in another (this run counts as one of them). The
-  baseline image counts because it is the one image that stays the same from run to run
-  (every series is a new image), and a test that flips on unpatched glibc is no evidence
-  against a series; a flip between different images is no evidence at all. The note names
-  the runs and the image.
+  entry names it, or when the flaky history (``farm.history``, an input like the records,
+  but authenticated, recent and needing more than one flip: excusing needs more proof than
+  accusing) shows the same built image of the series cell *or of the baseline cell*
+  flipping the test between good and bad outcomes (this run counts as the newest
+  sighting). The baseline image counts because it is the one image that stays the same
+  from run to run (every series is a new image), and a test that flips on unpatched glibc
+  is no evidence against a series; a flip between different images is no evidence at all.
+  The note names the runs and the image, and an ACCEPT says what it excused: an excuse is
+  never silent.
 - Already failing: a test bad in both the baseline and the series (labels may differ, FAIL
   -> TIMEOUT) is ALREADY_FAILING: shown and counted, never a regression, and judged on its
   own, so it never hides another test's regression.
@@ -939,7 +941,9 @@ class _ArchJudge:
         for cell, tests in ((self.series_cell, after), (self.baseline_cell, before)):
             if cell is None or not cell.image_id:
                 continue  # no image identity, no "same image"
-            found = self.history.evidence(cell.cell, cell.image_id, test, tests.label)
+            found = self.history.evidence(
+                cell.cell, cell.image_id, test, tests.label, today=self.today
+            )
             if found is not None:
                 return found
         return None
@@ -1001,8 +1005,16 @@ class _ArchJudge:
         )
         if errored:
             counts.append(f"{errored} could not run in one variant")
-        return f"no regressions in {compared} tests compared" + (
-            f" ({', '.join(counts)})" if counts else ""
+        excused = [t for t in transitions if t.flaky_entry is not None or t.known_flaky]
+        return (
+            f"no regressions in {compared} tests compared"
+            + (f" ({', '.join(counts)})" if counts else "")
+            + (
+                f"; {len(excused)} regression(s) excused as known flaky: "
+                + _named(f"{t.test} {t.transition} ({t.note})" for t in excused)
+                if excused
+                else ""
+            )
         )
 
 

@@ -220,7 +220,7 @@ def observations(result: gate.GateResult) -> list[history.Observation]:
 def record_history(path: Path, result: gate.GateResult, run: str) -> history.History:
     """Add this judged run to the flaky history in ``path`` (after the verdict: a run never
     excuses itself; its own disagreeing attempts are the gate's FLAKY rule already)."""
-    return history.update(path, run, observations(result))
+    return history.update(path, run, observations(result), on=result.today)
 
 
 def write_reports(
