@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from farm import history, verdict
+import pytest
+
+from farm import cli, history, verdict
 from farm.gate import (
     ArchVerdict,
     Category,
@@ -354,3 +356,21 @@ def test_an_edited_signed_record_is_refused(tmp_path: Path) -> None:
     edited = history.read(history_file)
     assert edited.tests == {}
     assert any("does not match" in problem for problem in edited.problems)
+
+
+def test_farm_gate_records_the_history_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A directory `farm gate` is given is someone else's: judging it must not make its
+    # records evidence that may later excuse a regression on the same images.
+    run_dir = _run(tmp_path / "run", (Outcome.PASS,))
+    scenario = REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml"
+    history_file = tmp_path / "h.jsonl"
+    gate = ["gate", str(scenario), str(run_dir), "--history", str(history_file)]
+    assert cli.main([*gate, "--report-dir", str(tmp_path / "r1")]) == 0
+    assert not history_file.exists()
+    assert cli.main([*gate, "--report-dir", str(tmp_path / "r2"), "--record-history"]) == 0
+    assert history.read(history_file).windows.keys() == {"s-x86_64-baseline", "s-x86_64-fix"}
+    refused = ["gate", str(scenario), str(run_dir), "--no-history", "--record-history"]
+    assert cli.main([*refused, "--report-dir", str(tmp_path / "r3")]) == 2
+    assert "--record-history needs a history" in capsys.readouterr().err
