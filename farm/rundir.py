@@ -10,6 +10,7 @@ another machine from downloaded artifacts exactly as at the end of a local run::
     bisect/<s>-<a>-<series>.json  the first bad patch of a regressed series on one arch
     bisect/results.jsonl, bisect/logs/  what bisection steps ran
     probes/<cell>.json     the environment probe of each cell's image
+    shard.json             a shard job's: which shard I/N it ran, of which builds (farm.shard)
     logs/                  image build logs
     spec.json, pytest-junit.xml, report.*  the test run's spec and the reports
 
@@ -37,6 +38,7 @@ from typing import Any
 
 from farm import gate, ids
 from farm.results import TestResult, decode_line
+from farm.shard import Build, ShardRecord
 
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
@@ -59,6 +61,10 @@ class RunRecords:
     #: directories that ran tests count: a CI build job's has no runner to speak of.
     reruns: tuple[int | None, ...] = ()
     unreadable: tuple[gate.UnreadableRecord, ...] = ()
+    #: (shard.json path, record) of each shard directory
+    shards: tuple[tuple[str, ShardRecord], ...] = ()
+    #: which build of a cell each directory holds, from its BUILT cell statuses
+    builds: tuple[Build, ...] = ()
 
     @property
     def require_reproduction(self) -> bool:
@@ -121,6 +127,10 @@ class RunDir:
     def pytest_junit(self) -> Path:
         return self.root / "pytest-junit.xml"
 
+    @property
+    def shard_file(self) -> Path:
+        return self.root / "shard.json"
+
     def cell_file(self, cell_id: str) -> Path:
         return self.cells_dir / f"{cell_id}.json"
 
@@ -150,6 +160,9 @@ class RunDir:
             for name, patches in series.items()
         }
         _write_json(self.series_file, {"schema": SCHEMA_VERSION, "series": data})
+
+    def write_shard(self, record: ShardRecord) -> None:
+        _write_json(self.shard_file, _versioned(record))
 
     def write_bisection(self, result: gate.BisectResult) -> None:
         _write_json(self.bisection_file(result), _versioned(result))
@@ -196,10 +209,21 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
     bisections: list[gate.BisectResult] = []
     reruns: list[int | None] = []
     problems: list[gate.UnreadableRecord] = []
+    shards: list[tuple[str, ShardRecord]] = []
+    builds: list[Build] = []
     for run_dir in run_dirs:
         reader = _Reader(run_dir)
         reader.results()
-        cells += reader.cells()
+        found_cells = reader.cells()
+        cells += found_cells
+        builds += [
+            Build(c.cell, c.image_id, c.series_sha256, str(run_dir.cell_file(c.cell)))
+            for c in found_cells
+            if c.state is gate.CellState.BUILT and c.image_id
+        ]
+        shard = reader.shard()
+        if shard is not None:
+            shards.append((str(run_dir.shard_file), shard))
         series.update(reader.series())
         bisections += reader.bisections()
         ran_tests = reader.reruns()
@@ -219,6 +243,8 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
         bisections=tuple(bisections),
         reruns=tuple(reruns),
         unreadable=tuple(problems),
+        shards=tuple(shards),
+        builds=tuple(builds),
     )
 
 
@@ -386,6 +412,22 @@ class _Reader:
             except RecordError as error:
                 self._problem(path, str(error))
         return found
+
+    def shard(self) -> ShardRecord | None:
+        """The shard this directory holds; None for a whole run (or an unreadable record,
+        noted as a problem that names no cell, so it holds every verdict UNDECIDED)."""
+        path = self.run_dir.shard_file
+        if not path.exists() and not path.is_symlink():
+            return None
+        data = self._json(path)
+        if data is _MISSING:
+            return None
+        try:
+            record: ShardRecord = _decode(ShardRecord, _unversioned(data, legacy=False))
+            return record
+        except RecordError as error:
+            self._problem(path, str(error))
+            return None
 
     def reruns(self) -> int | None:
         path = self.run_dir.run_info

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate, history, ids, matrix
+from farm import gate, history, ids, matrix, shard
 from farm.build import ImageState
 from farm.matrix import Cell
 from farm.pipeline import BuiltCells, test_image_name
@@ -112,11 +112,18 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     return statuses
 
 
-def write_run_state(run_dir: Path, built: BuiltCells) -> None:
-    """Persist cell states and series patch lists into the run directory."""
+def write_run_state(
+    run_dir: Path, built: BuiltCells, *, shard_of: shard.Shard | None = None
+) -> None:
+    """Persist cell states and series patch lists into the run directory; a shard job's
+    directory also says which shard it holds, of which builds (``farm.shard``)."""
     directory = RunDir(run_dir)
-    for status in cell_statuses(built):
+    statuses = cell_statuses(built)
+    for status in statuses:
         directory.write_cell(status)
+    if shard_of is not None:
+        tested = tuple(shard.ShardedCell(s.cell, s.image_id, s.series_sha256) for s in statuses)
+        directory.write_shard(shard.ShardRecord(shard_of.index, shard_of.count, tested))
     directory.write_series(
         {
             name: [gate.SeriesPatch(p.number, p.subject) for p in patches]
@@ -162,13 +169,20 @@ def evaluate(
     """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
 
     Each of ``expected_cells`` that no run directory holds (a CI job cancelled, its artifact
-    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing. A record
+    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing; a cell
+    with a shard missing, or held as two builds, is UNDECIDED (``farm.shard.problems``). A record
     that cannot be read leaves the verdicts it could change UNDECIDED, naming the file. A
     regression must reproduce on a rerun unless every directory's run.json says the runner
     had no reruns (``--reruns 0``). ``past`` is the flaky history as it was before this run
     (None: no history); record this run in it with `record_history` once judged.
     """
     records = read_all(RunDir(d) for d in run_dirs)
+    expected_cells = list(expected_cells)
+    split = {cell.id: cell.shards for cell in matrix.cells([scenario])}
+    incomplete = tuple(
+        gate.UnreadableRecord(where="shards", problem=problem, cell=cell)
+        for cell, problem in shard.problems(records.shards, records.builds, split)
+    )
     patches = records.series
     series_infos = [
         gate.SeriesInfo(name=s.name, patches=patches.get(s.name, ())) for s in scenario.series
@@ -196,7 +210,7 @@ def evaluate(
         ],
         flaky=scenario.flaky,
         bisections=records.bisections,
-        unreadable=records.unreadable,
+        unreadable=records.unreadable + incomplete,
         history=past,
     )
 
