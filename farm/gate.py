@@ -51,7 +51,7 @@ import datetime
 import enum
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from farm import ids, outcome
@@ -410,15 +410,27 @@ def evaluate(
     baseline_variant: str = BASELINE,
     unreadable: Iterable[UnreadableRecord] = (),
     history: History | None = None,
+    selects: Callable[[str], bool] | None = None,
 ) -> GateResult:
     """Judge every series against the baseline; see the module docstring for the rules.
 
     ``require_reproduction``: True when the runner reruns failures, so a regression seen in
     a single attempt was never confirmed and leaves its arch UNDECIDED; False when reruns are
     disabled, so one bad attempt is enough to reject. ``history``: what earlier runs saw
-    (``farm.history``), as it was before this run; None: no history is kept.
+    (``farm.history``), as it was before this run; None: no history is kept. ``selects``:
+    whether the scenario selects a test; records of other tests are not judged (a warning
+    names them), so no unselected PASS stands in for a selected test that could not run.
     """
     warnings: list[str] = []
+    if selects is not None:
+        results = list(results)
+        foreign = sorted({r.test for r in results if not selects(r.test)})
+        if foreign:
+            warnings.append(
+                f"{len(foreign)} test(s) in the records that the scenario does not select were "
+                "not judged: " + _named(foreign)
+            )
+            results = [r for r in results if selects(r.test)]
     if history is not None:
         # Less evidence can only make the gate stricter, so a bad line is a warning.
         warnings.extend(

@@ -65,6 +65,8 @@ class RunRecords:
     shards: tuple[tuple[str, ShardRecord], ...] = ()
     #: which build of a cell each directory holds, from its BUILT cell statuses
     builds: tuple[Build, ...] = ()
+    #: (directory, the scenario labels its cells and results name), one per directory
+    scenarios: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def require_reproduction(self) -> bool:
@@ -211,6 +213,7 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
     problems: list[gate.UnreadableRecord] = []
     shards: list[tuple[str, ShardRecord]] = []
     builds: list[Build] = []
+    scenarios: list[tuple[str, frozenset[str]]] = []
     for run_dir in run_dirs:
         reader = _Reader(run_dir)
         reader.results()
@@ -224,6 +227,8 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
         shard = reader.shard()
         if shard is not None:
             shards.append((str(run_dir.shard_file), shard))
+        labels = {c.scenario for c in found_cells} | {r.scenario for r in reader.found_results}
+        scenarios.append((str(run_dir.root), frozenset(labels)))
         series.update(reader.series())
         bisections += reader.bisections()
         ran_tests = reader.reruns()
@@ -245,6 +250,7 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
         unreadable=tuple(problems),
         shards=tuple(shards),
         builds=tuple(builds),
+        scenarios=tuple(scenarios),
     )
 
 

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fnmatch
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from farm import cases as case_library
 from farm import gate, history, ids, matrix, shard
 from farm.build import ImageState
+from farm.errors import UsageError
 from farm.matrix import Cell
 from farm.pipeline import BuiltCells, test_image_name
 from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
 from farm.results import TestResult
 from farm.rundir import RunDir, read_all
-from farm.scenario import EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
+from farm.scenario import ALL_SUBDIRS, EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
 
 _PHASE_STATE: dict[str, gate.CellState] = {
     ids.BuildPhase.PATCH_APPLY: gate.CellState.PATCH_FAILED,
@@ -177,8 +180,18 @@ def evaluate(
     (None: no history); record this run in it with `record_history` once judged.
     """
     records = read_all(RunDir(d) for d in run_dirs)
+    every_cell = matrix.cells([scenario])
+    labels = {cell.scenario_label for cell in every_cell}
+    for directory, found in records.scenarios:
+        foreign = sorted(found - labels)
+        if foreign:
+            raise UsageError(
+                f"{directory}: a run directory of scenario {', '.join(foreign)}, not of "
+                f"{scenario.path} ({', '.join(sorted(labels))}); gate it with its own "
+                "scenario, or leave it out"
+            )
     expected_cells = list(expected_cells)
-    split = {cell.id: cell.shards for cell in matrix.cells([scenario])}
+    split = {cell.id: cell.shards for cell in every_cell}
     incomplete = tuple(
         gate.UnreadableRecord(where="shards", problem=problem, cell=cell)
         for cell, problem in shard.problems(records.shards, records.builds, split)
@@ -212,7 +225,36 @@ def evaluate(
         bisections=records.bisections,
         unreadable=records.unreadable + incomplete,
         history=past,
+        selects=selection(scenario),
     )
+
+
+def selection(scenario: Scenario) -> Callable[[str], bool]:
+    """Whether the scenario selects a test id: its cases, its glibc globs, the tests of the
+    subdirectories it runs whole. A record of any other test is no evidence about it (a
+    directory of another selection, a hand-made record), so the gate does not judge it."""
+    chosen = scenario.tests
+    cases = (
+        {
+            ids.farm_test_id(c.id)
+            for c in case_library.select_cases(case_library.load_cases(), chosen.cases)
+        }
+        if chosen.cases
+        else set()
+    )
+    subdirs = set(chosen.glibc_subdirs)
+
+    def selects(test: str) -> bool:
+        if test in cases:
+            return True
+        if not test.startswith("glibc/"):
+            return False
+        name = test.removeprefix("glibc/")
+        if ALL_SUBDIRS in subdirs or name.split("/", 1)[0] in subdirs:
+            return True
+        return any(fnmatch.fnmatchcase(name, glob) for glob in chosen.glibc_globs)
+
+    return selects
 
 
 def observations(result: gate.GateResult) -> list[history.Observation]:

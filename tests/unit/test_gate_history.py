@@ -36,6 +36,10 @@ TODAY = datetime.date(2026, 11, 22)
 BASE_IMAGE = "sha256:" + "b" * 64
 FIX_IMAGE = "sha256:" + "f" * 64
 REPO = Path(__file__).resolve().parents[2]
+#: Tests of glibc's elf/, which the fixture scenario runs whole (the gate judges only what
+#: the scenario selects).
+T = "glibc/elf/t"
+CONTROL = "glibc/elf/control"
 
 
 def rec(variant: str, test: str, outcome: Outcome, attempt: int = 1) -> Record:
@@ -51,14 +55,14 @@ def cells(fix_image: str = FIX_IMAGE, base_image: str = BASE_IMAGE) -> list[Cell
     ]
 
 
-def regression(test: str = "t") -> list[Record]:
+def regression(test: str = T) -> list[Record]:
     """A reproduced regression of ``test`` and a control test that passes in both."""
     return [
         rec("baseline", test, Outcome.PASS),
         rec("fix", test, Outcome.FAIL),
         rec("fix", test, Outcome.FAIL, attempt=2),
-        rec("baseline", "control", Outcome.PASS),
-        rec("fix", "control", Outcome.PASS),
+        rec("baseline", CONTROL, Outcome.PASS),
+        rec("fix", CONTROL, Outcome.PASS),
     ]
 
 
@@ -69,7 +73,7 @@ def judge(records: list[Record], statuses: list[CellStatus], **kw: Any) -> ArchV
     return arch
 
 
-def earlier(cell: str, image: str, *labels: str, test: str = "t") -> History:
+def earlier(cell: str, image: str, *labels: str, test: str = T) -> History:
     """The history of earlier runs on ``image`` of ``cell``, one a day from 2026-11-01,
     each seeing ``test`` end with one of ``labels`` in turn."""
     past = History()
@@ -99,7 +103,10 @@ def test_a_test_that_passed_on_the_same_series_image_before_is_flaky_not_a_regre
     assert arch.verdict is Verdict.ACCEPT
     # The excuse is never silent: the ACCEPT says what it excused and on what evidence.
     (reason,) = arch.reasons
-    assert "1 regression(s) excused as known flaky: t PASS -> FAIL (known flaky (history)" in reason
+    assert (
+        "1 regression(s) excused as known flaky: glibc/elf/t PASS -> FAIL (known flaky (history)"
+        in reason
+    )
 
 
 def test_one_flip_is_not_enough_to_excuse() -> None:
@@ -154,11 +161,11 @@ def test_a_run_never_excuses_itself() -> None:
 
 def test_a_regression_to_error_is_not_excused_by_a_flip_the_farm_caused() -> None:
     records = [
-        rec("baseline", "t", Outcome.PASS),
-        rec("fix", "t", Outcome.ERROR),
-        rec("fix", "t", Outcome.ERROR, attempt=2),
-        rec("baseline", "control", Outcome.PASS),
-        rec("fix", "control", Outcome.PASS),
+        rec("baseline", T, Outcome.PASS),
+        rec("fix", T, Outcome.ERROR),
+        rec("fix", T, Outcome.ERROR, attempt=2),
+        rec("baseline", CONTROL, Outcome.PASS),
+        rec("fix", CONTROL, Outcome.PASS),
     ]
     # One flip before; this run's ERROR would be the second if it counted as bad.
     past = earlier("s-x86_64-fix", FIX_IMAGE, "FAIL", "PASS")
@@ -173,7 +180,7 @@ def test_without_image_ids_there_is_no_same_image() -> None:
 
 
 def test_a_scenario_entry_is_named_before_the_history() -> None:
-    entry = FlakyEntry("t", "bug 1", TODAY)
+    entry = FlakyEntry(T, "bug 1", TODAY)
     past = earlier("s-x86_64-fix", FIX_IMAGE, "FAIL", "PASS")
     (flaky,) = judge(regression(), cells(), history=past, flaky=[entry]).transitions
     assert flaky.flaky_entry == entry and flaky.known_flaky is None
@@ -197,8 +204,8 @@ def test_bad_in_both_is_already_failing_and_never_rejects() -> None:
         rec("baseline", "slow", Outcome.FAIL),
         rec("fix", "slow", Outcome.TIMEOUT),
         rec("fix", "slow", Outcome.TIMEOUT, attempt=2),
-        rec("baseline", "control", Outcome.PASS),
-        rec("fix", "control", Outcome.PASS),
+        rec("baseline", CONTROL, Outcome.PASS),
+        rec("fix", CONTROL, Outcome.PASS),
     ]
     arch = judge(records, cells())
     assert {t.test: t.kind for t in arch.transitions} == {
@@ -234,14 +241,14 @@ def test_a_natural_crash_in_both_is_not_already_failing() -> None:
     records = [
         Record("s", "x86_64", variant, "hazard", **crash)  # type: ignore[arg-type]
         for variant in ("baseline", "fix")
-    ] + [rec("baseline", "control", Outcome.PASS), rec("fix", "control", Outcome.PASS)]
+    ] + [rec("baseline", CONTROL, Outcome.PASS), rec("fix", CONTROL, Outcome.PASS)]
     assert judge(records, cells()).transitions == ()
 
 
 def test_a_new_test_that_fails_is_a_new_failure() -> None:
     records = [
-        rec("baseline", "control", Outcome.PASS),
-        rec("fix", "control", Outcome.PASS),
+        rec("baseline", CONTROL, Outcome.PASS),
+        rec("fix", CONTROL, Outcome.PASS),
         rec("fix", "added", Outcome.FAIL),
         rec("fix", "added", Outcome.FAIL, attempt=2),
         rec("fix", "added-ok", Outcome.PASS),
@@ -265,7 +272,7 @@ def _run(root: Path, fix_attempts: tuple[Outcome, ...]) -> Path:
     for record in regression()[:1] + regression()[3:]:
         run_dir.append_result(record, worker="gw0")
     for attempt, found in enumerate(fix_attempts, start=1):
-        run_dir.append_result(rec("fix", "t", found, attempt), worker="gw0")
+        run_dir.append_result(rec("fix", T, found, attempt), worker="gw0")
     return root
 
 
@@ -297,7 +304,7 @@ def test_a_test_flipping_on_one_image_is_flaky_once_it_flipped_twice(tmp_path: P
     assert alone.verdict is Verdict.REJECT
     recorded = history.read(history_file)
     assert recorded.windows["s-x86_64-fix"] == ("run1", "run2", "run3")
-    assert recorded.evidence("s-x86_64-fix", FIX_IMAGE, "t", today=TODAY) is not None
+    assert recorded.evidence("s-x86_64-fix", FIX_IMAGE, T, today=TODAY) is not None
 
 
 def _forged(history_file: Path, *records: dict[str, Any]) -> None:
@@ -315,7 +322,7 @@ def _forgery() -> tuple[dict[str, Any], ...]:
     ]
     return (
         {"cell": "s-x86_64-baseline", "runs": runs},
-        {"cell": "s-x86_64-baseline", "image_id": BASE_IMAGE, "test": "t", "sightings": sightings},
+        {"cell": "s-x86_64-baseline", "image_id": BASE_IMAGE, "test": T, "sightings": sightings},
     )
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pytest
+
 from farm import verdict
+from farm.errors import UsageError
 from farm.gate import CellState, CellStatus, GateResult, Verdict
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
@@ -111,3 +114,38 @@ def test_an_unreadable_shard_record_holds_every_verdict(tmp_path: Path) -> None:
     result = gate(build_dir(tmp_path / "b"), first, shard_dir(tmp_path / "2", 2))
     assert result.verdict is Verdict.UNDECIDED
     assert any("shard.json" in u.where and "index" in u.problem for u in result.unreadable)
+
+
+# ------------------------------------------------------------------ foreign evidence
+
+
+def test_a_run_directory_of_another_scenario_is_refused_with_its_path(tmp_path: Path) -> None:
+    foreign = RunDir(tmp_path / "other")
+    foreign.write_cell(CellStatus("other", "x86_64", "fix", CellState.BUILT, image_id="x"))
+    with pytest.raises(
+        UsageError, match=rf"{tmp_path / 'other'}: a run directory of scenario other"
+    ):
+        gate(build_dir(tmp_path / "b"), shard_dir(tmp_path / "1", 1), tmp_path / "other")
+
+
+def test_a_test_the_scenario_does_not_select_is_no_evidence(tmp_path: Path) -> None:
+    # Every selected test ERRORed; one unselected PASS in both variants must not make the
+    # comparison look like evidence.
+    directory = RunDir(tmp_path / "run")
+    for variant in ("baseline", "fix"):
+        directory.write_cell(status(variant))
+        for test in TESTS.values():
+            directory.append_result(
+                TestResult("s", "x86_64", variant, test, Outcome.ERROR), worker="gw0"
+            )
+        directory.append_result(
+            TestResult("s", "x86_64", variant, "glibc/string/tst-unselected", Outcome.PASS),
+            worker="gw0",
+        )
+    from farm.scenario import load_scenario
+
+    unsharded = load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
+    result = verdict.evaluate(unsharded, [tmp_path / "run"], today=TODAY)
+    # history-unit selects elf/ whole: tst-dlmopen1 is selected, the others are not.
+    assert result.verdict is Verdict.UNDECIDED
+    assert any("glibc/string/tst-unselected" in w and "not judged" in w for w in result.warnings)
