@@ -70,6 +70,7 @@ from filelock import FileLock, Timeout
 
 from farm import outcome
 from farm.errors import FarmError
+from farm.nofollow import replace_file
 from farm.outcome import Outcome
 from farm.results import decode_line
 
@@ -530,13 +531,9 @@ def render(history: History, key: bytes) -> str:
 def write(path: Path, history: History, key: bytes | None = None) -> None:
     """Write whole or not at all: a reader (another farm, a CI cache step) never sees half."""
     text = render(history, load_key() if key is None else key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        _write_new(temporary, text.encode("utf-8"))
-        temporary.replace(path)
+        replace_file(path, text.encode("utf-8"))
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise HistoryError(
             f"{path}: cannot write the flaky history: {error.strerror}; give --history a "
             "writable file, or --no-history"
@@ -565,8 +562,7 @@ def update(
         with lock:
             current = read(path, key)
             if current.problems:
-                aside = path.with_name(path.name + ".unreadable")
-                _replace_with(aside, path.read_bytes())
+                replace_file(path.with_name(path.name + ".unreadable"), path.read_bytes())
             updated = current.recorded(run, observations, on=on, keep=keep)
             write(path, updated, key)
             return updated
@@ -579,24 +575,6 @@ def update(
         raise HistoryError(
             f"{path}: cannot update the flaky history: {error.strerror or error}"
         ) from None
-
-
-def _write_new(path: Path, content: bytes) -> None:
-    """Create ``path`` (which must not exist: not through a link someone left there)."""
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(content)
-
-
-def _replace_with(path: Path, content: bytes) -> None:
-    """Replace ``path`` atomically with ``content``; a link there is replaced, not followed."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        _write_new(temporary, content)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _recordable(label: str) -> bool:

@@ -27,7 +27,6 @@ import dataclasses
 import datetime
 import enum
 import json
-import os
 import stat
 import types
 import typing
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import gate, ids
+from farm.nofollow import replace_file
 from farm.results import TestResult, decode_line
 from farm.shard import Build, ShardRecord
 
@@ -267,11 +267,8 @@ def _versioned(record: Any) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    """Write whole or not at all: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    """Write whole or not at all (a reader never sees half a file), never through a link."""
+    replace_file(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -333,13 +330,15 @@ class _Reader:
         if content is None:
             return _MISSING
         try:
-            return json.loads(content.decode("utf-8"))
+            return json.loads(content.decode("utf-8"), parse_int=_bounded_int)
         except UnicodeDecodeError as error:
             self._problem(path, f"is not UTF-8 (byte {error.start})", cell=cell)
         except json.JSONDecodeError as error:
             self._problem(path, f"is not valid JSON: {error}", cell=cell)
         except RecursionError:
             self._problem(path, "is not valid JSON: nested too deeply", cell=cell)
+        except ValueError as error:  # a number past the bound, or past Python's own limit
+            self._problem(path, f"is not a record the farm wrote: {error}", cell=cell)
         return _MISSING
 
     def results(self) -> None:
@@ -456,6 +455,16 @@ class _Reader:
 
 
 _MISSING = object()
+#: No number the farm writes (counts, exit codes, patch numbers) comes near this many digits.
+MAX_INT_DIGITS = 20
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer, refused (ValueError) past `MAX_INT_DIGITS`: Python's own limit (4300)
+    would end in a traceback, and nothing the farm writes is that long."""
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
 
 
 def _result(raw: bytes) -> TestResult:
@@ -565,6 +574,8 @@ def _value(hint: Any, value: Any, name: str) -> Any:
     if hint is int:
         if type(value) is not int:
             raise RecordError(f"{name}: expected a whole number, got {_kind(value)}")
+        if abs(value) >= 10**MAX_INT_DIGITS:
+            raise RecordError(f"{name}: a number of more than {MAX_INT_DIGITS} digits")
         return value
     if hint is float:
         if (
