@@ -268,6 +268,12 @@ def _parser() -> argparse.ArgumentParser:
         help="judge only these cells (default: every cell of the scenario must be present)",
     )
     _add_history_options(gate)
+    gate.add_argument(
+        "--record-history",
+        action="store_true",
+        help="also record these run directories in the flaky history (only for runs this "
+        "farm made or CI artifacts you trust: what is recorded may later excuse a regression)",
+    )
     gate.set_defaults(handler=_command("gate_cmd"))
 
     post_checks_cmd.add_parser(sub)

@@ -28,13 +28,22 @@ Why it is shaped this way:
 - ``today`` is an argument rather than read from the clock, so the same inputs always give
   the same verdict (flaky-list expiry is the only time-dependent rule).
 - Known flaky: a regression is FLAKY, not a reject, when an unexpired scenario ``flaky:``
-  entry names it, or when the flaky history (``farm.history``, an input like the records)
-  shows the same built image of the series cell *or of the baseline cell* giving the test a
-  good outcome in one run and a bad one in another (this run counts as one of them). The
-  baseline image counts because it is the one image that stays the same from run to run
-  (every series is a new image), and a test that flips on unpatched glibc is no evidence
-  against a series; a flip between different images is no evidence at all. The note names
-  the runs and the image.
+  entry names it, or when the flaky history (``farm.history``, an input like the records,
+  but authenticated, recent and needing more than one flip: excusing needs more proof than
+  accusing) shows the same built image of the series cell *or of the baseline cell*
+  flipping the test between good and bad outcomes (this run counts as the newest
+  sighting). The baseline image counts because it is the one image that stays the same
+  from run to run (every series is a new image), and a test that flips on unpatched glibc
+  is no evidence against a series; a flip between different images is no evidence at all.
+  The note names the runs and the image, and an ACCEPT says what it excused: an excuse is
+  never silent.
+- Lost coverage: a test that ran good in the baseline and is absent from the series
+  variant is a new failure that rejects (like PASS -> UNSUPPORTED: the series stopped it
+  from running), unless the scenario expects it ``absent`` there.
+- A summary the farm could not read cleanly (``make check`` of a subdirectory whose
+  summary had anomalies records its item, ``glibc/<subdir>/``, as ERROR) leaves that
+  subdirectory UNDECIDED: a test missing from it vanished from the summary, not from the
+  series, and its tests prove nothing either way beyond a reproduced regression.
 - Already failing: a test bad in both the baseline and the series (labels may differ, FAIL
   -> TIMEOUT) is ALREADY_FAILING: shown and counted, never a regression, and judged on its
   own, so it never hides another test's regression.
@@ -49,7 +58,7 @@ import datetime
 import enum
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from farm import ids, outcome
@@ -57,6 +66,7 @@ from farm.expectation import Expectation, FlakyEntry
 from farm.expectation import normalize_expected as normalize_expected  # re-exported
 from farm.history import FlakyEvidence, History
 from farm.results import Outcome, TestResult
+from farm.shard import shard_unit
 
 BASELINE = ids.BASELINE
 
@@ -408,15 +418,27 @@ def evaluate(
     baseline_variant: str = BASELINE,
     unreadable: Iterable[UnreadableRecord] = (),
     history: History | None = None,
+    selects: Callable[[str], bool] | None = None,
 ) -> GateResult:
     """Judge every series against the baseline; see the module docstring for the rules.
 
     ``require_reproduction``: True when the runner reruns failures, so a regression seen in
     a single attempt was never confirmed and leaves its arch UNDECIDED; False when reruns are
     disabled, so one bad attempt is enough to reject. ``history``: what earlier runs saw
-    (``farm.history``), as it was before this run; None: no history is kept.
+    (``farm.history``), as it was before this run; None: no history is kept. ``selects``:
+    whether the scenario selects a test; records of other tests are not judged (a warning
+    names them), so no unselected PASS stands in for a selected test that could not run.
     """
     warnings: list[str] = []
+    if selects is not None:
+        results = list(results)
+        foreign = sorted({r.test for r in results if not selects(r.test)})
+        if foreign:
+            warnings.append(
+                f"{len(foreign)} test(s) in the records that the scenario does not select were "
+                "not judged: " + _named(foreign)
+            )
+            results = [r for r in results if selects(r.test)]
     if history is not None:
         # Less evidence can only make the gate stricter, so a bad line is a warning.
         warnings.extend(
@@ -618,6 +640,17 @@ def _unmet(
     return tuple(unmet)
 
 
+def _is_summary_item(test: str) -> bool:
+    """``glibc/elf/``: the item that runs a subdirectory's ``make check`` whole."""
+    return test.startswith("glibc/") and test.endswith("/") and test.count("/") == 2
+
+
+def _summary_item_of(test: str) -> str:
+    """The summary item whose subdirectory ``test`` belongs to (``glibc/elf/tst-x`` ->
+    ``glibc/elf/``); for any other test, a string that is no item."""
+    return shard_unit(test) + "/"
+
+
 def _named(items: Iterable[str]) -> str:
     listed = list(items)
     shown = ", ".join(listed[:_REASON_ITEMS])
@@ -694,6 +727,18 @@ class _ArchJudge:
                     f"{len(unconfirmed)} regression(s) seen once and not rerun: "
                     + _named(f"{t.test} {t.transition}" for t in unconfirmed)
                 )
+            lost = [t for t in transitions if t.kind is ChangeKind.VANISHED and t.rejects]
+            if lost:
+                rejects.append(
+                    f"{len(lost)} test(s) lost: they ran in the baseline and not with the "
+                    "series (expect them absent in the scenario if that is intended): "
+                    + _named(f"{t.test} {t.transition}" for t in lost)
+                )
+            undecided += [
+                f"the summary of {item} in the {name} had anomalies, so its tests are "
+                f"undecided: {problem}"
+                for name, item, problem in self._anomalies()
+            ]
             failing_new = [
                 t for t in transitions if t.kind is ChangeKind.NEW and t.note.startswith("new")
             ]
@@ -789,28 +834,27 @@ class _ArchJudge:
         }[cell.state]
         return (f"{what}: {cell.message}" if cell.message else what), None
 
+    def _anomalies(self) -> list[tuple[str, str, str]]:
+        """(variant name, item, first problem) of each summary item that could not be read
+        cleanly (see the module docstring), in either variant."""
+        found = []
+        for name, tests in (("baseline", self.baseline), ("series variant", self.patched)):
+            for test, tested in sorted(tests.items()):
+                if _is_summary_item(test) and tested.final.outcome is Outcome.ERROR:
+                    lines = [line for line in tested.final.output.splitlines() if line.strip()]
+                    found.append((name, test, lines[0] if lines else "no detail recorded"))
+        return found
+
     def _compare(self) -> tuple[Transition, ...]:
         transitions = []
+        anomalous = {item for _name, item, _problem in self._anomalies()}
         for test in sorted(set(self.baseline) | set(self.patched)):
+            if test in anomalous:
+                continue  # the reasons name it; it is no test of its own
             before, after = self.baseline.get(test), self.patched.get(test)
             if after is None:
                 assert before is not None
-                expected = any(
-                    e.expected == "absent"
-                    and e.applies_to(self.scenario, self.arch, self.info.variant)
-                    and e.matches_test(test)
-                    for e in self.expectations
-                )
-                transitions.append(
-                    self._transition(
-                        test,
-                        ChangeKind.VANISHED,
-                        before,
-                        None,
-                        note="expected: the scenario says it is absent" if expected else "",
-                        output=before.final.output,
-                    )
-                )
+                transitions.append(self._vanished(test, before, anomalous))
             elif before is None:
                 transitions.append(self._new(test, after))
             else:
@@ -818,6 +862,38 @@ class _ArchJudge:
                 if transition is not None:
                     transitions.append(transition)
         return tuple(transitions)
+
+    def _vanished(self, test: str, before: AttemptHistory, anomalous: set[str]) -> Transition:
+        """A test only the baseline has: lost coverage, unless expected absent or lost with
+        its subdirectory's summary."""
+        expected = any(
+            e.expected == "absent"
+            and e.applies_to(self.scenario, self.arch, self.info.variant)
+            and e.matches_test(test)
+            for e in self.expectations
+        )
+        if expected:
+            note, rejects = "expected: the scenario says it is absent", False
+        elif _summary_item_of(test) in anomalous:
+            note, rejects = "its subdirectory's summary had anomalies (undecided)", False
+        elif self.unreadable:
+            note, rejects = "a record that could not be read may be its (undecided)", False
+        elif before.final.is_good:
+            note, rejects = "lost coverage: the series variant did not run it", True
+        else:
+            note, rejects = "was not good in the baseline either", False
+        transition = self._transition(
+            test,
+            ChangeKind.VANISHED,
+            before,
+            None,
+            note=note,
+            rejects=rejects,
+            output=before.final.output,
+        )
+        if rejects:
+            return dataclasses.replace(transition, category=Category.NEW_FAILURE)
+        return transition
 
     def _classify(
         self, test: str, before: AttemptHistory, after: AttemptHistory
@@ -939,7 +1015,9 @@ class _ArchJudge:
         for cell, tests in ((self.series_cell, after), (self.baseline_cell, before)):
             if cell is None or not cell.image_id:
                 continue  # no image identity, no "same image"
-            found = self.history.evidence(cell.cell, cell.image_id, test, tests.label)
+            found = self.history.evidence(
+                cell.cell, cell.image_id, test, tests.label, today=self.today
+            )
             if found is not None:
                 return found
         return None
@@ -1001,8 +1079,16 @@ class _ArchJudge:
         )
         if errored:
             counts.append(f"{errored} could not run in one variant")
-        return f"no regressions in {compared} tests compared" + (
-            f" ({', '.join(counts)})" if counts else ""
+        excused = [t for t in transitions if t.flaky_entry is not None or t.known_flaky]
+        return (
+            f"no regressions in {compared} tests compared"
+            + (f" ({', '.join(counts)})" if counts else "")
+            + (
+                f"; {len(excused)} regression(s) excused as known flaky: "
+                + _named(f"{t.test} {t.transition} ({t.note})" for t in excused)
+                if excused
+                else ""
+            )
         )
 
 

@@ -165,6 +165,10 @@ def read_check_output(subdir: str, output: str, *, exit_code: int) -> SubdirChec
         except (binascii.Error, ValueError):
             anomalies.append(Anomaly(where, f"unreadable {kind} of {name}"))
             continue
+        if (kind, name) in files:
+            # A second copy could say PASS where the first said FAIL: neither is believed.
+            anomalies.append(Anomaly(where, f"a second {kind} of {name}; the first is kept"))
+            continue
         files[(kind, name)] = text
     status_found = _MAKE_STATUS_RE.search(output)
     make_status = int(status_found.group(1)) if status_found else None
@@ -253,6 +257,18 @@ def run_subdir_check(
         environment={"TIMEOUTFACTOR": f"{cell.factor:g}"},
     )
     check = read_check_output(subdir, ran.output, exit_code=ran.exit_code)
+    if check.anomalies:
+        # The summary was not read cleanly, so a test may be missing from it: the item's own
+        # ERROR record tells the gate to hold this subdirectory's verdict (farm.gate).
+        record(
+            _record(
+                cell,
+                f"{subdir}/",
+                outcome=Outcome.ERROR,
+                output="\n".join(str(anomaly) for anomaly in check.anomalies)[-OUT_TAIL_BYTES:],
+                details={"run_by": f"make check in {subdir}/", "summary": "anomalies"},
+            )
+        )
     finals: list[TestResult] = []
     for test in check.tests:
         result = _record(

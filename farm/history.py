@@ -1,57 +1,65 @@
-"""The flaky history: what earlier runs saw each test do on each built image.
+"""The flaky history: what earlier runs of this farm saw each test do on each built image.
 
 A test is *known flaky* in a cell when the same built image (``gate.CellStatus.image_id``)
-gave it a good outcome in one run and a bad one in another (good and bad are
-``farm.outcome``'s): nothing the series or the build controls changed, so the difference
-came from outside the image (the kernel, load, timing). The gate asks `History.evidence`
-whether a regression is such a test, and then reports it as FLAKY, naming the runs and the
-image, instead of rejecting. A flip between *different* images is no evidence: the images
-differ, so the test may really have been broken or fixed.
+flipped between a good and a bad outcome (``farm.outcome``'s) more than once, recently, in
+runs this farm recorded itself: nothing the series or the build controls changed, so the
+difference came from outside the image (the kernel, load, timing). The gate asks
+`History.evidence` whether a regression is such a test, and then reports it as FLAKY, naming
+the runs and the image, instead of rejecting. A flip between *different* images is no
+evidence: the images differ, so the test may really have been broken or fixed.
+
+Evidence that *excuses* needs more proof than evidence that accuses, so:
+
+- Every record line carries an HMAC-SHA256 (``mac``) made with the farm's history key, which
+  is kept outside the run directories and the history (`load_key`: ``$FARM_HISTORY_KEY``, as
+  CI keeps a secret, or a key file made 0600 on first use in the farm's config directory). A
+  line without a valid ``mac`` (hand-written, edited, copied from another farm's history) is
+  a problem named ``file:line`` and left out: it can only make the gate stricter.
+- A sighting is dated (``on``); one older than `MAX_AGE_DAYS` before the day judged, or dated
+  after it, is no evidence. `KEEP_RUNS` bounds how many runs are remembered; the age bounds
+  how long ago they may have been (30 runs may be a year of a quiet scenario's runs).
+- One flip is not enough (`MIN_FLIPS`): a test that passed once and fails since may have been
+  broken by the world (a new kernel on the runner) rather than be flaky; good, bad, good
+  again on one image is.
+- ERROR is never recorded: it says the farm could not run the test, not what the test did.
 
 What is kept, and why it is small:
 
-- Per cell (``<scenario>-<arch>-<variant>``), the ids of its last `KEEP_RUNS` runs. A run
-  records each test's final outcome on the image it ran on. Evidence from a run that left
-  this window is dropped, so an image's flakiness ages out as the machines it runs on change.
-- Per (cell, image, test), only the newest good and the newest bad sighting inside the
-  window. The rule asks whether both kinds were seen in the window, and the newest of each
-  kind stays in it longest, so keeping those two answers exactly as keeping every sighting
-  would, at a size that does not grow with ``KEEP_RUNS``: two sightings per test (about
-  250 bytes a line; 5000 tests in 4 cells is about 5 MB), and images that stopped being run
-  leave with their last sightings.
-- ERROR is never recorded: it says the farm could not run the test, not what the test did,
-  and one Docker hiccup must not make a test's later regressions excusable.
-
-Why `KEEP_RUNS` is 30: a test that fails one run in ten shows both outcomes within 30 runs
-of an image with probability 1 - 0.9^30 - 0.1^30, about 96% (within 10 runs only 65%);
-30 runs is a month of daily CI, after which evidence gathered on other kernels and runners
-should no longer excuse anything. The file's size does not depend on it (see above).
+- Per cell (``<scenario>-<arch>-<variant>``), the ids of its last `KEEP_RUNS` runs. Evidence
+  from a run that left this window is dropped.
+- Per (cell, image, test), the *streaks* of its sightings: consecutive runs that agree on
+  good vs bad are one streak, kept as its newest sighting. Flips are what the rule counts,
+  and the newest sighting of each streak is the one next to the following flip, so this
+  answers exactly as keeping every sighting would; a stable test keeps one sighting (about
+  250 bytes a line; 5000 tests in 4 cells is about 5 MB) and no test more than `KEEP_RUNS`.
 
 The file is JSON lines, sorted, one record a line (so a CI cache diff is readable and a
 reader can name ``file:line``)::
 
-    {"schema": 1, "what": "glibc-farm flaky history"}
-    {"cell": "<cell id>", "runs": ["<run id>", ...]}                      oldest first
-    {"cell": ..., "image_id": ..., "test": ..., "good": {"run": ..., "label": "PASS"} | null,
-     "bad": {"run": ..., "label": "FAIL"} | null}
+    {"schema": 2, "what": "glibc-farm flaky history"}
+    {"cell": "<cell id>", "runs": ["<run id>", ...], "mac": "<hex>"}        oldest first
+    {"cell": ..., "image_id": ..., "test": ...,
+     "sightings": [{"run": ..., "label": "PASS", "on": "2026-11-30"}, ...], "mac": ...}
 
 It is untrusted input like a run directory (a CI cache, an artifact, a hand edit). A file
 whose first line is not this header is refused (`HistoryError`: it is someone else's file
-and must not be overwritten); a record line that does not validate is reported as
-``file:line: problem`` and left out, which can only make the gate stricter (less evidence
-excuses less). Updating keeps a copy of such a file next to it (``<file>.unreadable``)
-before writing the readable part back. Writers take a file lock and replace the file
-atomically, so two farms updating one history lose neither's run.
+and must not be overwritten); a schema 1 history (before records were authenticated) is
+read as one whose every record is left out. Updating keeps a copy of a file with unusable
+lines next to it (``<file>.unreadable``, never written through a link) before writing the
+usable part back. Writers take a file lock and replace the file atomically, so two farms
+updating one history lose neither's run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
-import shutil
+import secrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -62,22 +70,36 @@ from filelock import FileLock, Timeout
 
 from farm import outcome
 from farm.errors import FarmError
+from farm.nofollow import replace_file
 from farm.outcome import Outcome
 from farm.results import decode_line
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The schema before records were authenticated: read as a history with no usable record.
+UNSIGNED_SCHEMA = 1
 HEADER = {"schema": SCHEMA_VERSION, "what": "glibc-farm flaky history"}
-#: How many runs of each cell the history remembers (see the module docstring for why).
+#: How many runs of each cell the history remembers.
 KEEP_RUNS = 30
+#: How old a sighting may be and still excuse a regression: a month of daily CI, after which
+#: evidence gathered on other kernels and runners should no longer excuse anything.
+MAX_AGE_DAYS = 30
+#: How many good/bad flips on one image make a test known flaky: more than one (see above).
+MIN_FLIPS = 2
 #: A history the farm wrote is a few MB; anything this big is not one.
 MAX_HISTORY_BYTES = 256 * 1024 * 1024
 #: How long a farm waits for another farm's update of the same history.
 LOCK_TIMEOUT = 120.0
 #: The run id of the run being judged, in evidence notes.
 THIS_RUN = "this run"
+#: The secret that authenticates records, as CI passes it; else `default_key_file`.
+KEY_ENV = "FARM_HISTORY_KEY"
+#: A key shorter than this is guessable; the key file holds 64 hex digits.
+MIN_KEY_CHARS = 16
+_MAX_KEY_BYTES = 4096
 #: Ids, tests and labels are single printable lines of reasonable length.
 _MAX_TEXT = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAC = re.compile(r"[0-9a-f]{64}")
 
 
 class HistoryError(FarmError):
@@ -86,10 +108,11 @@ class HistoryError(FarmError):
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """One run's final outcome of one test on one image."""
+    """One run's final outcome of one test on one image, and the day it was recorded."""
 
     run: str
     label: str  # "PASS", "CRASH(SIGSEGV)"...
+    on: datetime.date
 
     @property
     def outcome(self) -> Outcome:
@@ -105,15 +128,15 @@ class Sighting:
 
 @dataclass(frozen=True, slots=True)
 class TestHistory:
-    """The newest good and the newest bad sighting of one test on one image of one cell."""
+    """The streaks of one test on one image of one cell: the newest sighting of each run of
+    agreeing outcomes, oldest first, so neighbours always differ in good vs bad."""
 
     __test__ = False  # not a pytest test class, whatever its name says
 
     cell: str
     image_id: str
     test: str
-    good: Sighting | None = None
-    bad: Sighting | None = None
+    sightings: tuple[Sighting, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -132,18 +155,32 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class FlakyEvidence:
-    """Why a test is known flaky: one image gave it a good and a bad outcome."""
+    """Why a test is known flaky: one image flipped it between good and bad, recently, at
+    least `MIN_FLIPS` times; ``sightings`` are the streaks, oldest first."""
 
     cell: str
     image_id: str
     test: str
-    good: Sighting
-    bad: Sighting
+    sightings: tuple[Sighting, ...]
+
+    @property
+    def flips(self) -> int:
+        return len(self.sightings) - 1
+
+    @property
+    def good(self) -> Sighting:
+        return next(s for s in reversed(self.sightings) if not s.bad)
+
+    @property
+    def bad(self) -> Sighting:
+        return next(s for s in reversed(self.sightings) if s.bad)
 
     def describe(self) -> str:
+        seen = [s.describe() for s in self.sightings]
         return (
-            f"known flaky (history): on image {_short(self.image_id)} of {self.cell} it was "
-            f"{self.good.describe()} and {self.bad.describe()}"
+            f"known flaky (history): on image {_short(self.image_id)} of {self.cell} it flipped "
+            f"{self.flips} times in the last {MAX_AGE_DAYS} days: "
+            f"{', '.join(seen[:-1])} and {seen[-1]}"
         )
 
 
@@ -153,36 +190,50 @@ class History:
 
     #: cell id -> the ids of its last runs, oldest first
     windows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    #: (cell, image id, test) -> its sightings
+    #: (cell, image id, test) -> its streaks
     tests: Mapping[tuple[str, str, str], TestHistory] = field(default_factory=dict)
     #: where it was read from, and the ``file:line: problem`` of each record left out
     source: str = ""
     problems: tuple[str, ...] = ()
 
     def evidence(
-        self, cell: str, image_id: str, test: str, current: str | None = None
+        self,
+        cell: str,
+        image_id: str,
+        test: str,
+        current: str | None = None,
+        *,
+        today: datetime.date,
     ) -> FlakyEvidence | None:
         """The evidence that ``test`` is flaky on this image of ``cell``, or None.
 
-        ``current`` is the final label the run being judged saw there: a flip between an
-        earlier run and this one counts, as a flip between two earlier runs does. Attempts
-        of this run that disagree are the gate's own FLAKY rule and are not asked about here.
+        ``current`` is the final label the run being judged saw there (on ``today``): it
+        counts as the newest sighting. Only sightings of the last `MAX_AGE_DAYS` days up to
+        ``today`` count. Attempts of this run that disagree are the gate's own FLAKY rule
+        and are not asked about here.
         """
         if not image_id:
             return None
         past = self.tests.get((cell, image_id, test))
-        good, bad = (past.good, past.bad) if past is not None else (None, None)
+        oldest = today - datetime.timedelta(days=MAX_AGE_DAYS)
+        seen = [s for s in (past.sightings if past else ()) if oldest <= s.on <= today]
         if current is not None and _recordable(current):
-            now = Sighting(THIS_RUN, current)
-            good, bad = (good, now) if now.bad else (now, bad)
-        if good is None or bad is None:
+            seen.append(Sighting(THIS_RUN, current, today))
+        streaks = _streaks(seen)
+        if len(streaks) - 1 < MIN_FLIPS:
             return None
-        return FlakyEvidence(cell, image_id, test, good, bad)
+        return FlakyEvidence(cell, image_id, test, streaks)
 
     def recorded(
-        self, run: str, observations: Iterable[Observation], *, keep: int = KEEP_RUNS
+        self,
+        run: str,
+        observations: Iterable[Observation],
+        *,
+        on: datetime.date,
+        keep: int = KEEP_RUNS,
     ) -> History:
-        """This history with run ``run``'s observations added and the oldest runs dropped."""
+        """This history with run ``run``'s observations (of day ``on``) added and the oldest
+        runs dropped."""
         seen = list(observations)
         windows = dict(self.windows)
         for cell in sorted({o.cell for o in seen}):
@@ -194,11 +245,9 @@ class History:
                 continue
             key = (found.cell, found.image_id, found.test)
             before = tests.get(key) or TestHistory(*key)
-            sighting = Sighting(run, found.label)
-            if sighting.bad:
-                tests[key] = dataclasses.replace(before, bad=sighting)
-            else:
-                tests[key] = dataclasses.replace(before, good=sighting)
+            earlier = tuple(s for s in before.sightings if s.run != run)
+            sightings = _streaks([*earlier, Sighting(run, found.label, on)])
+            tests[key] = dataclasses.replace(before, sightings=sightings)
         return History(windows, _within_windows(tests, windows), self.source)
 
     @property
@@ -219,18 +268,94 @@ def default_path(cache_dir: Path, scenario: str) -> Path:
     return cache_dir / "history" / f"{scenario}.jsonl"
 
 
+# ----------------------------------------------------------------------------- the key
+
+
+def default_key_file() -> Path:
+    """``$FARM_CONFIG/history.key``, else ``$XDG_CONFIG_HOME/glibc-farm/history.key``: the
+    config directory, not the cache, so a CI cache or artifact of the history never holds
+    the key that vouches for it."""
+    if explicit := os.environ.get("FARM_CONFIG"):
+        return Path(explicit) / "history.key"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "glibc-farm" / "history.key"
+
+
+def load_key(key_file: Path | None = None) -> bytes:
+    """The key that signs and checks history records: ``$FARM_HISTORY_KEY`` when set (CI
+    passes a secret there), else the key file, made (0600, 256 random bits) on first use."""
+    secret = os.environ.get(KEY_ENV)
+    if secret is not None:
+        if len(secret.strip()) < MIN_KEY_CHARS:
+            raise HistoryError(
+                f"${KEY_ENV}: at least {MIN_KEY_CHARS} characters expected, got "
+                f"{len(secret.strip())}; set it to a long random secret (e.g. `openssl rand "
+                "-hex 32`), or unset it to use the key file"
+            )
+        return secret.strip().encode("utf-8")
+    path = key_file or default_key_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            return _read_key(path)
+        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+            stream.write(secrets.token_hex(32) + "\n")
+        return _read_key(path)
+    except OSError as error:
+        raise HistoryError(
+            f"{path}: cannot make or read the history key: {error.strerror or error}; set "
+            f"${KEY_ENV}, or --no-history"
+        ) from None
+
+
+def _read_key(path: Path) -> bytes:
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+            raise HistoryError(
+                f"{path}: the history key must be a regular file only its owner can read "
+                f"(mode 0600), got mode {stat.filemode(info.st_mode)}; chmod 600 it"
+            )
+        content = stream.read(_MAX_KEY_BYTES + 1).strip()
+    if not MIN_KEY_CHARS <= len(content) <= _MAX_KEY_BYTES:
+        raise HistoryError(
+            f"{path}: not a history key ({len(content)} bytes); delete it to make a new one "
+            "(records signed with the old key will no longer count)"
+        )
+    return content
+
+
+def sign(key: bytes, record: Mapping[str, Any]) -> str:
+    """The ``mac`` of one record: HMAC-SHA256 of its canonical JSON (without ``mac``)."""
+    canonical = json.dumps(
+        {k: v for k, v in record.items() if k != "mac"}, sort_keys=True, ensure_ascii=False
+    )
+    return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 # ----------------------------------------------------------------------------- reading
 
 
-def read(path: Path) -> History:
-    """The history in ``path`` (none there: an empty one). Raises `HistoryError` when the file
-    is not a farm history at all; record lines that do not validate are left out and named
-    in ``problems`` (see the module docstring)."""
+def read(path: Path, key: bytes | None = None) -> History:
+    """The history in ``path`` (none there: an empty one), its records checked with ``key``
+    (default: `load_key`). Raises `HistoryError` when the file is not a farm history at
+    all; record lines that do not validate are left out and named in ``problems``."""
     content = _content(path)
     if not content.strip():
         return History(source=str(path))
+    key = load_key() if key is None else key
     lines = content.split(b"\n")
-    _check_header(path, lines[0])
+    if _check_header(path, lines[0]) == UNSIGNED_SCHEMA:
+        return History(
+            source=str(path),
+            problems=(
+                f"{path}: a schema {UNSIGNED_SCHEMA} history, whose records are not "
+                "authenticated; none of them is used, and the next update rewrites it",
+            ),
+        )
     windows: dict[str, tuple[str, ...]] = {}
     tests: dict[tuple[str, str, str], tuple[int, TestHistory]] = {}
     problems: list[str] = []
@@ -238,7 +363,7 @@ def read(path: Path) -> History:
         if not raw.strip():
             continue
         try:
-            record = _record(raw)
+            record = _record(raw, key)
             if isinstance(record, TestHistory):
                 if record.key in tests:
                     raise ValueError(f"a second record of {record.test} on this image and cell")
@@ -252,16 +377,16 @@ def read(path: Path) -> History:
             torn = " (a torn last line: was its writer killed?)" if number == len(lines) else ""
             problems.append(f"{path}:{number}: {error}{torn}")
     kept: dict[tuple[str, str, str], TestHistory] = {}
-    for key, (number, record) in tests.items():
+    for key_, (number, record) in tests.items():
         window = windows.get(record.cell, ())
-        strays = [s.run for s in (record.good, record.bad) if s is not None and s.run not in window]
+        strays = [s.run for s in record.sightings if s.run not in window]
         if strays:
             problems.append(
                 f"{path}:{number}: run {strays[0]} is not among the last runs listed for cell "
                 f"{record.cell}"
             )
             continue
-        kept[key] = record
+        kept[key_] = record
     return History(windows, kept, str(path), tuple(problems))
 
 
@@ -287,7 +412,8 @@ def _content(path: Path) -> bytes:
         raise HistoryError(f"{path}: cannot read the flaky history: {error.strerror}") from None
 
 
-def _check_header(path: Path, raw: bytes) -> None:
+def _check_header(path: Path, raw: bytes) -> int:
+    """The schema of a farm history's first line; HistoryError when it is none."""
     try:
         header = decode_line(raw)
     except ValueError:
@@ -298,55 +424,60 @@ def _check_header(path: Path, raw: bytes) -> None:
             f"{json.dumps(HEADER, sort_keys=True)}); the farm will not overwrite it: give "
             "--history a new file or one the farm wrote, or --no-history"
         )
+    if header == {**HEADER, "schema": UNSIGNED_SCHEMA}:
+        return UNSIGNED_SCHEMA
     if header != HEADER:
         raise HistoryError(
-            f"{path}:1: flaky history schema {header.get('schema')!r}; this farm reads "
+            f"{path}:1: flaky history schema {header.get('schema')!r:.40}; this farm reads "
             f"{SCHEMA_VERSION} (written by another farm version?): give another --history "
             "file, or delete this one to start a new history"
         )
+    return SCHEMA_VERSION
 
 
-def _record(raw: bytes) -> TestHistory | tuple[str, tuple[str, ...]]:
-    """One record line; ValueError says what is wrong with it."""
+def _record(raw: bytes, key: bytes) -> TestHistory | tuple[str, tuple[str, ...]]:
+    """One record line, authenticated; ValueError says what is wrong with it."""
     data = decode_line(raw)
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    keys = set(data)
+    mac = data.get("mac")
+    if not isinstance(mac, str) or not _MAC.fullmatch(mac):
+        raise ValueError("no mac: not a record this farm signed (hand-written or edited?)")
+    if not hmac.compare_digest(mac, sign(key, data)):
+        raise ValueError(
+            "its mac does not match: forged, edited, or signed with another history key"
+        )
+    keys = set(data) - {"mac"}
     if keys == {"cell", "runs"}:
         runs = data["runs"]
-        if not isinstance(runs, list) or not runs:
-            raise ValueError("runs: expected a non-empty list of run ids")
+        if not isinstance(runs, list) or not runs or len(runs) > KEEP_RUNS:
+            raise ValueError(f"runs: expected a list of 1 to {KEEP_RUNS} run ids")
         checked = tuple(_text(run, "runs[]") for run in runs)
         if len(set(checked)) != len(checked):
             raise ValueError("runs: a run id is listed twice")
         return _text(data["cell"], "cell"), checked
-    if keys == {"cell", "image_id", "test", "good", "bad"}:
-        good = _sighting(data["good"], "good")
-        bad = _sighting(data["bad"], "bad")
-        if good is None and bad is None:
-            raise ValueError("neither a good nor a bad sighting: the record says nothing")
-        if good is not None and good.bad:
-            raise ValueError(f"good: {good.label} is a bad outcome")
-        if bad is not None and not bad.bad:
-            raise ValueError(f"bad: {bad.label} is not a bad outcome")
+    if keys == {"cell", "image_id", "test", "sightings"}:
+        listed = data["sightings"]
+        if not isinstance(listed, list) or not 1 <= len(listed) <= KEEP_RUNS:
+            raise ValueError(f"sightings: expected a list of 1 to {KEEP_RUNS} sightings")
+        sightings = tuple(_sighting(value, f"sightings[{i}]") for i, value in enumerate(listed))
+        if _streaks(sightings) != sightings:
+            raise ValueError("sightings: neighbours must differ in good vs bad, oldest first")
         return TestHistory(
             _text(data["cell"], "cell"),
             _text(data["image_id"], "image_id"),
             _text(data["test"], "test"),
-            good,
-            bad,
+            sightings,
         )
     raise ValueError(
         f"unknown record with fields {', '.join(sorted(map(str, keys))) or '(none)'}; expected "
-        "cell, runs or cell, image_id, test, good, bad"
+        "cell, runs or cell, image_id, test, sightings"
     )
 
 
-def _sighting(value: Any, name: str) -> Sighting | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) != {"run", "label"}:
-        raise ValueError(f"{name}: expected null or an object with run and label")
+def _sighting(value: Any, name: str) -> Sighting:
+    if not isinstance(value, dict) or set(value) != {"run", "label", "on"}:
+        raise ValueError(f"{name}: expected an object with run, label and on")
     label = _text(value["label"], f"{name}.label")
     try:
         outcome.checked_label(label)
@@ -354,7 +485,11 @@ def _sighting(value: Any, name: str) -> Sighting | None:
         raise ValueError(f"{name}.label: {error}") from None
     if not _recordable(label):
         raise ValueError(f"{name}.label: ERROR is never recorded (the farm could not run it)")
-    return Sighting(_text(value["run"], f"{name}.run"), label)
+    try:
+        on = datetime.date.fromisoformat(_text(value["on"], f"{name}.on"))
+    except ValueError:
+        raise ValueError(f"{name}.on: expected a date YYYY-MM-DD") from None
+    return Sighting(_text(value["run"], f"{name}.run"), label, on)
 
 
 def _text(value: Any, name: str) -> str:
@@ -368,36 +503,37 @@ def _text(value: Any, name: str) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-def render(history: History) -> str:
-    """The file's text: header, then windows, then tests, each group sorted."""
+def render(history: History, key: bytes) -> str:
+    """The file's text: header, then windows, then tests, each group sorted, each signed."""
     lines = [json.dumps(HEADER, sort_keys=True)]
-    lines += [
-        json.dumps({"cell": cell, "runs": list(runs)}, sort_keys=True)
-        for cell, runs in sorted(history.windows.items())
-        if runs
+    records: list[dict[str, Any]] = [
+        {"cell": cell, "runs": list(runs)} for cell, runs in sorted(history.windows.items()) if runs
     ]
-    for key in sorted(history.tests):
-        record = history.tests[key]
-        data = {
-            "cell": record.cell,
-            "image_id": record.image_id,
-            "test": record.test,
-            "good": dataclasses.asdict(record.good) if record.good else None,
-            "bad": dataclasses.asdict(record.bad) if record.bad else None,
-        }
-        lines.append(json.dumps(data, sort_keys=True, ensure_ascii=False))
+    for test_key in sorted(history.tests):
+        record = history.tests[test_key]
+        records.append(
+            {
+                "cell": record.cell,
+                "image_id": record.image_id,
+                "test": record.test,
+                "sightings": [
+                    {"run": s.run, "label": s.label, "on": s.on.isoformat()}
+                    for s in record.sightings
+                ],
+            }
+        )
+    for plain in records:
+        signed = {**plain, "mac": sign(key, plain)}
+        lines.append(json.dumps(signed, sort_keys=True, ensure_ascii=False))
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, history: History) -> None:
+def write(path: Path, history: History, key: bytes | None = None) -> None:
     """Write whole or not at all: a reader (another farm, a CI cache step) never sees half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    text = render(history, load_key() if key is None else key)
     try:
-        temporary.write_text(render(history), encoding="utf-8")
-        temporary.replace(path)
+        replace_file(path, text.encode("utf-8"))
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise HistoryError(
             f"{path}: cannot write the flaky history: {error.strerror}; give --history a "
             "writable file, or --no-history"
@@ -405,22 +541,30 @@ def write(path: Path, history: History) -> None:
 
 
 def update(
-    path: Path, run: str, observations: Iterable[Observation], *, keep: int = KEEP_RUNS
+    path: Path,
+    run: str,
+    observations: Iterable[Observation],
+    *,
+    on: datetime.date,
+    key: bytes | None = None,
+    keep: int = KEEP_RUNS,
 ) -> History:
-    """Add run ``run``'s observations to the history in ``path``, under its lock.
+    """Add run ``run``'s observations (of day ``on``) to the history in ``path``, under its
+    lock.
 
     The file is read again under the lock, so a run that another farm recorded since this
-    one started is kept. Unreadable record lines are kept aside in ``<file>.unreadable``.
+    one started is kept. A file with unusable lines is kept aside in ``<file>.unreadable``.
     """
+    key = load_key() if key is None else key
     lock = FileLock(str(path.with_name(path.name + ".lock")), timeout=LOCK_TIMEOUT)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with lock:
-            current = read(path)
+            current = read(path, key)
             if current.problems:
-                shutil.copyfile(path, path.with_name(path.name + ".unreadable"))
-            updated = current.recorded(run, observations, keep=keep)
-            write(path, updated)
+                replace_file(path.with_name(path.name + ".unreadable"), path.read_bytes())
+            updated = current.recorded(run, observations, on=on, keep=keep)
+            write(path, updated, key)
             return updated
     except Timeout:
         raise HistoryError(
@@ -437,6 +581,17 @@ def _recordable(label: str) -> bool:
     return outcome.outcome_of_label(label) is not Outcome.ERROR
 
 
+def _streaks(sightings: Iterable[Sighting]) -> tuple[Sighting, ...]:
+    """The newest sighting of each run of agreeing (good vs bad) sightings, oldest first."""
+    kept: list[Sighting] = []
+    for sighting in sightings:
+        if kept and kept[-1].bad == sighting.bad:
+            kept[-1] = sighting
+        else:
+            kept.append(sighting)
+    return tuple(kept)
+
+
 def _within_windows(
     tests: Mapping[tuple[str, str, str], TestHistory], windows: Mapping[str, tuple[str, ...]]
 ) -> dict[tuple[str, str, str], TestHistory]:
@@ -444,10 +599,9 @@ def _within_windows(
     kept = {}
     for key, record in tests.items():
         window = set(windows.get(record.cell, ()))
-        good = record.good if record.good is not None and record.good.run in window else None
-        bad = record.bad if record.bad is not None and record.bad.run in window else None
-        if good is not None or bad is not None:
-            kept[key] = dataclasses.replace(record, good=good, bad=bad)
+        sightings = _streaks(s for s in record.sightings if s.run in window)
+        if sightings:
+            kept[key] = dataclasses.replace(record, sightings=sightings)
     return kept
 
 

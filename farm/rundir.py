@@ -10,6 +10,7 @@ another machine from downloaded artifacts exactly as at the end of a local run::
     bisect/<s>-<a>-<series>.json  the first bad patch of a regressed series on one arch
     bisect/results.jsonl, bisect/logs/  what bisection steps ran
     probes/<cell>.json     the environment probe of each cell's image
+    shard.json             a shard job's: which shard I/N it ran, of which builds (farm.shard)
     logs/                  image build logs
     spec.json, pytest-junit.xml, report.*  the test run's spec and the reports
 
@@ -26,7 +27,6 @@ import dataclasses
 import datetime
 import enum
 import json
-import os
 import stat
 import types
 import typing
@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from farm import gate, ids
+from farm.nofollow import replace_file
 from farm.results import TestResult, decode_line
+from farm.shard import Build, ShardRecord
 
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
@@ -59,6 +61,12 @@ class RunRecords:
     #: directories that ran tests count: a CI build job's has no runner to speak of.
     reruns: tuple[int | None, ...] = ()
     unreadable: tuple[gate.UnreadableRecord, ...] = ()
+    #: (shard.json path, record) of each shard directory
+    shards: tuple[tuple[str, ShardRecord], ...] = ()
+    #: which build of a cell each directory holds, from its BUILT cell statuses
+    builds: tuple[Build, ...] = ()
+    #: (directory, the scenario labels its cells and results name), one per directory
+    scenarios: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def require_reproduction(self) -> bool:
@@ -121,6 +129,10 @@ class RunDir:
     def pytest_junit(self) -> Path:
         return self.root / "pytest-junit.xml"
 
+    @property
+    def shard_file(self) -> Path:
+        return self.root / "shard.json"
+
     def cell_file(self, cell_id: str) -> Path:
         return self.cells_dir / f"{cell_id}.json"
 
@@ -150,6 +162,9 @@ class RunDir:
             for name, patches in series.items()
         }
         _write_json(self.series_file, {"schema": SCHEMA_VERSION, "series": data})
+
+    def write_shard(self, record: ShardRecord) -> None:
+        _write_json(self.shard_file, _versioned(record))
 
     def write_bisection(self, result: gate.BisectResult) -> None:
         _write_json(self.bisection_file(result), _versioned(result))
@@ -196,10 +211,24 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
     bisections: list[gate.BisectResult] = []
     reruns: list[int | None] = []
     problems: list[gate.UnreadableRecord] = []
+    shards: list[tuple[str, ShardRecord]] = []
+    builds: list[Build] = []
+    scenarios: list[tuple[str, frozenset[str]]] = []
     for run_dir in run_dirs:
         reader = _Reader(run_dir)
         reader.results()
-        cells += reader.cells()
+        found_cells = reader.cells()
+        cells += found_cells
+        builds += [
+            Build(c.cell, c.image_id, c.series_sha256, str(run_dir.cell_file(c.cell)))
+            for c in found_cells
+            if c.state is gate.CellState.BUILT and c.image_id
+        ]
+        shard = reader.shard()
+        if shard is not None:
+            shards.append((str(run_dir.shard_file), shard))
+        labels = {c.scenario for c in found_cells} | {r.scenario for r in reader.found_results}
+        scenarios.append((str(run_dir.root), frozenset(labels)))
         series.update(reader.series())
         bisections += reader.bisections()
         ran_tests = reader.reruns()
@@ -219,6 +248,9 @@ def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
         bisections=tuple(bisections),
         reruns=tuple(reruns),
         unreadable=tuple(problems),
+        shards=tuple(shards),
+        builds=tuple(builds),
+        scenarios=tuple(scenarios),
     )
 
 
@@ -235,11 +267,8 @@ def _versioned(record: Any) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    """Write whole or not at all: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    """Write whole or not at all (a reader never sees half a file), never through a link."""
+    replace_file(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -301,13 +330,15 @@ class _Reader:
         if content is None:
             return _MISSING
         try:
-            return json.loads(content.decode("utf-8"))
+            return json.loads(content.decode("utf-8"), parse_int=_bounded_int)
         except UnicodeDecodeError as error:
             self._problem(path, f"is not UTF-8 (byte {error.start})", cell=cell)
         except json.JSONDecodeError as error:
             self._problem(path, f"is not valid JSON: {error}", cell=cell)
         except RecursionError:
             self._problem(path, "is not valid JSON: nested too deeply", cell=cell)
+        except ValueError as error:  # a number past the bound, or past Python's own limit
+            self._problem(path, f"is not a record the farm wrote: {error}", cell=cell)
         return _MISSING
 
     def results(self) -> None:
@@ -387,6 +418,22 @@ class _Reader:
                 self._problem(path, str(error))
         return found
 
+    def shard(self) -> ShardRecord | None:
+        """The shard this directory holds; None for a whole run (or an unreadable record,
+        noted as a problem that names no cell, so it holds every verdict UNDECIDED)."""
+        path = self.run_dir.shard_file
+        if not path.exists() and not path.is_symlink():
+            return None
+        data = self._json(path)
+        if data is _MISSING:
+            return None
+        try:
+            record: ShardRecord = _decode(ShardRecord, _unversioned(data, legacy=False))
+            return record
+        except RecordError as error:
+            self._problem(path, str(error))
+            return None
+
     def reruns(self) -> int | None:
         path = self.run_dir.run_info
         if not path.exists() and not path.is_symlink():
@@ -408,6 +455,16 @@ class _Reader:
 
 
 _MISSING = object()
+#: No number the farm writes (counts, exit codes, patch numbers) comes near this many digits.
+MAX_INT_DIGITS = 20
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer, refused (ValueError) past `MAX_INT_DIGITS`: Python's own limit (4300)
+    would end in a traceback, and nothing the farm writes is that long."""
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
 
 
 def _result(raw: bytes) -> TestResult:
@@ -517,6 +574,8 @@ def _value(hint: Any, value: Any, name: str) -> Any:
     if hint is int:
         if type(value) is not int:
             raise RecordError(f"{name}: expected a whole number, got {_kind(value)}")
+        if abs(value) >= 10**MAX_INT_DIGITS:
+            raise RecordError(f"{name}: a number of more than {MAX_INT_DIGITS} digits")
         return value
     if hint is float:
         if (

@@ -135,7 +135,7 @@ def build_and_test(
         cache=options.cache, run_dir=directory, progress=progress,
         build_missing=options.build,
     )  # fmt: skip
-    verdict.write_run_state(directory, built)
+    verdict.write_run_state(directory, built, shard_of=options.shard)
     probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
     if options.shard is not None:

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fnmatch
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from farm import gate, history, ids, matrix
+from farm import cases as case_library
+from farm import gate, history, ids, matrix, shard
 from farm.build import ImageState
+from farm.errors import UsageError
 from farm.matrix import Cell
 from farm.pipeline import BuiltCells, test_image_name
 from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
 from farm.results import TestResult
 from farm.rundir import RunDir, read_all
-from farm.scenario import EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
+from farm.scenario import ALL_SUBDIRS, EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
 
 _PHASE_STATE: dict[str, gate.CellState] = {
     ids.BuildPhase.PATCH_APPLY: gate.CellState.PATCH_FAILED,
@@ -112,11 +115,18 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     return statuses
 
 
-def write_run_state(run_dir: Path, built: BuiltCells) -> None:
-    """Persist cell states and series patch lists into the run directory."""
+def write_run_state(
+    run_dir: Path, built: BuiltCells, *, shard_of: shard.Shard | None = None
+) -> None:
+    """Persist cell states and series patch lists into the run directory; a shard job's
+    directory also says which shard it holds, of which builds (``farm.shard``)."""
     directory = RunDir(run_dir)
-    for status in cell_statuses(built):
+    statuses = cell_statuses(built)
+    for status in statuses:
         directory.write_cell(status)
+    if shard_of is not None:
+        tested = tuple(shard.ShardedCell(s.cell, s.image_id, s.series_sha256) for s in statuses)
+        directory.write_shard(shard.ShardRecord(shard_of.index, shard_of.count, tested))
     directory.write_series(
         {
             name: [gate.SeriesPatch(p.number, p.subject) for p in patches]
@@ -162,13 +172,30 @@ def evaluate(
     """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
 
     Each of ``expected_cells`` that no run directory holds (a CI job cancelled, its artifact
-    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing. A record
+    lost) counts as NOT_RUN, so its series cannot be accepted on what is missing; a cell
+    with a shard missing, or held as two builds, is UNDECIDED (``farm.shard.problems``). A record
     that cannot be read leaves the verdicts it could change UNDECIDED, naming the file. A
     regression must reproduce on a rerun unless every directory's run.json says the runner
     had no reruns (``--reruns 0``). ``past`` is the flaky history as it was before this run
     (None: no history); record this run in it with `record_history` once judged.
     """
     records = read_all(RunDir(d) for d in run_dirs)
+    every_cell = matrix.cells([scenario])
+    labels = {cell.scenario_label for cell in every_cell}
+    for directory, found in records.scenarios:
+        foreign = sorted(found - labels)
+        if foreign:
+            raise UsageError(
+                f"{directory}: a run directory of scenario {', '.join(foreign)}, not of "
+                f"{scenario.path} ({', '.join(sorted(labels))}); gate it with its own "
+                "scenario, or leave it out"
+            )
+    expected_cells = list(expected_cells)
+    split = {cell.id: cell.shards for cell in every_cell}
+    incomplete = tuple(
+        gate.UnreadableRecord(where="shards", problem=problem, cell=cell)
+        for cell, problem in shard.problems(records.shards, records.builds, split)
+    )
     patches = records.series
     series_infos = [
         gate.SeriesInfo(name=s.name, patches=patches.get(s.name, ())) for s in scenario.series
@@ -196,9 +223,38 @@ def evaluate(
         ],
         flaky=scenario.flaky,
         bisections=records.bisections,
-        unreadable=records.unreadable,
+        unreadable=records.unreadable + incomplete,
         history=past,
+        selects=selection(scenario),
     )
+
+
+def selection(scenario: Scenario) -> Callable[[str], bool]:
+    """Whether the scenario selects a test id: its cases, its glibc globs, the tests of the
+    subdirectories it runs whole. A record of any other test is no evidence about it (a
+    directory of another selection, a hand-made record), so the gate does not judge it."""
+    chosen = scenario.tests
+    cases = (
+        {
+            ids.farm_test_id(c.id)
+            for c in case_library.select_cases(case_library.load_cases(), chosen.cases)
+        }
+        if chosen.cases
+        else set()
+    )
+    subdirs = set(chosen.glibc_subdirs)
+
+    def selects(test: str) -> bool:
+        if test in cases:
+            return True
+        if not test.startswith("glibc/"):
+            return False
+        name = test.removeprefix("glibc/")
+        if ALL_SUBDIRS in subdirs or name.split("/", 1)[0] in subdirs:
+            return True
+        return any(fnmatch.fnmatchcase(name, glob) for glob in chosen.glibc_globs)
+
+    return selects
 
 
 def observations(result: gate.GateResult) -> list[history.Observation]:
@@ -220,7 +276,7 @@ def observations(result: gate.GateResult) -> list[history.Observation]:
 def record_history(path: Path, result: gate.GateResult, run: str) -> history.History:
     """Add this judged run to the flaky history in ``path`` (after the verdict: a run never
     excuses itself; its own disagreeing attempts are the gate's FLAKY rule already)."""
-    return history.update(path, run, observations(result))
+    return history.update(path, run, observations(result), on=result.today)
 
 
 def write_reports(

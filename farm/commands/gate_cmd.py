@@ -1,4 +1,9 @@
-"""``farm gate``: the verdict over run directories, e.g. the per-cell artifacts of a CI matrix."""
+"""``farm gate``: the verdict over run directories, e.g. the per-cell artifacts of a CI matrix.
+
+It judges with the flaky history, but records the directories in it only with
+``--record-history``: a directory `farm gate` is given was made by someone else (a download,
+a hand edit), and what the history records may later excuse a regression on those images.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     for directory in args.run_dirs:
         if not RunDir(directory).looks_like_run_dir():
             raise UsageError(f"{directory}: not a farm run directory (no cells/ or results/ in it)")
+    if args.record_history and args.no_history:
+        raise UsageError("--record-history needs a history; leave out --no-history")
     expected = matrix.select(matrix.cells([scenario]), args.only)
     history_file = history_path(args, scenario)
     past = history.read(history_file) if history_file is not None else None
@@ -26,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     paths = verdict.write_reports(
         result, args.report_dir, step_summary=Path(summary) if summary else None
     )
-    if history_file is not None:
+    if history_file is not None and args.record_history:
         updated = verdict.record_history(history_file, result, history.new_run_id())
         progress(f"flaky history: {history_file} ({updated.runs} run(s) remembered)")
     print(markdown.render_markdown(result))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from farm.gate import GateResult, Transition
+from farm.nofollow import replace_file
 
 #: Control characters that XML 1.0 forbids and that terminals and browsers mangle; tab,
 #: newline and carriage return stay. Also the non-characters U+FFFE/U+FFFF and lone
@@ -51,7 +52,6 @@ def series_transitions(result: GateResult) -> dict[tuple[str, str, str, str], Tr
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write a report, creating its directory; returns the path for the caller to show."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    """Write a report, creating its directory, replacing (never following) a link of its
+    name (``farm.nofollow``); returns the path for the caller to show."""
+    return replace_file(path, text.encode("utf-8"))

@@ -39,8 +39,9 @@ Schema (version 1); every date is ISO 8601 (``YYYY-MM-DD``), every enum its uppe
         "CRASH(SIGSEGV)", or null when the test is absent there), transition ("A -> B"),
         attempts / baseline_attempts ([label], attempt order), rejects, reproduced, note,
         flaky_entry / expired_entry (flaky entry or null), known_flaky (the flaky history's
-        evidence that excused it, or null: {cell, image_id, test, good, bad}, good and bad
-        being {run, label}, run "this run" for the run judged), output (tail of the output)
+        evidence that excused it, or null: {cell, image_id, test, sightings}, sightings
+        being [{run, label, on}], oldest first, neighbours differing in good vs bad, run
+        "this run" for the run judged), output (tail of the output)
     unmet expectation: scenario, arch, test, actual (label or "absent"), description,
         expectation ({variant (glob), test (glob), expected, arch, scenario, where
         (the scenario's "file:line")})

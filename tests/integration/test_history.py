@@ -1,5 +1,6 @@
-"""The flaky history across real runs: a test that flipped on an unchanged image is reported
-known flaky by the next run's gate, not as a regression; on another image it still rejects.
+"""The flaky history across real runs: a test that flipped twice on an unchanged image is
+reported known flaky by the next run's gate, not as a regression; on another image it still
+rejects.
 
 Real Docker, real images, no new glibc build: the fixture scenario is the default
 scenario's glibc with the fixture series broken-isolation on x86_64, whose images the other
@@ -11,8 +12,9 @@ the case library is baked into the test image), so no test of the shipped case l
 of glibc can be made to pass in one run and fail in the next on the same image without a
 backdoor made for this test. So the first run's records are a real run's records with the
 regressed test's outcome changed to PASS, as an earlier run on a quieter machine would have
-seen it, and judged by the real ``farm gate`` into a real history file; the second run is a
-real ``farm run`` whose test really fails on that same image.
+seen it, and judged by the real ``farm gate --record-history`` into a real history file
+after the real run's own FAIL (one flip); the second run is a real ``farm run`` whose test
+really fails on that same image (the second flip).
 """
 
 from __future__ import annotations
@@ -84,8 +86,14 @@ def first_history(real_run: Path, run_root: Path) -> Path:
             record = dataclasses.replace(record, outcome=Outcome.PASS, exit_code=0)
         RunDir(first).append_result(record, worker="gw0")
     path = run_root / "history.jsonl"
-    completed = farm("gate", SCENARIO, first, "--history", path, "--report-dir", run_root / "r1")
-    assert completed.returncode == 0, completed.stdout[-3000:]
+    # The real run's FAIL, then the constructed PASS: one flip so far. `farm gate` records
+    # only when asked, as these are directories the test vouches for.
+    for directory, status in ((real_run, 1), (first, 0)):
+        completed = farm(
+            "gate", SCENARIO, directory, "--history", path, "--record-history",
+            "--report-dir", run_root / f"r-{directory.name}",
+        )  # fmt: skip
+        assert completed.returncode == status, completed.stdout[-3000:]
     return path
 
 
@@ -108,10 +116,8 @@ def test_the_second_run_reports_the_flip_as_known_flaky(
     assert flaky["attempts"] == ["FAIL", "FAIL"]  # it really failed, twice, in this run
     evidence = flaky["known_flaky"]
     assert (evidence["cell"], evidence["image_id"]) == (SERIES_CELL, image_id)
-    assert evidence["good"]["label"] == "PASS" and evidence["bad"] == {
-        "run": history.THIS_RUN,
-        "label": "FAIL",
-    }
+    assert [s["label"] for s in evidence["sightings"]] == ["FAIL", "PASS", "FAIL"]
+    assert evidence["sightings"][-1]["run"] == history.THIS_RUN
     assert status == 0 and report["verdict"] == "ACCEPT", _arch(report)["reasons"]
     assert _arch(report)["counts"]["flaky"] == 1 and _arch(report)["counts"]["new failure"] == 0
     markdown = (directory / "report.md").read_text()
@@ -123,10 +129,10 @@ def test_the_second_run_is_recorded_after_its_verdict(
 ) -> None:
     recorded = history.read(first_history)
     assert recorded.problems == ()
-    assert len(recorded.windows[SERIES_CELL]) == 2  # the constructed first run and the real one
-    sightings = recorded.tests[(SERIES_CELL, image_id, TEST)]
-    assert sightings.good is not None and sightings.bad is not None
-    assert sightings.bad.label == "FAIL" and sightings.bad.run != sightings.good.run
+    assert len(recorded.windows[SERIES_CELL]) == 3  # the real, the constructed, the second
+    sightings = recorded.tests[(SERIES_CELL, image_id, TEST)].sightings
+    assert [s.label for s in sightings] == ["FAIL", "PASS", "FAIL"]
+    assert len({s.run for s in sightings}) == 3
 
 
 def test_without_the_history_or_on_another_image_the_same_run_rejects(
@@ -135,8 +141,16 @@ def test_without_the_history_or_on_another_image_the_same_run_rejects(
     _, directory = second_run
     alone = farm("gate", SCENARIO, directory, "--no-history", "--report-dir", run_root / "r3")
     assert alone.returncode == 1, alone.stdout[-3000:]
+    # The same evidence, signed, about another image (an earlier build of the series).
     elsewhere = run_root / "history-other-image.jsonl"
-    elsewhere.write_text(first_history.read_text().replace(image_id, "sha256:" + "0" * 64))
+    recorded = history.read(first_history)
+    moved = {
+        (cell, "sha256:" + "0" * 64 if image == image_id else image, test): dataclasses.replace(
+            record, image_id="sha256:" + "0" * 64 if image == image_id else image
+        )
+        for (cell, image, test), record in recorded.tests.items()
+    }
+    history.write(elsewhere, dataclasses.replace(recorded, tests=moved))
     other = farm(
         "gate", SCENARIO, directory, "--history", elsewhere, "--report-dir", run_root / "r4"
     )

@@ -12,6 +12,7 @@ import pytest
 from farm.gate import (
     ArchVerdict,
     BisectResult,
+    Category,
     CellState,
     CellStatus,
     ChangeKind,
@@ -321,10 +322,10 @@ def test_expectation_for_unknown_variant_is_warned_about() -> None:
 # ------------------------------------------------------------------ new / vanished
 
 
-def test_new_passing_and_vanished_tests_are_listed_and_do_not_reject() -> None:
+def test_new_passing_and_vanished_failing_tests_are_listed_and_do_not_reject() -> None:
     """(A new test that fails is evidence against the series: test_verdict_soundness.py.)"""
     records = [
-        rec("baseline", "t/old", Outcome.PASS, output="old output"),
+        rec("baseline", "t/old", Outcome.FAIL, output="old output"),
         rec("fix", "t/new", Outcome.PASS),
         rec("baseline", "t/kept", Outcome.PASS),
         rec("fix", "t/kept", Outcome.PASS),
@@ -334,7 +335,49 @@ def test_new_passing_and_vanished_tests_are_listed_and_do_not_reject() -> None:
     (vanished,) = arch.of_kind(ChangeKind.VANISHED)
     assert (new.test, new.transition) == ("t/new", "(absent) -> PASS")
     assert (vanished.test, vanished.output) == ("t/old", "old output")
+    assert vanished.category is Category.OTHER and not vanished.rejects
     assert arch.verdict is Verdict.ACCEPT
+
+
+def test_a_test_that_passed_in_the_baseline_and_vanished_is_lost_coverage() -> None:
+    records = [
+        rec("baseline", "t/old", Outcome.PASS),
+        rec("baseline", "t/kept", Outcome.PASS),
+        rec("fix", "t/kept", Outcome.PASS),
+    ]
+    arch = only_arch(gate(records))
+    (lost,) = arch.of_kind(ChangeKind.VANISHED)
+    assert (lost.category, lost.rejects) == (Category.NEW_FAILURE, True)
+    assert arch.verdict is Verdict.REJECT
+    assert arch.reasons[0].startswith("1 test(s) lost: they ran in the baseline and not with")
+
+
+def test_a_summary_with_anomalies_leaves_its_subdirectory_undecided_not_vanished() -> None:
+    # The series' elf/ summary had a FAIL line the parser refused (a NUL in it): the failing
+    # test left no record, and the item's ERROR record says why.
+    records = [
+        rec("baseline", "glibc/elf/tst-a", Outcome.PASS),
+        rec("baseline", "glibc/elf/tst-b", Outcome.PASS),
+        rec("fix", "glibc/elf/tst-b", Outcome.PASS),
+        rec(
+            "fix",
+            "glibc/elf/",
+            Outcome.ERROR,
+            output="elf/subdir-tests.sum:3: not a glibc test verdict line",
+        ),
+        rec("baseline", "glibc/nss/tst-c", Outcome.PASS),
+        rec("fix", "glibc/nss/tst-c", Outcome.PASS),
+    ]
+    arch = only_arch(gate(records))
+    assert arch.verdict is Verdict.UNDECIDED, arch.reasons
+    (vanished,) = arch.of_kind(ChangeKind.VANISHED)
+    assert vanished.test == "glibc/elf/tst-a" and not vanished.rejects
+    assert any(
+        r.startswith("the summary of glibc/elf/ in the series variant had anomalies")
+        and "subdir-tests.sum:3" in r
+        for r in arch.reasons
+    )
+    assert "glibc/elf/" not in {t.test for t in arch.transitions}
 
 
 def test_vanished_test_can_be_expected_absent_or_required_present() -> None:

@@ -18,14 +18,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from farm.container import ExecOutcome
 from farm.glibc_check import (
+    CellContext,
     check_subdir_name,
     item_subdir,
     read_check_output,
+    run_subdir_check,
     subdir_check_script,
     subdir_item_test,
 )
-from farm.results import Outcome
+from farm.results import Outcome, TestResult
 
 FAKE_MAKE = r"""#!/bin/sh
 # Plays glibc's make in a subdirectory: `check` runs the tests of $FAKE_TESTS
@@ -166,3 +169,50 @@ def test_item_ids_of_whole_subdirectories_round_trip() -> None:
 def test_a_subdirectory_name_that_is_not_plain_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="plain name"):
         check_subdir_name(name)
+
+
+def _sum_line(text: bytes) -> str:
+    return f"farm-file sum elf/subdir-tests.sum {base64.b64encode(text).decode()}"
+
+
+def test_a_second_summary_of_one_subdirectory_is_an_anomaly_not_a_replacement() -> None:
+    # On main the second copy replaced the first silently: FAIL became PASS, no anomaly.
+    output = "\n".join(
+        ["farm-make-status 1", _sum_line(b"FAIL: elf/tst-a\n"), _sum_line(b"PASS: elf/tst-a\n")]
+    )
+    check = read_check_output("elf", output + "\n", exit_code=0)
+    assert [(t.name, t.outcome) for t in check.tests] == [("elf/tst-a", Outcome.FAIL)]
+    assert [a.message for a in check.anomalies] == [
+        "a second sum of elf/subdir-tests.sum; the first is kept"
+    ]
+
+
+class _CannedCheck:
+    """Stands in for the test container: answers the check script with what the real one
+    prints (the farm's own farm-file protocol), so the recording can be checked alone."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+
+    def exec(self, script: str, **_: object) -> ExecOutcome:
+        return ExecOutcome(0, self.output, 1.0)
+
+
+def test_a_summary_with_anomalies_is_recorded_for_the_gate() -> None:
+    # A FAIL line with a NUL in it is refused by the parser: the failing test leaves no
+    # record, so the item's own ERROR record must carry the anomaly to the verdict.
+    output = "farm-make-status 1\n" + _sum_line(b"PASS: elf/tst-b\nFAIL: elf/tst-a\x00\n") + "\n"
+    recorded: list[TestResult] = []
+    cell = CellContext("s", "x86_64", "fix", "img", 1.0)
+    run_subdir_check(
+        _CannedCheck(output),  # type: ignore[arg-type]
+        "elf",
+        cell,
+        record=recorded.append,
+        reruns=0,
+    )
+    by_test = {r.test: r for r in recorded}
+    assert set(by_test) == {"glibc/elf/tst-b", "glibc/elf/"}
+    item = by_test["glibc/elf/"]
+    assert item.outcome is Outcome.ERROR
+    assert "elf/subdir-tests.sum:2: malformed test name" in item.output

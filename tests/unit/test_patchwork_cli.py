@@ -5,6 +5,7 @@ exit status that tells bad input (2) from a failed post (3)."""
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, results
+from farm import cases, gate, results
 from farm.cli import main
 from farm.patchwork_api import ApiRoot, PatchworkClient, Token
 from farm.report.patchwork import PatchworkCheck, check_context
@@ -191,15 +192,26 @@ def write_cell(run_dir: Path, arch: str, variant: str, outcome: Outcome) -> None
         if expectation.variant not in ("*", variant) or expectation.expected == "absent":
             continue
         label = "PASS" if expectation.expected == "present" else expectation.expected
+        # A real test the glob names: the gate judges only tests the scenario selects.
+        test = next(
+            f"farm/{case.id}"
+            for case in cases.load_cases()
+            if fnmatch.fnmatchcase(f"farm/{case.id}", expectation.test)
+        ) if "*" in expectation.test else expectation.test  # fmt: skip
         record = results.TestResult(
-            scenario.name, arch, variant, expectation.test, Outcome(label.partition("(")[0]),
+            scenario.name, arch, variant, test, Outcome(label.partition("(")[0]),
             signal=label.partition("(")[2].rstrip(")") or None,
         )  # fmt: skip
         directory.append_result(record, worker="gw0")
     for attempt in (1, 2) if outcome is Outcome.FAIL else (1,):  # a regression reproduces
         directory.append_result(
             results.TestResult(
-                scenario.name, arch, variant, "glibc/elf/tst-farm-probe", outcome, attempt=attempt
+                scenario.name,
+                arch,
+                variant,
+                "glibc/elf/tst-dlmopen-probe",
+                outcome,
+                attempt=attempt,
             ),
             worker="gw0",
         )
