@@ -22,7 +22,7 @@ from farm.container import TestContainer
 from farm.errors import EngineError
 from farm.matrix import Cell
 from farm.render import image_name
-from farm.results import TestResult
+from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.sources import Cache
@@ -255,21 +255,28 @@ def load_results(run_dir: Path) -> list[TestResult]:
 
 
 def summary_table(results: list[TestResult]) -> str:
-    """Outcome counts per variant x arch, counting each test's final attempt."""
-    final: dict[tuple[str, str, str], TestResult] = {}
+    """Outcome counts per cell (scenario label, variant, arch), counting each test's final
+    attempt.
+
+    A test is one per cell, and a cell's scenario label carries its toolchain when the
+    scenario builds with several: keyed without it, a PASS on one toolchain and a FAIL on
+    another were one test, and printed as one FAIL. The scenario column is shown when the
+    results have more than one label, so a one-toolchain run prints what it always did.
+    """
+    final: dict[tuple[str, str, str, str], TestResult] = {}
     for result in results:
-        key = (result.variant, result.arch, result.test)
+        key = (result.scenario, result.variant, result.arch, result.test)
         if key not in final or result.attempt >= final[key].attempt:
             final[key] = result
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for (variant, arch, _), result in sorted(final.items()):
-        row = counts.setdefault((variant, arch), {})
-        row[result.outcome.value] = row.get(result.outcome.value, 0) + 1
-    columns = ["PASS", "FAIL", "UNSUPPORTED", "XFAIL", "XPASS", "TIMEOUT", "CRASH", "ERROR"]
-    header = ["variant", "arch", *columns]
+    counts: dict[tuple[str, str, str], dict[Outcome, int]] = {}
+    for (scenario, variant, arch, _), result in sorted(final.items()):
+        row = counts.setdefault((scenario, variant, arch), {})
+        row[result.outcome] = row.get(result.outcome, 0) + 1
+    several = len({scenario for scenario, _, _ in counts}) > 1
+    header = [*(["scenario"] if several else []), "variant", "arch", *Outcome]
     rows = [header] + [
-        [variant, arch, *(str(row.get(c, 0)) for c in columns)]
-        for (variant, arch), row in counts.items()
+        [*([scenario] if several else []), variant, arch, *(str(row.get(o, 0)) for o in Outcome)]
+        for (scenario, variant, arch), row in counts.items()
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip() for r in rows)
