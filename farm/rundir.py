@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import gate, ids
+from farm.errors import UsageError
 from farm.results import TestResult, decode_line
 
 SCHEMA_VERSION = 1
@@ -543,3 +544,70 @@ def _value(hint: Any, value: Any, name: str) -> Any:
             for key, item in value.items()
         }
     raise RecordError(f"{name}: cannot read a value of type {hint}")  # a farm bug, said plainly
+
+
+# ----------------------------------------------------------------- where a run directory goes
+
+#: Where a run's directory goes when none is given: ``farm-runs/<scenario>/<stamp>``.
+RUNS_ROOT = Path("farm-runs")
+#: Runs of one scenario started in one second: ``<stamp>``, ``<stamp>-2`` ... ``<stamp>-99``.
+_SAME_SECOND_SUFFIXES = ("", *(f"-{n}" for n in range(2, 100)))
+
+
+@dataclass(frozen=True, slots=True)
+class RunDirChoice:
+    """The directory a run will write, chosen before it is made: a command checks every
+    option first, and a refused option must leave no empty run directory behind."""
+
+    path: Path
+    #: A new ``<stamp>`` directory: if another farm takes it before `create`, the next
+    #: free suffix is taken instead, so two runs never share one.
+    fresh: bool = False
+
+    def create(self) -> Path:
+        """Make the directory (and its parents); returns the one made."""
+        if not self.fresh:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UsageError(
+                    f"--run-dir {self.path}: cannot make the directory: {error.strerror}; "
+                    "give a directory that can be created or written"
+                ) from None
+            return self.path
+        parent, stamp = self.path.parent, self.path.name
+        parent.mkdir(parents=True, exist_ok=True)
+        for suffix in _SAME_SECOND_SUFFIXES:
+            candidate = parent / f"{stamp}{suffix}"
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
+        raise UsageError(f"{parent}: too many runs started at {stamp}; pass --run-dir")
+
+
+def choose_run_dir(
+    requested: Path | None,
+    scenario: str,
+    *,
+    resume: bool = False,
+    root: Path = RUNS_ROOT,
+    now: datetime.datetime | None = None,
+) -> RunDirChoice:
+    """The directory of a run of ``scenario``: ``requested`` if given; else, with
+    ``resume``, the scenario's newest run under ``root``; else a new
+    ``<root>/<scenario>/<stamp>``, never shared with another farm started in the same
+    second. Nothing is created here (`RunDirChoice.create` does)."""
+    if requested is not None:
+        if resume and not requested.is_dir():
+            raise UsageError(f"--resume: {requested} does not exist; nothing to resume")
+        return RunDirChoice(requested)
+    parent = root / scenario
+    if resume:
+        earlier = sorted(p for p in parent.glob("*") if p.is_dir()) if parent.is_dir() else []
+        if not earlier:
+            raise UsageError(f"--resume: no earlier run of {scenario} under {parent}")
+        return RunDirChoice(earlier[-1])
+    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return RunDirChoice(parent / stamp, fresh=True)

@@ -36,9 +36,57 @@ PYTEST_COULD_NOT_RUN = {3: "internal error", 4: "usage error"}
 PYTEST_NO_TESTS = 5
 
 
+#: Upper bounds that keep a typo from starting thousands of pytest workers or retrying a
+#: failing test for hours.
+MAX_WORKERS = 256
+MAX_RERUNS = 100
+#: pytest-xdist's -n words: as many workers as CPU cores (``auto``) or hardware threads
+#: (``logical``, which falls back to ``auto`` without psutil).
+WORKERS_BY_CPU = ("auto", "logical")
+
+
+def workers_option(value: int | str) -> int | str:
+    """``--workers``/``-n`` as a run takes it: ``auto``, ``logical`` or a whole number from 1
+    to `MAX_WORKERS`, given as a number or as command-line text (``"4"`` is 4). The one
+    rule: the CLI's argument type calls it too, so both refuse the same values, with this
+    message, before anything is built or connected."""
+    if isinstance(value, str) and value in WORKERS_BY_CPU:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        count: object = int(value)
+    else:
+        count = value
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_WORKERS:
+        raise UsageError(
+            f"--workers: {value!r}: expected auto, logical or a whole number from 1 to "
+            f"{MAX_WORKERS}"
+        )
+    return count
+
+
+def reruns_option(value: int | str) -> int:
+    """``--reruns``: a whole number from 0 (no reruns) to `MAX_RERUNS`, as a number or
+    command-line text; the one rule, as `workers_option` is."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        count: object = int(value)
+    else:
+        count = value
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_RERUNS:
+        raise UsageError(
+            f"--reruns: {value!r}: expected a whole number from 0 (no reruns) to {MAX_RERUNS}"
+        )
+    return count
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """Everything a run depends on, parsed and checked once."""
+    """Everything a run depends on, parsed and checked once.
+
+    Every rule over the options lives here, in `__post_init__` and the ``*_option``
+    functions it calls: the CLI's argument types call the same functions, and the CLI
+    builds its RunOptions before it connects to the engine or makes a run directory, so a
+    refused option costs nothing and reads the same from any caller.
+    """
 
     scenario: Scenario
     cells: tuple[Cell, ...]
@@ -56,18 +104,20 @@ class RunOptions:
     build: bool = True  # False: test the images already here, refuse a missing one (--no-build)
 
     def __post_init__(self) -> None:
-        if isinstance(self.reruns, bool) or not isinstance(self.reruns, int) or self.reruns < 0:
-            raise UsageError(f"--reruns: expected a whole number >= 0, got {self.reruns!r}")
-        workers = self.workers
-        if isinstance(workers, str) and workers != "auto":
-            # As given on a command line: "4" means 4; anything else is refused here, before
-            # pytest-xdist would refuse it after every image was built.
-            workers = int(workers) if workers.isascii() and workers.isdigit() else -1
-        if workers != "auto" and (
-            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-        ):
-            raise UsageError(f"--workers: expected 'auto' or a number >= 1, got {self.workers!r}")
-        object.__setattr__(self, "workers", workers)
+        object.__setattr__(self, "reruns", reruns_option(self.reruns))
+        object.__setattr__(self, "workers", workers_option(self.workers))
+        if self.shard is not None and self.judge:
+            # One shard's results are part of a run: judged alone, every other test is missing.
+            raise UsageError(
+                f"--shard {self.shard} needs --no-gate; gate the shards together with "
+                "`farm gate SCENARIO RUN_DIR...`"
+            )
+        if self.history is not None and not self.judge:
+            # Without a verdict there is nothing to judge with it, nor to record in it.
+            raise UsageError(
+                f"--history {self.history} needs the gate; leave out --no-gate, or give the "
+                "history to the `farm gate` that judges this run"
+            )
 
 
 @dataclass(frozen=True, slots=True)

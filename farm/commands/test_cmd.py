@@ -10,11 +10,16 @@ from farm.commands.run_cmd import options
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_session("test", args, lambda session: _test(session, args))
+    return run_session(
+        "test",
+        args,
+        lambda scenario, cells, directory: options(scenario, cells, directory, args, judge=False),
+        _test,
+    )
 
 
-def _test(session: Session, args: argparse.Namespace) -> int:
-    outcome = stages.run(session.client, options(session, args, judge=False), progress)
+def _test(session: Session) -> int:
+    outcome = stages.run(session.engine, session.options, progress)
     print(outcome.summary_table)
     directory = outcome.run_dir
     print(f"results: {directory / 'results'}  junit: {directory / 'pytest-junit.xml'}")
