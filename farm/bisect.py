@@ -24,7 +24,7 @@ from farm import build, engine, glibc_check, ids, outcome, runner
 from farm.build import ImageState
 from farm.gate import BisectResult, SeriesPatch
 from farm.matrix import Cell
-from farm.outcome import Outcome
+from farm.outcome import Seen
 from farm.pipeline import BuiltCells
 from farm.render import prefix_plan
 from farm.results import TestResult
@@ -40,13 +40,13 @@ def first_bad_patch(
     client: docker.DockerClient,
     built: BuiltCells,
     cell: Cell,
-    tests: Mapping[str, Outcome],
+    tests: Mapping[str, Seen],
     *,
     run_dir: Path,
     progress: engine.Progress,
 ) -> BisectResult:
     """The first patch of ``cell``'s series (its variant) whose prefix regresses any of
-    ``tests`` (test -> baseline outcome); a prefix regresses a test by
+    ``tests`` (test -> its final baseline attempt); a prefix regresses a test by
     ``farm.outcome.is_regression``, exactly as the gate judges."""
     arch, series_name = cell.arch, cell.variant
     patches = built.prepared.series_patches[series_name]
@@ -80,7 +80,7 @@ def _failing_tests_at_prefix(
     built: BuiltCells,
     cell: Cell,
     count: int,
-    tests: Mapping[str, Outcome],
+    tests: Mapping[str, Seen],
     *,
     run_dir: Path,
     progress: engine.Progress,
@@ -116,12 +116,12 @@ def _failing_tests_at_prefix(
             toolchain=cell.toolchain_label,
         )
 
-    seen: dict[str, Outcome] = {}
+    seen: dict[str, Seen] = {}
 
     def record(result: TestResult) -> None:
         if result.test in tests:
             RunDir(run_dir).append_bisect_result(result)
-            seen[result.test] = result.outcome
+            seen[result.test] = result.seen
 
     try:
         for subdir in subdirs_to_check(tests):

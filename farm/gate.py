@@ -258,9 +258,14 @@ class AttemptHistory:
         return tuple(attempt.outcome for attempt in self.attempts)
 
     @property
+    def seen(self) -> tuple[outcome.Seen, ...]:
+        """The attempts as `farm.outcome`'s rules take them (a designed crash is good)."""
+        return tuple(attempt.seen for attempt in self.attempts)
+
+    @property
     def mixed(self) -> bool:
         """Attempts disagree on good vs bad: the test is flaky in this cell."""
-        return outcome.attempts_disagree(attempt.outcome for attempt in self.attempts)
+        return outcome.attempts_disagree(self.seen)
 
     @property
     def cell(self) -> str:
@@ -823,7 +828,7 @@ class _ArchJudge:
         self, test: str, before: AttemptHistory, after: AttemptHistory
     ) -> Transition | None:
         old, new = before.final.outcome, after.final.outcome
-        if outcome.attempts_disagree(after.outcomes, before=old):
+        if outcome.attempts_disagree(after.seen, before=before.final.seen):
             return self._transition(
                 test,
                 ChangeKind.FLAKY,
@@ -831,9 +836,9 @@ class _ArchJudge:
                 after,
                 note="did not reproduce on rerun",
             )
-        if outcome.is_regression(old, new):
+        if outcome.is_regression(before.final.seen, after.final.seen):
             return self._regression(test, before, after)
-        if outcome.is_fix(old, new):
+        if outcome.is_fix(before.final.seen, after.final.seen):
             return self._transition(test, ChangeKind.FIX, before, after)
         if not before.final.is_good and not after.final.is_good:
             note = "the farm could not run it in the baseline" if old is Outcome.ERROR else ""
@@ -852,7 +857,7 @@ class _ArchJudge:
         the arch undecided (their note starts with "new" so the verdict can find them).
         """
         final = after.final
-        if outcome.attempts_disagree(after.outcomes):
+        if outcome.attempts_disagree(after.seen):
             note, rejects = "new test with attempts that disagree", False
         elif final.is_good:
             return self._transition(test, ChangeKind.NEW, None, after)

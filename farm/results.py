@@ -13,6 +13,7 @@ from typing import Any
 
 from farm import ids, outcome
 from farm.outcome import Outcome as Outcome  # re-exported: records are made of it
+from farm.outcome import Seen
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +58,11 @@ class TestResult:
     def natural_crash(self) -> bool:
         """The crash a hazard case exists to demonstrate (``expect: crash``)."""
         return self.details.get("natural_crash") == "yes"
+
+    @property
+    def seen(self) -> Seen:
+        """The outcome as `farm.outcome`'s rules take it."""
+        return Seen(self.outcome, self.natural_crash)
 
     @property
     def is_good(self) -> bool:

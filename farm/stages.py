@@ -19,11 +19,10 @@ from pathlib import Path
 
 import docker
 
-from farm import bisect, engine, history, pipeline, shard, verdict
+from farm import bisect, engine, history, ids, pipeline, shard, verdict
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
-from farm.outcome import outcome_of_label
 from farm.results import TestResult
 from farm.scenario import Scenario
 from farm.shard import Shard
@@ -225,14 +224,21 @@ def _bisect_regressions(
 ) -> bool:
     """Bisect every series x arch with a reproduced regression; True if any was bisected."""
     bisected = False
+    baselines = {
+        (h.scenario, h.arch, h.test): h.final.seen
+        for h in result.histories
+        if h.variant == ids.BASELINE
+    }
     for series_verdict in result.series:
         if series_verdict.series not in built.prepared.series_patches:
             continue  # the stacked variant is several series; bisect each on its own
         for arch_verdict in series_verdict.arches:
+            # Each regressed test's final baseline attempt, judged as the gate judged it
+            # (a designed crash is good), not re-read from its label.
             tests = {
-                t.test: outcome_of_label(t.baseline)
+                t.test: baselines[(t.scenario, t.arch, t.test)]
                 for t in arch_verdict.of_kind(ChangeKind.REGRESSION)
-                if t.rejects and t.baseline is not None
+                if t.rejects and (t.scenario, t.arch, t.test) in baselines
             }
             # The series' cell judged in this column (scenario label, arch): its toolchain.
             cell = next(

@@ -4,7 +4,6 @@ every missing image named) rather than spending a glibc build on a tag that is n
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,16 +87,11 @@ def test_no_build_reaches_the_runs_options() -> None:
         assert args.no_build is True
         assert parser.parse_args([command]).no_build is False
 
-    @dataclasses.dataclass
-    class _Session:
-        scenario: Any
-        cells: tuple[Any, ...] = ()
-        directory: Path = Path("run")
-
+    scenario = load_scenario(DEFAULT)
     args = parser.parse_args(["run", "--no-build", "--no-gate"])
-    assert options(_Session(load_scenario(DEFAULT)), args, judge=False).build is False  # type: ignore[arg-type]
+    assert options(scenario, (), Path("run"), args, judge=False).build is False
     args = parser.parse_args(["run"])
-    assert options(_Session(load_scenario(DEFAULT)), args, judge=True).build is True  # type: ignore[arg-type]
+    assert options(scenario, (), Path("run"), args, judge=True).build is True
 
 
 # --- saving -----------------------------------------------------------------------------------
