@@ -265,7 +265,7 @@ def run_subdir_check(
             details={"run_by": f"make check in {subdir}/"},
         )
         record(result)
-        while result.needs_rerun and result.attempt <= reruns:
+        while result.rerun_follows(reruns):
             rerun = glibc_test.run_glibc_test(container, test.name, factor=cell.factor)
             result = _record(
                 cell,

@@ -219,9 +219,7 @@ def resume_items(
     for result in found:
         key = (result.scenario, result.arch, result.variant, result.test)
         attempts.setdefault(key, []).append(result)
-    finished = {
-        key for key, tries in attempts.items() if not tries[-1].needs_rerun or len(tries) > reruns
-    }
+    finished = {key for key, tries in attempts.items() if not tries[-1].rerun_follows(reruns)}
     # A whole-subdirectory item has no record of its own, so it always runs again; the
     # records its earlier run left are dropped rather than doubled.
     whole = {

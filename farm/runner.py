@@ -191,10 +191,8 @@ def run_with_reruns(
     confirming, up to ``reruns`` more; ``record`` gets every attempt as it finishes."""
     result = run(1)
     record(result)
-    attempt = 1
-    while result.needs_rerun and attempt <= reruns:
-        attempt += 1
-        result = run(attempt)
+    while result.rerun_follows(reruns):
+        result = run(result.attempt + 1)
         record(result)
     return result
 
