@@ -18,10 +18,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import docker
-
-from farm import build, engine, glibc_check, ids, outcome, runner
+from farm import build, glibc_check, ids, outcome, runner
 from farm.build import ImageState
+from farm.engine import Engine, Progress
 from farm.gate import BisectResult, SeriesPatch
 from farm.matrix import Cell
 from farm.outcome import Seen
@@ -37,13 +36,13 @@ SUBDIR_CHECK_FROM = 30
 
 
 def first_bad_patch(
-    client: docker.DockerClient,
+    engine: Engine,
     built: BuiltCells,
     cell: Cell,
     tests: Mapping[str, Seen],
     *,
     run_dir: Path,
-    progress: engine.Progress,
+    progress: Progress,
 ) -> BisectResult:
     """The first patch of ``cell``'s series (its variant) whose prefix regresses any of
     ``tests`` (test -> its final baseline attempt); a prefix regresses a test by
@@ -55,7 +54,7 @@ def first_bad_patch(
     while bad - good > 1:
         middle = (good + bad) // 2
         failing = _failing_tests_at_prefix(
-            client, built, cell, middle, tests, run_dir=run_dir, progress=progress
+            engine, built, cell, middle, tests, run_dir=run_dir, progress=progress
         )
         progress(
             f"bisect {series_name} ({arch.value}): first {middle} of {len(patches)} patch(es) "
@@ -76,14 +75,14 @@ def first_bad_patch(
 
 
 def _failing_tests_at_prefix(
-    client: docker.DockerClient,
+    engine: Engine,
     built: BuiltCells,
     cell: Cell,
     count: int,
     tests: Mapping[str, Seen],
     *,
     run_dir: Path,
-    progress: engine.Progress,
+    progress: Progress,
 ) -> tuple[str, ...]:
     """The ``tests`` that regress with the first ``count`` patches applied.
 
@@ -95,7 +94,7 @@ def _failing_tests_at_prefix(
     variant = ids.prefix_variant(series_name, count)
     test_image = plan.test_image(arch, variant, cell.toolchain)
     statuses = build.build_images(
-        client,
+        engine,
         plan,
         names=[test_image.name],
         log_dir=RunDir(run_dir).bisect_logs,
@@ -103,7 +102,7 @@ def _failing_tests_at_prefix(
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
         return tuple(tests)
-    containers = runner.ContainerPool(lambda: client, "farm-bisect")
+    containers = runner.ContainerPool(lambda: engine, ids.ContainerRole.BISECT)
 
     def item_of(test: str) -> runner.TestItem:
         return runner.TestItem(

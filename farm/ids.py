@@ -125,3 +125,23 @@ class BuildPhase(enum.StrEnum):
 def test_image_name(arch: str, variant: str, *, toolchain: str = "") -> str:
     """The name of the image a cell's tests run in: ``test-[<toolchain>-]<arch>-<variant>``."""
     return image_name(ImageKind.TEST, arch, variant, toolchain=toolchain)
+
+
+class ContainerRole(enum.StrEnum):
+    """What a farm container is for; the first word of its name after ``farm-``."""
+
+    PROBE = "probe"  # the environment probe of a cell's image
+    TEST = "test"  # a pytest-xdist worker's container of one image
+    BISECT = "bisect"  # a bisection step's
+
+
+def container_name(
+    role: ContainerRole, image_tag: str, pid: int, *, worker: str = "", kind: str = ""
+) -> str:
+    """``farm-<role>[-<worker>][-<kind>]-<image>-<pid>``, e.g.
+    ``farm-test-gw0-cases-x86_64-baseline-90fc334ae62b351e-4242``: unique per process and
+    worker (xdist's ``worker_id``), and readable by ``docker ps``. ``<image>`` is the tag
+    after its repository. The owner label, not the name, says whose a container is."""
+    image = image_tag.rsplit(":", 1)[-1]
+    parts = ("farm", role.value, worker, kind, image, str(pid))
+    return "-".join(part for part in parts if part)

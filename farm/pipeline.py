@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
-from farm import build, command, engine, glibc_check, ids, runner
+from farm import build, command, glibc_check, ids, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
+from farm.engine import Engine, Progress
 from farm.errors import EngineError
 from farm.matrix import Cell
 from farm.render import image_name
@@ -50,13 +49,13 @@ def test_image_name(cell: Cell) -> str:
 
 
 def build_cells(
-    client: docker.DockerClient,
+    engine: Engine,
     scenario: Scenario,
     cells: Iterable[Cell],
     *,
     cache: Cache,
     run_dir: Path,
-    progress: engine.Progress,
+    progress: Progress,
     build_missing: bool = True,
 ) -> BuiltCells:
     """Fetch, render and build the test images of ``cells`` (and everything below them).
@@ -74,15 +73,15 @@ def build_cells(
         )
     ]
     if not build_missing:
-        statuses = build.present_images(client, prepared.plan, names=names)
+        statuses = build.present_images(engine, prepared.plan, names=names)
         return BuiltCells(scenario, cells, prepared, statuses, "not needed (--no-build)")
     toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
     base = "; ".join(
-        f"{name}: {engine.ensure_base_image(client, toolchain, progress)}"
+        f"{name}: {engine.ensure_base_image(toolchain, progress)}"
         for name, toolchain in toolchains.items()
     )
     statuses = build.build_images(
-        client, prepared.plan, names=names, log_dir=RunDir(run_dir).logs_dir, progress=progress
+        engine, prepared.plan, names=names, log_dir=RunDir(run_dir).logs_dir, progress=progress
     )
     return BuiltCells(scenario, cells, prepared, statuses, base)
 
@@ -96,7 +95,7 @@ class CellProbe:
 
 
 def probe_cells(
-    client: docker.DockerClient, built: BuiltCells, *, run_dir: Path, progress: engine.Progress
+    engine: Engine, built: BuiltCells, *, run_dir: Path, progress: Progress
 ) -> dict[str, CellProbe]:
     """Per ready cell: the environment probe and the glibc tests its tree has."""
     probes: dict[str, CellProbe] = {}
@@ -104,7 +103,9 @@ def probe_cells(
         if not built.test_image_ready(cell):
             continue
         image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain)
-        container = TestContainer(client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}")
+        container = TestContainer(
+            engine, image.tag, ids.container_name(ids.ContainerRole.PROBE, image.tag, os.getpid())
+        )
         container.start()
         try:
             facts = runner.probe(container)
@@ -161,6 +162,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
 
 
 def run_tests(
+    engine: Engine,
     items: list[runner.TestItem],
     *,
     run_dir: Path,
@@ -191,7 +193,7 @@ def run_tests(
     # Items whose container the engine dropped errored without a result. Say so, instead of
     # letting the gate see missing tests: no test failed, the engine did.
     try:
-        engine.connect(timeout=15)
+        engine.reconnect(timeout=15)
     except EngineError as error:
         raise EngineError(f"the Docker engine went away during the test run: {error}") from None
     return outcome.returncode

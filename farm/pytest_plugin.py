@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from farm import glibc_check, outcome, runner
+from farm import glibc_check, ids, outcome, runner
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 
@@ -54,9 +54,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def farm_containers(worker_id: str) -> Iterator[runner.ContainerPool]:
     """This worker's containers, one (or two) per image, kept for the whole session."""
-    from farm.engine import connect
+    from farm.engine import Engine
 
-    containers = runner.ContainerPool(connect, f"farm-test-{worker_id}")
+    containers = runner.ContainerPool(Engine.connect, ids.ContainerRole.TEST, worker=worker_id)
     try:
         yield containers
     finally:

@@ -135,6 +135,11 @@ class RunDir:
         name = ids.cell_id(str(result.scenario), result.arch, result.series)
         return self.bisect_dir / f"{name}.json"
 
+    @staticmethod
+    def build_log(directory: Path, image: str) -> Path:
+        """The build log of ``image`` in a log directory (`logs_dir`, `bisect_logs`)."""
+        return directory / f"{image}.log"
+
     def looks_like_run_dir(self) -> bool:
         return self.cells_dir.is_dir() or self.results_dir.is_dir()
 

@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
-
-from farm import bisect, engine, history, ids, pipeline, shard, verdict
+from farm import bisect, history, ids, pipeline, shard, verdict
+from farm.engine import Engine, Progress
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
@@ -145,7 +144,7 @@ class RunOutcome:
         return pipeline.summary_table(list(self.results))
 
 
-def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progress) -> RunOutcome:
+def run(engine: Engine, options: RunOptions, progress: Progress) -> RunOutcome:
     """Build, test, and (with ``options.judge``) bisect, judge and report; see the module.
 
     The flaky history is read before anything is built (a file that is no history stops
@@ -153,7 +152,7 @@ def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progr
     the history as it was before this run.
     """
     past = history.read(options.history) if options.judge and options.history else None
-    built = build_and_test(client, options, progress)
+    built = build_and_test(engine, options, progress)
     results = tuple(pipeline.load_results(options.run_dir))
     if not options.judge:
         return RunOutcome(built, options.run_dir, results)
@@ -164,7 +163,7 @@ def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progr
         )
 
     result = judge()
-    if options.bisect and _bisect_regressions(client, built, result, options, progress):
+    if options.bisect and _bisect_regressions(engine, built, result, options, progress):
         result = judge()
     reports = verdict.write_reports(result, options.run_dir, step_summary=options.step_summary)
     if options.history is not None:
@@ -173,19 +172,17 @@ def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progr
     return RunOutcome(built, options.run_dir, results, result, reports)
 
 
-def build_and_test(
-    client: docker.DockerClient, options: RunOptions, progress: engine.Progress
-) -> pipeline.BuiltCells:
+def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> pipeline.BuiltCells:
     """Build the cells' images, record their states, probe them and run their tests (only
     the unfinished ones with ``options.resume``)."""
     directory = options.run_dir
     built = pipeline.build_cells(
-        client, options.scenario, options.cells,
+        engine, options.scenario, options.cells,
         cache=options.cache, run_dir=directory, progress=progress,
         build_missing=options.build,
     )  # fmt: skip
     verdict.write_run_state(directory, built)
-    probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
+    probes = pipeline.probe_cells(engine, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
     if options.shard is not None:
         total = len(items)
@@ -197,7 +194,7 @@ def build_and_test(
         progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
     progress(f"running {len(items)} test item(s) with {options.workers} worker(s)")
     status = pipeline.run_tests(
-        items, run_dir=directory, workers=options.workers, reruns=options.reruns,
+        engine, items, run_dir=directory, workers=options.workers, reruns=options.reruns,
         keyword=options.keyword,
     )  # fmt: skip
     if status == PYTEST_NO_TESTS and options.keyword and items:
@@ -216,11 +213,11 @@ def build_and_test(
 
 
 def _bisect_regressions(
-    client: docker.DockerClient,
+    engine: Engine,
     built: pipeline.BuiltCells,
     result: GateResult,
     options: RunOptions,
-    progress: engine.Progress,
+    progress: Progress,
 ) -> bool:
     """Bisect every series x arch with a reproduced regression; True if any was bisected."""
     bisected = False
@@ -252,7 +249,7 @@ def _bisect_regressions(
             names = ", ".join(sorted(tests))
             progress(f"bisecting {series_verdict.series} in {cell.id}: {names}")
             found = bisect.first_bad_patch(
-                client, built, cell, tests, run_dir=options.run_dir, progress=progress
+                engine, built, cell, tests, run_dir=options.run_dir, progress=progress
             )
             verdict.write_bisection(options.run_dir, found)
             bisected = True

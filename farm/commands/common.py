@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
-from farm import engine, history, matrix, rundir, stages
+from farm import history, matrix, rundir, stages
+from farm.engine import Engine
 from farm.errors import EngineError, Interrupted
 from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
@@ -85,7 +84,7 @@ class Session:
 
     command: str
     options: stages.RunOptions
-    engine: docker.DockerClient
+    engine: Engine
 
     @property
     def scenario(self) -> Scenario:
@@ -117,13 +116,13 @@ def run_session(
     cells = matrix.select(matrix.cells([scenario]), args.only)
     choice = rundir.choose_run_dir(args.run_dir, scenario.name, resume=args.resume)
     options = make_options(scenario, cells, choice.path)
-    client = engine.connect()
+    engine = Engine.connect()
     directory = choice.create()
     if directory != options.run_dir:  # another farm took the stamp meanwhile
         options = dataclasses.replace(options, run_dir=directory)
     progress(f"run directory: {directory}")
     try:
-        return body(Session(command, options, client))
+        return body(Session(command, options, engine))
     except KeyboardInterrupt:
         raise interrupted(command, scenario, directory) from None
     except EngineError as error:

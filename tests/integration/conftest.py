@@ -30,11 +30,18 @@ FARM_TIMEOUT = 3600
 
 
 @pytest.fixture(scope="session")
-def client() -> docker.DockerClient:
+def farm_engine() -> engine.Engine:
     try:
-        return engine.connect()
+        return engine.Engine.connect()
     except EngineError as error:
         pytest.fail(f"integration tests need a Docker engine: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def client(farm_engine: engine.Engine) -> docker.DockerClient:
+    """The docker client itself, only to inspect what the farm did (labels, containers);
+    the farm's own code is handed `farm_engine`."""
+    return docker.from_env()
 
 
 @dataclass(frozen=True)
