@@ -124,7 +124,7 @@ def _failing_tests_at_prefix(
 
     try:
         for subdir in subdirs_to_check(tests):
-            item = item_of(glibc_check.subdir_item_test(subdir))
+            item = item_of(ids.glibc_subdir_test_id(subdir))
             glibc_check.run_subdir_check(
                 containers.for_item(item),
                 subdir,
@@ -147,6 +147,6 @@ def subdirs_to_check(tests: Iterable[str]) -> tuple[str, ...]:
     counts = Counter(
         test.split("/")[1]
         for test in tests
-        if ids.is_glibc_test(test) and glibc_check.item_subdir(test) is None
+        if ids.is_glibc_test(test) and ids.subdir_of_test(test) is None
     )
     return tuple(sorted(subdir for subdir, n in counts.items() if n >= SUBDIR_CHECK_FROM))

@@ -37,7 +37,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from farm import command
+from farm import command, ids
 from farm.errors import BuildError, EngineError, UsageError
 from farm.toolchain import Toolchain
 
@@ -268,7 +268,7 @@ class Engine:
         try:
             progress(f"base image: pulling {REGISTRY_REPOSITORY}:{toolchain.name}")
             pulled = self._client.images.pull(REGISTRY_REPOSITORY, tag=toolchain.name)
-            pulled.tag(*base_image.split(":"))
+            pulled.tag(*ids.split_image_ref(base_image))
             return f"pulled {REGISTRY_REPOSITORY}:{toolchain.name}"
         except docker.errors.APIError as error:
             progress(f"base image: no registry ({_first_line(str(error))}); using debootstrap")
@@ -300,7 +300,7 @@ class Engine:
             if not packed.ok:
                 raise EngineError(f"packing the debootstrap tree failed:\n{packed.tail(5)}")
             progress(f"base image: docker import as {base_image}")
-            repository, tag = base_image.split(":")
+            repository, tag = ids.split_image_ref(base_image)
             try:
                 self._client.api.import_image_from_file(
                     str(tarball),

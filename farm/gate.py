@@ -542,7 +542,7 @@ def _histories(results: Iterable[TestResult], warnings: list[str]) -> tuple[Atte
         versions = seen[key]
         if len(versions) > 1:
             warnings.append(
-                f"{len(versions)} different records for {key[0]}-{key[1]}-{key[2]} "
+                f"{len(versions)} different records for {ids.cell_id(*key[:3])} "
                 f"{key[3]} attempt {key[4]}; judging the worst"
             )
         # The worst outcome wins a conflict, so a merge of artifacts never hides a failure.
@@ -875,7 +875,7 @@ class _ArchJudge:
         """Why the two variants' results prove nothing, if they do not: an ACCEPT needs at
         least one test that produced a real outcome (not ERROR) in both."""
         reasons = []
-        for name, tests in (("baseline", self.baseline), ("series variant", self.patched)):
+        for name, tests in ((ids.BASELINE, self.baseline), ("series variant", self.patched)):
             if tests and all(h.final.outcome is Outcome.ERROR for h in tests.values()):
                 reasons.append(
                     f"every test of the {name} ERRORed ({len(tests)}): the farm could not run "

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from farm.engine import MANAGED_LABEL, OWNER_LABEL, Engine, Progress, Refused
 from farm.errors import FarmError, UsageError
-from farm.render import BASE_IMAGES, TAG_REPOSITORY, ImagePlan
+from farm.ids import TAG_REPOSITORY
+from farm.render import BASE_IMAGES, ImagePlan
 from farm.sources import default_cache_dir
 
 #: Under the cache root: one record per scenario of the image tags it uses.

@@ -20,7 +20,6 @@ from farm.container import TestContainer
 from farm.engine import Engine, Progress
 from farm.errors import EngineError
 from farm.matrix import Cell
-from farm.render import image_name
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 from farm.scenario import Scenario
@@ -45,7 +44,9 @@ class BuiltCells:
 
 def test_image_name(cell: Cell) -> str:
     """The name, in its scenario's image plan, of the image ``cell``'s tests run in."""
-    return image_name("test", cell.toolchain, cell.arch, cell.variant)
+    return ids.test_image_name(
+        cell.arch.value, cell.variant, toolchain=cell.toolchain.image_qualifier
+    )
 
 
 def build_cells(
@@ -145,7 +146,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain).tag
         tests = [ids.farm_test_id(case.id) for case in selected]
         tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
-        tests += [glibc_check.subdir_item_test(s) for s in probes[cell.id].glibc_subdirs]
+        tests += [ids.glibc_subdir_test_id(s) for s in probes[cell.id].glibc_subdirs]
         items += [
             runner.TestItem(
                 cell.scenario_label,
@@ -212,8 +213,6 @@ def resume_items(
     old files go, so a second interruption loses nothing either.
     """
     directory = RunDir(run_dir)
-    results_dir = directory.results_dir
-    old_files = sorted(results_dir.glob("*.jsonl")) if results_dir.is_dir() else []
     # An unreadable line (torn by the interruption) is an attempt that did not finish: its
     # item is not finished either, so it runs again and no evidence is lost.
     found, _unreadable = directory.read_results()
@@ -227,7 +226,7 @@ def resume_items(
     whole = {
         (i.scenario, i.arch.value, i.variant, i.test)
         for i in items
-        if glibc_check.item_subdir(i.test) is not None
+        if ids.subdir_of_test(i.test) is not None
     }
     finished = {
         key
@@ -235,13 +234,7 @@ def resume_items(
         if not any(key[:3] == sub[:3] and key[3].startswith(sub[3]) for sub in whole)
     }
     kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
-    if old_files:
-        merged = results_dir / f"resumed-{os.getpid()}.jsonl.tmp"
-        merged.write_text("".join(r.to_json() + "\n" for r in kept), encoding="utf-8")
-        merged.replace(results_dir / f"resumed-{os.getpid()}.jsonl")
-        for path in old_files:
-            if path.name != f"resumed-{os.getpid()}.jsonl":
-                path.unlink()
+    directory.replace_results(kept)
     return [
         item
         for item in items

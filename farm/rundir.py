@@ -44,6 +44,16 @@ SCHEMA_VERSION = 1
 MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
 
 
+#: The report files of a verdict, by format.
+REPORT_FILES = {
+    "markdown": "report.md",
+    "html": "report.html",
+    "json": "report.json",
+    "junit": "junit.xml",
+    "patchwork": "patchwork-checks.json",
+}
+
+
 class RecordError(ValueError):
     """One record does not match its schema; the message says what was expected."""
 
@@ -134,6 +144,27 @@ class RunDir:
     def bisection_file(self, result: gate.BisectResult) -> Path:
         name = ids.cell_id(str(result.scenario), result.arch, result.series)
         return self.bisect_dir / f"{name}.json"
+
+    def report_file(self, kind: str) -> Path:
+        """The report of format ``kind`` (`REPORT_FILES`): a run directory holds its
+        verdict's reports, and ``farm gate`` writes the same names into its --report-dir."""
+        return self.root / REPORT_FILES[kind]
+
+    def replace_results(self, kept: Iterable[TestResult]) -> None:
+        """Keep only ``kept`` of the results (``--resume`` drops the attempts of unfinished
+        items). They are written to a new file before the old files go, so a second
+        interruption loses nothing either."""
+        directory = self.results_dir
+        old_files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
+        if not old_files:
+            return
+        merged = directory / f"resumed-{os.getpid()}.jsonl"
+        partial = merged.with_name(merged.name + ".tmp")
+        partial.write_text("".join(r.to_json() + "\n" for r in kept), encoding="utf-8")
+        partial.replace(merged)
+        for path in old_files:
+            if path != merged:
+                path.unlink()
 
     @staticmethod
     def build_log(directory: Path, image: str) -> Path:
