@@ -43,6 +43,15 @@ MAX_RERUNS = 100
 WORKERS_BY_CPU = ("auto", "logical")
 
 
+def _whole_number(value: int | str, low: int, high: int) -> int | None:
+    """``value`` (a number, or command-line text such as ``"4"``) if it is a whole number
+    from ``low`` to ``high``; None otherwise (a bool, ``"1.5"``, ``"٣"``)."""
+    count = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+    if isinstance(count, bool) or not isinstance(count, int) or not low <= count <= high:
+        return None
+    return count
+
+
 def workers_option(value: int | str) -> int | str:
     """``--workers``/``-n`` as a run takes it: ``auto``, ``logical`` or a whole number from 1
     to `MAX_WORKERS`, given as a number or as command-line text (``"4"`` is 4). The one
@@ -50,11 +59,8 @@ def workers_option(value: int | str) -> int | str:
     message, before anything is built or connected."""
     if isinstance(value, str) and value in WORKERS_BY_CPU:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        count: object = int(value)
-    else:
-        count = value
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_WORKERS:
+    count = _whole_number(value, 1, MAX_WORKERS)
+    if count is None:
         raise UsageError(
             f"--workers: {value!r}: expected auto, logical or a whole number from 1 to "
             f"{MAX_WORKERS}"
@@ -65,11 +71,8 @@ def workers_option(value: int | str) -> int | str:
 def reruns_option(value: int | str) -> int:
     """``--reruns``: a whole number from 0 (no reruns) to `MAX_RERUNS`, as a number or
     command-line text; the one rule, as `workers_option` is."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        count: object = int(value)
-    else:
-        count = value
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_RERUNS:
+    count = _whole_number(value, 0, MAX_RERUNS)
+    if count is None:
         raise UsageError(
             f"--reruns: {value!r}: expected a whole number from 0 (no reruns) to {MAX_RERUNS}"
         )
