@@ -160,31 +160,76 @@ def run(engine: Engine, options: RunOptions, progress: Progress) -> RunOutcome:
     if not options.judge:
         return RunOutcome(built, options.run_dir, results)
 
-    def judge() -> GateResult:
-        return verdict.evaluate(
-            options.scenario, [options.run_dir], expected_cells=options.cells, past=past
-        )
-
-    result = judge()
+    result = judge(options.scenario, [options.run_dir], expected_cells=options.cells, past=past)
     if options.bisect and _bisect_regressions(engine, built, result, options, progress):
-        result = judge()
-    reports = verdict.write_reports(result, options.run_dir, step_summary=options.step_summary)
-    if options.history is not None:
-        updated = verdict.record_history(options.history, result, history.new_run_id())
-        progress(f"flaky history: {options.history} ({updated.runs} run(s) remembered)")
+        result = judge(options.scenario, [options.run_dir], expected_cells=options.cells, past=past)
+    reports = report(
+        result,
+        options.run_dir,
+        step_summary=options.step_summary,
+        history_file=options.history,
+        progress=progress,
+    )
     return RunOutcome(built, options.run_dir, results, result, reports)
+
+
+def judge(
+    scenario: Scenario,
+    run_dirs: list[Path],
+    *,
+    expected_cells: tuple[Cell, ...],
+    past: history.History | None,
+) -> GateResult:
+    """The judge stage, of `run` and of ``farm gate`` alike: the verdict over the run
+    directories, every expected cell required, with the flaky history as it was."""
+    return verdict.evaluate(scenario, run_dirs, expected_cells=expected_cells, past=past)
+
+
+def report(
+    result: GateResult,
+    out_dir: Path,
+    *,
+    step_summary: Path | None,
+    history_file: Path | None,
+    progress: Progress,
+) -> dict[str, Path]:
+    """The report stage, of `run` and of ``farm gate`` alike: every report into ``out_dir``
+    (and GitHub's step summary), then the verdict into the flaky history, if one is kept."""
+    reports = verdict.write_reports(result, out_dir, step_summary=step_summary)
+    if history_file is not None:
+        updated = verdict.record_history(history_file, result, history.new_run_id())
+        progress(f"flaky history: {history_file} ({updated.runs} run(s) remembered)")
+    return reports
+
+
+def build(
+    engine: Engine,
+    scenario: Scenario,
+    cells: tuple[Cell, ...],
+    *,
+    cache: Cache,
+    run_dir: Path,
+    progress: Progress,
+    build_missing: bool = True,
+) -> pipeline.BuiltCells:
+    """The build stage, of `run` and of ``farm build`` alike: the cells' images, and how far
+    each cell got recorded in the run directory (so ``farm gate`` can read a build job's)."""
+    built = pipeline.build_cells(
+        engine, scenario, cells, cache=cache, run_dir=run_dir, progress=progress,
+        build_missing=build_missing,
+    )  # fmt: skip
+    verdict.write_run_state(run_dir, built)
+    return built
 
 
 def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> pipeline.BuiltCells:
     """Build the cells' images, record their states, probe them and run their tests (only
     the unfinished ones with ``options.resume``)."""
     directory = options.run_dir
-    built = pipeline.build_cells(
-        engine, options.scenario, options.cells,
-        cache=options.cache, run_dir=directory, progress=progress,
-        build_missing=options.build,
+    built = build(
+        engine, options.scenario, options.cells, cache=options.cache, run_dir=directory,
+        progress=progress, build_missing=options.build,
     )  # fmt: skip
-    verdict.write_run_state(directory, built)
     probes = pipeline.probe_cells(engine, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
     if options.shard is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm import build, matrix, pipeline, verdict
+from farm import build, matrix, pipeline, stages
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
 from farm.engine import Engine
@@ -21,11 +21,10 @@ def run(args: argparse.Namespace) -> int:
     cells = matrix.select(matrix.cells([scenario]), args.only)
     engine = Engine.connect()
     directory = run_dir(args.run_dir, scenario)
-    built = pipeline.build_cells(
+    built = stages.build(
         engine, scenario, cells, cache=cache(), run_dir=directory, progress=progress
     )
     progress(f"base image(s): {built.base_image}")
-    verdict.write_run_state(directory, built)
     statuses = built.statuses
     width = max((len(name) for name in statuses), default=0)
     for status in statuses.values():
