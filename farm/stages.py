@@ -4,7 +4,9 @@ Build the cells' images and record their states, probe them, run their tests, bi
 reproduced regression, judge, write the reports. ``farm run`` and ``farm test`` only turn
 their arguments into `RunOptions`, call `run`, print the outcome and map it to an exit
 status; a benchmark or a test calls `run` the same way, so there is one way through the
-house and a CLI flag cannot change what a stage does behind the library's back.
+house and a CLI flag cannot change what a stage does behind the library's back. The stages
+``farm build`` and ``farm gate`` run alone are functions here too (`build`, `judge`,
+`report`), so those commands call what `run` calls instead of re-orchestrating it.
 
 Like the rest of the core this never prints: progress goes to the ``progress`` callback, and
 what the CLI shows (the summary table, the markdown verdict, the report paths) is in the
