@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from farm import build, glibc_check, ids, outcome, runner
 from farm.build import ImageState
@@ -41,7 +40,7 @@ def first_bad_patch(
     cell: Cell,
     tests: Mapping[str, Seen],
     *,
-    run_dir: Path,
+    run_dir: RunDir,
     progress: Progress,
 ) -> BisectResult:
     """The first patch of ``cell``'s series (its variant) whose prefix regresses any of
@@ -81,7 +80,7 @@ def _failing_tests_at_prefix(
     count: int,
     tests: Mapping[str, Seen],
     *,
-    run_dir: Path,
+    run_dir: RunDir,
     progress: Progress,
 ) -> tuple[str, ...]:
     """The ``tests`` that regress with the first ``count`` patches applied.
@@ -97,7 +96,7 @@ def _failing_tests_at_prefix(
         engine,
         plan,
         names=[test_image.name],
-        log_dir=RunDir(run_dir).bisect_logs,
+        log_dir=run_dir.bisect_logs,
         progress=progress,
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
@@ -119,7 +118,7 @@ def _failing_tests_at_prefix(
 
     def record(result: TestResult) -> None:
         if result.test in tests:
-            RunDir(run_dir).append_bisect_result(result)
+            run_dir.append_bisect_result(result)
             seen[result.test] = result.seen
 
     try:

@@ -55,7 +55,7 @@ def build_cells(
     cells: Iterable[Cell],
     *,
     cache: Cache,
-    run_dir: Path,
+    run_dir: RunDir,
     progress: Progress,
     build_missing: bool = True,
 ) -> BuiltCells:
@@ -82,7 +82,7 @@ def build_cells(
         for name, toolchain in toolchains.items()
     )
     statuses = build.build_images(
-        engine, prepared.plan, names=names, log_dir=RunDir(run_dir).logs_dir, progress=progress
+        engine, prepared.plan, names=names, log_dir=run_dir.logs_dir, progress=progress
     )
     return BuiltCells(scenario, cells, prepared, statuses, base)
 
@@ -96,7 +96,7 @@ class CellProbe:
 
 
 def probe_cells(
-    engine: Engine, built: BuiltCells, *, run_dir: Path, progress: Progress
+    engine: Engine, built: BuiltCells, *, run_dir: RunDir, progress: Progress
 ) -> dict[str, CellProbe]:
     """Per ready cell: the environment probe and the glibc tests its tree has."""
     probes: dict[str, CellProbe] = {}
@@ -120,7 +120,7 @@ def probe_cells(
         finally:
             container.stop()
         probe = CellProbe(cell.id, facts, tests, subdirs)
-        RunDir(run_dir).write_probe(cell.id, facts, tests, subdirs)
+        run_dir.write_probe(cell.id, facts, tests, subdirs)
         whole = f", {len(subdirs)} whole subdirectory(ies)" if subdirs else ""
         progress(
             f"{cell.id}: {facts.get('glibc', '?')}; built with {facts.get('gcc', '?')}, "
@@ -166,7 +166,7 @@ def run_tests(
     engine: Engine,
     items: list[runner.TestItem],
     *,
-    run_dir: Path,
+    run_dir: RunDir,
     workers: int | str,
     reruns: int,
     keyword: str | None = None,
@@ -174,14 +174,14 @@ def run_tests(
     """Run ``items`` under pytest + xdist in a child process; returns pytest's exit status."""
     if not items:
         return 5
-    directory = RunDir(run_dir)
+    directory = run_dir
     spec = directory.spec
     directory.results_dir.mkdir(parents=True, exist_ok=True)
     runner.write_spec(directory, items, reruns=reruns)
     argv = [
         sys.executable, "-m", "pytest", str(TESTSUITE),
         "-p", "farm.pytest_plugin", "--farm-spec", str(spec), "--farm-reruns", str(reruns),
-        "-c", os.devnull, "--rootdir", str(run_dir), "-p", "no:cacheprovider",
+        "-c", os.devnull, "--rootdir", str(directory.root), "-p", "no:cacheprovider",
         "-n", str(workers), "--dist", "loadgroup",
         "--junitxml", str(directory.pytest_junit), "-o", "junit_family=xunit2",
         "-q", "-rfE", "--no-header",
@@ -201,7 +201,7 @@ def run_tests(
 
 
 def resume_items(
-    items: list[runner.TestItem], *, run_dir: Path, reruns: int
+    items: list[runner.TestItem], *, run_dir: RunDir, reruns: int
 ) -> list[runner.TestItem]:
     """The items an interrupted run has not finished; the finished ones' results are kept.
 
@@ -212,7 +212,7 @@ def resume_items(
     attempt history stays consistent. The kept results are written to a new file before the
     old files go, so a second interruption loses nothing either.
     """
-    directory = RunDir(run_dir)
+    directory = run_dir
     # An unreadable line (torn by the interruption) is an attempt that did not finish: its
     # item is not finished either, so it runs again and no evidence is lost.
     found, _unreadable = directory.read_results()
@@ -242,9 +242,9 @@ def resume_items(
     ]
 
 
-def load_results(run_dir: Path) -> list[TestResult]:
+def load_results(run_dir: RunDir) -> list[TestResult]:
     """The results that can be read (for the summary table; the gate reads with RunDir too)."""
-    return list(RunDir(run_dir).read_results()[0])
+    return list(run_dir.read_results()[0])
 
 
 def summary_table(results: list[TestResult]) -> str:

@@ -25,6 +25,7 @@ from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
 from farm.results import TestResult
+from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.shard import Shard
 from farm.sources import Cache
@@ -105,8 +106,11 @@ class RunOptions:
     shard: Shard | None = None  # run only this shard of the test items (one CI job of N)
     history: Path | None = None  # the flaky history to judge with and update; None: none
     build: bool = True  # False: test the images already here, refuse a missing one (--no-build)
+    #: ``run_dir`` as the one `RunDir` that travels through the run's stages.
+    directory: RunDir = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "directory", RunDir(self.run_dir))
         object.__setattr__(self, "reruns", reruns_option(self.reruns))
         object.__setattr__(self, "workers", workers_option(self.workers))
         if self.shard is not None and self.judge:
@@ -158,7 +162,7 @@ def run(engine: Engine, options: RunOptions, progress: Progress) -> RunOutcome:
     """
     past = history.read(options.history) if options.judge and options.history else None
     built = build_and_test(engine, options, progress)
-    results = tuple(pipeline.load_results(options.run_dir))
+    results = tuple(pipeline.load_results(options.directory))
     if not options.judge:
         return RunOutcome(built, options.run_dir, results)
 
@@ -210,7 +214,7 @@ def build(
     cells: tuple[Cell, ...],
     *,
     cache: Cache,
-    run_dir: Path,
+    run_dir: RunDir,
     progress: Progress,
     build_missing: bool = True,
 ) -> pipeline.BuiltCells:
@@ -220,14 +224,14 @@ def build(
         engine, scenario, cells, cache=cache, run_dir=run_dir, progress=progress,
         build_missing=build_missing,
     )  # fmt: skip
-    verdict.write_run_state(run_dir, built)
+    verdict.write_run_state(run_dir.root, built)
     return built
 
 
 def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> pipeline.BuiltCells:
     """Build the cells' images, record their states, probe them and run their tests (only
     the unfinished ones with ``options.resume``)."""
-    directory = options.run_dir
+    directory = options.directory
     built = build(
         engine, options.scenario, options.cells, cache=options.cache, run_dir=directory,
         progress=progress, build_missing=options.build,
@@ -299,7 +303,7 @@ def _bisect_regressions(
             names = ", ".join(sorted(tests))
             progress(f"bisecting {series_verdict.series} in {cell.id}: {names}")
             found = bisect.first_bad_patch(
-                engine, built, cell, tests, run_dir=options.run_dir, progress=progress
+                engine, built, cell, tests, run_dir=options.directory, progress=progress
             )
             verdict.write_bisection(options.run_dir, found)
             bisected = True

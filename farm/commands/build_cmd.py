@@ -14,6 +14,7 @@ from farm import build, matrix, pipeline, stages
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
 from farm.engine import Engine
+from farm.rundir import RunDir
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.connect()
     directory = run_dir(args.run_dir, scenario)
     built = stages.build(
-        engine, scenario, cells, cache=cache(), run_dir=directory, progress=progress
+        engine, scenario, cells, cache=cache(), run_dir=RunDir(directory), progress=progress
     )
     progress(f"base image(s): {built.base_image}")
     statuses = built.statuses
