@@ -26,10 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import docker
-import docker.errors
-
 from farm import build, engine
+from farm.engine import Engine
 from farm.render import ImageSpec
 from farm.scenario import Arch, load_scenario
 from farm.sources import Cache, default_cache_dir
@@ -51,19 +49,19 @@ def _quiet(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
 
 
-def _rebuild(client: docker.DockerClient, image: ImageSpec, log_dir: Path) -> Timed:
+def _rebuild(client: Engine, image: ImageSpec, log_dir: Path) -> Timed:
     """Build ``image`` again from scratch under a bench tag; its parent is the farm's own."""
     bench = dataclasses.replace(
         image, tag=f"{BENCH_REPOSITORY}:{image.tag.split(':', 1)[1]}-{int(time.time())}"
     )
     log_path = log_dir / f"{image.name}.log"
     started = time.monotonic()
-    engine.build_image(client, bench, log_path=log_path, progress=_quiet, rebuild=True)
+    client.build(build.build_spec(bench), log_path=log_path, progress=_quiet, rebuild=True)
     wall = time.monotonic() - started
     phases = {m.group(1): int(m.group(2)) for m in _TIMING_RE.finditer(log_path.read_text())}
     try:
-        client.images.remove(bench.tag, noprune=False)
-    except docker.errors.APIError as error:
+        client.remove_image(bench.tag)
+    except engine.Refused as error:
         print(f"  (could not remove {bench.tag}: {error})", file=sys.stderr)
     return Timed(wall, phases)
 
@@ -77,7 +75,7 @@ def main() -> int:
 
     scenario = load_scenario(args.scenario)
     arches = [Arch(a) for a in args.arch] if args.arch else list(scenario.arches)
-    client = engine.connect()
+    client = Engine.connect()
     prepared = build.prepare(scenario, Cache(default_cache_dir()), progress=_quiet)
     rows = []
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as temporary:

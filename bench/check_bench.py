@@ -43,7 +43,7 @@ BARE_TIMEOUT = 3 * 3600
 
 def _in_fresh_container(tag: str, body: Callable[[TestContainer], float]) -> float:
     container = TestContainer(
-        engine.connect(), tag, f"farm-check-bench-{os.getpid()}", writable_root=True
+        engine.Engine.connect(), tag, f"farm-check-bench-{os.getpid()}", writable_root=True
     )
     container.start()
     try:

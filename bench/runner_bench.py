@@ -91,8 +91,8 @@ def main() -> int:
     cell = next(c for c in cells([scenario]) if args.cell in (None, c.id))
     plan = prepare(scenario, Cache(default_cache_dir()), progress=lambda _: None).plan
     image = plan.test_image(cell.arch, cell.variant).tag
-    client = engine.connect()
-    if engine.image_id(client, image) is None:
+    client = engine.Engine.connect()
+    if client.image_id(image) is None:
         print(f"{image} is not built: run `farm build {args.scenario}` first", file=sys.stderr)
         return 2
     selected = cases.select_cases(cases.load_cases(), scenario.tests.cases)

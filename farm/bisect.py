@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
-import docker
-
-from farm import build, engine, glibc_check, ids, outcome, runner
+from farm import build, glibc_check, ids, outcome, runner
 from farm.build import ImageState
+from farm.engine import Engine, Progress
 from farm.gate import BisectResult, SeriesPatch
 from farm.matrix import Cell
-from farm.outcome import Outcome
+from farm.outcome import Seen
 from farm.pipeline import BuiltCells
 from farm.render import prefix_plan
 from farm.results import TestResult
@@ -37,16 +35,16 @@ SUBDIR_CHECK_FROM = 30
 
 
 def first_bad_patch(
-    client: docker.DockerClient,
+    engine: Engine,
     built: BuiltCells,
     cell: Cell,
-    tests: Mapping[str, Outcome],
+    tests: Mapping[str, Seen],
     *,
-    run_dir: Path,
-    progress: engine.Progress,
+    run_dir: RunDir,
+    progress: Progress,
 ) -> BisectResult:
     """The first patch of ``cell``'s series (its variant) whose prefix regresses any of
-    ``tests`` (test -> baseline outcome); a prefix regresses a test by
+    ``tests`` (test -> its final baseline attempt); a prefix regresses a test by
     ``farm.outcome.is_regression``, exactly as the gate judges."""
     arch, series_name = cell.arch, cell.variant
     patches = built.prepared.series_patches[series_name]
@@ -55,7 +53,7 @@ def first_bad_patch(
     while bad - good > 1:
         middle = (good + bad) // 2
         failing = _failing_tests_at_prefix(
-            client, built, cell, middle, tests, run_dir=run_dir, progress=progress
+            engine, built, cell, middle, tests, run_dir=run_dir, progress=progress
         )
         progress(
             f"bisect {series_name} ({arch.value}): first {middle} of {len(patches)} patch(es) "
@@ -76,14 +74,14 @@ def first_bad_patch(
 
 
 def _failing_tests_at_prefix(
-    client: docker.DockerClient,
+    engine: Engine,
     built: BuiltCells,
     cell: Cell,
     count: int,
-    tests: Mapping[str, Outcome],
+    tests: Mapping[str, Seen],
     *,
-    run_dir: Path,
-    progress: engine.Progress,
+    run_dir: RunDir,
+    progress: Progress,
 ) -> tuple[str, ...]:
     """The ``tests`` that regress with the first ``count`` patches applied.
 
@@ -95,15 +93,15 @@ def _failing_tests_at_prefix(
     variant = ids.prefix_variant(series_name, count)
     test_image = plan.test_image(arch, variant, cell.toolchain)
     statuses = build.build_images(
-        client,
+        engine,
         plan,
         names=[test_image.name],
-        log_dir=RunDir(run_dir).bisect_logs,
+        log_dir=run_dir.bisect_logs,
         progress=progress,
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
         return tuple(tests)
-    containers = runner.ContainerPool(lambda: client, "farm-bisect")
+    containers = runner.ContainerPool(lambda: engine, ids.ContainerRole.BISECT)
 
     def item_of(test: str) -> runner.TestItem:
         return runner.TestItem(
@@ -116,16 +114,16 @@ def _failing_tests_at_prefix(
             toolchain=cell.toolchain_label,
         )
 
-    seen: dict[str, Outcome] = {}
+    seen: dict[str, Seen] = {}
 
     def record(result: TestResult) -> None:
         if result.test in tests:
-            RunDir(run_dir).append_bisect_result(result)
-            seen[result.test] = result.outcome
+            run_dir.append_bisect_result(result)
+            seen[result.test] = result.seen
 
     try:
         for subdir in subdirs_to_check(tests):
-            item = item_of(glibc_check.subdir_item_test(subdir))
+            item = item_of(ids.glibc_subdir_test_id(subdir))
             glibc_check.run_subdir_check(
                 containers.for_item(item),
                 subdir,
@@ -148,6 +146,6 @@ def subdirs_to_check(tests: Iterable[str]) -> tuple[str, ...]:
     counts = Counter(
         test.split("/")[1]
         for test in tests
-        if ids.is_glibc_test(test) and glibc_check.item_subdir(test) is None
+        if ids.is_glibc_test(test) and ids.subdir_of_test(test) is None
     )
     return tuple(sorted(subdir for subdir, n in counts.items() if n >= SUBDIR_CHECK_FROM))

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
-
-from farm import engine, gc
+from farm import gc
+from farm.engine import BuildSpec, Engine, Progress
 from farm.errors import BuildError, SeriesError, SourceError, UsageError
-from farm.render import ImagePlan, render_plan
+from farm.render import ImagePlan, ImageSpec, render_plan
+from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.series import Patch
 from farm.sources import Cache, Fetcher
@@ -52,7 +52,7 @@ class PreparedScenario:
     fetch_failures: dict[str, str] = field(default_factory=dict)
 
 
-def prepare(scenario: Scenario, cache: Cache, progress: engine.Progress) -> PreparedScenario:
+def prepare(scenario: Scenario, cache: Cache, progress: Progress) -> PreparedScenario:
     """Fetch the glibc source and every series, and render the image plan.
 
     The glibc source failing to fetch is fatal (SourceError: nothing can be decided); one
@@ -71,13 +71,20 @@ def prepare(scenario: Scenario, cache: Cache, progress: engine.Progress) -> Prep
     return PreparedScenario(plan, glibc.sha256, series_patches, failures)
 
 
+def build_spec(image: ImageSpec) -> BuildSpec:
+    """What the engine needs of a rendered image: the engine knows no plan."""
+    return BuildSpec(
+        image.name, image.tag, image.kind, image.dockerfile, image.context, image.needs_network
+    )
+
+
 def build_images(
-    client: docker.DockerClient,
+    engine: Engine,
     plan: ImagePlan,
     *,
     names: Iterable[str] | None,
     log_dir: Path,
-    progress: engine.Progress,
+    progress: Progress,
 ) -> dict[str, ImageStatus]:
     """Build ``names`` (default: all) and their ancestors, parents first."""
     wanted: set[str] = set()
@@ -98,8 +105,8 @@ def build_images(
             )
             continue
         try:
-            outcome = engine.build_image(
-                client, image, log_path=log_dir / f"{image.name}.log", progress=progress
+            outcome = engine.build(
+                build_spec(image), log_path=RunDir.build_log(log_dir, image.name), progress=progress
             )
         except BuildError as error:
             progress(str(error))
@@ -117,12 +124,12 @@ def build_images(
             log_path=outcome.log_path,
         )
         # After every image, so a `farm gc` during a long build never takes what it made.
-        gc.record_scenario_images(client, plan)
+        gc.record_scenario_images(engine, plan)
     return statuses
 
 
 def present_images(
-    client: docker.DockerClient, plan: ImagePlan, *, names: Iterable[str]
+    engine: Engine, plan: ImagePlan, *, names: Iterable[str]
 ) -> dict[str, ImageStatus]:
     """``names`` as they are on this machine, building nothing (``--no-build``).
 
@@ -136,7 +143,7 @@ def present_images(
     missing: list[str] = []
     for name in names:
         image = plan.by_name(name)
-        found = engine.image_id(client, image.tag)
+        found = engine.image_id(image.tag)
         if found is None:
             missing.append(f"{name} ({image.tag})")
             continue
@@ -151,9 +158,7 @@ def present_images(
     return statuses
 
 
-def save_images(
-    client: docker.DockerClient, statuses: Iterable[ImageStatus], path: Path
-) -> list[str]:
+def save_images(engine: Engine, statuses: Iterable[ImageStatus], path: Path) -> list[str]:
     """Write the images of ``statuses`` (built or reused) to ``path`` as one ``docker save``
     archive that ``docker load`` restores with their tags; returns the tags saved.
 
@@ -163,5 +168,5 @@ def save_images(
     """
     tags = [s.tag for s in statuses if s.state in (ImageState.BUILT, ImageState.REUSED)]
     if tags:
-        engine.save_images(client, tags, path)
+        engine.save(tags, path)
     return tags

@@ -21,6 +21,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from farm import __version__
 from farm.commands import post_checks_cmd
@@ -28,16 +29,14 @@ from farm.errors import FarmError
 from farm.matrix import MatrixJobs
 from farm.shard import Shard
 
+_T = TypeVar("_T")
+
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
 #: The status of a process killed by SIGPIPE (128 + 13), which shells expect from the
 #: left-hand side of ``| head``.
 EXIT_BROKEN_PIPE = 141
-#: Upper bounds that keep a typo from starting thousands of pytest workers or retrying a
-#: failing test for hours.
-MAX_WORKERS = 256
-MAX_RERUNS = 100
 _WORKERS_HELP = "pytest-xdist workers: auto, logical or a number (default: auto)"
-_RERUNS_HELP = f"reruns of a failing test, 0 to {MAX_RERUNS} (default 1)"
+_RERUNS_HELP = "reruns of a failing test, 0 for none (default 1)"
 _RESUME_HELP = (
     "go on with an interrupted run (--run-dir, default the newest): finished tests and built "
     "images are reused"
@@ -124,23 +123,27 @@ def _add_history_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _workers(text: str) -> str:
-    """pytest-xdist's -n: ``auto``, ``logical`` or a whole number of workers."""
-    if text in ("auto", "logical"):
-        return text
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected auto, logical or a whole number from 1 to {MAX_WORKERS}"
-        )
-    return str(int(text))
+def _workers(text: str) -> int | str:
+    """pytest-xdist's -n, by the rule of `farm.stages.RunOptions` (imported here, when a
+    command that runs tests is parsed, so that ``--help`` never waits for the core)."""
+    from farm.stages import workers_option
+
+    return _by_run_options(workers_option, text)
 
 
 def _reruns(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_RERUNS:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected a whole number from 0 (no reruns) to {MAX_RERUNS}"
-        )
-    return int(text)
+    from farm.stages import reruns_option
+
+    return _by_run_options(reruns_option, text)
+
+
+def _by_run_options(rule: Callable[[str], _T], text: str) -> _T:
+    """``rule(text)``, with its UsageError as argparse's error for the argument (which
+    names the option itself, so the rule's ``--option:`` prefix goes)."""
+    try:
+        return rule(text)
+    except FarmError as error:
+        raise argparse.ArgumentTypeError(str(error).partition(": ")[2]) from None
 
 
 def _keyword(text: str) -> str:

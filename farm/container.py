@@ -18,12 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-
 from farm.cases.script import KILL_GRACE_SECONDS
-from farm.engine import container_labels
+from farm.engine import Engine
 from farm.errors import EngineError
 
 #: Resource limits of a test container: a runaway case must not take the host down.
@@ -122,34 +118,29 @@ class TestContainer:
     __test__ = False  # not a pytest test class, whatever its name says
 
     def __init__(
-        self, client: docker.DockerClient, image: str, name: str, *, writable_root: bool = False
+        self, engine: Engine, image: str, name: str, *, writable_root: bool = False
     ) -> None:
-        self.client = client
+        self.engine = engine
         self.image = image
         self.name = name
         self.writable_root = writable_root
-        self._container: Any = None
+        self._container: str | None = None  # its id, while it runs
         self._oom_kills = 0
 
     def start(self) -> None:
-        try:
-            self._container = self.client.containers.run(
-                self.image,
-                ["sleep", "infinity"],  # as root: the cleanup's `kill -1` (user farm) spares it
-                name=self.name,
-                detach=True,
-                init=True,  # reaps what crashed cases leave behind
-                network_mode="none",
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                labels=container_labels(),
-                environment={"LANG": "C.UTF-8"},
-                read_only=not self.writable_root,
-                tmpfs={} if self.writable_root else SCRATCH_TMPFS,
-                **CONTAINER_LIMITS,
-            )
-        except docker.errors.APIError as error:
-            raise EngineError(f"cannot start a container of {self.image}: {error}") from None
+        self._container = self.engine.start_container(
+            self.image,
+            self.name,
+            command=["sleep", "infinity"],  # as root: the cleanup's `kill -1` (user farm) spares it
+            init=True,  # reaps what crashed cases leave behind
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            environment={"LANG": "C.UTF-8"},
+            read_only=not self.writable_root,
+            tmpfs={} if self.writable_root else SCRATCH_TMPFS,
+            **CONTAINER_LIMITS,
+        )
         settled = self._settle()
         self._oom_kills = settled.oom_kills if settled else 0
 
@@ -161,12 +152,14 @@ class TestContainer:
     def _settle(self) -> Settled | None:
         """Clean up with an exec of its own. None if it could not even start a shell (a fork
         bomb holding every process slot) or could not empty scratch."""
-        try:
-            result = self._container.exec_run(["sh", "-c", _SETTLE], user="farm")
-        except (docker.errors.APIError, requests.exceptions.ConnectionError):
+        if self._container is None:
             return None
-        _, settled = split_trailer((result.output or b"").decode("utf-8", "replace"))
-        return settled if result.exit_code == 0 and settled and settled.clean else None
+        try:
+            status, output = self.engine.exec(self._container, ["sh", "-c", _SETTLE], user="farm")
+        except EngineError:
+            return None
+        _, settled = split_trailer(output.decode("utf-8", "replace"))
+        return settled if status == 0 and settled and settled.clean else None
 
     def settle(self) -> tuple[bool, bool]:
         """Clean up after whatever ran last: (the kernel OOM-killed something, the container
@@ -222,22 +215,22 @@ class TestContainer:
     def _exec(
         self, argv: list[str], *, user: str, workdir: str, environment: dict[str, str] | None
     ) -> ExecOutcome:
+        if self._container is None:
+            raise EngineError(f"{self.name} is not running; start it first")
         started = time.monotonic()
         try:
-            result = self._container.exec_run(
-                argv, user=user, workdir=workdir, environment=environment or {}, demux=False
+            status, raw = self.engine.exec(
+                self._container, argv, user=user, workdir=workdir, environment=environment
             )
-        except (docker.errors.APIError, requests.exceptions.ConnectionError) as error:
-            raise EngineError(
-                f"the Docker engine failed while running a test in {self.name}: {error}"
-            ) from None
-        output = (result.output or b"").decode("utf-8", "replace")
-        return ExecOutcome(int(result.exit_code), output, time.monotonic() - started)
+        except EngineError as error:
+            raise EngineError(f"while running a test in {self.name}: {error}") from None
+        output = raw.decode("utf-8", "replace")
+        return ExecOutcome(status, output, time.monotonic() - started)
 
     def stop(self) -> None:
         if self._container is None:
             return
         # If the engine refuses, `farm gc` finds the container by its label later.
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.ConnectionError):
-            self._container.remove(force=True)
+        with contextlib.suppress(EngineError):
+            self.engine.remove_container(self._container)
         self._container = None

@@ -1,11 +1,20 @@
-"""Everything that talks to the Docker engine, through the ``docker`` package.
+"""Everything that talks to the container engine: one `Engine`, the only user of ``docker``.
 
-Build logic elsewhere never assembles docker command lines: it asks this module to make sure
-the base image exists, to build an image from an :class:`~farm.render.ImageSpec`, and to
-start and exec into test containers. Every object the farm creates carries the label
-``org.glibc-farm.managed=true`` so leftovers can be found and removed; containers also carry
-the farm process that owns them (``org.glibc-farm.owner``), so ``farm gc`` can tell a
-leftover from a container a running farm still uses.
+As tuxmake's Runtime is, the engine is one class behind a small interface: connect, look an
+image up, build one from a plain `BuildSpec`, save images to an archive, make a base image,
+start, exec into and remove containers, list what the farm has (`inventory`) and remove it.
+Build logic, the runner, ``farm gc``, ``farm doctor`` and the benchmarks never call the
+``docker`` package or assemble a docker command line: they are handed an `Engine`. A second
+engine is then a second class, not a rewrite. Every engine error is mapped here, once, to
+the farm's `EngineError` with what to do (`_engine_error`).
+
+The engine knows nothing of scenarios or image plans: `BuildSpec` is plain data (a name, a
+tag, Dockerfile text, context files), so this module sits below ``farm.render``.
+
+Every object the farm creates carries the label ``org.glibc-farm.managed=true`` so leftovers
+can be found and removed; containers also carry the farm process that owns them
+(``org.glibc-farm.owner``), so ``farm gc`` can tell a leftover from a container a running
+farm still uses.
 """
 
 from __future__ import annotations
@@ -19,18 +28,17 @@ import socket
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from farm import command
+from farm import command, ids
 from farm.errors import BuildError, EngineError, UsageError
-from farm.render import ImageSpec
 from farm.toolchain import Toolchain
 
 MANAGED_LABEL = "org.glibc-farm.managed"
@@ -59,28 +67,30 @@ Progress = Callable[[str], None]
 
 _CONNECTION_ERRORS = (
     docker.errors.DockerException,
-    requests.exceptions.ConnectionError,
+    requests.exceptions.RequestException,
     ConnectionError,
 )
+#: The engine's status for "in use" (an image a container uses, a container being removed).
+_CONFLICT = 409
 
 
-def _no_engine(error: BaseException) -> EngineError:
+def _engine_error(error: BaseException, doing: str = "") -> EngineError:
+    """The one mapping of an engine that does not answer (or broke off) to what to do."""
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    while_doing = f" while {doing}" if doing else ""
     return EngineError(
-        f"no Docker engine answers at {host} ({error.__class__.__name__}).\n"
+        f"no Docker engine answers at {host}{while_doing} ({error.__class__.__name__}).\n"
         "Start one with `sudo scripts/setup-host.sh` (installs docker.io and starts dockerd), "
-        "or run `farm doctor` to see what is missing."
+        "or run `farm doctor` to see what is missing; then run the command again."
     )
 
 
-def connect(*, timeout: int = 60) -> docker.DockerClient:
-    """A client whose engine has answered a ping; EngineError with the fix otherwise."""
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except _CONNECTION_ERRORS as error:
-        raise _no_engine(error) from None
-    return client
+class Refused(EngineError):
+    """The engine answered and refused (``conflict``: the object is in use)."""
+
+    def __init__(self, message: str, *, conflict: bool) -> None:
+        super().__init__(message)
+        self.conflict = conflict
 
 
 def this_process_owner() -> str:
@@ -107,128 +117,411 @@ def container_labels() -> dict[str, str]:
     return {MANAGED_LABEL: "true", OWNER_LABEL: os.environ.get(OWNER_ENV) or this_process_owner()}
 
 
+class ContextEntry(Protocol):
+    """One file of a build context (``farm.render.ContextFile`` is one)."""
+
+    @property
+    def dest(self) -> str: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def data(self) -> bytes | None: ...
+    @property
+    def source(self) -> Path | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSpec:
+    """What the engine builds: plain data, whatever plan it came from."""
+
+    name: str  # for progress lines, logs and errors: "build-x86_64-git-updates"
+    tag: str
+    kind: str  # toolchain | source | build | test: the phase a failure without a farm line is
+    dockerfile: str
+    context: tuple[ContextEntry, ...]
+    needs_network: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class BuildOutcome:
-    image: ImageSpec
+    spec: BuildSpec
     image_id: str
     reused: bool
     elapsed: float
     log_path: Path | None
 
 
-def image_id(client: docker.DockerClient, tag: str) -> str | None:
-    try:
-        return str(client.images.get(tag).id)
-    except docker.errors.ImageNotFound:
-        return None
-    except _CONNECTION_ERRORS as error:
-        raise _no_engine(error) from None
+@dataclass(frozen=True, slots=True)
+class ListedContainer:
+    id: str
+    name: str
+    image_id: str
+    state: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListedImage:
+    id: str
+    tags: tuple[str, ...]
+    created: int
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Every container (a non-farm one may still use a farm image), the images carrying
+    the labels asked for, and the disk they take."""
+
+    containers: tuple[ListedContainer, ...]
+    images: tuple[ListedImage, ...]
+    used_bytes: int  # image layers and container layers
+    unique_bytes: Mapping[str, int]  # per image id: the bytes no other image shares
 
 
 #: Longest silence tolerated from the engine while it writes an image archive.
 SAVE_READ_TIMEOUT = 600
 
 
-def save_images(client: docker.DockerClient, tags: list[str], path: Path) -> None:
-    """Write ``tags`` to ``path`` as one archive, as ``docker save TAG...`` does: layers that
-    the images share are in it once, and ``docker load`` restores every tag.
+class Engine:
+    """The Docker engine (or one that speaks its API), behind the farm's interface."""
 
-    docker-py saves one image at a time; the engine's ``GET /images/get?names=...`` takes
-    several, so this asks it directly through docker-py's HTTP session. The archive is
-    written beside ``path`` and renamed, so a cut-off save never looks like a whole one.
-    """
-    api: Any = client.api
-    url = f"{api.base_url}/v{api.api_version}/images/get"
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with api.get(url, params={"names": tags}, stream=True, timeout=SAVE_READ_TIMEOUT) as reply:
-            if reply.status_code != 200:
-                raise EngineError(
-                    f"the engine would not save {', '.join(tags)}: HTTP {reply.status_code} "
-                    f"{reply.text.strip()[:300]}"
-                )
-            with partial.open("wb") as archive:
-                for chunk in reply.iter_content(chunk_size=1 << 20):
-                    archive.write(chunk)
-        partial.replace(path)
-    except (requests.exceptions.RequestException, docker.errors.DockerException) as error:
-        raise _no_engine(error) from None  # before OSError: requests' errors are OSErrors
-    except OSError as error:
-        raise UsageError(
-            f"--save {path}: cannot write the images: {error.strerror or error}; give a file "
-            "in a directory that exists and has room (a test image is 2-3 GB)"
-        ) from None
-    finally:
-        partial.unlink(missing_ok=True)
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._client = client
 
-
-# --- the base image ------------------------------------------------------------------------
-
-
-def ensure_base_image(client: docker.DockerClient, toolchain: Toolchain, progress: Progress) -> str:
-    """Make ``toolchain``'s base image exist locally; returns how it was obtained.
-
-    Pull ``debian:<release>`` where a registry answers; otherwise (no registry here) build
-    it once with ``debootstrap --variant=minbase <release>`` and ``docker import``.
-    """
-    base_image = toolchain.base_image
-    if image_id(client, base_image) is not None:
-        return "present"
-    try:
-        progress(f"base image: pulling {REGISTRY_REPOSITORY}:{toolchain.name}")
-        pulled = client.images.pull(REGISTRY_REPOSITORY, tag=toolchain.name)
-        pulled.tag(*base_image.split(":"))
-        return f"pulled {REGISTRY_REPOSITORY}:{toolchain.name}"
-    except docker.errors.APIError as error:
-        progress(f"base image: no registry ({_first_line(str(error))}); using debootstrap")
-    _debootstrap_import(client, toolchain, progress)
-    return "debootstrap"
-
-
-def _debootstrap_import(
-    client: docker.DockerClient, toolchain: Toolchain, progress: Progress
-) -> None:
-    base_image, release = toolchain.base_image, toolchain.name
-    if shutil.which("debootstrap") is None:
-        raise EngineError(
-            "no registry answers and debootstrap is not installed, so the base image cannot be "
-            "made; run `sudo scripts/setup-host.sh` (installs debootstrap)"
-        )
-    if os.geteuid() != 0:
-        raise EngineError(
-            "debootstrap needs root to build the base image; run the farm as root once"
-        )
-    with tempfile.TemporaryDirectory(prefix="farm-debootstrap-") as temporary:
-        root = Path(temporary) / "rootfs"
-        progress(f"base image: debootstrap --variant=minbase {release} ({DEBOOTSTRAP_MIRROR})")
-        bootstrapped = command.run(
-            ["debootstrap", "--variant=minbase", release, root, DEBOOTSTRAP_MIRROR], timeout=1800
-        )
-        if not bootstrapped.ok:
-            raise EngineError(f"debootstrap of {release} failed:\n{bootstrapped.tail(15)}")
-        tarball = Path(temporary) / "rootfs.tar"
-        packed = command.run(["tar", "-C", root, "-cf", tarball, "."], timeout=600)
-        if not packed.ok:
-            raise EngineError(f"packing the debootstrap tree failed:\n{packed.tail(5)}")
-        progress(f"base image: docker import as {base_image}")
-        repository, tag = base_image.split(":")
+    @classmethod
+    def connect(cls, *, timeout: int = 60) -> Engine:
+        """An engine that has answered a ping; EngineError with the fix otherwise."""
         try:
-            client.api.import_image_from_file(
-                str(tarball),
-                repository=repository,
-                tag=tag,
-                changes=[f"LABEL {MANAGED_LABEL}=true"],
-            )
+            client = docker.from_env(timeout=timeout)
+            client.ping()
         except _CONNECTION_ERRORS as error:
-            raise _no_engine(error) from None
-    if image_id(client, base_image) is None:
-        raise EngineError(f"docker import did not produce {base_image}")
+            raise _engine_error(error) from None
+        return cls(client)
+
+    def reconnect(self, *, timeout: int) -> Engine:
+        """A new connection to the same engine (each pytest-xdist worker has its own); also
+        how a caller asks whether the engine is still there."""
+        return self.connect(timeout=timeout)
+
+    def version(self) -> str:
+        try:
+            return str(self._client.version().get("Version", "?"))
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, "asking its version") from None
+
+    # ----------------------------------------------------------------------------- images
+
+    def image_id(self, tag: str) -> str | None:
+        try:
+            return str(self._client.images.get(tag).id)
+        except docker.errors.ImageNotFound:
+            return None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"looking up {tag}") from None
+
+    def save(self, tags: list[str], path: Path) -> None:
+        """Write ``tags`` to ``path`` as one archive, as ``docker save TAG...`` does: layers
+        that the images share are in it once, and ``docker load`` restores every tag.
+
+        docker-py saves one image at a time; the engine's ``GET /images/get?names=...``
+        takes several, so this asks it directly through docker-py's HTTP session. The
+        archive is written beside ``path`` and renamed, so a cut-off save never looks like a
+        whole one.
+        """
+        api: Any = self._client.api
+        url = f"{api.base_url}/v{api.api_version}/images/get"
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with api.get(
+                url, params={"names": tags}, stream=True, timeout=SAVE_READ_TIMEOUT
+            ) as reply:
+                if reply.status_code != 200:
+                    raise EngineError(
+                        f"the engine would not save {', '.join(tags)}: HTTP "
+                        f"{reply.status_code} {reply.text.strip()[:300]}"
+                    )
+                with partial.open("wb") as archive:
+                    for chunk in reply.iter_content(chunk_size=1 << 20):
+                        archive.write(chunk)
+            partial.replace(path)
+        except _CONNECTION_ERRORS as error:
+            # Before OSError: requests' errors are OSErrors.
+            raise _engine_error(error, "saving images") from None
+        except OSError as error:
+            raise UsageError(
+                f"--save {path}: cannot write the images: {error.strerror or error}; give a "
+                "file in a directory that exists and has room (a test image is 2-3 GB)"
+            ) from None
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def ensure_base_image(self, toolchain: Toolchain, progress: Progress) -> str:
+        """Make ``toolchain``'s base image exist locally; returns how it was obtained.
+
+        Pull ``debian:<release>`` where a registry answers; otherwise (no registry here)
+        build it once with ``debootstrap --variant=minbase <release>`` and ``docker import``.
+        """
+        base_image = toolchain.base_image
+        if self.image_id(base_image) is not None:
+            return "present"
+        try:
+            progress(f"base image: pulling {REGISTRY_REPOSITORY}:{toolchain.name}")
+            pulled = self._client.images.pull(REGISTRY_REPOSITORY, tag=toolchain.name)
+            pulled.tag(*ids.split_image_ref(base_image))
+            return f"pulled {REGISTRY_REPOSITORY}:{toolchain.name}"
+        except docker.errors.APIError as error:
+            progress(f"base image: no registry ({_first_line(str(error))}); using debootstrap")
+        self._debootstrap_import(toolchain, progress)
+        return "debootstrap"
+
+    def _debootstrap_import(self, toolchain: Toolchain, progress: Progress) -> None:
+        base_image, release = toolchain.base_image, toolchain.name
+        if shutil.which("debootstrap") is None:
+            raise EngineError(
+                "no registry answers and debootstrap is not installed, so the base image "
+                "cannot be made; run `sudo scripts/setup-host.sh` (installs debootstrap)"
+            )
+        if os.geteuid() != 0:
+            raise EngineError(
+                "debootstrap needs root to build the base image; run the farm as root once"
+            )
+        with tempfile.TemporaryDirectory(prefix="farm-debootstrap-") as temporary:
+            root = Path(temporary) / "rootfs"
+            progress(f"base image: debootstrap --variant=minbase {release} ({DEBOOTSTRAP_MIRROR})")
+            bootstrapped = command.run(
+                ["debootstrap", "--variant=minbase", release, root, DEBOOTSTRAP_MIRROR],
+                timeout=1800,
+            )
+            if not bootstrapped.ok:
+                raise EngineError(f"debootstrap of {release} failed:\n{bootstrapped.tail(15)}")
+            tarball = Path(temporary) / "rootfs.tar"
+            packed = command.run(["tar", "-C", root, "-cf", tarball, "."], timeout=600)
+            if not packed.ok:
+                raise EngineError(f"packing the debootstrap tree failed:\n{packed.tail(5)}")
+            progress(f"base image: docker import as {base_image}")
+            repository, tag = ids.split_image_ref(base_image)
+            try:
+                self._client.api.import_image_from_file(
+                    str(tarball),
+                    repository=repository,
+                    tag=tag,
+                    changes=[f"LABEL {MANAGED_LABEL}=true"],
+                )
+            except _CONNECTION_ERRORS as error:
+                raise _engine_error(error, f"importing {base_image}") from None
+        if self.image_id(base_image) is None:
+            raise EngineError(f"docker import did not produce {base_image}")
+
+    def build(
+        self, spec: BuildSpec, *, log_path: Path, progress: Progress, rebuild: bool = False
+    ) -> BuildOutcome:
+        """Build ``spec`` unless its tag exists; BuildError names the phase that failed.
+
+        ``rebuild`` builds every step again, cache or not (the build benchmark measures
+        with it).
+        """
+        existing = None if rebuild else self.image_id(spec.tag)
+        if existing is not None:
+            return BuildOutcome(spec, existing, reused=True, elapsed=0.0, log_path=None)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        _keep_earlier_log(log_path)
+        started = time.monotonic()
+        progress(f"{spec.name}: building {spec.tag}")
+        last_line = ""
+        error_text: str | None = None
+        step_container: str | None = None  # the container of the RUN step under way
+        with _context_tar(spec) as context, log_path.open("w", encoding="utf-8") as log:
+            log.write(f"# glibc-farm build of {spec.name} as {spec.tag}\n")
+            try:
+                # Its own connection, with a read timeout long enough for a quiet make.
+                api = docker.from_env(timeout=BUILD_READ_TIMEOUT).api
+                stream = api.build(
+                    fileobj=context,
+                    custom_context=True,
+                    tag=spec.tag,
+                    rm=True,
+                    forcerm=True,
+                    nocache=rebuild,
+                    decode=True,
+                    labels={MANAGED_LABEL: "true"},
+                    network_mode=None if spec.needs_network else "none",
+                )
+                heartbeat = time.monotonic()
+                for chunk in _chunks(stream):
+                    if "stream" in chunk:
+                        text = str(chunk["stream"])
+                        log.write(text)
+                        if running := _RUNNING_IN_RE.search(text):
+                            step_container = running.group(1)
+                        for line in text.splitlines():
+                            if line.strip():
+                                last_line = line.strip()
+                                if line.startswith(("Step ", "farm-")):
+                                    progress(f"{spec.name}: {_short(line)} ({_elapsed(started)})")
+                                    heartbeat = time.monotonic()
+                    if "error" in chunk:
+                        error_text = str(chunk.get("error"))
+                        log.write(f"\n# ERROR: {error_text}\n")
+                    if time.monotonic() - heartbeat > 30:
+                        progress(f"{spec.name}: {_short(last_line)} ({_elapsed(started)})")
+                        heartbeat = time.monotonic()
+                log.flush()
+            except docker.errors.APIError as error:
+                error_text = _first_line(str(error))
+                log.write(f"\n# ERROR: {error}\n")
+            except _CONNECTION_ERRORS as error:
+                log.write(f"\n# ENGINE LOST: {error}\n")
+                raise _engine_error(error, f"building {spec.name}") from None
+            except KeyboardInterrupt:
+                log.write("\n# INTERRUPTED\n")
+                self._stop_build_step(step_container)
+                raise
+        elapsed = time.monotonic() - started
+        built = self.image_id(spec.tag)
+        if error_text is not None or built is None:
+            raise _build_failure(spec, log_path, error_text or "no image was produced")
+        progress(f"{spec.name}: built in {_elapsed(started)}")
+        return BuildOutcome(spec, built, reused=False, elapsed=elapsed, log_path=log_path)
+
+    def _stop_build_step(self, container: str | None) -> None:
+        """Remove the container of an interrupted build step at once.
+
+        The engine cancels a build whose client went away, but in its own time: make would
+        go on for seconds after the farm said its containers were stopped.
+        """
+        if container is None:
+            return
+        with contextlib.suppress(docker.errors.APIError, *_CONNECTION_ERRORS):
+            self._client.api.remove_container(container, force=True)
+
+    # ------------------------------------------------------------------------- containers
+
+    def start_container(self, image: str, name: str, **settings: Any) -> str:
+        """Start a detached container of ``image`` named ``name`` with the farm's labels
+        (``settings`` are docker's: limits, mounts, network); returns its id."""
+        try:
+            container = self._client.containers.run(
+                image, name=name, detach=True, labels=container_labels(), **settings
+            )
+        except docker.errors.APIError as error:
+            raise EngineError(f"cannot start a container of {image}: {error}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"starting a container of {image}") from None
+        return str(container.id)
+
+    def exec(
+        self,
+        container: str,
+        argv: list[str],
+        *,
+        user: str,
+        workdir: str = "/",
+        environment: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """Run ``argv`` in ``container``; its exit status and output (stdout and stderr)."""
+        try:
+            result = self._client.api.exec_create(
+                container, argv, user=user, workdir=workdir, environment=dict(environment or {})
+            )
+            output = self._client.api.exec_start(result["Id"], demux=False)
+            status = self._client.api.exec_inspect(result["Id"]).get("ExitCode")
+        except docker.errors.APIError as error:
+            raise EngineError(f"the engine failed to exec in {container}: {error}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"running a command in {container}") from None
+        return int(status if status is not None else -1), bytes(output or b"")
+
+    # ------------------------------------------------------------ inventory and removal
+
+    def inventory(self, *, image_labels: list[str]) -> Inventory:
+        """Every container, the images carrying every one of ``image_labels`` (``KEY`` or
+        ``KEY=VALUE``, as docker's label filter), and the disk usage."""
+        api = self._client.api
+        try:
+            containers: list[dict[str, Any]] = api.containers(all=True)
+            usage: dict[str, Any] = self._client.df()
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, "listing containers") from None
+        unique = {
+            str(image["Id"]): max(
+                0, int(image.get("Size") or 0) - max(0, int(image.get("SharedSize") or 0))
+            )
+            for image in usage.get("Images") or ()
+        }
+        layers = sum(int(c.get("SizeRw") or 0) for c in usage.get("Containers") or ())
+        return Inventory(
+            tuple(
+                ListedContainer(
+                    id=str(entry["Id"]),
+                    name=str((entry.get("Names") or [str(entry["Id"])[:12]])[0]).lstrip("/"),
+                    image_id=str(entry.get("ImageID") or ""),
+                    state=str(entry.get("State") or "?"),
+                    labels=dict(entry.get("Labels") or {}),
+                )
+                for entry in containers
+            ),
+            self.images(image_labels),
+            int(usage.get("LayersSize") or 0) + layers,
+            unique,
+        )
+
+    def images(self, labels: list[str]) -> tuple[ListedImage, ...]:
+        """The images carrying every one of ``labels`` (``KEY`` or ``KEY=VALUE``)."""
+        try:
+            listed: list[dict[str, Any]] = self._client.api.images(filters={"label": labels})
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, "listing images") from None
+        return tuple(
+            ListedImage(
+                id=str(entry["Id"]),
+                tags=tuple(t for t in entry.get("RepoTags") or () if t != "<none>:<none>"),
+                created=int(entry.get("Created") or 0),
+                labels=dict(entry.get("Labels") or {}),
+            )
+            for entry in listed
+        )
+
+    def used_bytes(self) -> int:
+        """Bytes of image layers and container layers."""
+        try:
+            usage: dict[str, Any] = self._client.df()
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, "measuring disk usage") from None
+        layers = sum(int(c.get("SizeRw") or 0) for c in usage.get("Containers") or ())
+        return int(usage.get("LayersSize") or 0) + layers
+
+    def remove_container(self, reference: str) -> bool:
+        """Remove a container (forced, with its anonymous volumes); False if it was gone."""
+        return self._remove(
+            lambda: self._client.api.remove_container(reference, v=True, force=True),
+            f"container {reference}",
+        )
+
+    def remove_image(self, reference: str) -> bool:
+        """Remove an image reference, never forced: the engine refuses (`Refused`, a
+        conflict) an image a container uses, and removing a tag of an image with children
+        only untags it. False if it was gone."""
+        return self._remove(
+            lambda: self._client.api.remove_image(reference, force=False, noprune=False),
+            f"image {reference}",
+        )
+
+    def _remove(self, remove: Callable[[], object], what: str) -> bool:
+        try:
+            remove()
+        except docker.errors.NotFound:
+            return False  # gone already: another gc, or its farm removed it
+        except docker.errors.APIError as error:
+            raise Refused(
+                str(error.explanation or error), conflict=error.status_code == _CONFLICT
+            ) from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"removing {what}") from None
+        return True
 
 
-# --- building ------------------------------------------------------------------------------
-
-
-def _context_tar(image: ImageSpec) -> io.BufferedRandom:
+def _context_tar(spec: BuildSpec) -> io.BufferedRandom:
     """The build context as a tar stream: the Dockerfile plus every context file.
 
     Files get a fixed mtime so the context, like the tag, depends only on content.
@@ -236,9 +529,9 @@ def _context_tar(image: ImageSpec) -> io.BufferedRandom:
     stream = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
     with tarfile.open(fileobj=stream, mode="w") as archive:
         entries: list[tuple[str, bytes | None, int, Path | None]] = [
-            ("Dockerfile", image.dockerfile.encode(), 0o644, None)
+            ("Dockerfile", spec.dockerfile.encode(), 0o644, None)
         ]
-        entries += [(f.dest, f.data, f.mode, f.source) for f in image.context]
+        entries += [(f.dest, f.data, f.mode, f.source) for f in spec.context]
         for name, data, mode, source in entries:
             info = tarfile.TarInfo(name)
             info.mode, info.mtime = mode, 1_600_000_000
@@ -254,81 +547,6 @@ def _context_tar(image: ImageSpec) -> io.BufferedRandom:
     return stream
 
 
-def build_image(
-    client: docker.DockerClient,
-    image: ImageSpec,
-    *,
-    log_path: Path,
-    progress: Progress,
-    rebuild: bool = False,
-) -> BuildOutcome:
-    """Build ``image`` unless its tag exists; BuildError names the phase that failed.
-
-    ``rebuild`` builds every step again, cache or not (the build benchmark measures with it).
-    """
-    existing = None if rebuild else image_id(client, image.tag)
-    if existing is not None:
-        return BuildOutcome(image, existing, reused=True, elapsed=0.0, log_path=None)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    _keep_earlier_log(log_path)
-    started = time.monotonic()
-    progress(f"{image.name}: building {image.tag}")
-    last_line = ""
-    error_text: str | None = None
-    step_container: str | None = None  # the container of the RUN step under way
-    with _context_tar(image) as context, log_path.open("w", encoding="utf-8") as log:
-        log.write(f"# glibc-farm build of {image.name} as {image.tag}\n")
-        try:
-            api = docker.from_env(timeout=BUILD_READ_TIMEOUT).api
-            stream = api.build(
-                fileobj=context,
-                custom_context=True,
-                tag=image.tag,
-                rm=True,
-                forcerm=True,
-                nocache=rebuild,
-                decode=True,
-                labels={MANAGED_LABEL: "true"},
-                network_mode=None if image.needs_network else "none",
-            )
-            heartbeat = time.monotonic()
-            for chunk in _chunks(stream):
-                if "stream" in chunk:
-                    text = str(chunk["stream"])
-                    log.write(text)
-                    if running := _RUNNING_IN_RE.search(text):
-                        step_container = running.group(1)
-                    for line in text.splitlines():
-                        if line.strip():
-                            last_line = line.strip()
-                            if line.startswith(("Step ", "farm-")):
-                                progress(f"{image.name}: {_short(line)} ({_elapsed(started)})")
-                                heartbeat = time.monotonic()
-                if "error" in chunk:
-                    error_text = str(chunk.get("error"))
-                    log.write(f"\n# ERROR: {error_text}\n")
-                if time.monotonic() - heartbeat > 30:
-                    progress(f"{image.name}: {_short(last_line)} ({_elapsed(started)})")
-                    heartbeat = time.monotonic()
-            log.flush()
-        except docker.errors.APIError as error:
-            error_text = _first_line(str(error))
-            log.write(f"\n# ERROR: {error}\n")
-        except _CONNECTION_ERRORS as error:
-            log.write(f"\n# ENGINE LOST: {error}\n")
-            raise _no_engine(error) from None
-        except KeyboardInterrupt:
-            log.write("\n# INTERRUPTED\n")
-            _stop_build_step(client, step_container)
-            raise
-    elapsed = time.monotonic() - started
-    built = image_id(client, image.tag)
-    if error_text is not None or built is None:
-        raise _build_failure(image, log_path, error_text or "no image was produced")
-    progress(f"{image.name}: built in {_elapsed(started)}")
-    return BuildOutcome(image, built, reused=False, elapsed=elapsed, log_path=log_path)
-
-
 def _keep_earlier_log(log_path: Path) -> None:
     """Move the log of an earlier build of the same image in this run directory (an
     interrupted one, before ``--resume``) to ``NAME.log.1``, ``.2``, ...: nothing is lost."""
@@ -340,25 +558,13 @@ def _keep_earlier_log(log_path: Path) -> None:
     log_path.rename(earlier)
 
 
-def _stop_build_step(client: docker.DockerClient, container: str | None) -> None:
-    """Remove the container of an interrupted build step at once.
-
-    The engine cancels a build whose client went away, but in its own time: make would go on
-    for seconds after the farm said its containers were stopped.
-    """
-    if container is None:
-        return
-    with contextlib.suppress(docker.errors.APIError, *_CONNECTION_ERRORS):
-        client.api.remove_container(container, force=True)
-
-
 def _chunks(stream: Iterator[Any]) -> Iterator[dict[str, Any]]:
     for chunk in stream:
         if isinstance(chunk, dict):
             yield chunk
 
 
-def _build_failure(image: ImageSpec, log_path: Path, error_text: str) -> BuildError:
+def _build_failure(spec: BuildSpec, log_path: Path, error_text: str) -> BuildError:
     """A BuildError whose phase and message come from the farm script that failed."""
     log = log_path.read_text(encoding="utf-8", errors="replace")
     failures = list(_FAILED_RE.finditer(log))
@@ -366,7 +572,7 @@ def _build_failure(image: ImageSpec, log_path: Path, error_text: str) -> BuildEr
         phase = failures[-1].group("phase")
         message = failures[-1].group("message")
     else:
-        phase = "build" if image.kind in ("build",) else image.kind
+        phase = spec.kind
         message = error_text
     if phase == "source-prepare":
         phase = "source"
@@ -376,7 +582,7 @@ def _build_failure(image: ImageSpec, log_path: Path, error_text: str) -> BuildEr
     )
     patch = _PATCH_RE.search(message) if phase == "patch-apply" else None
     return BuildError(
-        f"{image.name}: {phase} failed: {message}\n{_indent(detail)}\nfull log: {log_path}",
+        f"{spec.name}: {phase} failed: {message}\n{_indent(detail)}\nfull log: {log_path}",
         phase=phase,
         log_path=str(log_path),
         patch_number=int(patch.group("number")) if patch else None,

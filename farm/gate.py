@@ -268,9 +268,14 @@ class AttemptHistory:
         return tuple(attempt.outcome for attempt in self.attempts)
 
     @property
+    def seen(self) -> tuple[outcome.Seen, ...]:
+        """The attempts as `farm.outcome`'s rules take them (a designed crash is good)."""
+        return tuple(attempt.seen for attempt in self.attempts)
+
+    @property
     def mixed(self) -> bool:
         """Attempts disagree on good vs bad: the test is flaky in this cell."""
-        return outcome.attempts_disagree(attempt.outcome for attempt in self.attempts)
+        return outcome.attempts_disagree(self.seen)
 
     @property
     def cell(self) -> str:
@@ -559,7 +564,7 @@ def _histories(results: Iterable[TestResult], warnings: list[str]) -> tuple[Atte
         versions = seen[key]
         if len(versions) > 1:
             warnings.append(
-                f"{len(versions)} different records for {key[0]}-{key[1]}-{key[2]} "
+                f"{len(versions)} different records for {ids.cell_id(*key[:3])} "
                 f"{key[3]} attempt {key[4]}; judging the worst"
             )
         # The worst outcome wins a conflict, so a merge of artifacts never hides a failure.
@@ -899,7 +904,7 @@ class _ArchJudge:
         self, test: str, before: AttemptHistory, after: AttemptHistory
     ) -> Transition | None:
         old, new = before.final.outcome, after.final.outcome
-        if outcome.attempts_disagree(after.outcomes, before=old):
+        if outcome.attempts_disagree(after.seen, before=before.final.seen):
             return self._transition(
                 test,
                 ChangeKind.FLAKY,
@@ -907,9 +912,9 @@ class _ArchJudge:
                 after,
                 note="did not reproduce on rerun",
             )
-        if outcome.is_regression(old, new):
+        if outcome.is_regression(before.final.seen, after.final.seen):
             return self._regression(test, before, after)
-        if outcome.is_fix(old, new):
+        if outcome.is_fix(before.final.seen, after.final.seen):
             return self._transition(test, ChangeKind.FIX, before, after)
         if not before.final.is_good and not after.final.is_good:
             note = "the farm could not run it in the baseline" if old is Outcome.ERROR else ""
@@ -928,7 +933,7 @@ class _ArchJudge:
         the arch undecided (their note starts with "new" so the verdict can find them).
         """
         final = after.final
-        if outcome.attempts_disagree(after.outcomes):
+        if outcome.attempts_disagree(after.seen):
             note, rejects = "new test with attempts that disagree", False
         elif final.is_good:
             return self._transition(test, ChangeKind.NEW, None, after)
@@ -946,7 +951,7 @@ class _ArchJudge:
         """Why the two variants' results prove nothing, if they do not: an ACCEPT needs at
         least one test that produced a real outcome (not ERROR) in both."""
         reasons = []
-        for name, tests in (("baseline", self.baseline), ("series variant", self.patched)):
+        for name, tests in ((ids.BASELINE, self.baseline), ("series variant", self.patched)):
             if tests and all(h.final.outcome is Outcome.ERROR for h in tests.values()):
                 reasons.append(
                     f"every test of the {name} ERRORed ({len(tests)}): the farm could not run "

@@ -11,7 +11,8 @@ the containers whose owning ``farm`` process is no longer alive. Nothing without
 ``org.glibc-farm.managed`` label is ever touched.
 
 The choice is a pure function over plain data (:func:`plan_gc`); only :func:`collect`,
-:func:`execute` and :func:`record_scenario_images` talk to the engine.
+:func:`execute` and :func:`record_scenario_images` talk to the engine, through its
+`farm.engine.Engine` (which maps every engine error).
 """
 
 from __future__ import annotations
@@ -25,15 +26,11 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-
-from farm import engine
-from farm.errors import EngineError, FarmError, UsageError
-from farm.render import BASE_IMAGES, TAG_REPOSITORY, ImagePlan
+from farm.engine import MANAGED_LABEL, OWNER_LABEL, Engine, Progress, Refused
+from farm.errors import FarmError, UsageError
+from farm.ids import TAG_REPOSITORY
+from farm.render import BASE_IMAGES, ImagePlan
 from farm.sources import default_cache_dir
 
 #: Under the cache root: one record per scenario of the image tags it uses.
@@ -68,11 +65,11 @@ class ContainerInfo:
 
     @property
     def managed(self) -> bool:
-        return self.labels.get(engine.MANAGED_LABEL) == "true"
+        return self.labels.get(MANAGED_LABEL) == "true"
 
     @property
     def owner(self) -> str | None:
-        return self.labels.get(engine.OWNER_LABEL)
+        return self.labels.get(OWNER_LABEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +85,7 @@ class ImageInfo:
 
     @property
     def managed(self) -> bool:
-        return self.labels.get(engine.MANAGED_LABEL) == "true"
+        return self.labels.get(MANAGED_LABEL) == "true"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +167,14 @@ def write_record(
     return path
 
 
-def record_scenario_images(client: docker.DockerClient, plan: ImagePlan) -> Path:
+def record_scenario_images(engine: Engine, plan: ImagePlan) -> Path:
     """Record which images of ``plan`` exist, as the scenario's newest record.
 
     The build calls this after every image it builds or reuses, so what a running build
     has made is protected from ``farm gc`` as soon as it exists.
     """
     planned = {image.tag for image in plan.images}
-    existing = {tag for image in _list_images(client, ()) for tag in image.tags}
+    existing = {tag for image in engine.images(_label_filters(())) for tag in image.tags}
     return write_record(
         records_dir(),
         plan.scenario.name,
@@ -383,39 +380,10 @@ def format_bytes(count: int) -> str:
 
 # --- talking to the engine -----------------------------------------------------------------
 
-_CONNECTION_ERRORS = (docker.errors.DockerException, requests.exceptions.ConnectionError)
-
-
-def _engine_gone(error: BaseException, doing: str) -> EngineError:
-    return EngineError(
-        f"the Docker engine failed while {doing} ({error.__class__.__name__}: {error}); "
-        "`farm doctor` checks it; once it answers, run the interrupted command again"
-    )
-
 
 def _label_filters(required_labels: Sequence[LabelFilter]) -> list[str]:
-    return [f"{engine.MANAGED_LABEL}=true"] + [
+    return [f"{MANAGED_LABEL}=true"] + [
         key if value is None else f"{key}={value}" for key, value in required_labels
-    ]
-
-
-def _list_images(
-    client: docker.DockerClient, required_labels: Sequence[LabelFilter]
-) -> list[ImageInfo]:
-    try:
-        listed: list[dict[str, Any]] = client.api.images(
-            filters={"label": _label_filters(required_labels)}
-        )
-    except _CONNECTION_ERRORS as error:
-        raise _engine_gone(error, "listing images") from None
-    return [
-        ImageInfo(
-            id=str(entry["Id"]),
-            tags=tuple(t for t in entry.get("RepoTags") or () if t != "<none>:<none>"),
-            created=int(entry.get("Created") or 0),
-            labels=dict(entry.get("Labels") or {}),
-        )
-        for entry in listed
     ]
 
 
@@ -429,58 +397,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _disk_usage(client: docker.DockerClient) -> tuple[int, dict[str, int]]:
-    """Bytes of image layers and container layers, and each image's unshared bytes."""
-    try:
-        usage: dict[str, Any] = client.df()
-    except _CONNECTION_ERRORS as error:
-        raise _engine_gone(error, "measuring disk usage") from None
-    unique = {
-        str(image["Id"]): max(
-            0, int(image.get("Size") or 0) - max(0, int(image.get("SharedSize") or 0))
-        )
-        for image in usage.get("Images") or ()
-    }
-    containers = sum(int(c.get("SizeRw") or 0) for c in usage.get("Containers") or ())
-    return int(usage.get("LayersSize") or 0) + containers, unique
-
-
-def collect(
-    client: docker.DockerClient, *, required_labels: Sequence[LabelFilter] = ()
-) -> Inventory:
+def collect(engine: Engine, *, required_labels: Sequence[LabelFilter] = ()) -> Inventory:
     """Every container (a non-farm one may still use a farm image) and the farm's images."""
-    try:
-        listed: list[dict[str, Any]] = client.api.containers(all=True)
-    except _CONNECTION_ERRORS as error:
-        raise _engine_gone(error, "listing containers") from None
+    listed = engine.inventory(image_labels=_label_filters(required_labels))
     host = socket.gethostname()
-    containers = []
-    for entry in listed:
-        labels = dict(entry.get("Labels") or {})
-        names = entry.get("Names") or [str(entry["Id"])[:12]]
-        containers.append(
-            ContainerInfo(
-                id=str(entry["Id"]),
-                name=str(names[0]).lstrip("/"),
-                image_id=str(entry.get("ImageID") or ""),
-                state=str(entry.get("State") or "?"),
-                labels=labels,
-                liveness=owner_liveness(
-                    labels.get(engine.OWNER_LABEL), host=host, pid_alive=_pid_alive
-                ),
-            )
+    containers = tuple(
+        ContainerInfo(
+            c.id,
+            c.name,
+            c.image_id,
+            c.state,
+            c.labels,
+            owner_liveness(c.labels.get(OWNER_LABEL), host=host, pid_alive=_pid_alive),
         )
-    _, unique = _disk_usage(client)
-    images = [
-        ImageInfo(i.id, i.tags, i.created, i.labels, unique.get(i.id, 0))
-        for i in _list_images(client, required_labels)
-    ]
-    return Inventory(tuple(containers), tuple(images))
+        for c in listed.containers
+    )
+    images = tuple(
+        ImageInfo(i.id, i.tags, i.created, i.labels, listed.unique_bytes.get(i.id, 0))
+        for i in listed.images
+    )
+    return Inventory(containers, images)
 
 
-def execute(client: docker.DockerClient, plan: GcPlan, *, progress: engine.Progress) -> GcOutcome:
+def execute(engine: Engine, plan: GcPlan, *, progress: Progress) -> GcOutcome:
     """Remove what ``plan`` says, in its order; the engine's refusals are kept, not errors."""
-    before, _ = _disk_usage(client)
+    before = engine.used_bytes()
     removed: list[Removal] = []
     refused: list[Kept] = []
     failed: list[tuple[Removal, str]] = []
@@ -488,25 +429,16 @@ def execute(client: docker.DockerClient, plan: GcPlan, *, progress: engine.Progr
         progress(f"gc: removing {removal.kind.value} {removal.what}")
         try:
             if removal.kind is Kind.CONTAINER:
-                # v=True: the container's anonymous volumes go with it.
-                client.api.remove_container(removal.reference, v=True, force=True)
+                gone = not engine.remove_container(removal.reference)
             else:
-                # Never forced: the engine refuses an image a container uses, and removing
-                # a tag of an image with children only untags it.
-                client.api.remove_image(removal.reference, force=False, noprune=False)
-        except docker.errors.NotFound:
-            continue  # gone already: another gc, or its farm removed it
-        except docker.errors.APIError as error:
-            explanation = str(error.explanation or error)
-            if error.status_code == 409:
-                refused.append(
-                    Kept(removal.kind, removal.what, f"the engine refused: {explanation}")
-                )
+                gone = not engine.remove_image(removal.reference)
+        except Refused as refusal:
+            if refusal.conflict:
+                refused.append(Kept(removal.kind, removal.what, f"the engine refused: {refusal}"))
             else:
-                failed.append((removal, explanation))
+                failed.append((removal, str(refusal)))
             continue
-        except _CONNECTION_ERRORS as error:
-            raise _engine_gone(error, f"removing {removal.kind.value} {removal.what}") from None
-        removed.append(removal)
-    after, _ = _disk_usage(client)
+        if not gone:
+            removed.append(removal)
+    after = engine.used_bytes()
     return GcOutcome(tuple(removed), tuple(refused), tuple(failed), max(0, before - after))

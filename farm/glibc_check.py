@@ -16,7 +16,7 @@ back base64-encoded: tests could print anything, and nothing they print can pose
 verdict. ``farm.glibc_sum`` reads the summary; ``glibc_test.driver_outcome`` turns a FAIL
 into TIMEOUT or CRASH where glibc's driver says so.
 
-A subdirectory is one pytest item (test id ``glibc/<subdir>/``, see ``subdir_item_test``)
+A subdirectory is one pytest item (test id ``glibc/<subdir>/``, see ``ids.glibc_subdir_test_id``)
 that writes one result record per glibc test (``glibc/<subdir>/<test>``), so the gate
 compares test by test as for tests run one at a time. A bad outcome is rerun the old way,
 one test at a time (``farm.glibc_test``), as attempt 2 and on.
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from farm import glibc_test
+from farm import glibc_test, ids
 from farm.container import TestContainer
 from farm.errors import EngineError
 from farm.glibc_sum import Anomaly, parse_summary, parse_test_result
@@ -83,23 +83,6 @@ while IFS= read -r line; do
 done <"$build/$sub/subdir-tests.sum"
 tail -n 40 /tmp/farm-check.log | emit log make
 """
-
-
-def subdir_item_test(subdir: str) -> str:
-    """The test id of the pytest item that checks SUBDIR whole: ``glibc/elf/``."""
-    return f"glibc/{subdir}/"
-
-
-def item_subdir(test: str) -> str | None:
-    """The subdirectory a whole-subdirectory item checks, or None for any other item."""
-    if test.startswith("glibc/") and test.endswith("/"):
-        return test.removeprefix("glibc/").removesuffix("/")
-    return None
-
-
-def glibc_test_id(name: str) -> str:
-    """The farm's test id of glibc test NAME (``elf/tst-x``): ``glibc/elf/tst-x``."""
-    return f"glibc/{name}"
 
 
 def check_subdir_name(subdir: str) -> None:
@@ -281,7 +264,7 @@ def run_subdir_check(
             details={"run_by": f"make check in {subdir}/"},
         )
         record(result)
-        while result.needs_rerun and result.attempt <= reruns:
+        while result.rerun_follows(reruns):
             rerun = glibc_test.run_glibc_test(container, test.name, factor=cell.factor)
             result = _record(
                 cell,
@@ -305,7 +288,7 @@ def _record(cell: CellContext, name: str, **fields: Any) -> TestResult:
         scenario=cell.scenario,
         arch=cell.arch,
         variant=cell.variant,
-        test=glibc_test_id(name),
+        test=ids.glibc_test_id(name),
         image=cell.image,
         **fields,
     )

@@ -70,6 +70,20 @@ def glibc_test_id(name: str) -> str:
     return GLIBC_TEST_PREFIX + name
 
 
+def glibc_subdir_test_id(subdir: str) -> str:
+    """The test id of the pytest item that checks a glibc subdirectory whole (its ``make
+    check``): ``glibc/<subdir>/``, e.g. ``glibc/elf/``."""
+    return f"{GLIBC_TEST_PREFIX}{subdir}/"
+
+
+def subdir_of_test(test: str) -> str | None:
+    """The subdirectory a whole-subdirectory item checks (`glibc_subdir_test_id`), or None
+    for any other test id."""
+    if is_glibc_test(test) and test.endswith("/"):
+        return test.removeprefix(GLIBC_TEST_PREFIX).removesuffix("/")
+    return None
+
+
 def is_farm_test(test: str) -> bool:
     return test.startswith(FARM_TEST_PREFIX)
 
@@ -101,6 +115,35 @@ def image_name(
     return "-".join(part for part in parts if part)
 
 
+#: The repository prefix of every image the farm tags; ``farm gc`` considers no other.
+TAG_REPOSITORY = "glibc-farm"
+#: A toolchain's Debian base image, ``glibc-farm/base:<release>``.
+BASE_REPOSITORY = f"{TAG_REPOSITORY}/base"
+
+
+def image_tag(name: str, digest: str) -> str:
+    """The tag of the plan image ``name`` whose inputs hash to ``digest``:
+    ``glibc-farm/<kind>:[<rest of its name>-]<digest>``, e.g.
+    ``glibc-farm/test:x86_64-baseline-90fc334ae62b351e`` or
+    ``glibc-farm/toolchain:5dd4bde3dec9137d``."""
+    kind, _, rest = name.partition("-")
+    prefix = f"{rest}-" if rest else ""
+    return f"{TAG_REPOSITORY}/{kind}:{prefix}{digest}"
+
+
+def base_image_tag(release: str) -> str:
+    """A toolchain's base image: ``glibc-farm/base:<release>``."""
+    return f"{BASE_REPOSITORY}:{release}"
+
+
+def split_image_ref(reference: str) -> tuple[str, str]:
+    """``repository:tag`` -> (repository, tag); a registry's port is part of the repository."""
+    repository, _, tag = reference.rpartition(":")
+    if not repository or "/" in tag:
+        return reference, "latest"
+    return repository, tag
+
+
 def prefix_variant(series: str, count: int) -> str:
     """The variant of a bisection step: the first ``count`` patches of ``series``."""
     return f"{series}.prefix{count}"
@@ -125,3 +168,23 @@ class BuildPhase(enum.StrEnum):
 def test_image_name(arch: str, variant: str, *, toolchain: str = "") -> str:
     """The name of the image a cell's tests run in: ``test-[<toolchain>-]<arch>-<variant>``."""
     return image_name(ImageKind.TEST, arch, variant, toolchain=toolchain)
+
+
+class ContainerRole(enum.StrEnum):
+    """What a farm container is for; the first word of its name after ``farm-``."""
+
+    PROBE = "probe"  # the environment probe of a cell's image
+    TEST = "test"  # a pytest-xdist worker's container of one image
+    BISECT = "bisect"  # a bisection step's
+
+
+def container_name(
+    role: ContainerRole, image_tag: str, pid: int, *, worker: str = "", kind: str = ""
+) -> str:
+    """``farm-<role>[-<worker>][-<kind>]-<image>-<pid>``, e.g.
+    ``farm-test-gw0-cases-x86_64-baseline-90fc334ae62b351e-4242``: unique per process and
+    worker (xdist's ``worker_id``), and readable by ``docker ps``. ``<image>`` is the tag
+    after its repository. The owner label, not the name, says whose a container is."""
+    image = image_tag.rsplit(":", 1)[-1]
+    parts = ("farm", role.value, worker, kind, image, str(pid))
+    return "-".join(part for part in parts if part)

@@ -10,9 +10,14 @@ The rules:
 
 - bad: FAIL, TIMEOUT, CRASH, ERROR. Everything else ran (or was legitimately skipped)
   without failing. A CRASH that a hazard case exists to demonstrate (``natural_crash``) is
-  the case behaving as designed, so it is not rerun and does not fail a bisection step.
-- regression (baseline -> series): good -> bad, and PASS/XPASS -> UNSUPPORTED (coverage lost:
-  the series made a test skip itself).
+  the case behaving as designed: it is not rerun, does not fail a bisection step, is no
+  regression and is reported as pytest's xfail. So every rule below takes a `Seen` (the
+  outcome and whether its crash is the designed one), never a bare outcome: gate and
+  bisection once called PASS -> designed CRASH a regression the runner never reran, which
+  could only end "seen once, not rerun".
+- regression (baseline -> series): behaved -> not behaved, and PASS/XPASS -> UNSUPPORTED
+  (coverage lost: the series made a test skip itself).
+- fix: not behaved -> PASS/XPASS.
 - rerun: every outcome that could be the series side of a regression, so every regression can
   be confirmed: a bad outcome in any variant, and UNSUPPORTED in a series variant. The
   baseline's UNSUPPORTED is never the series side of anything, so it is not rerun.
@@ -25,6 +30,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from farm import ids
 
@@ -63,23 +69,58 @@ def needs_rerun(outcome: Outcome, variant: str, *, natural_crash: bool = False) 
     return outcome is Outcome.UNSUPPORTED and variant != ids.BASELINE
 
 
-def is_regression(before: Outcome, after: Outcome) -> bool:
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One attempt's outcome as the policy judges it: with whether its CRASH is the one its
+    case exists to demonstrate (`farm.results.TestResult.seen` makes it)."""
+
+    outcome: Outcome
+    natural_crash: bool = False
+
+    @property
+    def behaved(self) -> bool:
+        return behaved(self.outcome, natural_crash=self.natural_crash)
+
+
+def is_regression(before: Seen, after: Seen) -> bool:
     """Whether baseline ``before`` -> series ``after`` is a regression."""
-    if before in GOOD and after in BAD:
+    if before.behaved and not after.behaved:
         return True
-    return before in PASSING and after is Outcome.UNSUPPORTED
+    return before.outcome in PASSING and after.outcome is Outcome.UNSUPPORTED
 
 
-def is_fix(before: Outcome, after: Outcome) -> bool:
-    return before in BAD and after in PASSING
+def is_fix(before: Seen, after: Seen) -> bool:
+    return not before.behaved and after.outcome in PASSING
 
 
-def attempts_disagree(attempts: Iterable[Outcome], before: Outcome | None = None) -> bool:
+def attempts_disagree(attempts: Iterable[Seen], before: Seen | None = None) -> bool:
     """The attempts of one test disagree, so its final outcome proves nothing (flaky)."""
-    outcomes = tuple(attempts)
-    if len({is_bad(o) for o in outcomes}) > 1:
+    seen = tuple(attempts)
+    if len({attempt.behaved for attempt in seen}) > 1:
         return True
-    return before is not None and len({is_regression(before, o) for o in outcomes}) > 1
+    return before is not None and len({is_regression(before, a) for a in seen}) > 1
+
+
+class Report(enum.StrEnum):
+    """How a test framework shows an outcome (pytest on the terminal, JUnit XML in CI)."""
+
+    PASSED = "passed"
+    SKIPPED = "skipped"  # UNSUPPORTED: did not run here
+    XFAILED = "xfailed"  # failed as expected: glibc's XFAIL, a case's designed crash
+    FAILED = "failed"
+    ERROR = "error"  # the farm could not run it
+
+
+def reported_as(seen: Seen) -> Report:
+    """What pytest and JUnit show for ``seen``; both ask here, so a designed crash is an
+    xfail in both (it was a ``<failure>`` in junit.xml while pytest showed an xfail)."""
+    if seen.outcome is Outcome.ERROR:
+        return Report.ERROR
+    if seen.outcome is Outcome.UNSUPPORTED:
+        return Report.SKIPPED
+    if seen.outcome is Outcome.XFAIL or (seen.outcome is Outcome.CRASH and seen.natural_crash):
+        return Report.XFAILED
+    return Report.FAILED if is_bad(seen.outcome) else Report.PASSED
 
 
 def outcome_of_label(label: str) -> Outcome:

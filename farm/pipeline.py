@@ -13,16 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
-from farm import build, command, engine, glibc_check, ids, runner
+from farm import build, command, glibc_check, ids, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
+from farm.engine import Engine, Progress
 from farm.errors import EngineError
 from farm.matrix import Cell
-from farm.render import image_name
-from farm.results import TestResult
+from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.sources import Cache
@@ -46,17 +44,19 @@ class BuiltCells:
 
 def test_image_name(cell: Cell) -> str:
     """The name, in its scenario's image plan, of the image ``cell``'s tests run in."""
-    return image_name("test", cell.toolchain, cell.arch, cell.variant)
+    return ids.test_image_name(
+        cell.arch.value, cell.variant, toolchain=cell.toolchain.image_qualifier
+    )
 
 
 def build_cells(
-    client: docker.DockerClient,
+    engine: Engine,
     scenario: Scenario,
     cells: Iterable[Cell],
     *,
     cache: Cache,
-    run_dir: Path,
-    progress: engine.Progress,
+    run_dir: RunDir,
+    progress: Progress,
     build_missing: bool = True,
 ) -> BuiltCells:
     """Fetch, render and build the test images of ``cells`` (and everything below them).
@@ -74,15 +74,15 @@ def build_cells(
         )
     ]
     if not build_missing:
-        statuses = build.present_images(client, prepared.plan, names=names)
+        statuses = build.present_images(engine, prepared.plan, names=names)
         return BuiltCells(scenario, cells, prepared, statuses, "not needed (--no-build)")
     toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
     base = "; ".join(
-        f"{name}: {engine.ensure_base_image(client, toolchain, progress)}"
+        f"{name}: {engine.ensure_base_image(toolchain, progress)}"
         for name, toolchain in toolchains.items()
     )
     statuses = build.build_images(
-        client, prepared.plan, names=names, log_dir=RunDir(run_dir).logs_dir, progress=progress
+        engine, prepared.plan, names=names, log_dir=run_dir.logs_dir, progress=progress
     )
     return BuiltCells(scenario, cells, prepared, statuses, base)
 
@@ -96,7 +96,7 @@ class CellProbe:
 
 
 def probe_cells(
-    client: docker.DockerClient, built: BuiltCells, *, run_dir: Path, progress: engine.Progress
+    engine: Engine, built: BuiltCells, *, run_dir: RunDir, progress: Progress
 ) -> dict[str, CellProbe]:
     """Per ready cell: the environment probe and the glibc tests its tree has."""
     probes: dict[str, CellProbe] = {}
@@ -104,7 +104,9 @@ def probe_cells(
         if not built.test_image_ready(cell):
             continue
         image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain)
-        container = TestContainer(client, image.tag, f"farm-probe-{image.digest}-{os.getpid()}")
+        container = TestContainer(
+            engine, image.tag, ids.container_name(ids.ContainerRole.PROBE, image.tag, os.getpid())
+        )
         container.start()
         try:
             facts = runner.probe(container)
@@ -118,7 +120,7 @@ def probe_cells(
         finally:
             container.stop()
         probe = CellProbe(cell.id, facts, tests, subdirs)
-        RunDir(run_dir).write_probe(cell.id, facts, tests, subdirs)
+        run_dir.write_probe(cell.id, facts, tests, subdirs)
         whole = f", {len(subdirs)} whole subdirectory(ies)" if subdirs else ""
         progress(
             f"{cell.id}: {facts.get('glibc', '?')}; built with {facts.get('gcc', '?')}, "
@@ -144,7 +146,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
         image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain).tag
         tests = [ids.farm_test_id(case.id) for case in selected]
         tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
-        tests += [glibc_check.subdir_item_test(s) for s in probes[cell.id].glibc_subdirs]
+        tests += [ids.glibc_subdir_test_id(s) for s in probes[cell.id].glibc_subdirs]
         items += [
             runner.TestItem(
                 cell.scenario_label,
@@ -161,9 +163,10 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
 
 
 def run_tests(
+    engine: Engine,
     items: list[runner.TestItem],
     *,
-    run_dir: Path,
+    run_dir: RunDir,
     workers: int | str,
     reruns: int,
     keyword: str | None = None,
@@ -171,14 +174,14 @@ def run_tests(
     """Run ``items`` under pytest + xdist in a child process; returns pytest's exit status."""
     if not items:
         return 5
-    directory = RunDir(run_dir)
+    directory = run_dir
     spec = directory.spec
     directory.results_dir.mkdir(parents=True, exist_ok=True)
     runner.write_spec(directory, items, reruns=reruns)
     argv = [
         sys.executable, "-m", "pytest", str(TESTSUITE),
         "-p", "farm.pytest_plugin", "--farm-spec", str(spec), "--farm-reruns", str(reruns),
-        "-c", os.devnull, "--rootdir", str(run_dir), "-p", "no:cacheprovider",
+        "-c", os.devnull, "--rootdir", str(directory.root), "-p", "no:cacheprovider",
         "-n", str(workers), "--dist", "loadgroup",
         "--junitxml", str(directory.pytest_junit), "-o", "junit_family=xunit2",
         "-q", "-rfE", "--no-header",
@@ -191,14 +194,14 @@ def run_tests(
     # Items whose container the engine dropped errored without a result. Say so, instead of
     # letting the gate see missing tests: no test failed, the engine did.
     try:
-        engine.connect(timeout=15)
+        engine.reconnect(timeout=15)
     except EngineError as error:
         raise EngineError(f"the Docker engine went away during the test run: {error}") from None
     return outcome.returncode
 
 
 def resume_items(
-    items: list[runner.TestItem], *, run_dir: Path, reruns: int
+    items: list[runner.TestItem], *, run_dir: RunDir, reruns: int
 ) -> list[runner.TestItem]:
     """The items an interrupted run has not finished; the finished ones' results are kept.
 
@@ -209,9 +212,7 @@ def resume_items(
     attempt history stays consistent. The kept results are written to a new file before the
     old files go, so a second interruption loses nothing either.
     """
-    directory = RunDir(run_dir)
-    results_dir = directory.results_dir
-    old_files = sorted(results_dir.glob("*.jsonl")) if results_dir.is_dir() else []
+    directory = run_dir
     # An unreadable line (torn by the interruption) is an attempt that did not finish: its
     # item is not finished either, so it runs again and no evidence is lost.
     found, _unreadable = directory.read_results()
@@ -219,15 +220,13 @@ def resume_items(
     for result in found:
         key = (result.scenario, result.arch, result.variant, result.test)
         attempts.setdefault(key, []).append(result)
-    finished = {
-        key for key, tries in attempts.items() if not tries[-1].needs_rerun or len(tries) > reruns
-    }
+    finished = {key for key, tries in attempts.items() if not tries[-1].rerun_follows(reruns)}
     # A whole-subdirectory item has no record of its own, so it always runs again; the
     # records its earlier run left are dropped rather than doubled.
     whole = {
         (i.scenario, i.arch.value, i.variant, i.test)
         for i in items
-        if glibc_check.item_subdir(i.test) is not None
+        if ids.subdir_of_test(i.test) is not None
     }
     finished = {
         key
@@ -235,13 +234,7 @@ def resume_items(
         if not any(key[:3] == sub[:3] and key[3].startswith(sub[3]) for sub in whole)
     }
     kept = [r for key in sorted(finished) for r in sorted(attempts[key], key=lambda r: r.attempt)]
-    if old_files:
-        merged = results_dir / f"resumed-{os.getpid()}.jsonl.tmp"
-        merged.write_text("".join(r.to_json() + "\n" for r in kept), encoding="utf-8")
-        merged.replace(results_dir / f"resumed-{os.getpid()}.jsonl")
-        for path in old_files:
-            if path.name != f"resumed-{os.getpid()}.jsonl":
-                path.unlink()
+    directory.replace_results(kept)
     return [
         item
         for item in items
@@ -249,27 +242,34 @@ def resume_items(
     ]
 
 
-def load_results(run_dir: Path) -> list[TestResult]:
+def load_results(run_dir: RunDir) -> list[TestResult]:
     """The results that can be read (for the summary table; the gate reads with RunDir too)."""
-    return list(RunDir(run_dir).read_results()[0])
+    return list(run_dir.read_results()[0])
 
 
 def summary_table(results: list[TestResult]) -> str:
-    """Outcome counts per variant x arch, counting each test's final attempt."""
-    final: dict[tuple[str, str, str], TestResult] = {}
+    """Outcome counts per cell (scenario label, variant, arch), counting each test's final
+    attempt.
+
+    A test is one per cell, and a cell's scenario label carries its toolchain when the
+    scenario builds with several: keyed without it, a PASS on one toolchain and a FAIL on
+    another were one test, and printed as one FAIL. The scenario column is shown when the
+    results have more than one label, so a one-toolchain run prints what it always did.
+    """
+    final: dict[tuple[str, str, str, str], TestResult] = {}
     for result in results:
-        key = (result.variant, result.arch, result.test)
+        key = (result.scenario, result.variant, result.arch, result.test)
         if key not in final or result.attempt >= final[key].attempt:
             final[key] = result
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for (variant, arch, _), result in sorted(final.items()):
-        row = counts.setdefault((variant, arch), {})
-        row[result.outcome.value] = row.get(result.outcome.value, 0) + 1
-    columns = ["PASS", "FAIL", "UNSUPPORTED", "XFAIL", "XPASS", "TIMEOUT", "CRASH", "ERROR"]
-    header = ["variant", "arch", *columns]
+    counts: dict[tuple[str, str, str], dict[Outcome, int]] = {}
+    for (scenario, variant, arch, _), result in sorted(final.items()):
+        row = counts.setdefault((scenario, variant, arch), {})
+        row[result.outcome] = row.get(result.outcome, 0) + 1
+    several = len({scenario for scenario, _, _ in counts}) > 1
+    header = [*(["scenario"] if several else []), "variant", "arch", *Outcome]
     rows = [header] + [
-        [variant, arch, *(str(row.get(c, 0)) for c in columns)]
-        for (variant, arch), row in counts.items()
+        [*([scenario] if several else []), variant, arch, *(str(row.get(o, 0)) for o in Outcome)]
+        for (scenario, variant, arch), row in counts.items()
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip() for r in rows)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from farm import glibc_check, runner
+from farm import glibc_check, ids, outcome, runner
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 
@@ -54,9 +54,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def farm_containers(worker_id: str) -> Iterator[runner.ContainerPool]:
     """This worker's containers, one (or two) per image, kept for the whole session."""
-    from farm.engine import connect
+    from farm.engine import Engine
 
-    containers = runner.ContainerPool(connect, f"farm-test-{worker_id}")
+    containers = runner.ContainerPool(Engine.connect, ids.ContainerRole.TEST, worker=worker_id)
     try:
         yield containers
     finally:
@@ -86,15 +86,16 @@ def run_and_record(
 
 
 def report(result: TestResult) -> None:
-    """Turn the farm's outcome into pytest's, for the terminal and the JUnit file."""
-    if result.outcome is Outcome.UNSUPPORTED:
+    """Turn the farm's outcome into pytest's (`farm.outcome.reported_as`, which JUnit XML
+    follows too), for the terminal and the JUnit file."""
+    shown = outcome.reported_as(result.seen)
+    if shown is outcome.Report.SKIPPED:
         last_line = (result.output.strip().splitlines() or [""])[-1]
         pytest.skip(f"UNSUPPORTED: {last_line}")
-    if result.outcome is Outcome.CRASH and result.natural_crash:
-        pytest.xfail(f"{result.label}: the hazard this case demonstrates (expect: crash)")
-    if result.outcome is Outcome.XFAIL:
-        pytest.xfail("XFAIL (expected by glibc)")
-    if not result.is_good:
+    if shown is outcome.Report.XFAILED:
+        why = "expected by glibc" if result.outcome is Outcome.XFAIL else "expect: crash"
+        pytest.xfail(f"{result.label} ({why})")
+    if shown in (outcome.Report.FAILED, outcome.Report.ERROR):
         pytest.fail(f"{result.label}\n{result.output[-3000:]}", pytrace=False)
 
 
@@ -116,7 +117,7 @@ def run_and_record_subdir(
         record=lambda result: run_dir.append_result(result, worker=worker),
         reruns=reruns,
     )
-    bad = [r for r in finals if not r.is_good and r.outcome is not Outcome.XPASS]
+    bad = [r for r in finals if not r.is_good]
     counts: dict[str, int] = {}
     for result in finals:
         counts[result.label] = counts.get(result.label, 0) + 1

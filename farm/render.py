@@ -43,7 +43,6 @@ from farm.yamlnode import control_character
 #: wheel (not only an editable checkout) carries them.
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
 CASES_DIR = Path(__file__).resolve().parent / "cases"
-TAG_REPOSITORY = "glibc-farm"
 #: The default toolchain's Debian base image (each toolchain has its own, see farm.toolchain).
 BASE_IMAGE = default_toolchain().base_image
 #: Every toolchain's base image: made once (pull or debootstrap), kept by ``farm gc``.
@@ -101,10 +100,6 @@ class ImageSpec:
     patches: tuple[Patch, ...] = field(default=())  # for build images of a series variant
     series_sha256: str = ""  # of the patches applied (build images of a series variant)
     toolchain: Toolchain = field(default_factory=default_toolchain)
-
-    @property
-    def digest(self) -> str:
-        return self.tag.rsplit(":", 1)[1]
 
     @property
     def needs_network(self) -> bool:
@@ -220,9 +215,7 @@ def _tag(name: str, dockerfile: str, context: tuple[ContextFile, ...]) -> str:
     digest = hashlib.sha256(dockerfile.encode())
     for item in sorted(context, key=lambda c: c.dest):
         digest.update(f"\0{item.dest}\0{item.sha256}\0{item.mode:o}".encode())
-    kind, _, rest = name.partition("-")
-    prefix = f"{rest}-" if rest else ""
-    return f"{TAG_REPOSITORY}/{kind}:{prefix}{digest.hexdigest()[:16]}"
+    return ids.image_tag(name, digest.hexdigest()[:16])
 
 
 def patch_list(patches: tuple[tuple[str, Patch], ...], directory: str) -> tuple[ContextFile, ...]:
@@ -412,13 +405,13 @@ def _render_toolchain(
     configure = scenario.configure_for(toolchain)
     for arch in scenario.arches:
         baseline = builder.add(
-            image_name("build", toolchain, arch, "baseline"),
+            image_name("build", toolchain, arch, ids.BASELINE),
             "build-baseline.Dockerfile.j2",
             source,
             (_script("glibc-configure"), _script("glibc-make")),
             toolchain=toolchain,
             arch=arch,
-            variant="baseline",
+            variant=ids.BASELINE,
             glibc_version=scenario.glibc_version,
             source_sha256=glibc.sha256,
             configure_flags=configure_arguments(configure, arch),
@@ -447,10 +440,10 @@ def prefix_plan(
     patches = series_build.patches[:count]
     builder = _PlanBuilder()
     builder.images = list(plan.images)
-    baseline = plan.build_image(arch, "baseline", toolchain)
+    baseline = plan.build_image(arch, ids.BASELINE, toolchain)
     variant = ids.prefix_variant(series_name, count)
     build = builder.series_build(baseline, variant, tuple((series_name, p) for p in patches))
-    test_context = plan.test_image(arch, "baseline", toolchain).context
+    test_context = plan.test_image(arch, ids.BASELINE, toolchain).context
     builder.test_image(build, test_context)
     return ImagePlan(scenario=plan.scenario, images=tuple(builder.images))
 

@@ -1,7 +1,9 @@
 """Test outcomes and the result record every test item produces, stored as JSON lines.
 
 One record per (cell, test, attempt). The runner appends a line as each item finishes, so an
-interrupted run keeps what it has; ``farm.rundir`` writes and validates them. The field names
+interrupted run keeps what it has; ``farm.rundir`` writes them, and is the only reader: a
+record read back is untrusted input and is validated there (this class once had its own
+``from_json`` that took any JSON as a record). The field names
 are part of the farm's documented JSON output: change them only with a schema version bump.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from farm import ids, outcome
 from farm.outcome import Outcome as Outcome  # re-exported: records are made of it
+from farm.outcome import Seen
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +62,11 @@ class TestResult:
         return self.details.get("natural_crash") == "yes"
 
     @property
+    def seen(self) -> Seen:
+        """The outcome as `farm.outcome`'s rules take it."""
+        return Seen(self.outcome, self.natural_crash)
+
+    @property
     def is_good(self) -> bool:
         """It behaved as designed (``farm.outcome.behaved``)."""
         return outcome.behaved(self.outcome, natural_crash=self.natural_crash)
@@ -67,6 +75,13 @@ class TestResult:
     def needs_rerun(self) -> bool:
         """The runner repeats this attempt (``farm.outcome.needs_rerun``)."""
         return outcome.needs_rerun(self.outcome, self.variant, natural_crash=self.natural_crash)
+
+    def rerun_follows(self, reruns: int) -> bool:
+        """Whether another attempt follows this one when an item may be rerun ``reruns``
+        times: it needs confirming and reruns are left. The runner's loop, a whole
+        subdirectory's reruns and ``--resume`` (an item is finished when none follows) all
+        ask this, so a resumed run stops exactly where an uninterrupted one would."""
+        return self.needs_rerun and self.attempt <= reruns
 
     @property
     def label(self) -> str:
@@ -80,10 +95,3 @@ class TestResult:
         data["outcome"] = self.outcome.value
         data["schema"] = SCHEMA_VERSION
         return json.dumps(data, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, line: str) -> TestResult:
-        data = json.loads(line)
-        data.pop("schema", None)
-        data["outcome"] = Outcome(data["outcome"])
-        return cls(**data)

@@ -27,6 +27,7 @@ import dataclasses
 import datetime
 import enum
 import json
+import os
 import stat
 import types
 import typing
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import gate, ids
+from farm.errors import UsageError
 from farm.nofollow import replace_file
 from farm.results import TestResult, decode_line
 from farm.shard import Build, ShardRecord
@@ -43,6 +45,16 @@ from farm.shard import Build, ShardRecord
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
 MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
+
+
+#: The report files of a verdict, by format.
+REPORT_FILES = {
+    "markdown": "report.md",
+    "html": "report.html",
+    "json": "report.json",
+    "junit": "junit.xml",
+    "patchwork": "patchwork-checks.json",
+}
 
 
 class RecordError(ValueError):
@@ -145,6 +157,30 @@ class RunDir:
     def bisection_file(self, result: gate.BisectResult) -> Path:
         name = ids.cell_id(str(result.scenario), result.arch, result.series)
         return self.bisect_dir / f"{name}.json"
+
+    def report_file(self, kind: str) -> Path:
+        """The report of format ``kind`` (`REPORT_FILES`): a run directory holds its
+        verdict's reports, and ``farm gate`` writes the same names into its --report-dir."""
+        return self.root / REPORT_FILES[kind]
+
+    def replace_results(self, kept: Iterable[TestResult]) -> None:
+        """Keep only ``kept`` of the results (``--resume`` drops the attempts of unfinished
+        items). They are written to a new file before the old files go, so a second
+        interruption loses nothing either."""
+        directory = self.results_dir
+        old_files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
+        if not old_files:
+            return
+        merged = directory / f"resumed-{os.getpid()}.jsonl"
+        replace_file(merged, "".join(r.to_json() + "\n" for r in kept).encode("utf-8"))
+        for path in old_files:
+            if path != merged:
+                path.unlink()
+
+    @staticmethod
+    def build_log(directory: Path, image: str) -> Path:
+        """The build log of ``image`` in a log directory (`logs_dir`, `bisect_logs`)."""
+        return directory / f"{image}.log"
 
     def looks_like_run_dir(self) -> bool:
         return self.cells_dir.is_dir() or self.results_dir.is_dir()
@@ -602,3 +638,70 @@ def _value(hint: Any, value: Any, name: str) -> Any:
             for key, item in value.items()
         }
     raise RecordError(f"{name}: cannot read a value of type {hint}")  # a farm bug, said plainly
+
+
+# ----------------------------------------------------------------- where a run directory goes
+
+#: Where a run's directory goes when none is given: ``farm-runs/<scenario>/<stamp>``.
+RUNS_ROOT = Path("farm-runs")
+#: Runs of one scenario started in one second: ``<stamp>``, ``<stamp>-2`` ... ``<stamp>-99``.
+_SAME_SECOND_SUFFIXES = ("", *(f"-{n}" for n in range(2, 100)))
+
+
+@dataclass(frozen=True, slots=True)
+class RunDirChoice:
+    """The directory a run will write, chosen before it is made: a command checks every
+    option first, and a refused option must leave no empty run directory behind."""
+
+    path: Path
+    #: A new ``<stamp>`` directory: if another farm takes it before `create`, the next
+    #: free suffix is taken instead, so two runs never share one.
+    fresh: bool = False
+
+    def create(self) -> Path:
+        """Make the directory (and its parents); returns the one made."""
+        if not self.fresh:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UsageError(
+                    f"--run-dir {self.path}: cannot make the directory: {error.strerror}; "
+                    "give a directory that can be created or written"
+                ) from None
+            return self.path
+        parent, stamp = self.path.parent, self.path.name
+        parent.mkdir(parents=True, exist_ok=True)
+        for suffix in _SAME_SECOND_SUFFIXES:
+            candidate = parent / f"{stamp}{suffix}"
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
+        raise UsageError(f"{parent}: too many runs started at {stamp}; pass --run-dir")
+
+
+def choose_run_dir(
+    requested: Path | None,
+    scenario: str,
+    *,
+    resume: bool = False,
+    root: Path = RUNS_ROOT,
+    now: datetime.datetime | None = None,
+) -> RunDirChoice:
+    """The directory of a run of ``scenario``: ``requested`` if given; else, with
+    ``resume``, the scenario's newest run under ``root``; else a new
+    ``<root>/<scenario>/<stamp>``, never shared with another farm started in the same
+    second. Nothing is created here (`RunDirChoice.create` does)."""
+    if requested is not None:
+        if resume and not requested.is_dir():
+            raise UsageError(f"--resume: {requested} does not exist; nothing to resume")
+        return RunDirChoice(requested)
+    parent = root / scenario
+    if resume:
+        earlier = sorted(p for p in parent.glob("*") if p.is_dir()) if parent.is_dir() else []
+        if not earlier:
+            raise UsageError(f"--resume: no earlier run of {scenario} under {parent}")
+        return RunDirChoice(earlier[-1])
+    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return RunDirChoice(parent / stamp, fresh=True)

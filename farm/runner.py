@@ -18,11 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-
 from farm import cases as case_library
 from farm import glibc_check, glibc_test, ids
 from farm.container import CONTAINER_LIMITS, ExecOutcome, TestContainer
+from farm.engine import Engine
 from farm.errors import EngineError
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
@@ -94,22 +93,26 @@ class ContainerPool:
     """Test containers started on first use: per image, a read-only one for the farm's cases
     and, when glibc tests run, one whose build tree is writable (see TestContainer)."""
 
-    def __init__(self, connect: Callable[[], docker.DockerClient], name_prefix: str) -> None:
+    def __init__(
+        self, connect: Callable[[], Engine], role: ids.ContainerRole, *, worker: str = ""
+    ) -> None:
         self._connect = connect
-        self._client: docker.DockerClient | None = None
-        self.name_prefix = name_prefix
+        self._engine: Engine | None = None
+        self.role = role
+        self.worker = worker
         self._started: dict[tuple[str, bool], TestContainer] = {}
 
     def for_item(self, item: TestItem) -> TestContainer:
         key = (item.image, item.writes_build_tree)
         if key not in self._started:
-            if self._client is None:
-                self._client = self._connect()
+            if self._engine is None:
+                self._engine = self._connect()
             kind = "glibc" if item.writes_build_tree else "cases"
-            digest = item.image.rsplit("-", 1)[-1]
-            name = f"{self.name_prefix}-{kind}-{digest}-{os.getpid()}"
+            name = ids.container_name(
+                self.role, item.image, os.getpid(), worker=self.worker, kind=kind
+            )
             container = TestContainer(
-                self._client, item.image, name, writable_root=item.writes_build_tree
+                self._engine, item.image, name, writable_root=item.writes_build_tree
             )
             container.start()
             self._started[key] = container
@@ -191,10 +194,8 @@ def run_with_reruns(
     confirming, up to ``reruns`` more; ``record`` gets every attempt as it finishes."""
     result = run(1)
     record(result)
-    attempt = 1
-    while result.needs_rerun and attempt <= reruns:
-        attempt += 1
-        result = run(attempt)
+    while result.rerun_follows(reruns):
+        result = run(result.attempt + 1)
         record(result)
     return result
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from farm import ids
 from farm.errors import ScenarioError
 from farm.expectation import Expectation, FlakyEntry
 from farm.toolchain import Toolchain, default_toolchain, known_toolchains
@@ -33,7 +34,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: Series and scenario names end up in image tags, pytest ids and GitHub job names.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 #: Variant names the farm owns; a series may not take them.
-RESERVED_VARIANTS = ("baseline", "stacked")
+RESERVED_VARIANTS = (ids.BASELINE, ids.STACKED)
 DEFAULT_DEBIAN_ARCHIVE = "http://deb.debian.org/debian"
 DEFAULT_PUBLIC_INBOX = "https://inbox.sourceware.org/libc-alpha"
 #: The series added by ``FARM_EXTRA_SERIES_URL`` (the workflow's "series URL" input).
@@ -340,9 +341,9 @@ class Scenario:
     @property
     def variants(self) -> tuple[str, ...]:
         """``baseline``, one per series, and ``stacked`` (all series in order) when asked."""
-        names = ["baseline", *(series.name for series in self.series)]
+        names = [ids.BASELINE, *(series.name for series in self.series)]
         if self.stacked:
-            names.append("stacked")
+            names.append(ids.STACKED)
         return tuple(names)
 
     def series_named(self, name: str) -> Series:
@@ -353,9 +354,9 @@ class Scenario:
 
     def series_of_variant(self, variant: str) -> tuple[Series, ...]:
         """The series applied, in order, to build ``variant``."""
-        if variant == "baseline":
+        if variant == ids.BASELINE:
             return ()
-        if variant == "stacked":
+        if variant == ids.STACKED:
             return self.series
         return (self.series_named(variant),)
 
@@ -431,7 +432,7 @@ def load_scenario(path: Path) -> Scenario:
     stacked = top["stacked"].boolean() if "stacked" in top else False
     if stacked and len(series) < 2:
         top["stacked"].fail("a stacked variant needs at least two series")
-    variants = ("baseline", *(s.name for s in series), *(("stacked",) if stacked else ()))
+    variants = (ids.BASELINE, *(s.name for s in series), *((ids.STACKED,) if stacked else ()))
 
     tests_map = top["tests"].mapping(optional=("cases", "glibc", "shards"))
     tests = TestSelection(

@@ -4,7 +4,9 @@ Build the cells' images and record their states, probe them, run their tests, bi
 reproduced regression, judge, write the reports. ``farm run`` and ``farm test`` only turn
 their arguments into `RunOptions`, call `run`, print the outcome and map it to an exit
 status; a benchmark or a test calls `run` the same way, so there is one way through the
-house and a CLI flag cannot change what a stage does behind the library's back.
+house and a CLI flag cannot change what a stage does behind the library's back. The stages
+``farm build`` and ``farm gate`` run alone are functions here too (`build`, `judge`,
+`report`), so those commands call what `run` calls instead of re-orchestrating it.
 
 Like the rest of the core this never prints: progress goes to the ``progress`` callback, and
 what the CLI shows (the summary table, the markdown verdict, the report paths) is in the
@@ -17,14 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
-
-from farm import bisect, engine, history, pipeline, shard, verdict
+from farm import bisect, history, ids, pipeline, shard, verdict
+from farm.engine import Engine, Progress
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
-from farm.outcome import outcome_of_label
 from farm.results import TestResult
+from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.shard import Shard
 from farm.sources import Cache
@@ -36,9 +37,60 @@ PYTEST_COULD_NOT_RUN = {3: "internal error", 4: "usage error"}
 PYTEST_NO_TESTS = 5
 
 
+#: Upper bounds that keep a typo from starting thousands of pytest workers or retrying a
+#: failing test for hours.
+MAX_WORKERS = 256
+MAX_RERUNS = 100
+#: pytest-xdist's -n words: as many workers as CPU cores (``auto``) or hardware threads
+#: (``logical``, which falls back to ``auto`` without psutil).
+WORKERS_BY_CPU = ("auto", "logical")
+
+
+def _whole_number(value: int | str, low: int, high: int) -> int | None:
+    """``value`` (a number, or command-line text such as ``"4"``) if it is a whole number
+    from ``low`` to ``high``; None otherwise (a bool, ``"1.5"``, ``"٣"``)."""
+    count = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+    if isinstance(count, bool) or not isinstance(count, int) or not low <= count <= high:
+        return None
+    return count
+
+
+def workers_option(value: int | str) -> int | str:
+    """``--workers``/``-n`` as a run takes it: ``auto``, ``logical`` or a whole number from 1
+    to `MAX_WORKERS`, given as a number or as command-line text (``"4"`` is 4). The one
+    rule: the CLI's argument type calls it too, so both refuse the same values, with this
+    message, before anything is built or connected."""
+    if isinstance(value, str) and value in WORKERS_BY_CPU:
+        return value
+    count = _whole_number(value, 1, MAX_WORKERS)
+    if count is None:
+        raise UsageError(
+            f"--workers: {value!r}: expected auto, logical or a whole number from 1 to "
+            f"{MAX_WORKERS}"
+        )
+    return count
+
+
+def reruns_option(value: int | str) -> int:
+    """``--reruns``: a whole number from 0 (no reruns) to `MAX_RERUNS`, as a number or
+    command-line text; the one rule, as `workers_option` is."""
+    count = _whole_number(value, 0, MAX_RERUNS)
+    if count is None:
+        raise UsageError(
+            f"--reruns: {value!r}: expected a whole number from 0 (no reruns) to {MAX_RERUNS}"
+        )
+    return count
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """Everything a run depends on, parsed and checked once."""
+    """Everything a run depends on, parsed and checked once.
+
+    Every rule over the options lives here, in `__post_init__` and the ``*_option``
+    functions it calls: the CLI's argument types call the same functions, and the CLI
+    builds its RunOptions before it connects to the engine or makes a run directory, so a
+    refused option costs nothing and reads the same from any caller.
+    """
 
     scenario: Scenario
     cells: tuple[Cell, ...]
@@ -54,20 +106,25 @@ class RunOptions:
     shard: Shard | None = None  # run only this shard of the test items (one CI job of N)
     history: Path | None = None  # the flaky history to judge with and update; None: none
     build: bool = True  # False: test the images already here, refuse a missing one (--no-build)
+    #: ``run_dir`` as the one `RunDir` that travels through the run's stages.
+    directory: RunDir = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.reruns, bool) or not isinstance(self.reruns, int) or self.reruns < 0:
-            raise UsageError(f"--reruns: expected a whole number >= 0, got {self.reruns!r}")
-        workers = self.workers
-        if isinstance(workers, str) and workers != "auto":
-            # As given on a command line: "4" means 4; anything else is refused here, before
-            # pytest-xdist would refuse it after every image was built.
-            workers = int(workers) if workers.isascii() and workers.isdigit() else -1
-        if workers != "auto" and (
-            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-        ):
-            raise UsageError(f"--workers: expected 'auto' or a number >= 1, got {self.workers!r}")
-        object.__setattr__(self, "workers", workers)
+        object.__setattr__(self, "directory", RunDir(self.run_dir))
+        object.__setattr__(self, "reruns", reruns_option(self.reruns))
+        object.__setattr__(self, "workers", workers_option(self.workers))
+        if self.shard is not None and self.judge:
+            # One shard's results are part of a run: judged alone, every other test is missing.
+            raise UsageError(
+                f"--shard {self.shard} needs --no-gate; gate the shards together with "
+                "`farm gate SCENARIO RUN_DIR...`"
+            )
+        if self.history is not None and not self.judge:
+            # Without a verdict there is nothing to judge with it, nor to record in it.
+            raise UsageError(
+                f"--history {self.history} needs the gate; leave out --no-gate, or give the "
+                "history to the `farm gate` that judges this run"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +153,7 @@ class RunOutcome:
         return pipeline.summary_table(list(self.results))
 
 
-def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progress) -> RunOutcome:
+def run(engine: Engine, options: RunOptions, progress: Progress) -> RunOutcome:
     """Build, test, and (with ``options.judge``) bisect, judge and report; see the module.
 
     The flaky history is read before anything is built (a file that is no history stops
@@ -104,39 +161,83 @@ def run(client: docker.DockerClient, options: RunOptions, progress: engine.Progr
     the history as it was before this run.
     """
     past = history.read(options.history) if options.judge and options.history else None
-    built = build_and_test(client, options, progress)
-    results = tuple(pipeline.load_results(options.run_dir))
+    built = build_and_test(engine, options, progress)
+    results = tuple(pipeline.load_results(options.directory))
     if not options.judge:
         return RunOutcome(built, options.run_dir, results)
 
-    def judge() -> GateResult:
-        return verdict.evaluate(
-            options.scenario, [options.run_dir], expected_cells=options.cells, past=past
-        )
-
-    result = judge()
-    if options.bisect and _bisect_regressions(client, built, result, options, progress):
-        result = judge()
-    reports = verdict.write_reports(result, options.run_dir, step_summary=options.step_summary)
-    if options.history is not None:
-        updated = verdict.record_history(options.history, result, history.new_run_id())
-        progress(f"flaky history: {options.history} ({updated.runs} run(s) remembered)")
+    result = judge(options.scenario, [options.run_dir], expected_cells=options.cells, past=past)
+    if options.bisect and _bisect_regressions(engine, built, result, options, progress):
+        result = judge(options.scenario, [options.run_dir], expected_cells=options.cells, past=past)
+    reports = report(
+        result,
+        options.run_dir,
+        step_summary=options.step_summary,
+        history_file=options.history,
+        progress=progress,
+    )
     return RunOutcome(built, options.run_dir, results, result, reports)
 
 
-def build_and_test(
-    client: docker.DockerClient, options: RunOptions, progress: engine.Progress
+def judge(
+    scenario: Scenario,
+    run_dirs: list[Path],
+    *,
+    expected_cells: tuple[Cell, ...],
+    past: history.History | None,
+) -> GateResult:
+    """The judge stage, of `run` and of ``farm gate`` alike: the verdict over the run
+    directories, every expected cell required, with the flaky history as it was."""
+    return verdict.evaluate(scenario, run_dirs, expected_cells=expected_cells, past=past)
+
+
+def report(
+    result: GateResult,
+    out_dir: Path,
+    *,
+    step_summary: Path | None,
+    history_file: Path | None,
+    progress: Progress,
+) -> dict[str, Path]:
+    """The report stage, of `run` and of ``farm gate`` alike: every report into ``out_dir``
+    (and GitHub's step summary), then the verdict into the flaky history, if one is kept."""
+    reports = verdict.write_reports(result, out_dir, step_summary=step_summary)
+    if history_file is not None:
+        updated = verdict.record_history(history_file, result, history.new_run_id())
+        progress(f"flaky history: {history_file} ({updated.runs} run(s) remembered)")
+    return reports
+
+
+def build(
+    engine: Engine,
+    scenario: Scenario,
+    cells: tuple[Cell, ...],
+    *,
+    cache: Cache,
+    run_dir: RunDir,
+    progress: Progress,
+    build_missing: bool = True,
+    shard_of: Shard | None = None,
 ) -> pipeline.BuiltCells:
+    """The build stage, of `run` and of ``farm build`` alike: the cells' images, and how far
+    each cell got recorded in the run directory (so ``farm gate`` can read a build job's)."""
+    built = pipeline.build_cells(
+        engine, scenario, cells, cache=cache, run_dir=run_dir, progress=progress,
+        build_missing=build_missing,
+    )  # fmt: skip
+    verdict.write_run_state(run_dir.root, built, shard_of=shard_of)
+    return built
+
+
+def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> pipeline.BuiltCells:
     """Build the cells' images, record their states, probe them and run their tests (only
     the unfinished ones with ``options.resume``)."""
-    directory = options.run_dir
-    built = pipeline.build_cells(
-        client, options.scenario, options.cells,
-        cache=options.cache, run_dir=directory, progress=progress,
-        build_missing=options.build,
+    directory = options.directory
+    built = build(
+        engine, options.scenario, options.cells, cache=options.cache, run_dir=directory,
+        progress=progress, build_missing=options.build, shard_of=options.shard,
     )  # fmt: skip
-    verdict.write_run_state(directory, built, shard_of=options.shard)
-    probes = pipeline.probe_cells(client, built, run_dir=directory, progress=progress)
+    probes = pipeline.probe_cells(engine, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)
     if options.shard is not None:
         total = len(items)
@@ -148,7 +249,7 @@ def build_and_test(
         progress(f"resuming: {total - len(items)} of {total} test item(s) already finished")
     progress(f"running {len(items)} test item(s) with {options.workers} worker(s)")
     status = pipeline.run_tests(
-        items, run_dir=directory, workers=options.workers, reruns=options.reruns,
+        engine, items, run_dir=directory, workers=options.workers, reruns=options.reruns,
         keyword=options.keyword,
     )  # fmt: skip
     if status == PYTEST_NO_TESTS and options.keyword and items:
@@ -167,22 +268,29 @@ def build_and_test(
 
 
 def _bisect_regressions(
-    client: docker.DockerClient,
+    engine: Engine,
     built: pipeline.BuiltCells,
     result: GateResult,
     options: RunOptions,
-    progress: engine.Progress,
+    progress: Progress,
 ) -> bool:
     """Bisect every series x arch with a reproduced regression; True if any was bisected."""
     bisected = False
+    baselines = {
+        (h.scenario, h.arch, h.test): h.final.seen
+        for h in result.histories
+        if h.variant == ids.BASELINE
+    }
     for series_verdict in result.series:
         if series_verdict.series not in built.prepared.series_patches:
             continue  # the stacked variant is several series; bisect each on its own
         for arch_verdict in series_verdict.arches:
+            # Each regressed test's final baseline attempt, judged as the gate judged it
+            # (a designed crash is good), not re-read from its label.
             tests = {
-                t.test: outcome_of_label(t.baseline)
+                t.test: baselines[(t.scenario, t.arch, t.test)]
                 for t in arch_verdict.of_kind(ChangeKind.REGRESSION)
-                if t.rejects and t.baseline is not None
+                if t.rejects and (t.scenario, t.arch, t.test) in baselines
             }
             # The series' cell judged in this column (scenario label, arch): its toolchain.
             cell = next(
@@ -196,7 +304,7 @@ def _bisect_regressions(
             names = ", ".join(sorted(tests))
             progress(f"bisecting {series_verdict.series} in {cell.id}: {names}")
             found = bisect.first_bad_patch(
-                client, built, cell, tests, run_dir=options.run_dir, progress=progress
+                engine, built, cell, tests, run_dir=options.directory, progress=progress
             )
             verdict.write_bisection(options.run_dir, found)
             bisected = True

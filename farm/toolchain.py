@@ -21,8 +21,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from farm import ids
+
 RELEASES_FILE = Path(__file__).resolve().parent / "data" / "toolchains.toml"
-BASE_REPOSITORY = "glibc-farm/base"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class Toolchain:
     @property
     def base_image(self) -> str:
         """The local Debian base image: pulled ``debian:<name>`` or a debootstrap import."""
-        return f"{BASE_REPOSITORY}:{self.name}"
+        return ids.base_image_tag(self.name)
 
     @property
     def is_default(self) -> bool:

@@ -207,7 +207,7 @@ def evaluate(
                 ((s, p) for s in scenario.series for p in patches.get(s.name, ())), start=1
             )
         )
-        series_infos.append(gate.SeriesInfo(name="stacked", patches=stacked))
+        series_infos.append(gate.SeriesInfo(name=ids.STACKED, patches=stacked))
     return gate.evaluate(
         records.results,
         _with_missing_cells(scenario, list(records.cells), records.results, expected_cells),
@@ -284,12 +284,13 @@ def write_reports(
 ) -> dict[str, Path]:
     """Every report format into ``out_dir``; the markdown also to GitHub's step summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    reports = RunDir(out_dir)
     paths = {
-        "markdown": markdown.write_markdown(result, out_dir / "report.md"),
-        "html": html.write_html(result, out_dir / "report.html"),
-        "json": json_report.write_json(result, out_dir / "report.json"),
-        "junit": junit.write_junit(result, out_dir / "junit.xml"),
-        "patchwork": patchwork.write_patchwork(result, out_dir / "patchwork-checks.json"),
+        "markdown": markdown.write_markdown(result, reports.report_file("markdown")),
+        "html": html.write_html(result, reports.report_file("html")),
+        "json": json_report.write_json(result, reports.report_file("json")),
+        "junit": junit.write_junit(result, reports.report_file("junit")),
+        "patchwork": patchwork.write_patchwork(result, reports.report_file("patchwork")),
     }
     markdown.append_step_summary(result, step_summary)
     return paths

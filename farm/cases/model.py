@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm.results import Outcome
+from farm.outcome import Outcome, is_bad
 
 #: Where the runner mounts or copies the case library inside a container.
 DEFAULT_CASES_DIR = "/farm/cases"
@@ -117,14 +117,15 @@ class Case:
     def is_expected(self, status: ScriptStatus) -> bool:
         """Whether STATUS is this case's natural outcome.
 
-        For ``expect: pass`` that is PASS, or UNSUPPORTED (the glibc lacks the feature:
-        glibc's own protocol counts that as good). For ``expect: crash`` it is a CRASH by
-        one of ``crash_signals``; anything else, including PASS, means the hazard the case
-        demonstrates did not show, which is worth a look.
+        For ``expect: pass`` that is any outcome `farm.outcome` does not call bad: PASS, or
+        UNSUPPORTED (the glibc lacks the feature: glibc's own protocol counts that as good).
+        For ``expect: crash`` it is a CRASH by one of ``crash_signals``; anything else,
+        including PASS, means the hazard the case demonstrates did not show, which is worth
+        a look.
         """
         if self.expect is Expectation.CRASH:
             return status.outcome is Outcome.CRASH and status.signal in self.crash_signals
-        return status.outcome in (Outcome.PASS, Outcome.UNSUPPORTED)
+        return not is_bad(status.outcome)
 
     def shell_script(
         self,

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import argparse
 
-from farm import build, engine, matrix, pipeline, verdict
+from farm import build, matrix, pipeline, stages
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
+from farm.engine import Engine
+from farm.rundir import RunDir
 
 
 def run(args: argparse.Namespace) -> int:
     (scenario,) = load_all([args.scenario])
     cells = matrix.select(matrix.cells([scenario]), args.only)
-    client = engine.connect()
+    engine = Engine.connect()
     directory = run_dir(args.run_dir, scenario)
-    built = pipeline.build_cells(
-        client, scenario, cells, cache=cache(), run_dir=directory, progress=progress
+    built = stages.build(
+        engine, scenario, cells, cache=cache(), run_dir=RunDir(directory), progress=progress
     )
     progress(f"base image(s): {built.base_image}")
-    verdict.write_run_state(directory, built)
     statuses = built.statuses
     width = max((len(name) for name in statuses), default=0)
     for status in statuses.values():
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             for name in (pipeline.test_image_name(cell) for cell in cells)
             if name in statuses
         ]
-        tags = build.save_images(client, test_images, args.save)
+        tags = build.save_images(engine, test_images, args.save)
         if tags:
             print(f"saved: {args.save} ({', '.join(tags)})")
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import datetime
+import dataclasses
 import os
 import sys
 import time
@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
-from farm import engine, history, matrix
-from farm.errors import EngineError, Interrupted, UsageError
+from farm import history, matrix, rundir, stages
+from farm.engine import Engine
+from farm.errors import EngineError, Interrupted
 from farm.matrix import Cell
 from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
 from farm.sources import Cache, default_cache_dir
@@ -55,42 +54,9 @@ def history_path(args: argparse.Namespace, scenario: Scenario) -> Path | None:
     return history.default_path(default_cache_dir(), scenario.name)
 
 
-RUNS_ROOT = Path("farm-runs")
-
-
 def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False) -> Path:
-    """The directory of this run's logs and results (created).
-
-    By default a new directory per run, never shared with another farm process started in
-    the same second. With ``resume`` and no directory given, the scenario's newest run.
-    """
-    if requested is not None:
-        if resume and not requested.is_dir():
-            raise UsageError(f"--resume: {requested} does not exist; nothing to resume")
-        try:
-            requested.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(
-                f"--run-dir {requested}: cannot make the directory: {error.strerror}; "
-                "give a directory that can be created or written"
-            ) from None
-        return requested
-    parent = RUNS_ROOT / scenario.name
-    if resume:
-        earlier = sorted(p for p in parent.glob("*") if p.is_dir()) if parent.is_dir() else []
-        if not earlier:
-            raise UsageError(f"--resume: no earlier run of {scenario.name} under {parent}")
-        return earlier[-1]
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
-        candidate = parent / f"{stamp}{suffix}"
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise UsageError(f"{parent}: too many runs started at {stamp}; pass --run-dir")
+    """The directory of this run's logs and results, created (`farm.rundir.choose_run_dir`)."""
+    return rundir.choose_run_dir(requested, scenario.name, resume=resume).create()
 
 
 def engine_lost(
@@ -114,26 +80,49 @@ def interrupted(command: str, scenario: Scenario, directory: Path) -> Interrupte
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """One `farm test` / `farm run` invocation: what it works on and where it writes."""
+    """One `farm test` / `farm run` invocation: its checked options and its engine."""
 
     command: str
-    scenario: Scenario
-    cells: tuple[Cell, ...]
-    client: docker.DockerClient
-    directory: Path
+    options: stages.RunOptions
+    engine: Engine
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.options.scenario
+
+    @property
+    def directory(self) -> Path:
+        return self.options.run_dir
 
 
-def run_session(command: str, args: argparse.Namespace, body: Callable[[Session], int]) -> int:
-    """Open the session (engine first: without one there is no run to keep or resume), run
-    ``body``, and turn Ctrl-C, SIGTERM or a lost engine into an error that says how to
-    resume."""
+#: Makes a command's `stages.RunOptions` from the scenario, its selected cells and the run
+#: directory chosen (not yet made).
+OptionsMaker = Callable[[Scenario, tuple[Cell, ...], Path], stages.RunOptions]
+
+
+def run_session(
+    command: str,
+    args: argparse.Namespace,
+    make_options: OptionsMaker,
+    body: Callable[[Session], int],
+) -> int:
+    """Check the options, open the session (engine first: without one there is no run to
+    keep or resume), make the run directory, run ``body``, and turn Ctrl-C, SIGTERM or a
+    lost engine into an error that says how to resume.
+
+    Every option rule is `stages.RunOptions`'s, applied before the engine is asked or a
+    directory made, so a refused option leaves nothing behind."""
     (scenario,) = load_all([args.scenario])
     cells = matrix.select(matrix.cells([scenario]), args.only)
-    client = engine.connect()
-    directory = run_dir(args.run_dir, scenario, resume=args.resume)
+    choice = rundir.choose_run_dir(args.run_dir, scenario.name, resume=args.resume)
+    options = make_options(scenario, cells, choice.path)
+    engine = Engine.connect()
+    directory = choice.create()
+    if directory != options.run_dir:  # another farm took the stamp meanwhile
+        options = dataclasses.replace(options, run_dir=directory)
     progress(f"run directory: {directory}")
     try:
-        return body(Session(command, scenario, cells, client, directory))
+        return body(Session(command, options, engine))
     except KeyboardInterrupt:
         raise interrupted(command, scenario, directory) from None
     except EngineError as error:

@@ -6,7 +6,7 @@ import argparse
 import shutil
 import sys
 
-from farm import engine
+from farm.engine import Engine
 from farm.errors import EngineError
 from farm.render import BASE_IMAGE
 
@@ -29,10 +29,9 @@ def run(args: argparse.Namespace) -> int:
     for tool, package in (("apt-get", "apt"), ("git", "git"), ("debootstrap", "debootstrap")):
         report(shutil.which(tool) is not None, tool, f"apt-get install {package}")
     try:
-        client = engine.connect(timeout=10)
-        version = client.version().get("Version", "?")
-        report(True, f"Docker engine {version}", "")
-        has_base = engine.image_id(client, BASE_IMAGE) is not None
+        engine = Engine.connect(timeout=10)
+        report(True, f"Docker engine {engine.version()}", "")
+        has_base = engine.image_id(BASE_IMAGE) is not None
         state = "present" if has_base else "not yet built (made on first build)"
         report(True, f"base image {BASE_IMAGE}: {state}", "")
     except EngineError as error:

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from farm import history, matrix, verdict
+from farm import history, matrix, stages
 from farm.commands.common import history_path, load_all, progress
 from farm.errors import UsageError
 from farm.report import markdown
@@ -28,14 +28,16 @@ def run(args: argparse.Namespace) -> int:
     expected = matrix.select(matrix.cells([scenario]), args.only)
     history_file = history_path(args, scenario)
     past = history.read(history_file) if history_file is not None else None
-    result = verdict.evaluate(scenario, list(args.run_dirs), expected_cells=expected, past=past)
+    result = stages.judge(scenario, list(args.run_dirs), expected_cells=expected, past=past)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    paths = verdict.write_reports(
-        result, args.report_dir, step_summary=Path(summary) if summary else None
+    paths = stages.report(
+        result,
+        args.report_dir,
+        step_summary=Path(summary) if summary else None,
+        # Someone else's directories enter the history only when the user vouches for them.
+        history_file=history_file if args.record_history else None,
+        progress=progress,
     )
-    if history_file is not None and args.record_history:
-        updated = verdict.record_history(history_file, result, history.new_run_id())
-        progress(f"flaky history: {history_file} ({updated.runs} run(s) remembered)")
     print(markdown.render_markdown(result))
     for kind, path in paths.items():
         print(f"{kind + ':':<11} {path}")

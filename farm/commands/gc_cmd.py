@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-from farm import engine, gc
+from farm import gc
 from farm.commands.common import progress
+from farm.engine import Engine
 
 
 def run(args: argparse.Namespace) -> int:
     required = [gc.parse_label_filter(text) for text in args.label]
-    client = engine.connect()
+    engine = Engine.connect()
     directory = gc.records_dir()
     records = gc.read_records(directory)
-    inventory = gc.collect(client, required_labels=required)
+    inventory = gc.collect(engine, required_labels=required)
     plan = gc.plan_gc(
         inventory, records, all_containers=args.all_containers, required_labels=required
     )
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             f"{gc.format_bytes(plan.estimated_bytes)} or more"
         )
         return 0
-    outcome = gc.execute(client, plan, progress=progress)
+    outcome = gc.execute(engine, plan, progress=progress)
     for removal in outcome.removed:
         print(f"removed {removal.kind.value} {removal.what}: {removal.reason}")
     for kept in outcome.refused:

@@ -7,17 +7,23 @@ import argparse
 from farm import stages
 from farm.commands.common import Session, progress, run_session
 from farm.commands.run_cmd import options
+from farm.rundir import RunDir
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_session("test", args, lambda session: _test(session, args))
+    return run_session(
+        "test",
+        args,
+        lambda scenario, cells, directory: options(scenario, cells, directory, args, judge=False),
+        _test,
+    )
 
 
-def _test(session: Session, args: argparse.Namespace) -> int:
-    outcome = stages.run(session.client, options(session, args, judge=False), progress)
+def _test(session: Session) -> int:
+    outcome = stages.run(session.engine, session.options, progress)
     print(outcome.summary_table)
-    directory = outcome.run_dir
-    print(f"results: {directory / 'results'}  junit: {directory / 'pytest-junit.xml'}")
+    directory = RunDir(outcome.run_dir)
+    print(f"results: {directory.results_dir}  junit: {directory.pytest_junit}")
     for cell_id in outcome.untested_cells:
         print(f"not tested (image not built): {cell_id}")
     return outcome.exit_status

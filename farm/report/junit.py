@@ -1,13 +1,14 @@
 """The JUnit XML report, for CI systems that draw test tables from it (GitLab, Jenkins...).
 
-One ``<testsuite>`` per cell, one ``<testcase>`` per test (its final attempt). FAIL, CRASH and
-TIMEOUT are ``<failure>``, ERROR is ``<error>``, UNSUPPORTED and XFAIL are ``<skipped>`` (as
-pytest reports xfail), PASS and XPASS pass. A cell that did not build gets a single ``build``
-test case with an ``<error>``, so the failure shows where people look. Earlier attempts are
-listed in ``system-out``: a flaky test is visible without turning the case red. A test of a
-series variant that the gate put in a category (new failure, flaky, already failing, fixed,
-other change) carries it as the test case's ``category`` property, so a CI test pane can tell
-a new failure from one the baseline already had.
+One ``<testsuite>`` per cell, one ``<testcase>`` per test (its final attempt), shown as
+`farm.outcome.reported_as` says, like pytest shows it: FAIL, CRASH and TIMEOUT are
+``<failure>``, ERROR is ``<error>``, UNSUPPORTED, XFAIL and the crash a hazard case is designed
+to die of are ``<skipped>`` (as pytest reports xfail), PASS and XPASS pass. A cell that did not
+build gets a single ``build`` test case with an ``<error>``, so the failure shows where people
+look. Earlier attempts are listed in ``system-out``: a flaky test is visible without turning
+the case red. A test of a series variant that the gate put in a category (new failure, flaky,
+already failing, fixed, other change) carries it as the test case's ``category`` property, so a
+CI test pane can tell a new failure from one the baseline already had.
 
 Built with xml.etree, which escapes markup; characters XML 1.0 cannot carry at all (control
 bytes a test may print) are dropped first by `clean`.
@@ -20,11 +21,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from farm.gate import AttemptHistory, CellState, CellStatus, GateResult
+from farm.outcome import Report, reported_as
 from farm.report.common import clean, series_transitions, tail, write_text
-from farm.results import Outcome
 
-_FAILURE = frozenset({Outcome.FAIL, Outcome.CRASH, Outcome.TIMEOUT})
-_SKIPPED = frozenset({Outcome.UNSUPPORTED, Outcome.XFAIL})
+_FAILED = {Report.FAILED: "failure", Report.ERROR: "error"}
+_SKIPPED = frozenset({Report.SKIPPED, Report.XFAILED})
 
 
 def render_junit(result: GateResult) -> str:
@@ -95,12 +96,12 @@ def _suite(
         output = clean(tail(final.output))
         label = clean(history.label)
         carried = False  # whether a failure/error element already holds the output
-        if final.outcome in _FAILURE or final.outcome is Outcome.ERROR:
-            kind = "error" if final.outcome is Outcome.ERROR else "failure"
+        shown = reported_as(final.seen)
+        if (kind := _FAILED.get(shown)) is not None:
             ET.SubElement(case, kind, message=label, type=label).text = output
             counts["errors" if kind == "error" else "failures"] += 1
             carried = True
-        elif final.outcome in _SKIPPED:
+        elif shown in _SKIPPED:
             ET.SubElement(case, "skipped", message=label)
             counts["skipped"] += 1
         notes = [f"attempts: {', '.join(history.labels)}"] if len(history.attempts) > 1 else []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from farm.errors import EngineError
-from farm.glibc_check import item_subdir
+from farm.ids import subdir_of_test
 from farm.pytest_plugin import report, run_and_record, run_and_record_subdir
 from farm.rundir import RunDir
 from farm.runner import ContainerPool, TestItem
@@ -22,7 +22,7 @@ def test_item(
     request: pytest.FixtureRequest,
 ) -> None:
     reruns = int(request.config.getoption("--farm-reruns") or 0)
-    subdir = item_subdir(farm_item.test)
+    subdir = subdir_of_test(farm_item.test)
     try:
         if subdir is not None:
             # A whole glibc subdirectory: one record per glibc test, reported by the call.

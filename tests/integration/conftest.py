@@ -8,9 +8,11 @@ Images are cached by tag across runs, so only the first run on a machine builds 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +30,57 @@ FARM_TIMEOUT = 3600
 
 
 @pytest.fixture(scope="session")
-def client() -> docker.DockerClient:
+def farm_engine() -> engine.Engine:
     try:
-        return engine.connect()
+        return engine.Engine.connect()
     except EngineError as error:
         pytest.fail(f"integration tests need a Docker engine: {error}", pytrace=False)
 
 
-def farm(*args: str | Path, timeout: float = FARM_TIMEOUT) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="session")
+def client(farm_engine: engine.Engine) -> docker.DockerClient:
+    """The docker client itself, only to inspect what the farm did (labels, containers);
+    the farm's own code is handed `farm_engine`."""
+    return docker.from_env()
+
+
+@dataclass(frozen=True)
+class FarmProcess:
+    """A finished ``farm`` process: what it printed, and the owner label (``host:pid``) of
+    every container it started, so a test asserts about its own run's containers only:
+    another farm may be running on the same engine."""
+
+    completed: subprocess.CompletedProcess[str]
+    owner: str
+
+
+def farm_process(*args: str | Path, timeout: float = FARM_TIMEOUT) -> FarmProcess:
     """Run the real ``farm`` CLI from the repository root, capturing its output."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "farm", *map(str, args)],
+    argv = [sys.executable, "-m", "farm", *map(str, args)]
+    with subprocess.Popen(
+        argv,
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        check=False,
-    )
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    completed = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     # Shown by pytest when a test fails, which is when it is needed.
     sys.stdout.write(completed.stdout[-20000:])
     sys.stderr.write(completed.stderr[-20000:])
-    return completed
+    return FarmProcess(completed, f"{socket.gethostname()}:{process.pid}")
+
+
+def farm(*args: str | Path, timeout: float = FARM_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run the real ``farm`` CLI from the repository root, capturing its output."""
+    return farm_process(*args, timeout=timeout).completed
 
 
 def in_image(client: docker.DockerClient, tag: str, script: str) -> str:

@@ -11,6 +11,7 @@ import docker
 import pytest
 
 from farm import engine
+from farm.build import build_spec
 from farm.render import BASE_IMAGE, ImageSpec
 from tests.integration.conftest import DEFAULT, FIXTURES, farm, in_image
 
@@ -95,7 +96,11 @@ def test_bad_sha256_refuses_the_source_and_shows_both_hashes(run_root: Path) -> 
 
 @pytest.mark.parametrize(("kind", "interfaces"), [("toolchain", ["eth0", "lo"]), ("build", ["lo"])])
 def test_only_the_toolchain_step_is_built_with_a_network(
-    client: docker.DockerClient, tmp_path: Path, kind: str, interfaces: list[str]
+    client: docker.DockerClient,
+    farm_engine: engine.Engine,
+    tmp_path: Path,
+    kind: str,
+    interfaces: list[str],
 ) -> None:
     """Applying a series and running its configure and make is code from strangers: those
     images are built with no network interface but loopback. Only apt-get needs one."""
@@ -110,7 +115,7 @@ def test_only_the_toolchain_step_is_built_with_a_network(
         context=(),
         tag=f"glibc-farm/network-check:{kind}-{run}",
     )
-    engine.build_image(client, image, log_path=tmp_path / "build.log", progress=lambda _: None)
+    farm_engine.build(build_spec(image), log_path=tmp_path / "build.log", progress=lambda _: None)
     try:
         assert in_image(client, image.tag, "cat /farm-interfaces").split() == interfaces
     finally:

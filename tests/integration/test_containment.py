@@ -8,30 +8,44 @@ scenario's baseline glibc; each test here reads the farm's own results.
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from tests.integration.conftest import FIXTURES, farm
+from farm import engine
+from tests.integration.conftest import FIXTURES, farm_process
 
 pytestmark = pytest.mark.integration
 
 
+@dataclass(frozen=True)
+class SandboxRun:
+    owner: str  # the owner label of the farm process's containers
+    attempts: dict[str, list[dict[str, Any]]]
+
+
 @pytest.fixture(scope="module")
-def sandbox_results(run_root: Path) -> dict[str, list[dict[str, Any]]]:
+def sandbox_run(run_root: Path) -> SandboxRun:
     run_dir = run_root / "sandbox"
-    result = farm("test", FIXTURES / "sandbox.yaml", "--run-dir", run_dir, "-n", "1")
+    process = farm_process("test", FIXTURES / "sandbox.yaml", "--run-dir", run_dir, "-n", "1")
     # `farm test` exits 0 once every cell was tested, whatever the outcomes.
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert process.completed.returncode == 0, process.completed.stderr[-3000:]
     attempts: dict[str, list[dict[str, Any]]] = {}
     for path in sorted((run_dir / "results").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             record = json.loads(line)
             attempts.setdefault(record["test"], []).append(record)
             attempts.setdefault("order", []).append(record)
-    return attempts
+    return SandboxRun(process.owner, attempts)
+
+
+@pytest.fixture(scope="module")
+def sandbox_results(sandbox_run: SandboxRun) -> dict[str, list[dict[str, Any]]]:
+    return sandbox_run.attempts
 
 
 def test_no_network(sandbox_results: dict[str, list[dict[str, Any]]]) -> None:
@@ -109,8 +123,24 @@ def test_no_case_finds_what_an_earlier_case_left_running(
 
 
 def test_no_container_outlives_the_run(
-    client: docker.DockerClient, sandbox_results: dict[str, list[dict[str, Any]]]
+    client: docker.DockerClient, sandbox_run: SandboxRun
 ) -> None:
-    (record,) = sandbox_results["farm/sandbox/no-network"]
-    left = client.containers.list(all=True, filters={"ancestor": record["image"]})
-    assert left == [], [c.name for c in left]
+    """None of this run's containers (its owner label says which) is left. Another farm on
+    the same engine may have containers of the same image: one stands in for it here, and
+    must not count (listing every container of the image failed whenever one did)."""
+    (record,) = sandbox_run.attempts["farm/sandbox/no-network"]
+    other_farm = client.containers.run(
+        record["image"],
+        ["sleep", "300"],
+        name=f"farm-other-{uuid.uuid4().hex[:12]}",
+        detach=True,
+        network_mode="none",
+        labels={engine.MANAGED_LABEL: "true", engine.OWNER_LABEL: "another-host:1"},
+    )
+    try:
+        ours = client.containers.list(
+            all=True, filters={"label": f"{engine.OWNER_LABEL}={sandbox_run.owner}"}
+        )
+    finally:
+        other_farm.remove(force=True)
+    assert ours == [], [c.name for c in ours]

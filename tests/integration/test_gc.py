@@ -34,9 +34,9 @@ REPOSITORY = "glibc-farm/gc-test"
 
 
 @pytest.fixture
-def run_id(client: docker.DockerClient) -> Iterator[str]:
+def run_id(client: docker.DockerClient, farm_engine: engine.Engine) -> Iterator[str]:
     """A fresh label value; whatever carries it is removed afterwards, whatever happened."""
-    if engine.image_id(client, BASE_IMAGE) is None:
+    if farm_engine.image_id(BASE_IMAGE) is None:
         pytest.fail(f"{BASE_IMAGE} is missing; `farm build` makes it", pytrace=False)
     value = uuid.uuid4().hex[:12]
     yield value
@@ -130,7 +130,7 @@ def test_gc_removes_leftovers_and_keeps_records_and_live_owners(
     assert client.images.get(busy_tag).id == busy_id
     assert client.containers.get(live).status == "running"
     assert f"kept image {busy_tag}: in no record, but" in done.stdout
-    assert engine.image_id(client, BASE_IMAGE) is not None
+    assert client.images.get(BASE_IMAGE) is not None
     removed = [line for line in done.stdout.splitlines() if line.startswith("removed ")]
     assert len(removed) == 4, done.stdout  # container, stale tag, dangling image, summary
     assert "reclaimed" in removed[-1]
@@ -147,7 +147,7 @@ def test_test_containers_carry_the_owner_of_the_farm_process(
     client: docker.DockerClient, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(engine.OWNER_ENV, f"{socket.gethostname()}:{os.getpid()}")
-    container = TestContainer(client, BASE_IMAGE, f"farm-gc-test-{run_id}")
+    container = TestContainer(engine.Engine.connect(), BASE_IMAGE, f"farm-gc-test-{run_id}")
     container.start()
     try:
         labels = client.containers.get(f"farm-gc-test-{run_id}").labels

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import docker
 import pytest
 
 from farm import runner
 from farm.container import TestContainer
+from farm.engine import Engine
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 from tests.integration.conftest import FIXTURES, farm
@@ -42,9 +42,9 @@ def farm_test(run_dir: Path, *options: str) -> list[TestResult]:
 
 
 @pytest.fixture(scope="module")
-def dlfcn_tests_of_the_makefile(client: docker.DockerClient, run_root: Path) -> set[str]:
+def dlfcn_tests_of_the_makefile(farm_engine: Engine, run_root: Path) -> set[str]:
     tag = plan(run_root, SCENARIO)["test-x86_64-baseline"]
-    container = TestContainer(client, tag, f"farm-it-subdir-list-{os.getpid()}")
+    container = TestContainer(farm_engine, tag, f"farm-it-subdir-list-{os.getpid()}")
     container.start()
     try:
         return set(runner.list_glibc_tests(container, ("dlfcn/*",)))

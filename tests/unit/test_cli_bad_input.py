@@ -24,8 +24,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from farm import cli
-from farm.cli import DEFAULT_SCENARIO, EXIT_BROKEN_PIPE, MAX_RERUNS, MAX_WORKERS
+from farm import cli, stages
+from farm.cli import DEFAULT_SCENARIO, EXIT_BROKEN_PIPE
+from farm.errors import UsageError
+from farm.stages import MAX_RERUNS, MAX_WORKERS
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = str(REPO / DEFAULT_SCENARIO)
@@ -241,8 +243,25 @@ def test_workers_accepts_only_auto_logical_or_a_count_in_range(text: str) -> Non
     parsed = parse("test", "-n", text)
     if parsed is not None:
         workers = parsed.workers  # type: ignore[attr-defined]
-        assert workers in ("auto", "logical") or 1 <= int(workers) <= MAX_WORKERS
-        assert workers in ("auto", "logical") or workers.isdigit()
+        assert workers in ("auto", "logical") or 1 <= workers <= MAX_WORKERS
+
+
+@given(st.one_of(st.text(max_size=5), st.sampled_from(["auto", "logical", "0", "7", "257"])))
+def test_the_cli_and_run_options_accept_the_same_workers_and_reruns(text: str) -> None:
+    """One rule (stages.RunOptions'): what the parser takes a run takes, and the reverse.
+    They disagreed on ``-n logical``, which the parser took and the run refused after the
+    engine connection and an empty run directory."""
+    rules = (
+        ("-n", "workers", stages.workers_option),
+        ("--reruns", "reruns", stages.reruns_option),
+    )
+    for option, dest, rule in rules:
+        parsed = parse("test", option, text)
+        try:
+            expected: object = rule(text)
+        except UsageError:
+            expected = None
+        assert (None if parsed is None else vars(parsed)[dest]) == expected, (option, text)
 
 
 @given(st.text(max_size=12))
@@ -252,8 +271,10 @@ def test_reruns_accepts_only_a_count_in_range(text: str) -> None:
         assert 0 <= parsed.reruns <= MAX_RERUNS  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("text", "workers"), [("auto", "auto"), ("1", "1"), ("007", "7")])
-def test_workers_in_range_pass_through(text: str, workers: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "workers"), [("auto", "auto"), ("logical", "logical"), ("1", 1), ("007", 7)]
+)
+def test_workers_in_range_pass_through(text: str, workers: str | int) -> None:
     parsed = parse("test", "-n", text)
     assert parsed is not None and parsed.workers == workers  # type: ignore[attr-defined]
 
@@ -297,3 +318,11 @@ def test_a_bad_history_option_is_refused_and_the_file_left_alone(
     assert_refused(farm(*argv, cwd=work), says)
     assert (work / "afile").read_text() == "not a directory\n"
     assert not (work / "h.jsonl").exists()
+    assert not (work / "farm-runs").exists()
+
+
+def test_a_shard_judged_alone_is_refused_by_run_options_before_the_engine(work: Path) -> None:
+    completed = farm("run", SCENARIO, "--shard", "1/2", cwd=work)
+    assert_refused(completed, "--shard 1/2 needs --no-gate")
+    assert completed.stderr.count("needs --no-gate") == 1
+    assert not (work / "farm-runs").exists()

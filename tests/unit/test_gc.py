@@ -297,7 +297,7 @@ def test_a_build_records_the_images_of_its_plan_that_exist(
             {"Id": "sha256:2", "RepoTags": ["glibc-farm/toolchain:other-scenario"], "Created": 1},
         ]
     )
-    path = gc.record_scenario_images(client, plan)  # type: ignore[arg-type]
+    path = gc.record_scenario_images(engine.Engine(client), plan)  # type: ignore[arg-type]
     assert path == tmp_path / "images" / f"{scenario.name}.json"
     data = json.loads(path.read_text())
     assert data["scenario"] == scenario.name
@@ -318,7 +318,7 @@ def test_build_images_records_after_every_image_so_a_gc_mid_build_keeps_its_work
     client = _FakeClient([])
     seen_at_build: list[list[str]] = []
 
-    def fake_build(_client: object, spec: ImageSpec, **_: object) -> engine.BuildOutcome:
+    def fake_build(_engine: object, spec: engine.BuildSpec, **_: object) -> engine.BuildOutcome:
         record_path = tmp_path / "images" / f"{scenario.name}.json"
         seen_at_build.append(
             json.loads(record_path.read_text())["tags"] if record_path.exists() else []
@@ -326,8 +326,10 @@ def test_build_images_records_after_every_image_so_a_gc_mid_build_keeps_its_work
         client.api._images.append({"Id": f"sha256:{spec.name}", "RepoTags": [spec.tag]})
         return engine.BuildOutcome(spec, f"sha256:{spec.name}", False, 1.0, None)
 
-    monkeypatch.setattr(engine, "build_image", fake_build)
-    build.build_images(client, plan, names=None, log_dir=tmp_path, progress=lambda _: None)  # type: ignore[arg-type]
+    monkeypatch.setattr(engine.Engine, "build", fake_build)
+    build.build_images(
+        engine.Engine(client), plan, names=None, log_dir=tmp_path, progress=lambda _: None
+    )  # type: ignore[arg-type]
     # The source build started with the toolchain already recorded; at the end both are.
     assert seen_at_build == [[], ["glibc-farm/toolchain:t"]]
     (final,) = gc.read_records(tmp_path / "images")

@@ -18,15 +18,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from farm import ids
 from farm.container import ExecOutcome
 from farm.glibc_check import (
     CellContext,
     check_subdir_name,
-    item_subdir,
     read_check_output,
     run_subdir_check,
     subdir_check_script,
-    subdir_item_test,
 )
 from farm.results import Outcome, TestResult
 
@@ -159,10 +158,10 @@ def test_any_output_is_read_without_raising_and_no_verdicts_is_an_anomaly(
 
 
 def test_item_ids_of_whole_subdirectories_round_trip() -> None:
-    assert subdir_item_test("elf") == "glibc/elf/"
-    assert item_subdir(subdir_item_test("dlfcn")) == "dlfcn"
-    assert item_subdir("glibc/elf/tst-dlmopen1") is None
-    assert item_subdir("farm/unique/basic") is None
+    assert ids.glibc_subdir_test_id("elf") == "glibc/elf/"
+    assert ids.subdir_of_test(ids.glibc_subdir_test_id("dlfcn")) == "dlfcn"
+    assert ids.subdir_of_test("glibc/elf/tst-dlmopen1") is None
+    assert ids.subdir_of_test("farm/unique/basic") is None
 
 
 @pytest.mark.parametrize("name", ["..", "elf/x", "a b", "$(reboot)", ""])

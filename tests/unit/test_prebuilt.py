@@ -4,7 +4,6 @@ every missing image named) rather than spending a glibc build on a tag that is n
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,22 +42,22 @@ def looked_up(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Only the x86_64 test image is here; nothing may be built."""
     asked: list[str] = []
 
-    def image_id(_client: object, tag: str) -> str | None:
+    def image_id(_engine: object, tag: str) -> str | None:
         asked.append(tag)
         return "sha256:xx" if tag == "glibc-farm/test:x" else None
 
     def no_build(*_: object, **__: object) -> None:
         raise AssertionError("--no-build built an image")
 
-    monkeypatch.setattr(engine, "image_id", image_id)
-    monkeypatch.setattr(engine, "build_image", no_build)
+    monkeypatch.setattr(engine.Engine, "image_id", image_id)
+    monkeypatch.setattr(engine.Engine, "build", no_build)
     return asked
 
 
 def test_the_test_images_that_are_here_are_used_and_their_ancestors_not_needed(
     plan: ImagePlan, looked_up: list[str]
 ) -> None:
-    statuses = build.present_images(object(), plan, names=["test-x86_64-baseline"])  # type: ignore[arg-type]
+    statuses = build.present_images(engine.Engine(object()), plan, names=["test-x86_64-baseline"])  # type: ignore[arg-type]
     assert statuses == {
         "test-x86_64-baseline": ImageStatus(
             "test-x86_64-baseline", "glibc-farm/test:x", ImageState.REUSED, image_id="sha256:xx"
@@ -72,7 +71,7 @@ def test_a_missing_image_is_refused_naming_it_and_how_to_load_it(
 ) -> None:
     names = ["test-x86_64-baseline", "test-i686-baseline"]
     with pytest.raises(UsageError) as refused:
-        build.present_images(object(), plan, names=names)  # type: ignore[arg-type]
+        build.present_images(engine.Engine(object()), plan, names=names)  # type: ignore[arg-type]
     message = str(refused.value)
     assert "--no-build: 1 image(s) to test are not on this machine" in message
     assert "test-i686-baseline (glibc-farm/test:i)" in message
@@ -88,16 +87,11 @@ def test_no_build_reaches_the_runs_options() -> None:
         assert args.no_build is True
         assert parser.parse_args([command]).no_build is False
 
-    @dataclasses.dataclass
-    class _Session:
-        scenario: Any
-        cells: tuple[Any, ...] = ()
-        directory: Path = Path("run")
-
+    scenario = load_scenario(DEFAULT)
     args = parser.parse_args(["run", "--no-build", "--no-gate"])
-    assert options(_Session(load_scenario(DEFAULT)), args, judge=False).build is False  # type: ignore[arg-type]
+    assert options(scenario, (), Path("run"), args, judge=False).build is False
     args = parser.parse_args(["run"])
-    assert options(_Session(load_scenario(DEFAULT)), args, judge=True).build is True  # type: ignore[arg-type]
+    assert options(scenario, (), Path("run"), args, judge=True).build is True
 
 
 # --- saving -----------------------------------------------------------------------------------
@@ -156,7 +150,7 @@ def test_save_writes_every_ready_test_image_into_one_archive(tmp_path: Path) -> 
         _status("test-i686-baseline", "glibc-farm/test:i", ImageState.BUILT),
     ]
     archive = tmp_path / "images.tar"
-    tags = build.save_images(client, statuses, archive)  # type: ignore[arg-type]
+    tags = build.save_images(engine.Engine(client), statuses, archive)  # type: ignore[arg-type]
     assert tags == ["glibc-farm/test:x", "glibc-farm/test:i"]
     assert client.api.calls == [
         ("http+docker://localhost/v1.43/images/get", {"names": tags}),
@@ -168,7 +162,7 @@ def test_save_writes_every_ready_test_image_into_one_archive(tmp_path: Path) -> 
 def test_nothing_ready_saves_nothing(tmp_path: Path) -> None:
     client = _Client(_Reply(200, [b"x"]))
     failed = [_status("test-x86_64-fix", "glibc-farm/test:f", ImageState.FAILED)]
-    assert build.save_images(client, failed, tmp_path / "images.tar") == []  # type: ignore[arg-type]
+    assert build.save_images(engine.Engine(client), failed, tmp_path / "images.tar") == []  # type: ignore[arg-type]
     assert client.api.calls == [] and not list(tmp_path.iterdir())
 
 
@@ -184,11 +178,11 @@ def test_a_failed_save_leaves_no_archive_that_looks_whole(
     tmp_path: Path, reply: _Reply, error: type[Exception], needle: str
 ) -> None:
     with pytest.raises(error, match=needle):
-        engine.save_images(_Client(reply), ["glibc-farm/test:x"], tmp_path / "images.tar")  # type: ignore[arg-type]
+        engine.Engine(_Client(reply)).save(["glibc-farm/test:x"], tmp_path / "images.tar")  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
 
 
 def test_an_unwritable_archive_path_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     target = tmp_path / "no-such-dir" / "images.tar"
     with pytest.raises(UsageError, match=r"--save .*images\.tar: cannot write the images"):
-        engine.save_images(_Client(_Reply(200, [b"a"])), ["glibc-farm/test:x"], target)  # type: ignore[arg-type]
+        engine.Engine(_Client(_Reply(200, [b"a"]))).save(["glibc-farm/test:x"], target)  # type: ignore[arg-type]

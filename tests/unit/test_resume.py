@@ -39,10 +39,10 @@ def test_resume_runs_only_unfinished_items_and_keeps_finished_results(tmp_path: 
         torn.write('{"scenario": "torn')  # the writer was killed mid-line
     items = [item(t) for t in ("farm/a", "farm/b", "farm/c", "farm/d")]
 
-    pending = pipeline.resume_items(items, run_dir=tmp_path, reruns=1)
+    pending = pipeline.resume_items(items, run_dir=rundir.RunDir(tmp_path), reruns=1)
 
     assert [i.test for i in pending] == ["farm/c", "farm/d"]
-    kept = pipeline.load_results(tmp_path)
+    kept = pipeline.load_results(rundir.RunDir(tmp_path))
     assert [(r.test, r.attempt) for r in kept] == [("farm/a", 1), ("farm/b", 1), ("farm/b", 2)]
     assert not worker_file.exists()
     assert [p.suffix for p in (tmp_path / "results").iterdir()] == [".jsonl"]
@@ -54,15 +54,15 @@ def test_a_whole_subdirectory_runs_again_and_its_old_records_go(tmp_path: Path) 
     record(worker_file, "glibc/elfx/tst-b", Outcome.PASS, 1)  # a test of another subdir
     items = [item("glibc/elf/"), item("glibc/elfx/tst-b")]
 
-    pending = pipeline.resume_items(items, run_dir=tmp_path, reruns=1)
+    pending = pipeline.resume_items(items, run_dir=rundir.RunDir(tmp_path), reruns=1)
 
     assert [i.test for i in pending] == ["glibc/elf/"]
-    assert [r.test for r in pipeline.load_results(tmp_path)] == ["glibc/elfx/tst-b"]
+    assert [r.test for r in pipeline.load_results(rundir.RunDir(tmp_path))] == ["glibc/elfx/tst-b"]
 
 
 def test_resume_of_a_run_without_results_runs_everything(tmp_path: Path) -> None:
     items = [item("farm/a")]
-    assert pipeline.resume_items(items, run_dir=tmp_path, reruns=1) == items
+    assert pipeline.resume_items(items, run_dir=rundir.RunDir(tmp_path), reruns=1) == items
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(

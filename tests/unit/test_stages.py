@@ -10,8 +10,9 @@ import pytest
 from farm import matrix
 from farm.errors import UsageError
 from farm.scenario import load_scenario
+from farm.shard import Shard
 from farm.sources import Cache
-from farm.stages import RunOptions
+from farm.stages import MAX_RERUNS, MAX_WORKERS, RunOptions
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(REPO / "scenarios" / "debian-2.36-backports.yaml")
@@ -27,23 +28,37 @@ def options(tmp_path: Path, **overrides: Any) -> RunOptions:
     )
 
 
-@pytest.mark.parametrize(("given", "workers"), [("auto", "auto"), ("4", 4), (2, 2)])
+@pytest.mark.parametrize(
+    ("given", "workers"), [("auto", "auto"), ("logical", "logical"), ("4", 4), (2, 2)]
+)
 def test_workers_as_given_on_a_command_line_are_taken(
     tmp_path: Path, given: str | int, workers: str | int
 ) -> None:
     assert options(tmp_path, workers=given).workers == workers
 
 
-@pytest.mark.parametrize("workers", ["abc", "0", "-1", "", "٣", 0, True])
+@pytest.mark.parametrize("workers", ["abc", "0", "-1", "", "٣", 0, True, MAX_WORKERS + 1])
 def test_workers_that_are_no_count_are_refused(tmp_path: Path, workers: str | int) -> None:
-    with pytest.raises(UsageError, match="--workers: expected 'auto' or a number >= 1"):
+    with pytest.raises(UsageError, match=r"--workers: .*expected auto, logical or a whole number"):
         options(tmp_path, workers=workers)
 
 
-@pytest.mark.parametrize("reruns", [-1, True, 1.5])
-def test_reruns_must_be_a_whole_number_of_at_least_zero(tmp_path: Path, reruns: Any) -> None:
-    with pytest.raises(UsageError, match="--reruns: expected a whole number >= 0"):
+@pytest.mark.parametrize("reruns", [-1, True, 1.5, MAX_RERUNS + 1])
+def test_reruns_must_be_a_whole_number_in_range(tmp_path: Path, reruns: Any) -> None:
+    with pytest.raises(UsageError, match=r"--reruns: .*expected a whole number from 0"):
         options(tmp_path, reruns=reruns)
+
+
+def test_a_shard_is_not_judged_alone(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--shard 1/2 needs --no-gate"):
+        options(tmp_path, shard=Shard(1, 2))
+    assert options(tmp_path, shard=Shard(1, 2), judge=False).shard == Shard(1, 2)
+
+
+def test_a_history_needs_the_gate(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"--history h\.jsonl needs the gate"):
+        options(tmp_path, history=Path("h.jsonl"), judge=False)
+    assert options(tmp_path, history=Path("h.jsonl")).history == Path("h.jsonl")
 
 
 def test_options_are_frozen(tmp_path: Path) -> None:
