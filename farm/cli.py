@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from farm import __version__
 from farm.commands import post_checks_cmd
@@ -30,6 +30,9 @@ from farm.matrix import MatrixJobs
 from farm.shard import Shard
 
 _T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    from farm.registry import Registry
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
 #: The status of a process killed by SIGPIPE (128 + 13), which shells expect from the
@@ -52,6 +55,39 @@ _NO_BUILD_HELP = (
     "build nothing: test the images already here (a shard job's, docker load-ed from its "
     "build job); a missing one is an error, not a build"
 )
+
+
+def _registry(option: str) -> Callable[[str], Registry]:
+    """A registry for ``option`` (``--push``), checked by farm.registry, imported only when
+    the option is given (it brings the engine with it)."""
+
+    def parse(text: str) -> Registry:
+        from farm.registry import Registry
+
+        try:
+            return Registry.parse(text, option=option)
+        except FarmError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{option} ")) from None
+
+    return parse
+
+
+def _add_registry_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pull",
+        type=_registry("--pull"),
+        default=None,
+        metavar="REGISTRY",
+        help="pull the images this engine lacks from REGISTRY (e.g. ghcr.io/OWNER/REPO) before "
+        "building; what it does not have is built",
+    )
+    parser.add_argument(
+        "--push",
+        type=_registry("--push"),
+        default=None,
+        metavar="REGISTRY",
+        help="push the cells' images (and every image below them) to REGISTRY once built",
+    )
 
 
 def _path(text: str) -> Path:
@@ -227,6 +263,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the test images (as `docker save` does) to FILE, for `docker load` "
         "before `farm run --no-build` on another machine (a CI shard job)",
     )
+    _add_registry_options(build)
     build.set_defaults(handler=_command("build_cmd"))
 
     test = sub.add_parser("test", help="run the test matrix inside a scenario's images")
@@ -241,6 +278,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     test.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     test.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
+    _add_registry_options(test)
     test.set_defaults(handler=_command("test_cmd"))
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -257,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     _add_history_options(run)
     run.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
+    _add_registry_options(run)
     run.set_defaults(handler=_command("run_cmd"))
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")

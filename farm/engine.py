@@ -180,7 +180,19 @@ class Inventory:
 
 
 #: Longest silence tolerated from the engine while it writes an image archive.
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """What the engine says of an image that a registry handed over: its labels, and its
+    layers (the diff ids of its root file system, bottom first)."""
+
+    labels: dict[str, str]
+    layers: tuple[str, ...]
+
+
 SAVE_READ_TIMEOUT = 600
+#: Longest silence tolerated from the engine while it pushes or pulls one image (a layer
+#: of a test image is gigabytes, compressed or unpacked by the engine as it goes).
+TRANSFER_READ_TIMEOUT = 1800
 
 
 class Engine:
@@ -255,6 +267,100 @@ class Engine:
             ) from None
         finally:
             partial.unlink(missing_ok=True)
+
+    def image_facts(self, tag: str) -> ImageFacts | None:
+        """The labels and layers of ``tag``; None when this engine has no such image."""
+        try:
+            attrs = self._client.images.get(tag).attrs
+        except docker.errors.ImageNotFound:
+            return None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"looking up {tag}") from None
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        layers = (attrs.get("RootFS") or {}).get("Layers") or []
+        return ImageFacts(
+            {str(key): str(value) for key, value in labels.items()}, tuple(map(str, layers))
+        )
+
+    # ------------------------------------------------------------------------- registries
+    # farm.registry decides what moves; these only move it.
+
+    def pull(self, ref: str) -> str | None:
+        """Pull ``ref`` (``REGISTRY/REPOSITORY:TAG``); its image id, or None when the
+        registry answers that it has no such image. EngineError for anything else (the
+        registry is unreachable, refuses the credentials, or the engine went away), with
+        the engine's reason.
+        """
+        repository, _, tag = ref.rpartition(":")
+        try:
+            client = self._transfer_client()
+            return str(client.images.pull(repository, tag=tag).id)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as error:
+            raise EngineError(f"pulling {ref}: {_engine_reason(error)}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"pulling {ref}") from None
+
+    def push(self, ref: str) -> str:
+        """Push ``ref``, a tag present on this engine; the digest the registry gave it.
+
+        The engine reports a failed push inside its reply stream, not as an HTTP error, so
+        the stream is read to its end and its first error raised as EngineError.
+        """
+        repository, _, tag = ref.rpartition(":")
+        digest = ""
+        try:
+            api = self._transfer_client().api
+            for chunk in _chunks(api.push(repository, tag=tag, stream=True, decode=True)):
+                if "error" in chunk:
+                    raise EngineError(f"pushing {ref}: {_first_line(str(chunk['error']))}")
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+                    digest = aux["Digest"]
+        except docker.errors.APIError as error:
+            raise EngineError(f"pushing {ref}: {_engine_reason(error)}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"pushing {ref}") from None
+        if not digest:
+            raise EngineError(f"pushing {ref}: the engine's reply ended without a digest")
+        return digest
+
+    def _transfer_client(self) -> docker.DockerClient:
+        """A connection that waits as long as one layer's transfer may take."""
+        return docker.from_env(timeout=TRANSFER_READ_TIMEOUT)
+
+    def tag(self, source: str, target: str) -> None:
+        """Give the image ``source`` (a tag or id) the tag ``target`` too."""
+        repository, _, tag = target.rpartition(":")
+        try:
+            if not self._client.api.tag(source, repository, tag):
+                raise EngineError(f"the engine would not tag {source} as {target}")
+        except docker.errors.APIError as error:
+            raise EngineError(f"tagging {source} as {target}: {_engine_reason(error)}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"tagging {source}") from None
+
+    def untag(self, tag: str, *, delete_last: bool = False) -> None:
+        """Remove the tag ``tag`` only: an image that has another tag stays, layers and all.
+
+        ``noprune`` keeps untagged parents; a tag that is already gone is no error. The
+        image's last tag is refused (EngineError), since removing it deletes the image,
+        unless ``delete_last`` says that is the point (an image just pulled and found wrong).
+        """
+        try:
+            tags = self._client.images.get(tag).tags
+            if tags == [tag] and not delete_last:
+                raise EngineError(
+                    f"{tag} is the image's only tag; removing it would delete the image"
+                )
+            self._client.api.remove_image(tag, noprune=True)
+        except docker.errors.ImageNotFound:
+            return
+        except docker.errors.APIError as error:
+            raise EngineError(f"removing the tag {tag}: {_engine_reason(error)}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"removing the tag {tag}") from None
 
     def ensure_base_image(self, toolchain: Toolchain, progress: Progress) -> str:
         """Make ``toolchain``'s base image exist locally; returns how it was obtained.
@@ -610,3 +716,9 @@ def _first_line(text: str) -> str:
 def _elapsed(started: float) -> str:
     seconds = int(time.monotonic() - started)
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _engine_reason(error: docker.errors.APIError) -> str:
+    """The engine's own words for a refused request (``explanation``), else its first line."""
+    explanation = getattr(error, "explanation", None)
+    return _first_line(str(explanation or error))

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import build, command, glibc_check, ids, runner
+from farm import build, command, glibc_check, ids, registry, runner
 from farm import cases as case_library
 from farm.build import ImageState, ImageStatus, PreparedScenario
 from farm.container import TestContainer
@@ -36,6 +36,13 @@ class BuiltCells:
     prepared: PreparedScenario
     statuses: dict[str, ImageStatus]
     base_image: str  # how the base image(s) were obtained
+    #: What ``--pull`` and ``--push`` did with a registry, image by image.
+    pulled: tuple[registry.ImageTransfer, ...] = ()
+    pushed: tuple[registry.ImageTransfer, ...] = ()
+
+    @property
+    def push_failures(self) -> tuple[registry.ImageTransfer, ...]:
+        return tuple(t for t in self.pushed if t.state is not registry.Transfer.PUSHED)
 
     def test_image_ready(self, cell: Cell) -> bool:
         status = self.statuses.get(test_image_name(cell))
@@ -58,14 +65,21 @@ def build_cells(
     run_dir: RunDir,
     progress: Progress,
     build_missing: bool = True,
+    pull_from: registry.Registry | None = None,
+    push_to: registry.Registry | None = None,
 ) -> BuiltCells:
     """Fetch, render and build the test images of ``cells`` (and everything below them).
 
     Without ``build_missing`` (``--no-build``, a CI shard job) nothing is built: the test
     images must be here already (`build.present_images`), and no base image is needed.
+    With ``pull_from``, what this engine lacks is pulled first (for ``--no-build`` only the
+    test images, else their whole ancestry, parents first), and where that leaves nothing
+    to build no base image is made either; with ``push_to``, every image of the cells'
+    ancestry that is ready afterwards is pushed (see `farm.registry`).
     """
     cells = tuple(cells)
     prepared = build.prepare(scenario, cache, progress)
+    plan = prepared.plan
     names = [
         test_image_name(cell)
         for cell in cells
@@ -73,18 +87,35 @@ def build_cells(
             s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
         )
     ]
+    needed = (
+        registry.with_ancestors(plan, names) if build_missing else tuple(map(plan.by_name, names))
+    )
+    pulled = registry.pull_missing(engine, pull_from, plan, needed, progress) if pull_from else ()
     if not build_missing:
-        statuses = build.present_images(engine, prepared.plan, names=names)
-        return BuiltCells(scenario, cells, prepared, statuses, "not needed (--no-build)")
+        statuses = build.present_images(engine, plan, names=names)
+        return BuiltCells(
+            scenario, cells, prepared, statuses, "not needed (--no-build)", pulled=pulled
+        )
     toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
-    base = "; ".join(
-        f"{name}: {engine.ensure_base_image(toolchain, progress)}"
-        for name, toolchain in toolchains.items()
-    )
+    if pull_from is not None and all(
+        t.state in (registry.Transfer.PRESENT, registry.Transfer.PULLED) for t in pulled
+    ):
+        base = "not needed (every image is here)"
+    else:
+        base = "; ".join(
+            f"{name}: {engine.ensure_base_image(toolchain, progress)}"
+            for name, toolchain in toolchains.items()
+        )
     statuses = build.build_images(
-        engine, prepared.plan, names=names, log_dir=run_dir.logs_dir, progress=progress
+        engine, plan, names=names, log_dir=run_dir.logs_dir, progress=progress
     )
-    return BuiltCells(scenario, cells, prepared, statuses, base)
+    ready = {s.name for s in statuses.values() if s.state in (ImageState.BUILT, ImageState.REUSED)}
+    pushed = (
+        registry.push(engine, push_to, [i for i in needed if i.name in ready], progress)
+        if push_to
+        else ()
+    )
+    return BuiltCells(scenario, cells, prepared, statuses, base, pulled=pulled, pushed=pushed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,11 @@ DOWNLOAD_TIMEOUT = 120.0
 #: only stops a wrong URL or a hostile server from filling the disk.
 MAX_TARBALL_BYTES = 512 << 20
 APT_TIMEOUT = 600.0
+#: The Debian archive's signing keys (package debian-archive-keyring, on Ubuntu too). apt
+#: is told to trust only it for the archive when it is there; without it apt falls back on
+#: the host's own trusted keys, which on a non-Debian host (a stock GitHub runner) do not
+#: sign Debian's archive, and refuses it.
+DEBIAN_ARCHIVE_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 GIT_TIMEOUT = 1800.0
 
 
@@ -277,8 +282,8 @@ class Fetcher:
         )
         (apt_dir / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (apt_dir / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-        keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-        signed = f"[signed-by={keyring}] " if Path(keyring).is_file() else ""
+        keyring = DEBIAN_ARCHIVE_KEYRING
+        signed = f"[signed-by={keyring}] " if keyring.is_file() else ""
         (apt_dir / "sources.list").write_text(
             f"deb-src {signed}{source.archive} {source.suite} main\n", encoding="utf-8"
         )
@@ -295,6 +300,13 @@ class Fetcher:
         )
         update = command.run(["apt-get", *options, "update"], timeout=APT_TIMEOUT)
         if not update.ok or "Err:" in update.output:
+            if not keyring.is_file():
+                raise SourceError(
+                    f"{source.key}: apt cannot check the Debian archive {source.archive} "
+                    f"({source.suite}): no Debian archive key is trusted here ({keyring} is "
+                    "missing).\nInstall it: sudo apt-get install debian-archive-keyring (Ubuntu "
+                    f"has the package too; `farm doctor` checks it).\napt said:\n{update.tail(5)}"
+                )
             raise SourceError(
                 f"{source.key}: cannot read the Debian archive {source.archive} ({source.suite}):\n"
                 f"{update.tail(5)}\nIs the network up? Offline, copy the .dsc and its files into "

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from farm import bisect, history, ids, pipeline, shard, verdict
+from farm import bisect, history, ids, pipeline, registry, shard, verdict
 from farm.engine import Engine, Progress
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
@@ -106,6 +106,8 @@ class RunOptions:
     shard: Shard | None = None  # run only this shard of the test items (one CI job of N)
     history: Path | None = None  # the flaky history to judge with and update; None: none
     build: bool = True  # False: test the images already here, refuse a missing one (--no-build)
+    pull_from: registry.Registry | None = None  # pull what this engine lacks (--pull)
+    push_to: registry.Registry | None = None  # push the cells' images once built (--push)
     #: ``run_dir`` as the one `RunDir` that travels through the run's stages.
     directory: RunDir = field(init=False, repr=False, compare=False)
 
@@ -218,12 +220,14 @@ def build(
     progress: Progress,
     build_missing: bool = True,
     shard_of: Shard | None = None,
+    pull_from: registry.Registry | None = None,
+    push_to: registry.Registry | None = None,
 ) -> pipeline.BuiltCells:
     """The build stage, of `run` and of ``farm build`` alike: the cells' images, and how far
     each cell got recorded in the run directory (so ``farm gate`` can read a build job's)."""
     built = pipeline.build_cells(
         engine, scenario, cells, cache=cache, run_dir=run_dir, progress=progress,
-        build_missing=build_missing,
+        build_missing=build_missing, pull_from=pull_from, push_to=push_to,
     )  # fmt: skip
     verdict.write_run_state(run_dir.root, built, shard_of=shard_of)
     return built
@@ -236,6 +240,7 @@ def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> p
     built = build(
         engine, options.scenario, options.cells, cache=options.cache, run_dir=directory,
         progress=progress, build_missing=options.build, shard_of=options.shard,
+        pull_from=options.pull_from, push_to=options.push_to,
     )  # fmt: skip
     probes = pipeline.probe_cells(engine, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)

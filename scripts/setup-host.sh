@@ -19,6 +19,10 @@ engine_answers() {
 need_packages=()
 command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
+# apt checks Debian's archive (glibc's source) against its keys; Ubuntu lacks them.
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need_packages+=(debian-archive-keyring)
+# The registry the integration tests push images to and pull them from, on loopback.
+command -v docker-registry >/dev/null 2>&1 || need_packages+=(docker-registry)
 # dpkg-source unpacks Debian source packages on the host (the farm's source cache).
 command -v dpkg-source >/dev/null 2>&1 || need_packages+=(dpkg-dev)
 command -v xz >/dev/null 2>&1 || need_packages+=(xz-utils)

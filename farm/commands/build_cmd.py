@@ -3,14 +3,16 @@
 Its run directory records how far each cell got (``cells/``, ``series.json``), like the
 start of a ``farm run``, so ``farm gate`` can read a CI build job's directory: a series that
 does not apply is found there even though no shard job could test it. ``--save`` writes the
-test images for the shard jobs that ``docker load`` them.
+test images for the shard jobs that ``docker load`` them; ``--push`` puts every image in a
+registry instead, for the shard jobs (and every later run) to pull. Exit status 1 when an
+image or a series failed, else 2 when a push did, else 0.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from farm import build, matrix, pipeline, stages
+from farm import build, matrix, pipeline, registry, stages
 from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
 from farm.engine import Engine
@@ -23,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.connect()
     directory = run_dir(args.run_dir, scenario)
     built = stages.build(
-        engine, scenario, cells, cache=cache(), run_dir=RunDir(directory), progress=progress
-    )
+        engine, scenario, cells, cache=cache(), run_dir=RunDir(directory), progress=progress,
+        pull_from=args.pull, push_to=args.push,
+    )  # fmt: skip
     progress(f"base image(s): {built.base_image}")
     statuses = built.statuses
     width = max((len(name) for name in statuses), default=0)
@@ -47,4 +50,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"saved: {args.save} ({', '.join(tags)})")
         else:
             print(f"not saved: {args.save}: no test image was built")
-    return 1 if failed or fetch_failures else 0
+    for transfer in (*built.pulled, *built.pushed):
+        if transfer.state is not registry.Transfer.PRESENT:
+            print(transfer.describe())
+    if failed or fetch_failures:
+        return 1
+    # Pushing was asked for: images that did not get there are not done (a CI build job
+    # then ships them as an artifact instead).
+    return 2 if built.push_failures else 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from pathlib import Path
 
 from farm.engine import Engine
 from farm.errors import EngineError
 from farm.render import BASE_IMAGE
+from farm.sources import DEBIAN_ARCHIVE_KEYRING
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for tool, package in (("apt-get", "apt"), ("git", "git"), ("debootstrap", "debootstrap")):
         report(shutil.which(tool) is not None, tool, f"apt-get install {package}")
+    report(*debian_keyring_check())
     try:
         engine = Engine.connect(timeout=10)
         report(True, f"Docker engine {engine.version()}", "")
@@ -37,3 +40,13 @@ def run(args: argparse.Namespace) -> int:
     except EngineError as error:
         report(False, "Docker engine", str(error).splitlines()[-1])
     return 0 if problems == 0 else 2
+
+
+def debian_keyring_check(keyring: Path = DEBIAN_ARCHIVE_KEYRING) -> tuple[bool, str, str]:
+    """(ok, what, fix) of the Debian archive keyring that apt needs to fetch glibc's source:
+    a stock Ubuntu runner lacks it, and apt then refuses Debian's archive (exit 100)."""
+    return (
+        keyring.is_file(),
+        f"Debian archive keyring {keyring}",
+        "sudo apt-get install debian-archive-keyring (Ubuntu has the package too)",
+    )

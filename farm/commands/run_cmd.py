@@ -50,6 +50,8 @@ def options(
         bisect=not getattr(args, "no_bisect", True),
         shard=getattr(args, "shard", None),
         build=not getattr(args, "no_build", False),
+        pull_from=args.pull,
+        push_to=args.push,
         step_summary=Path(summary) if summary else None,
         # Without the gate an explicit --history is given on, for RunOptions to refuse.
         history=history_path(args, scenario) if judge else getattr(args, "history", None),

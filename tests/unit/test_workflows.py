@@ -27,11 +27,13 @@ import yaml
 
 from farm.cli import DEFAULT_SCENARIO
 from farm.matrix import MatrixJobs
+from farm.sources import DEBIAN_ARCHIVE_KEYRING
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 FARM_WORKFLOW = WORKFLOWS / "farm.yml"
 CI_WORKFLOW = WORKFLOWS / "ci.yml"
+HOST_ACTION = "./.github/actions/farm-host"
 
 ACTIONLINT_MISSING = """\
 actionlint is not installed, so the workflows cannot be checked.
@@ -129,13 +131,105 @@ def test_triggers_and_dispatch_inputs(farm_workflow: dict[str, Any]) -> None:
     assert farm_workflow["env"]["FARM_EXTRA_SERIES_URL"] == "${{ inputs.series_url }}"
 
 
+#: The only write a job may ask for: the jobs that build push their images to GHCR.
+PACKAGE_WRITERS = {"cell", "build"}
+
+
 @pytest.mark.parametrize("path", [FARM_WORKFLOW, CI_WORKFLOW], ids=lambda p: p.name)
-def test_permissions_are_read_only(path: Path) -> None:
+def test_permissions_are_read_only_but_for_the_jobs_that_push_images(path: Path) -> None:
     workflow = load(path)
     assert workflow["permissions"] == {"contents": "read"}
     for name, job in workflow["jobs"].items():
         for scope, level in (job.get("permissions") or {}).items():
+            if (path, name, scope) in {(FARM_WORKFLOW, w, "packages") for w in PACKAGE_WRITERS}:
+                assert level == "write"
+                continue
             assert level in ("read", "none"), f"{path.name}: job {name} asks {scope}: {level}"
+    if path == FARM_WORKFLOW:
+        jobs = workflow["jobs"]
+        # Job permissions replace the workflow's: each still reads the repository.
+        for name in (*PACKAGE_WRITERS, "shard"):
+            assert jobs[name]["permissions"]["contents"] == "read"
+        assert jobs["shard"]["permissions"]["packages"] == "read"  # pulls a private package
+
+
+def host_setup(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's one use of the farm-host composite action, after the checkout it needs."""
+    uses = [str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
+    assert uses.count(HOST_ACTION) == 1, uses
+    assert uses.index("actions/checkout") < uses.index(HOST_ACTION)
+    return job["steps"][uses.index(HOST_ACTION)]
+
+
+def test_every_job_sets_its_host_up_through_the_one_composite_action(
+    farm_workflow: dict[str, Any],
+) -> None:
+    action = load(REPO / ".github" / "actions" / "farm-host" / "action.yml")
+    steps = action["runs"]["steps"]
+    assert action["runs"]["using"] == "composite"
+    install = next(s for s in steps if s.get("name") == "install the farm")["run"]
+    # Each job its own venv, first on PATH: jobs sharing one host never share an install.
+    assert '"$RUNNER_TEMP/farm-venv/bin/pip" install -q -e .' in install
+    assert 'echo "$RUNNER_TEMP/farm-venv/bin" >> "$GITHUB_PATH"' in install
+    packages = next(s for s in steps if s.get("name") == "host packages")["run"]
+    # What a stock ubuntu-latest runner lacks; the keyring path is the farm's own.
+    assert f"[ -f {DEBIAN_ARCHIVE_KEYRING} ] || missing+=(debian-archive-keyring)" in packages
+    assert "missing+=(debootstrap)" in packages
+    doctor = next(s for s in steps if s.get("run") == "farm doctor")
+    assert steps.index(doctor) > steps.index(next(s for s in steps if s.get("run") == packages))
+    registry = next(s for s in steps if s.get("id") == "registry")
+    assert 'echo "FARM_REGISTRY=$registry" >> "$GITHUB_ENV"' in registry["run"]
+    for name, job in farm_workflow["jobs"].items():
+        setup = host_setup(job)
+        engine = (setup.get("with") or {}).get("engine", action["inputs"]["engine"]["default"])
+        # Only the jobs that build or test need the engine's packages, doctor, a registry.
+        assert engine == ("true" if name in ("cell", "build", "shard") else "false"), name
+        for step in job["steps"]:
+            assert str(step.get("uses", "")).split("@")[0] != "actions/setup-python", name
+        if engine == "true":
+            assert setup["with"]["registry"] == "${{ vars.FARM_REGISTRY }}"
+            assert setup["with"]["github-token"] == "${{ github.token }}"
+            assert set(setup["with"]) <= set(action["inputs"])
+
+
+def test_the_registry_script_chooses_the_registry_and_falls_back_on_none(tmp_path: Path) -> None:
+    """The registry step's script, run for real with a stand-in docker: GHCR by default (in
+    lowercase), `none` for artifacts, and no registry when the login fails."""
+    action = load(REPO / ".github" / "actions" / "farm-host" / "action.yml")
+    script = next(s for s in action["runs"]["steps"] if s.get("id") == "registry")["run"]
+    (tmp_path / "registry.sh").write_text(script)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(
+        '#!/usr/bin/env bash\nprintf \'%s\\n\' "$*" >> "$DOCKER_LOG"; cat >/dev/null; '
+        'exit "${DOCKER_STATUS:-0}"\n'
+    )
+    (bin_dir / "docker").chmod(0o755)
+
+    def run(registry: str, *, password: str = "", token: str = "t", status: int = 0) -> str:
+        env_file, output, log = (tmp_path / n for n in ("env", "output", "docker.log"))
+        for path in (env_file, output, log):
+            path.write_text("")
+        completed = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "registry.sh"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+            env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "REGISTRY": registry,
+                 "USERNAME": "u", "PASSWORD": password, "GITHUB_TOKEN": token,
+                 "GITHUB_ACTOR": "Actor", "GITHUB_REPOSITORY": "Owner/Glibc-Farm",
+                 "GITHUB_ENV": str(env_file), "GITHUB_OUTPUT": str(output),
+                 "DOCKER_LOG": str(log), "DOCKER_STATUS": str(status)},
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr
+        assert env_file.read_text().replace("FARM_REGISTRY=", "registry=") == output.read_text()
+        return output.read_text().strip().removeprefix("registry=") + "|" + log.read_text()
+
+    assert run("") == "ghcr.io/owner/glibc-farm|login ghcr.io --username Actor --password-stdin\n"
+    assert run("none") == "|"
+    assert run("", status=1) == "|login ghcr.io --username Actor --password-stdin\n"
+    assert run("127.0.0.1:5000/farm") == "127.0.0.1:5000/farm|"  # no password: no login
+    assert run("reg.example/x", password="p") == (
+        "reg.example/x|login reg.example --username u --password-stdin\n"
+    )
 
 
 def test_plan_exposes_the_farm_matrix(farm_workflow: dict[str, Any]) -> None:
@@ -252,24 +346,50 @@ def test_each_matrix_job_expands_its_own_list_and_only_when_it_has_jobs(
     assert spec["name"] == "${{ matrix.id }}"
 
 
-def test_a_build_job_saves_its_cells_images_and_uploads_its_run_directory(
+def step_named(job: Mapping[str, Any], name: str) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if s.get("name") == name]
+    return step
+
+
+def test_a_build_job_pushes_its_cells_images_or_else_saves_them_and_uploads_its_run_directory(
     farm_workflow: dict[str, Any],
 ) -> None:
     build = farm_workflow["jobs"]["build"]
     assert build["needs"] == "plan"
-    argv = argv_of(step_running(build, "farm build"), "farm build")
+    built = step_named(build, "farm build")
+    argv = argv_of(built, "farm build")
     assert argv[2] == "${{ matrix.scenario }}"
     assert option(argv, "--only") == "${{ matrix.cell }}"
-    archive = option(argv, "--save")
-    compressed = shlex.split(step_running(build, "zstd")["run"])
+    assert '${FARM_REGISTRY:+--pull "$FARM_REGISTRY"}' in built["run"]
+    # The push: only with a registry, and a failed one falls back on the artifact.
+    push = step_named(build, "push the images")
+    assert push["if"] == "env.FARM_REGISTRY != ''" and push["continue-on-error"] is True
+    pushed = argv_of(push, "farm build")
+    assert option(pushed, "--push") == "$FARM_REGISTRY"
+    save = step_named(build, "save the images")
+    saved = argv_of(save, "farm build")
+    for same in (pushed, saved):
+        assert same[:3] == argv[:3] and option(same, "--only") == option(argv, "--only")
+        # Not the run directory the gate reads: these runs only reuse the images.
+        assert option(same, "--run-dir") != option(argv, "--run-dir")
+    archive = option(saved, "--save")
+    compress = step_running(build, "zstd")
+    compressed = shlex.split(compress["run"])
     assert archive in compressed and option(compressed, "-o") == f"{archive}.zst"
     images, run_dir = step_using(build, "actions/upload-artifact")
+    for fallback in (save, compress, images):
+        assert fallback["if"] == f"steps.{push['id']}.outcome != 'success'"
     assert images["with"]["name"] == "images-${{ matrix.cell }}"
     assert images["with"]["path"] == f"{archive}.zst"
     assert images["with"]["if-no-files-found"] == "error"
     assert run_dir["if"] == "always()"  # a failed build is what the gate must read
     assert run_dir["with"]["name"] == "cell-${{ matrix.id }}"
     assert run_dir["with"]["path"].rstrip("/") == option(argv, "--run-dir")
+
+
+def test_a_cell_job_pulls_and_pushes_through_the_registry(farm_workflow: dict[str, Any]) -> None:
+    run = step_running(farm_workflow["jobs"]["cell"], "farm run")["run"]
+    assert '${FARM_REGISTRY:+--pull "$FARM_REGISTRY" --push "$FARM_REGISTRY"}' in run
 
 
 def test_a_shard_job_tests_its_build_jobs_images_and_nothing_else(
@@ -282,13 +402,16 @@ def test_a_shard_job_tests_its_build_jobs_images_and_nothing_else(
     assert "!cancelled()" in shard["if"] and "success()" not in shard["if"]
     (download,) = step_using(shard, "actions/download-artifact")
     images_upload = step_using(jobs["build"], "actions/upload-artifact")[0]
-    assert download["with"]["name"] == images_upload["with"]["name"]
+    # A pattern, which may match nothing (the build job pushed instead), into one directory.
+    assert download["with"]["pattern"] == images_upload["with"]["name"]
+    assert download["with"]["merge-multiple"] is True and download["continue-on-error"] is True
     load = step_running(shard, "docker load")["run"]
     assert f"{download['with']['path']}/{images_upload['with']['path']}" in load
     argv = argv_of(step_running(shard, "farm run"), "farm run")
     assert option(argv, "--only") == "${{ matrix.cell }}"
     assert option(argv, "--shard") == "${{ matrix.shard }}"
     assert {"--no-gate", "--no-build"} <= set(argv)
+    assert '${FARM_REGISTRY:+--pull "$FARM_REGISTRY"}' in step_running(shard, "farm run")["run"]
     (upload,) = step_using(shard, "actions/upload-artifact")
     assert upload["if"] == "always()"
     assert upload["with"]["name"] == "cell-${{ matrix.id }}"
@@ -301,6 +424,77 @@ def test_a_shard_job_tests_its_build_jobs_images_and_nothing_else(
     assert not fnmatch.fnmatchcase(
         images_upload["with"]["name"].replace("${{ matrix.cell }}", "x-x86_64-baseline"), pattern
     )
+
+
+def run_load_script(
+    farm_workflow: dict[str, Any],
+    tmp_path: Path,
+    *,
+    artifact: bool,
+    download: str,
+    registry: str,
+    builds: str = "success",
+) -> subprocess.CompletedProcess[str]:
+    """The shard's load step, run for real with a stand-in docker and zstd."""
+    step = step_running(farm_workflow["jobs"]["shard"], "docker load")
+    (tmp_path / "load.sh").write_text(step["run"])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("docker", "zstd"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho {tool} "$@"\n')
+        (bin_dir / tool).chmod(0o755)
+    if artifact:
+        (tmp_path / "images").mkdir(exist_ok=True)
+        (tmp_path / "images" / "images.tar.zst").write_text("")
+    env = {name: str(value) for name, value in step["env"].items()}
+    env.update(BUILD_JOB="c-build", BUILDS=builds, DOWNLOAD=download, ARTIFACT="images-c")
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "load.sh"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={**env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+             "FARM_REGISTRY": registry},
+    )  # fmt: skip
+
+
+def test_the_shard_says_what_failed_when_it_has_no_images(
+    farm_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    loaded = run_load_script(farm_workflow, tmp_path, artifact=True, download="success",
+                             registry="")  # fmt: skip
+    assert loaded.returncode == 0 and "docker load" in loaded.stdout
+    assert not (tmp_path / "images").exists()
+    pulled = run_load_script(farm_workflow, tmp_path, artifact=False, download="success",
+                             registry="ghcr.io/o/r")  # fmt: skip
+    assert pulled.returncode == 0 and "pushed its images to ghcr.io/o/r" in pulled.stdout
+    # The build job succeeded, but the download failed: the download is what is named.
+    lost = run_load_script(farm_workflow, tmp_path, artifact=False, download="failure",
+                           registry="ghcr.io/o/r")  # fmt: skip
+    assert lost.returncode == 1
+    assert "::error::downloading the artifact images-c failed" in lost.stdout
+    assert "the build jobs: success" in lost.stdout
+    none = run_load_script(farm_workflow, tmp_path, artifact=False, download="success",
+                           registry="", builds="failure")  # fmt: skip
+    assert none.returncode == 1
+    assert "the build job c-build uploaded no artifact images-c (the build jobs: failure" in (
+        none.stdout
+    )
+
+
+def test_the_gate_keeps_the_flaky_history_between_runs(farm_workflow: dict[str, Any]) -> None:
+    gate = farm_workflow["jobs"]["gate"]
+    names = [s.get("name") or s.get("uses") for s in gate["steps"]]
+    (restore,) = step_using(gate, "actions/cache/restore")
+    (save,) = step_using(gate, "actions/cache/save")
+    script = step_running(gate, "farm gate")
+    assert gate["steps"].index(restore) < gate["steps"].index(script) < gate["steps"].index(save)
+    assert restore["with"]["path"] == save["with"]["path"] == "history"
+    # Keyed by the run's scenarios; a new entry per run, the newest restored by prefix.
+    assert save["with"]["key"] == restore["with"]["key"]
+    assert restore["with"]["key"].startswith(restore["with"]["restore-keys"])
+    assert "inputs.scenario" in restore["with"]["restore-keys"]
+    assert "github.run_id" in save["with"]["key"] and "github.run_attempt" in save["with"]["key"]
+    assert save["if"].startswith("always()")
+    assert '--history "history/$name.jsonl"' in script["run"], names
 
 
 # --- the gate's script, run for real ---------------------------------------------------------
