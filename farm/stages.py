@@ -15,11 +15,11 @@ outcome.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from farm import bisect, history, ids, pipeline, registry, shard, verdict
+from farm import bisect, history, ids, pipeline, registry, runner, shard, verdict
 from farm.engine import Engine, Progress
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
@@ -30,9 +30,10 @@ from farm.scenario import Scenario
 from farm.shard import Shard
 from farm.sources import Cache
 
-#: pytest's exit statuses that mean it ran no test at all (3 internal error, 4 usage error:
-#: a malformed -k expression, a bad -n).
-PYTEST_COULD_NOT_RUN = {3: "internal error", 4: "usage error"}
+#: pytest's exit statuses that mean it did not run the tests it was given: 2 interrupted (a
+#: collection error, as "Interrupted: 1 error during collection", or a signal), 3 internal
+#: error, 4 usage error (a malformed -k expression, a bad -n).
+PYTEST_COULD_NOT_RUN = {2: "interrupted", 3: "internal error", 4: "usage error"}
 #: pytest's status when no item was selected, e.g. by a -k that matches nothing.
 PYTEST_NO_TESTS = 5
 
@@ -257,19 +258,27 @@ def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> p
         engine, items, run_dir=directory, workers=options.workers, reruns=options.reruns,
         keyword=options.keyword,
     )  # fmt: skip
-    if status == PYTEST_NO_TESTS and options.keyword and items:
+    refuse_a_run_without_tests(status, keyword=options.keyword, items=items)
+    return built
+
+
+def refuse_a_run_without_tests(
+    status: int, *, keyword: str | None, items: Sequence[runner.TestItem]
+) -> None:
+    """Raise UsageError when pytest's exit ``status`` says the ``items`` test items it was
+    given did not run: nothing to summarise or gate, and an empty run must never pass (a CI
+    shard job that exits 0 with no results looks like a shard that found nothing wrong)."""
+    if status == PYTEST_NO_TESTS and keyword and items:
         raise UsageError(
-            f"-k {options.keyword!r} selected none of the {len(items)} test item(s); match an "
-            f"item id such as {items[0].id!r}, or leave -k out"
+            f"-k {keyword!r} selected none of the {len(items)} test item(s); match an item "
+            f"id such as {items[0].id!r}, or leave -k out"
         )
     if status in PYTEST_COULD_NOT_RUN:
-        # No test ran, so there is nothing to summarise or gate; an empty run must not pass.
         raise UsageError(
             f"pytest could not run the tests ({PYTEST_COULD_NOT_RUN[status]}, exit status "
             f"{status}); its message is above. Check -n and -k (a -k expression is pytest's: "
             "'cases and not rseq')."
         )
-    return built
 
 
 def _bisect_regressions(

@@ -1,8 +1,9 @@
 """`farm gate` over a sharded run judges exactly as over the same tests run unsplit.
 
 The fixture scenario has a series that must be rejected (broken-isolation), one that must be
-accepted (harmless) and one that does not apply, on two arches. It is run the way the GitHub
-workflow runs a scenario with ``tests.shards: 2``: one ``farm build`` (the build job: it
+accepted (harmless) and one that does not apply, on two arches, and says ``tests.shards: 2``
+(the gate requires every shard a scenario defines). It is run the way the GitHub workflow
+runs it: one ``farm build`` (the build job: it
 records every cell's state, the failed patch included), then two ``farm run --shard I/2
 --no-gate --no-build`` over the images it left (the shard jobs), then ``farm gate`` over the
 three directories; and once unsplit. Every image exists after test_run.py (the series
@@ -30,7 +31,8 @@ from tests.integration.test_build import plan
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = FIXTURES / "fixture-series.yaml"
+#: fixture-series.yaml split in two shards; its images are fixture-series.yaml's.
+SCENARIO = FIXTURES / "fixture-series-shards.yaml"
 #: The cells whose images build; does-not-apply's fail at its patch 2/2.
 TESTED = ("--only", "*-baseline", "--only", "*-harmless", "--only", "*-broken-isolation")
 
@@ -142,4 +144,4 @@ def test_the_build_jobs_archive_holds_the_test_image_under_its_tag(run_root: Pat
         assert member is not None
         manifest = json.load(member)
     assert [entry["RepoTags"] for entry in manifest] == [[tag]]
-    assert (directory / "cells" / "fixture-series-x86_64-harmless.json").is_file()
+    assert (directory / "cells" / "fixture-series-shards-x86_64-harmless.json").is_file()

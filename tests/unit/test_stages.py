@@ -1,7 +1,10 @@
-"""`RunOptions`: a run's options are checked once, before any image is built."""
+"""`RunOptions`: a run's options are checked once, before any image is built; and a test
+run that pytest could not carry out is an error, never an empty success."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ from farm.errors import UsageError
 from farm.scenario import load_scenario
 from farm.shard import Shard
 from farm.sources import Cache
-from farm.stages import MAX_RERUNS, MAX_WORKERS, RunOptions
+from farm.stages import MAX_RERUNS, MAX_WORKERS, RunOptions, refuse_a_run_without_tests
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(REPO / "scenarios" / "debian-2.36-backports.yaml")
@@ -64,3 +67,22 @@ def test_a_history_needs_the_gate(tmp_path: Path) -> None:
 def test_options_are_frozen(tmp_path: Path) -> None:
     with pytest.raises(AttributeError):
         options(tmp_path).reruns = 3  # type: ignore[misc]
+
+
+def test_a_collection_error_is_not_an_empty_success(tmp_path: Path) -> None:
+    """pytest exits 2 ("Interrupted: 1 error during collection") when a test file cannot be
+    collected: no test ran, so `farm run --no-gate` (a CI shard job) must not exit 0."""
+    broken = tmp_path / "test_broken.py"
+    broken.write_text("def test_x(:\n")
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(broken)],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert "error during collection" in ran.stdout, ran.stdout
+    with pytest.raises(UsageError, match=r"pytest could not run the tests \(interrupted"):
+        refuse_a_run_without_tests(ran.returncode, keyword=None, items=[])
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_tests_that_ran_pass_or_fail_to_the_gate(status: int) -> None:
+    refuse_a_run_without_tests(status, keyword=None, items=[])
