@@ -377,6 +377,13 @@ class _Reader:
             self._problem(path, f"is not a record the farm wrote: {error}", cell=cell)
         return _MISSING
 
+    def _optional_json(self, path: Path) -> Any:
+        """A file a run directory may lack (a build job's has no run.json): absent is no
+        problem, but a dangling link is (read, and noted, by `_json`)."""
+        if not path.exists() and not path.is_symlink():
+            return _MISSING
+        return self._json(path)
+
     def results(self) -> None:
         for path in self._files(self.run_dir.results_dir, ".jsonl"):
             self.result_files += 1
@@ -419,9 +426,7 @@ class _Reader:
 
     def series(self) -> dict[str, tuple[gate.SeriesPatch, ...]]:
         path = self.run_dir.series_file
-        if not path.exists() and not path.is_symlink():
-            return {}
-        data = self._json(path)
+        data = self._optional_json(path)
         if data is _MISSING:
             return {}
         try:
@@ -458,9 +463,7 @@ class _Reader:
         """The shard this directory holds; None for a whole run (or an unreadable record,
         noted as a problem that names no cell, so it holds every verdict UNDECIDED)."""
         path = self.run_dir.shard_file
-        if not path.exists() and not path.is_symlink():
-            return None
-        data = self._json(path)
+        data = self._optional_json(path)
         if data is _MISSING:
             return None
         try:
@@ -472,9 +475,7 @@ class _Reader:
 
     def reruns(self) -> int | None:
         path = self.run_dir.run_info
-        if not path.exists() and not path.is_symlink():
-            return None
-        data = self._json(path)
+        data = self._optional_json(path)
         if data is _MISSING:
             return None
         try:
