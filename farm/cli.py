@@ -318,6 +318,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     gate.set_defaults(handler=_command("gate_cmd"))
 
+    compare = sub.add_parser(
+        "compare", help="what changed per arch and test between two runs of one scenario"
+    )
+    compare.add_argument("run_a", type=_existing_run_dir, metavar="RUN_A")
+    compare.add_argument("run_b", type=_existing_run_dir, metavar="RUN_B")
+    compare.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    compare.set_defaults(handler=_command("compare_cmd"))
+
     post_checks_cmd.add_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")

@@ -1,0 +1,48 @@
+"""farm compare over hand-written run directories (made through RunDir)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from farm.compare import Change, compare
+from farm.errors import UsageError
+from farm.results import Outcome, TestResult
+from farm.rundir import RunDir
+
+
+def run_dir(root: Path, outcomes: dict[str, Outcome], scenario: str = "s") -> Path:
+    directory = RunDir(root)
+    directory.write_run_info(reruns=1)
+    for test, found in outcomes.items():
+        directory.append_result(TestResult(scenario, "x86_64", "fix-v1", test, found), worker="gw0")
+    return root
+
+
+def test_new_failures_fixes_and_what_is_no_fix(tmp_path: Path) -> None:
+    a = run_dir(
+        tmp_path / "a",
+        {"t/reg": Outcome.PASS, "t/fix": Outcome.FAIL, "t/err": Outcome.FAIL,
+         "t/uns": Outcome.UNSUPPORTED, "t/same": Outcome.PASS},
+    )  # fmt: skip
+    b = run_dir(
+        tmp_path / "b",
+        {"t/reg": Outcome.FAIL, "t/fix": Outcome.PASS, "t/err": Outcome.ERROR,
+         "t/uns": Outcome.PASS, "t/same": Outcome.PASS},
+    )  # fmt: skip
+    found = {c.test: c.change for c in compare(a, b).changes}
+    assert found == {
+        "t/reg": Change.NEW_FAILURE,
+        "t/fix": Change.FIXED,
+        "t/err": Change.STILL_FAILING,  # an ERROR is not a pass
+        "t/uns": Change.OTHER,  # UNSUPPORTED -> PASS fixed no failure
+        "t/same": Change.SAME,
+    }
+
+
+def test_two_scenarios_are_refused_with_both_paths(tmp_path: Path) -> None:
+    a = run_dir(tmp_path / "a", {"t/x": Outcome.PASS}, scenario="s")
+    b = run_dir(tmp_path / "b", {"t/x": Outcome.PASS}, scenario="other")
+    with pytest.raises(UsageError, match=f"{a}.*{b}"):
+        compare(a, b)
