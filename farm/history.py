@@ -61,7 +61,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -358,7 +358,7 @@ def read(path: Path, key: bytes | None = None) -> History:
         )
     windows: dict[str, tuple[str, ...]] = {}
     tests: dict[tuple[str, str, str], tuple[int, TestHistory]] = {}
-    problems: list[str] = []
+    failed: dict[str, list[int]] = {}  # what is wrong -> the lines it is wrong on
     for number, raw in enumerate(lines[1:], start=2):
         if not raw.strip():
             continue
@@ -375,7 +375,8 @@ def read(path: Path, key: bytes | None = None) -> History:
                 windows[cell] = runs
         except ValueError as error:
             torn = " (a torn last line: was its writer killed?)" if number == len(lines) else ""
-            problems.append(f"{path}:{number}: {error}{torn}")
+            failed.setdefault(f"{error}{torn}", []).append(number)
+    problems = [_problem(path, numbers, error) for error, numbers in failed.items()]
     kept: dict[tuple[str, str, str], TestHistory] = {}
     for key_, (number, record) in tests.items():
         window = windows.get(record.cell, ())
@@ -388,6 +389,21 @@ def read(path: Path, key: bytes | None = None) -> History:
             continue
         kept[key_] = record
     return History(windows, kept, str(path), tuple(problems))
+
+
+def _problem(path: Path, numbers: Sequence[int], error: str) -> str:
+    """One problem for every line that is wrong in the same way: after a key change every
+    record fails its mac, and one warning naming the lines says so better than hundreds."""
+    if len(numbers) == 1:
+        return f"{path}:{numbers[0]}: {error}"
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and spans[-1][1] == number - 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    lines = ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+    return f"{path}:{lines}: {len(numbers)} records: {error}"
 
 
 def _content(path: Path) -> bytes:
@@ -445,7 +461,8 @@ def _record(raw: bytes, key: bytes) -> TestHistory | tuple[str, tuple[str, ...]]
         raise ValueError("no mac: not a record this farm signed (hand-written or edited?)")
     if not hmac.compare_digest(mac, sign(key, data)):
         raise ValueError(
-            "its mac does not match: forged, edited, or signed with another history key"
+            "its mac does not match: forged, edited, or signed with another history key (did "
+            f"${KEY_ENV} or the key file change?)"
         )
     keys = set(data) - {"mac"}
     if keys == {"cell", "runs"}:

@@ -216,7 +216,21 @@ def test_records_signed_with_another_key_are_left_out(tmp_path: Path) -> None:
     history.write(path, seen("r1", (IMAGE, "t", "PASS")), KEY)
     other = history.read(path, b"another-farm-key-0123456789abcdef")
     assert other.tests == {} and other.windows == {}
-    assert len(other.problems) == 2 and all("does not match" in p for p in other.problems)
+    (problem,) = other.problems  # one warning for every record the other key signed
+    assert problem.startswith(f"{path}:2-3: 2 records: its mac does not match")
+
+
+def test_lines_wrong_in_one_way_are_one_problem_naming_them(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    history.write(path, seen("r1", (IMAGE, "t", "PASS")), KEY)
+    good = path.read_text().splitlines()
+    path.write_text("\n".join([*good, "[]", "x", "[]", "[]", good[1], "[]"]) + "\n")
+    problems = history.read(path, KEY).problems
+    assert [p.removeprefix(f"{path}:") for p in problems] == [
+        "4,6-7,9: 4 records: expected a JSON object, got list",
+        "5: not valid JSON: Expecting value: line 1 column 1 (char 0)",
+        f"8: a second list of runs for cell {CELL}",
+    ]
 
 
 def test_a_schema_1_history_is_read_as_holding_no_evidence(tmp_path: Path) -> None:

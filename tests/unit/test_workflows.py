@@ -440,8 +440,11 @@ def run_load_script(
     (tmp_path / "load.sh").write_text(step["run"])
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for tool in ("docker", "zstd"):
-        (bin_dir / tool).write_text(f'#!/bin/sh\necho {tool} "$@"\n')
+    # The stand-in docker reads its whole input as `docker load` does: one that stopped
+    # reading would end the pipeline with zstd's SIGPIPE whenever zstd wrote last.
+    drain = {"docker": '[ "$1" = load ] && cat >/dev/null\n', "zstd": ""}
+    for tool, first in drain.items():
+        (bin_dir / tool).write_text(f'#!/bin/sh\n{first}echo {tool} "$@"\n')
         (bin_dir / tool).chmod(0o755)
     if artifact:
         (tmp_path / "images").mkdir(exist_ok=True)
