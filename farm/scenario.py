@@ -395,6 +395,29 @@ def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:
     return replace(scenario, series=(*scenario.series, extra))
 
 
+#: What ``--base`` takes: a commit id (7 to 40 hex digits, as git log abbreviates them).
+_BASE_COMMIT_RE = re.compile(r"[0-9a-f]{7,40}")
+
+
+def with_base(scenario: Scenario, commit: str, *, origin: str) -> Scenario:
+    """``scenario`` with its git source's ref replaced by ``commit``.
+
+    A scenario on a branch (``ref: master``) is judged on the commit the branch named when
+    the run started, and every report and reproducer names that commit; ``--base COMMIT``
+    is how that run is repeated on the same glibc once the branch has moved on.
+    """
+    if not isinstance(scenario.source, GitSource):
+        raise ScenarioError(
+            f"{origin}: {scenario.path}'s glibc source is {scenario.source.key}, not a git "
+            "repository; a base commit is only for `glibc.source.git` scenarios"
+        )
+    if not _BASE_COMMIT_RE.fullmatch(commit):
+        raise ScenarioError(
+            f"{origin}: expected a commit id (7 to 40 lowercase hex digits), got {commit!r:.60}"
+        )
+    return replace(scenario, source=GitSource(url=scenario.source.url, ref=commit))
+
+
 # --- loading ------------------------------------------------------------------------------
 
 

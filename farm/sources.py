@@ -81,6 +81,11 @@ def context_file_name(raw: str) -> str:
     return name if SAFE_FILE_NAME_RE.fullmatch(name) else "download"
 
 
+def is_commit_id(ref: str) -> bool:
+    """A full SHA-1 commit id: the one kind of git ref that cannot move."""
+    return re.fullmatch(r"[0-9a-f]{40}", ref) is not None
+
+
 def default_cache_dir() -> Path:
     if explicit := os.environ.get("FARM_CACHE"):
         return Path(explicit)
@@ -115,6 +120,9 @@ class GlibcTree:
 
     tarball: Blob
     prepare: tuple[Patch, ...]
+    #: The commit a git source's ref named when it was fetched ("" for other sources): a
+    #: branch such as ``master`` moves, so this is what a report and a rerun must name.
+    commit: str = ""
 
     @property
     def sha256(self) -> str:
@@ -226,12 +234,16 @@ class Fetcher:
 
     def glibc_tree(self) -> GlibcTree:
         source = self.scenario.source
-        tarball = self._glibc_tarball(source)
+        commit = ""
+        if isinstance(source, GitSource):
+            commit, tarball = self._git_archive(source)
+        else:
+            tarball = self._glibc_tarball(source)
         prepare: list[Patch] = []
         for patch_source in self.scenario.prepare:
             for patch in self.patches(patch_source, what="glibc.prepare"):
                 prepare.append(Patch(len(prepare) + 1, patch.subject, patch.format, patch.content))
-        return GlibcTree(tarball=tarball, prepare=tuple(prepare))
+        return GlibcTree(tarball=tarball, prepare=tuple(prepare), commit=commit)
 
     def _glibc_tarball(self, source: GlibcSource) -> Blob:
         if isinstance(source, DebianSource):
@@ -251,7 +263,7 @@ class Fetcher:
                 read=tarball,
             )  # fmt: skip
         if isinstance(source, GitSource):
-            return self._git_archive(source)
+            return self._git_archive(source)[1]
         return self._path_tarball(source)
 
     def debian_package(self, source: DebianSource) -> Path:
@@ -343,8 +355,28 @@ class Fetcher:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _git_archive(self, source: GitSource) -> Blob:
+    def _git_archive(self, source: GitSource) -> tuple[str, Blob]:
+        """The commit ``source.ref`` names and its tree as a tarball.
+
+        A full commit id is fixed, so the mirror made once serves it forever. Any other ref
+        (``master``, a tag, ``users/x/try``) is fetched from ``source.url`` first, so a
+        branch is resolved when the run starts; the lock file then pins the tarball of that
+        commit (``git:URL@COMMIT``), never of the branch, whose next commit is no mismatch.
+        """
         repo = self._git_mirror(source.url, key=source.key)
+        if not is_commit_id(source.ref):
+            self._progress(f"fetching {source.ref} from {source.url}")
+            fetched = command.run(
+                ["git", "-C", repo, "fetch", "--prune", "--quiet", "--", source.url,
+                 "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                timeout=GIT_TIMEOUT,
+            )  # fmt: skip
+            if not fetched.ok:
+                raise SourceError(
+                    f"{source.key}: cannot fetch {source.ref!r} from {source.url}:\n"
+                    f"{fetched.tail(3)}\nOffline? Give a commit the farm's mirror already "
+                    f"has (`git -C {repo} log {source.ref}`) as `--base COMMIT` or as the ref."
+                )
         resolved = command.run(
             [
                 "git",
@@ -360,6 +392,9 @@ class Fetcher:
         if not resolved.ok:
             raise SourceError(f"{source.key}: ref {source.ref!r} not found in {source.url}")
         commit = resolved.output.strip()
+        if commit != source.ref:
+            self._progress(f"{source.ref} of {source.url} is commit {commit}")
+        pinned = GitSource(source.url, commit).key
         archive = command.run(
             ["git", "-C", repo, "archive", "--format=tar.gz", f"--prefix=glibc-{commit[:12]}/",
              "-o", self.cache.root / "tmp" / f"{commit}.tar.gz", "--end-of-options", commit],
@@ -367,14 +402,14 @@ class Fetcher:
         )  # fmt: skip
         if not archive.ok:
             raise SourceError(f"{source.key}: git archive failed:\n{archive.tail(5)}")
-        expected = self.lock.get(source.key)
+        expected = self.lock.get(pinned)
         blob = self.cache.put_file(
             self.cache.root / "tmp" / f"{commit}.tar.gz", f"glibc-{commit[:12]}.tar.gz",
-            expected=expected, what=source.key,
+            expected=expected, what=pinned,
         )  # fmt: skip
         if expected is None:
-            self.lock.record(source.key, blob.sha256)
-        return blob
+            self.lock.record(pinned, blob.sha256)
+        return commit, blob
 
     def _git_mirror(self, url: str, *, key: str) -> Path:
         repo = self.cache.root / "git" / sha256_bytes(url.encode())[:16]

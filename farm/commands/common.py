@@ -15,15 +15,24 @@ from farm import history, matrix, rundir, stages
 from farm.engine import Engine
 from farm.errors import EngineError, Interrupted
 from farm.matrix import Cell
-from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
+from farm.scenario import (
+    EXTRA_SERIES_ENV,
+    Scenario,
+    load_scenario,
+    with_base,
+    with_extra_series,
+)
 from farm.sources import Cache, default_cache_dir
 
 _STARTED = time.monotonic()
 
 
-def load_all(paths: Iterable[Path]) -> list[Scenario]:
-    """Load the scenarios, each with the extra series of ``$FARM_EXTRA_SERIES_URL`` if set."""
+def load_all(paths: Iterable[Path], *, base: str | None = None) -> list[Scenario]:
+    """Load the scenarios, each with the extra series of ``$FARM_EXTRA_SERIES_URL`` if set,
+    and on the ``--base`` commit if one is given."""
     scenarios = [load_scenario(path) for path in paths]
+    if base is not None:
+        scenarios = [with_base(s, base, origin="--base") for s in scenarios]
     extra_url = os.environ.get(EXTRA_SERIES_ENV, "").strip()
     if extra_url:
         scenarios = [
@@ -112,7 +121,7 @@ def run_session(
 
     Every option rule is `stages.RunOptions`'s, applied before the engine is asked or a
     directory made, so a refused option leaves nothing behind."""
-    (scenario,) = load_all([args.scenario])
+    (scenario,) = load_all([args.scenario], base=args.base)
     cells = matrix.select(matrix.cells([scenario]), args.only)
     choice = rundir.choose_run_dir(args.run_dir, scenario.name, resume=args.resume)
     options = make_options(scenario, cells, choice.path)
