@@ -15,14 +15,16 @@ from farm import history, matrix, rundir, stages
 from farm.engine import Engine
 from farm.errors import EngineError, Interrupted
 from farm.matrix import Cell
+from farm.rundir import RunDir
 from farm.scenario import (
     EXTRA_SERIES_ENV,
+    GitSource,
     Scenario,
     load_scenario,
     with_base,
     with_extra_series,
 )
-from farm.sources import Cache, default_cache_dir
+from farm.sources import Cache, default_cache_dir, is_commit_id
 
 _STARTED = time.monotonic()
 
@@ -68,22 +70,41 @@ def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False)
     return rundir.choose_run_dir(requested, scenario.name, resume=resume).create()
 
 
+def judged_commit(scenario: Scenario, directory: Path) -> str | None:
+    """The commit a run directory's cells say a branch (``ref: master``) named when that run
+    started; None when the source is not on a branch or the directory names no one commit.
+    A resumed run must go on with that glibc, not with wherever the branch is now."""
+    source = scenario.source
+    if not isinstance(source, GitSource) or is_commit_id(source.ref):
+        return None
+    judged = {cell.source_commit for cell in RunDir(directory).read().cells if cell.source_commit}
+    return judged.pop() if len(judged) == 1 else None
+
+
+def resume_command(command: str, scenario: Scenario, directory: Path, base: str | None) -> str:
+    """The command line that goes on with a run: same scenario, directory and base commit
+    (a run on ``master`` resumed tomorrow must not pick up tomorrow's master)."""
+    line = f"farm {command} {scenario.path} --run-dir {directory} --resume"
+    return line + (f" --base {base}" if base else "")
+
+
 def engine_lost(
-    error: EngineError, command: str, scenario: Scenario, directory: Path
+    error: EngineError, command: str, scenario: Scenario, directory: Path, base: str | None = None
 ) -> EngineError:
     """An engine failure mid-run, with what was kept and how to go on once it is back."""
     return EngineError(
         f"{error}\nthe results and logs so far are in {directory}; once the engine is back: "
-        f"farm {command} {scenario.path} --run-dir {directory} --resume"
+        + resume_command(command, scenario, directory, base)
     )
 
 
-def interrupted(command: str, scenario: Scenario, directory: Path) -> Interrupted:
+def interrupted(
+    command: str, scenario: Scenario, directory: Path, base: str | None = None
+) -> Interrupted:
     """The error that ends a run stopped by Ctrl-C or SIGTERM: what is kept, how to go on."""
     return Interrupted(
         f"interrupted; the farm's containers are stopped, and the results and logs so far are "
-        f"in {directory}\nresume with: farm {command} {scenario.path} --run-dir {directory} "
-        "--resume"
+        f"in {directory}\nresume with: " + resume_command(command, scenario, directory, base)
     )
 
 
@@ -122,8 +143,12 @@ def run_session(
     Every option rule is `stages.RunOptions`'s, applied before the engine is asked or a
     directory made, so a refused option leaves nothing behind."""
     (scenario,) = load_all([args.scenario], base=args.base)
-    cells = matrix.select(matrix.cells([scenario]), args.only)
     choice = rundir.choose_run_dir(args.run_dir, scenario.name, resume=args.resume)
+    base: str | None = args.base
+    if args.resume and base is None and (base := judged_commit(scenario, choice.path)):
+        progress(f"resuming on glibc commit {base}, the one this run started on")
+        scenario = with_base(scenario, base, origin=f"{choice.path}/cells")
+    cells = matrix.select(matrix.cells([scenario]), args.only)
     options = make_options(scenario, cells, choice.path)
     engine = Engine.connect()
     directory = choice.create()
@@ -133,6 +158,6 @@ def run_session(
     try:
         return body(Session(command, options, engine))
     except KeyboardInterrupt:
-        raise interrupted(command, scenario, directory) from None
+        raise interrupted(command, scenario, directory, base) from None
     except EngineError as error:
-        raise engine_lost(error, command, scenario, directory) from None
+        raise engine_lost(error, command, scenario, directory, base) from None

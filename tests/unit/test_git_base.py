@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from farm import gate
+from farm.commands.common import judged_commit, resume_command
 from farm.errors import ScenarioError, SourceError
 from farm.report import markdown
+from farm.rundir import RunDir
 from farm.scenario import GitSource, load_scenario, with_base
 from farm.sources import Cache, Fetcher, is_commit_id
 from farm.verdict import reproducer
@@ -169,3 +171,31 @@ def test_the_reproducer_and_the_report_name_the_commit(tmp_path: Path, upstream:
     )  # fmt: skip
     lines = markdown._cell_lines(cell)
     assert f"  - glibc commit: `{commit}`" in lines
+
+
+def _cell(variant: str, commit: str) -> gate.CellStatus:
+    return gate.CellStatus(
+        scenario="master", arch="x86_64", variant=variant, state=gate.CellState.BUILT,
+        source_commit=commit,
+    )  # fmt: skip
+
+
+def test_a_resumed_run_on_a_branch_goes_on_with_the_commit_it_judged(
+    tmp_path: Path, upstream: Path
+) -> None:
+    scenario = load_scenario(_scenario(tmp_path, upstream))
+    run = tmp_path / "run"
+    run.mkdir()
+    assert judged_commit(scenario, run) is None  # nothing recorded yet
+    commit = _git(upstream, "rev-parse", "HEAD")
+    RunDir(run).write_cell(_cell("baseline", commit))
+    RunDir(run).write_cell(_cell("one", commit))
+    assert judged_commit(scenario, run) == commit
+    line = resume_command("run", scenario, run, commit)
+    assert line == f"farm run {scenario.path} --run-dir {run} --resume --base {commit}"
+    # Two commits in one directory: no guess.
+    RunDir(run).write_cell(_cell("two", "f" * 40))
+    assert judged_commit(scenario, run) is None
+    # A pinned commit or a Debian source is never re-based.
+    pinned = load_scenario(_scenario(tmp_path, upstream, ref=commit))
+    assert judged_commit(pinned, run) is None
