@@ -178,7 +178,7 @@ def _what_to_do(source: DebianSource, pool: PoolAnswer, directory: Path, *, list
         line = f"  - pin a version {source.suite} serves now: {', '.join(served)}"
         line += " (their .dsc answers in the pool)"
         if gone:
-            line += f"; listed but gone from the pool too: {', '.join(gone)}"
+            line += f"; listed but gone from the pool: {', '.join(gone)}"
         if pool.unknown:
             line += f"; not checked (no answer): {', '.join(pool.unknown)}"
         lines.append(line)
