@@ -163,8 +163,8 @@ def unfetchable_version(
     return (
         f"{head}: apt-get source failed although {index} lists {source.version}:\n"
         f"{_indented(apt_said)}\n"
-        "Is the network up, and the archive's signature good? Offline, save the .dsc and the "
-        f"files it lists into\n  {directory}/\nby hand and run the farm again."
+        "Is the network up, the mirror in sync (try again later)? Offline, save the .dsc and "
+        f"the files it lists into\n  {directory}/\nby hand and run the farm again."
     )
 
 

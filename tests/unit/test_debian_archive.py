@@ -8,7 +8,7 @@ deb.debian.org does for a version that left the pool while the index still lists
 
 Versions in the index: 2.36-1 and 2.36-3 have their files; 2.36-2 and 2.36-4 are listed
 but their .dsc and debian tarball are gone, as glibc 2.43-5 in sid on the day issue 21
-was written.
+was written; 2.36-5's debian tarball in the pool is not the one the index lists.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from farm.sources import Cache, Fetcher, sources_list_line
 
 SUITE = "sid"
 POOL = "pool/main/g/glibc"
-LISTED = ("2.36-1", "2.36-2", "2.36-3", "2.36-4")
+LISTED = ("2.36-1", "2.36-2", "2.36-3", "2.36-4", "2.36-5")
 GONE = ("2.36-2", "2.36-4")
+CORRUPT = "2.36-5"  # its debian tarball in the pool is not the one the index lists
 
 pytestmark = pytest.mark.skipif(
     shutil.which("apt-get") is None or shutil.which("gpg") is None,
@@ -129,6 +130,8 @@ def _build_archive(root: Path, home: Path) -> tuple[Path, Path]:
             (saved / name).write_bytes(data)
             if not (version in GONE and not name.endswith(".orig.tar.xz")):
                 (pool / name).write_bytes(data)  # a gone version keeps only its shared orig
+            if version == CORRUPT and name.endswith(".debian.tar.xz"):
+                (pool / name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size
     index = ("\n".join(stanzas)).encode()
     source_dir = debian / "dists" / SUITE / "main" / "source"
     source_dir.mkdir(parents=True)
@@ -244,7 +247,7 @@ def test_a_listed_version_gone_from_the_pool_says_so_and_what_to_do(
     assert f"{SUITE}'s Sources index at {archive.url} still lists it" in message
     assert f"404 for its files ({archive.url}/{POOL}/glibc_2.36-2.dsc)" in message
     # Which versions really download, told apart from those listed but gone too.
-    assert f"pin a version {SUITE} serves now: 2.36-1, 2.36-3 (their .dsc answers" in message
+    assert f"pin a version {SUITE} serves now: 2.36-1, 2.36-3, 2.36-5 (their .dsc" in message
     assert "listed but gone from the pool: 2.36-4\n" in message
     assert (
         "set glibc.source.debian.archive to http://snapshot.debian.org/archive/debian/"
@@ -267,15 +270,30 @@ def test_a_version_the_index_does_not_list_names_the_ones_it_does(
     assert message.startswith(f"{tmp_path / 'scenario.yaml'}:7: debian:glibc=2.36-9: ")
     assert (
         f"{SUITE}'s Sources index at {archive.url} has no version 2.36-9 of glibc; "
-        "it lists 2.36-1, 2.36-2, 2.36-3, 2.36-4.\n" in message
+        "it lists 2.36-1, 2.36-2, 2.36-3, 2.36-4, 2.36-5.\n" in message
     )
     assert (
-        f"pin a version {SUITE} serves now: 2.36-1, 2.36-3 (their .dsc answers in the pool); "
+        f"pin a version {SUITE} serves now: 2.36-1, 2.36-3, 2.36-5 (their .dsc answers in the "
+        "pool); "
         "listed but gone from the pool: 2.36-2, 2.36-4\n" in message
     )
     assert "if Debian ever published 2.36-9 (https://snapshot.debian.org/package/glibc/" in message
     assert str(tmp_path / "cache" / "debian" / "glibc_2.36-9") in message
     assert "left the pool" not in message
+
+
+def test_another_failure_of_a_listed_version_is_apts_own_words_not_a_vanished_version(
+    tmp_path: Path, archive: LoopbackArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetcher, source = _fetcher(tmp_path, archive, CORRUPT, monkeypatch)
+    message = _unfetchable(fetcher, source)
+    assert (
+        f"debian:glibc={CORRUPT}: apt-get source failed although {SUITE}'s Sources index at "
+        f"{archive.url} lists {CORRUPT}:\n  E: Failed to fetch" in message
+    )
+    assert "Hash Sum mismatch" in message
+    assert "left the pool" not in message and "What to do" not in message
+    assert f"save the .dsc and the files it lists into\n  {fetcher.cache.root}" in message
 
 
 def test_without_a_head_answer_apts_404_still_says_the_version_left_the_pool(
@@ -286,7 +304,7 @@ def test_without_a_head_answer_apts_404_still_says_the_version_left_the_pool(
     assert "2.36-2 has left the pool" in message
     # Nothing could be checked, so the listing is given with that said.
     assert (
-        f"pin a version {SUITE} lists: 2.36-1, 2.36-3, 2.36-4 (the pool gave no answer to "
+        f"pin a version {SUITE} lists: 2.36-1, 2.36-3, 2.36-4, 2.36-5 (the pool gave no answer to "
         "check them by, and the index can list versions whose files are gone)" in message
     )
 
