@@ -17,7 +17,7 @@ import functools
 import re
 import signal
 import urllib.parse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -110,6 +110,9 @@ class DebianSource:
     dsc_sha256: str | None  # the .dsc pins every other file through its checksums
     archive: str = DEFAULT_DEBIAN_ARCHIVE
     suite: str = "bookworm"
+    #: file:line of its ``version:``, for errors found when fetching (a version gone from
+    #: the archive's pool); not part of what the source is, so not compared.
+    where: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -609,6 +612,7 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
             dsc_sha256=_sha256(fields["dsc_sha256"]) if "dsc_sha256" in fields else None,
             archive=_url(fields["archive"]) if "archive" in fields else DEFAULT_DEBIAN_ARCHIVE,
             suite=suite,
+            where=fields["version"].where,
         )
     if kind == "tarball":
         fields = value.mapping(required=("url",), optional=("sha256",))

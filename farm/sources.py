@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from filelock import FileLock
 
-from farm import command
+from farm import command, debian_archive
 from farm import series as series_mod
 from farm.errors import SourceError
 from farm.scenario import (
@@ -272,7 +272,13 @@ class Fetcher:
         expected = source.dsc_sha256 or self.lock.get(source.key)
         with FileLock(str(directory) + ".flock", timeout=APT_TIMEOUT):
             dscs = sorted(directory.glob("*.dsc"))
-            if not dscs or not (directory / ".verified").is_file():
+            if dscs and not (directory / ".verified").is_file() and _dsc_complete(dscs[0]):
+                # Saved by hand (a version gone from the pool, or no network): taken as it
+                # is, checked below like apt's. apt moves the .dsc in last, so a .dsc
+                # without its files is an interrupted fetch and apt fetches again.
+                _refuse_other_version(dscs[0], source)
+                self._progress(f"using {dscs[0]}, saved by hand")
+            elif not dscs or not (directory / ".verified").is_file():
                 self._apt_source(source, directory)
                 dscs = sorted(directory.glob("*.dsc"))
             dsc = dscs[0]
@@ -295,10 +301,7 @@ class Fetcher:
         (apt_dir / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (apt_dir / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         keyring = DEBIAN_ARCHIVE_KEYRING
-        signed = f"[signed-by={keyring}] " if keyring.is_file() else ""
-        (apt_dir / "sources.list").write_text(
-            f"deb-src {signed}{source.archive} {source.suite} main\n", encoding="utf-8"
-        )
+        (apt_dir / "sources.list").write_text(sources_list_line(source, keyring), encoding="utf-8")
         options = [
             "-o", f"Dir::Etc::SourceList={apt_dir / 'sources.list'}",
             "-o", "Dir::Etc::SourceParts=/dev/null",
@@ -341,14 +344,20 @@ class Fetcher:
                 available = command.run(
                     ["apt-cache", *options, "showsrc", source.package], timeout=120
                 )
-                versions = sorted(
-                    set(re.findall(r"^Version: (\S+)", available.output, re.MULTILINE))
+                listed = debian_archive.listed_versions(
+                    available.output, source.package, source.archive
                 )
-                raise SourceError(
-                    f"{source.key}: apt-get source failed:\n{fetched.tail(3)}\n"
-                    f"Versions {source.suite} offers: {', '.join(versions) or 'none'}"
+                message = debian_archive.unfetchable_version(
+                    source,
+                    listed=listed,
+                    pool=debian_archive.check_pool(listed),
+                    apt_said=_apt_errors(fetched.output),
+                    directory=directory,
                 )
-            for path in staging.iterdir():
+                raise SourceError(message)
+            # The .dsc last: one without its files is then an interrupted move, never
+            # taken for a set saved by hand.
+            for path in sorted(staging.iterdir(), key=lambda p: p.suffix == ".dsc"):
                 if path.is_file():
                     os.replace(path, directory / path.name)
             (directory / ".verified").write_text("apt-get source\n", encoding="utf-8")
@@ -810,17 +819,66 @@ def _maybe_gunzip(data: bytes, *, what: str) -> bytes:
     return b"".join(out)
 
 
-def _verify_dsc_files(dsc: Path, *, what: str) -> None:
-    """Check every file a .dsc lists against its Checksums-Sha256 field."""
+def sources_list_line(source: DebianSource, keyring: Path) -> str:
+    """The one ``deb-src`` line of a source's private apt configuration.
+
+    Signed by the Debian archive keyring when it is there. A snapshot.debian.org archive
+    is taken with ``check-valid-until=no``, as snapshot.debian.org says to: its Release
+    files are the archive's of that day, their Valid-Until long past; the signature is
+    still checked, and a pinned version's files are what Debian signed then.
+    """
+    options = [f"signed-by={keyring}"] if keyring.is_file() else []
+    if debian_archive.is_snapshot(source.archive):
+        options.append("check-valid-until=no")
+    shown = f"[{' '.join(options)}] " if options else ""
+    return f"deb-src {shown}{source.archive} {source.suite} main\n"
+
+
+def _apt_errors(output: str) -> str:
+    """apt's ``E:`` lines (each names what failed and why), or its last lines when it
+    printed none: what failed, without the progress around it."""
+    lines = output.rstrip().splitlines()
+    errors = [line for line in lines if line.startswith("E:")]
+    return "\n".join(errors[-6:] if errors else lines[-3:])
+
+
+def _dsc_checksums(dsc: Path, *, what: str) -> list[tuple[str, str]]:
+    """(sha256, file name) of every file a .dsc lists in its Checksums-Sha256 field."""
     text = dsc.read_text(encoding="utf-8", errors="replace")
     block = re.search(r"^Checksums-Sha256:\n((?:[ \t].*\n?)+)", text, re.MULTILINE)
     if block is None:
         raise SourceError(f"{what}: {dsc.name} has no Checksums-Sha256 field")
-    for line in block.group(1).splitlines():
-        fields = line.split()
-        if len(fields) != 3:
-            continue
-        digest, _size, name = fields
+    return [
+        (fields[0], fields[2])
+        for fields in (line.split() for line in block.group(1).splitlines())
+        if len(fields) == 3
+    ]
+
+
+def _dsc_complete(dsc: Path) -> bool:
+    """Every file the .dsc lists is beside it (a set saved by hand, or moved in whole)."""
+    try:
+        return all((dsc.parent / name).is_file() for _, name in _dsc_checksums(dsc, what=""))
+    except SourceError:
+        return False
+
+
+def _refuse_other_version(dsc: Path, source: DebianSource) -> None:
+    """A .dsc saved by hand is of the pinned version, not one saved in the wrong place."""
+    text = dsc.read_text(encoding="utf-8", errors="replace")
+    found = re.search(r"^Version: *(\S+)", text, re.MULTILINE)
+    if found is None or found.group(1) != source.version:
+        where = f"{source.where}: " if source.where else ""
+        what = f"of version {found.group(1)}" if found else "no .dsc"
+        raise SourceError(
+            f"{where}{source.key}: {dsc} is {what}, not {source.version}; remove it, or save "
+            f"the {source.version} one there"
+        )
+
+
+def _verify_dsc_files(dsc: Path, *, what: str) -> None:
+    """Check every file a .dsc lists against its Checksums-Sha256 field."""
+    for digest, name in _dsc_checksums(dsc, what=what):
         path = dsc.parent / name
         if not path.is_file():
             raise SourceError(f"{what}: {name}, listed in {dsc.name}, is missing")
