@@ -32,6 +32,7 @@ from farm.scenario import (
     EXTRA_SERIES_ENV,
     GitSource,
     Scenario,
+    ThreadPatches,
     UrlPatches,
 )
 
@@ -52,6 +53,8 @@ def reproducer(scenario: Scenario, cell_id: str, commit: str = "") -> str:
     extra = next((s for s in scenario.series if s.name == EXTRA_SERIES), None)
     if extra is not None and isinstance(extra.source, UrlPatches):
         command = f"{EXTRA_SERIES_ENV}={shlex.quote(extra.source.url)} {command}"
+    elif extra is not None and isinstance(extra.source, ThreadPatches):
+        command = f"{EXTRA_SERIES_ENV}={shlex.quote(extra.source.message_id)} {command}"
     return command
 
 

@@ -20,7 +20,14 @@ from farm.commands.common import judged_commit, resume_command
 from farm.errors import ScenarioError, SourceError
 from farm.report import markdown
 from farm.rundir import RunDir
-from farm.scenario import GitSource, load_scenario, with_base
+from farm.scenario import (
+    DEFAULT_PUBLIC_INBOX,
+    GitSource,
+    ThreadPatches,
+    load_scenario,
+    with_base,
+    with_extra_series,
+)
 from farm.sources import Cache, Fetcher, is_commit_id
 from farm.verdict import reproducer
 
@@ -199,3 +206,20 @@ def test_a_resumed_run_on_a_branch_goes_on_with_the_commit_it_judged(
     # A pinned commit or a Debian source is never re-based.
     pinned = load_scenario(_scenario(tmp_path, upstream, ref=commit))
     assert judged_commit(pinned, run) is None
+
+
+@pytest.mark.parametrize("given", ["<20260801.1-1-a@example.org>", "20260801.1-1-a@example.org"])
+def test_the_extra_series_may_be_a_message_id_of_libc_alpha(given: str) -> None:
+    """The workflow's series input against master: a Message-ID is a public-inbox thread."""
+    master = load_scenario(Path(__file__).resolve().parents[2] / "scenarios/glibc-master.yaml")
+    scenario = with_extra_series(master, given, origin="$FARM_EXTRA_SERIES_URL")
+    (extra,) = scenario.series
+    assert extra.source == ThreadPatches(
+        "20260801.1-1-a@example.org", DEFAULT_PUBLIC_INBOX, sha256=None
+    )
+    command = reproducer(scenario, "glibc-master-x86_64-extra", "a" * 40)
+    assert command.startswith("FARM_EXTRA_SERIES_URL=20260801.1-1-a@example.org farm run")
+    assert command.endswith(f"--base {'a' * 40}")
+    for bad in ("a@b@c", "<x y@z>", "x@y/z", "@", "x@"):
+        with pytest.raises(ScenarioError, match="or a Message-ID"):
+            with_extra_series(master, bad, origin="$FARM_EXTRA_SERIES_URL")
