@@ -51,8 +51,8 @@ def read_regular_file(path: Path, *, limit: int, what: str, expected: str) -> by
         raise PatchworkError(
             f"{shown}: cannot open it: {exc.strerror or exc}; give {expected}"
         ) from None
-    with os.fdopen(descriptor, "rb") as stream:
-        info = os.fstat(stream.fileno())
+    try:
+        info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise PatchworkError(
                 f"{shown}: is {_kind(info.st_mode)}, not a regular file (reading it could block "
@@ -62,10 +62,12 @@ def read_regular_file(path: Path, *, limit: int, what: str, expected: str) -> by
             raise PatchworkError(
                 f"{shown}: {info.st_size} bytes, more than the {limit} it can be; give {expected}"
             )
-        try:
+        with os.fdopen(descriptor, "rb", closefd=False) as stream:
             raw = stream.read(limit + 1)
-        except OSError as exc:
-            raise PatchworkError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise PatchworkError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
     if len(raw) > limit:  # it grew while being read
         raise PatchworkError(f"{shown}: more than the {limit} bytes it can be; give {expected}")
     return raw

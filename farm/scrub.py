@@ -36,6 +36,12 @@ _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 #: for 8-bit terminals), bidi overrides and other format characters, line and paragraph
 #: separators, lone surrogates (which cannot even be written to a UTF-8 stream).
 _ACTING = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Whole terminal sequences (CSI with its parameters, OSC up to BEL or ST, two-character
+#: escapes): what a terminal swallows, so what a secret split by one shows as whole.
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[@-_]"
+)
 
 
 def _acts(char: str) -> bool:
@@ -80,9 +86,9 @@ class Scrubber:
         for secret in self.secrets:
             text = _replace_folded(text, secret)
         # A secret split by control characters ("s3\x00cret", an ESC sequence inside) would
-        # come out whole on a terminal that ignores them: look again without them.
+        # come out whole on a terminal that swallows them: look again without them.
         if self.secrets:
-            bare = "".join(c for c in text if not _acts(c))
+            bare = "".join(c for c in _SEQUENCE.sub("", text) if not _acts(c))
             if any(secret.casefold() in bare.casefold() for secret in self.secrets):
                 for secret in self.secrets:
                     bare = _replace_folded(bare, secret)

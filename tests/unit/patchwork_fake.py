@@ -154,7 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(500, {"detail": "A server error occurred."})
             return
         if fault == "escape-reason":
-            self._answer(500, {"detail": "A server error occurred."}, reason=ESCAPES)
+            # A status line is Latin-1 to http.server and http.client: send ESCAPES' UTF-8.
+            reason = ESCAPES.encode("utf-8").decode("latin-1")
+            self._answer(500, {"detail": "A server error occurred."}, reason=reason)
             return
         if fault == "escape-body":
             self._answer(500, {"detail": f"A server error{ESCAPES} occurred."})
@@ -342,6 +344,9 @@ class _Trickle:
 
     def flush(self) -> None:
         self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # closed, close, ...: the stream's own
+        return getattr(self._stream, name)
 
 
 @contextmanager
