@@ -427,6 +427,10 @@ class PatchworkClient:
                     f"could not connect to patchwork at {self.root.url()} ({self._why(exc)}); "
                     "nothing was sent. Check the API URL and the network"
                 ) from exc
+            if deadline.expired.is_set():  # connected only as time ran out: nothing can stop
+                # the reads that would follow, since the watchdog found no socket to shut down
+                connection.close()
+                raise _Unreachable(self._late(url, "while connecting") + "; nothing was sent")
             try:
                 connection.request(method, selector, body=data, headers=headers)
             except OSError as exc:  # the server went away before it had the whole request

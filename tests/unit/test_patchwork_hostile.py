@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from farm.cli import main
 from farm.patchwork_api import (
@@ -109,6 +111,35 @@ def test_the_token_is_hidden_in_any_case_and_even_split_by_control_characters(
 ) -> None:
     shown = Scrubber((TOKEN,)).line(text)
     assert "<token>" in shown and "s3" not in shown.lower().replace("<token>", "")
+
+
+#: What a terminal swallows between two characters: single controls and whole sequences.
+SWALLOWED = st.sampled_from(
+    ["", "\x00", "\x1b", "\x07", "\r", "\n", "\t", "\x9b", "\u200b", "\u202e", "\x1b[0m",
+     "\x1b[38;5;196m", "\x1b]0;title\x07", "\x1b]8;;http://x\x1b\\", "\x1bc", "\x9b2J"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=40),
+    st.lists(SWALLOWED, min_size=len(TOKEN) - 1, max_size=len(TOKEN) - 1),
+    st.text(max_size=40),
+    st.booleans(),
+)
+def test_no_text_a_server_sends_shows_the_token_or_acts_on_the_terminal(
+    before: str, between: list[str], after: str, upper: bool
+) -> None:
+    token = TOKEN.upper() if upper else TOKEN
+    woven = token[0] + "".join(sep + char for sep, char in zip(between, token[1:], strict=True))
+    for shown in (
+        Scrubber((TOKEN,)).line(before + woven + after),
+        Scrubber((TOKEN,)).text(before + woven + after),
+    ):
+        for char in ACTING:
+            assert char not in shown
+        bare = "".join(c for c in shown if c.isprintable())
+        assert TOKEN not in bare.casefold()
 
 
 def test_the_token_is_hidden_before_a_message_is_cut_so_no_prefix_survives() -> None:
