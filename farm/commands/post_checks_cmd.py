@@ -149,7 +149,7 @@ def _post(args: argparse.Namespace, scrubbers: list[Scrubber]) -> int:
         patch_ids[name] = [p.id for p in info.patches]
         label = f"patchwork series {info.id}" if info.id else "a patch without a series"
         numbers = ", ".join(map(str, patch_ids[name]))
-        print(say(f"{name}: {label} '{info.name}', patches {numbers}", limit=2000))
+        print(f"{say(name, limit=80)}: {label} '{say(info.name)}', patches {numbers}")
         if not info.complete:
             print(
                 f"farm: warning: patchwork has not received every patch of series {info.id} "
