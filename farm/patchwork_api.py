@@ -177,11 +177,6 @@ class Token:
             )
         return cls(value)
 
-    def scrub(self, text: str) -> str:
-        """``text`` safe to print: without this token (in any case, even split by control
-        characters), URL credentials or terminal control."""
-        return Scrubber((self.value,)).text(text)
-
 
 @dataclass(frozen=True, slots=True)
 class Answer:
