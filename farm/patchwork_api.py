@@ -47,6 +47,7 @@ TARGET_URL_MAX = 200
 #: Check states patchwork knows (its ``Check.STATE_CHOICES``).
 STATES = ("pending", "success", "warning", "fail")
 
+_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;[^,;<]*)*)")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no space either: nothing in a URL or token needs one
 
@@ -154,6 +155,7 @@ class Answer:
     location: str
     body: Any  # parsed JSON, or None
     text: str
+    link: str = ""  # the Link header: patchwork's pagination (rel="next")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,21 @@ class SeriesInfo:
     name: str
     patches: tuple[PatchInfo, ...]
     complete: bool  # patchwork has received every patch the cover letter announced
+
+
+@dataclass(frozen=True, slots=True)
+class ListedSeries:
+    """A series as patchwork's series list shows it (``GET /series/``), for a watcher."""
+
+    id: int
+    name: str
+    version: int
+    date: str  # ISO 8601, UTC without a zone (patchwork runs with USE_TZ = False)
+    submitter: str  # "Name <email>"
+    mbox: str  # the absolute URL of the series' mbox, as patchwork gives it
+    cover_mbox: str  # the cover letter's mbox URL, "" without a cover letter
+    patches: tuple[PatchInfo, ...]
+    complete: bool  # received_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +277,32 @@ class PatchworkClient:
         raise PatchworkError(
             f"patchwork at {self.root.url()} has no patch or cover letter with Message-ID "
             f"<{msgid}>{where}"
+        )
+
+    def series_since(
+        self, project: str, since: str, *, per_page: int = 100, max_pages: int = 100
+    ) -> tuple[ListedSeries, ...]:
+        """Every series of ``project`` whose ``date`` is ``since`` or later, oldest first.
+
+        Patchwork's ``since`` is inclusive (``date >= since``); ``order=date`` sorts by the
+        series' date; pages are followed through the ``Link: <...>; rel="next"`` header
+        (only its query is taken: the next page is asked of this API root, never of a host
+        the header names). More than ``max_pages`` pages is refused, not truncated."""
+        query = {"project": project, "since": since, "order": "date", "per_page": str(per_page)}
+        path = f"series/?{urllib.parse.urlencode(query)}"
+        found: list[ListedSeries] = []
+        for _page in range(max_pages):
+            answer = self._request("GET", path)
+            if answer.status != 200 or not isinstance(answer.body, list):
+                raise self._refusal(answer, f"listing the series of {project} since {since}")
+            found.extend(_listed_series(item) for item in answer.body)
+            following = _next_link(answer.link)
+            if following is None:
+                return tuple(found)
+            path = f"series/?{following}"
+        raise PatchworkPostError(
+            f"{self.root.url('series/')}: more than {max_pages} pages of series since {since}; "
+            "give a later --since"
         )
 
     # ------------------------------------------------------------------ posting
@@ -356,8 +399,9 @@ class PatchworkClient:
         except ValueError:
             parsed = None
         return Answer(
-            response.status, response.reason, response.getheader("Location") or "", parsed, text
-        )
+            response.status, response.reason, response.getheader("Location") or "", parsed, text,
+            self._scrub(response.getheader("Link") or ""),
+        )  # fmt: skip
 
     def _scrub(self, text: str) -> str:
         return self.token.scrub(text) if self.token is not None else text
@@ -426,6 +470,45 @@ def _patch_info(item: object, where: str) -> PatchInfo:
         if isinstance(s, dict) and isinstance(s.get("id"), int)
     )
     return PatchInfo(item["id"], str(item.get("name") or ""), series_ids)
+
+
+def _listed_series(item: object) -> ListedSeries:
+    if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+        raise PatchworkPostError(f"patchwork listed something that is no series: {item!r:.200}")
+    where = f"series {item['id']}"
+    patches = item.get("patches")
+    submitter = item.get("submitter")
+    submitter = submitter if isinstance(submitter, dict) else {}
+    cover = item.get("cover_letter")
+    cover = cover if isinstance(cover, dict) else {}
+    version, date, mbox = item.get("version"), item.get("date"), item.get("mbox")
+    if not isinstance(version, int) or not isinstance(date, str) or not isinstance(mbox, str):
+        raise PatchworkPostError(
+            f"patchwork's {where} has no version, date or mbox (an API before 1.1?): {item!r:.200}"
+        )
+    name = " ".join(str(submitter.get("name") or "").split())
+    email = str(submitter.get("email") or "")
+    return ListedSeries(
+        id=item["id"],
+        name=str(item.get("name") or ""),
+        version=version,
+        date=date,
+        submitter=f"{name} <{email}>" if name else email,
+        mbox=mbox,
+        cover_mbox=str(cover.get("mbox") or ""),
+        patches=tuple(
+            _patch_info(p, where) for p in (patches if isinstance(patches, list) else [])
+        ),
+        complete=item.get("received_all") is not False,
+    )
+
+
+def _next_link(header: str) -> str | None:
+    """The query of the ``rel="next"`` URL of a Link header (RFC 8288), or None."""
+    for target, params in _LINK_RE.findall(header):
+        if re.search(r'(?:^|;)\s*rel\s*=\s*"?next"?\s*(?:;|$)', params):
+            return str(urllib.parse.urlsplit(target).query)
+    return None
 
 
 def _detail(answer: Answer) -> str:

@@ -306,9 +306,18 @@ class WatchState:
             raise StateError(f"{self.path}: the cursor is damaged ({exc}); give --since") from exc
         return cursor
 
-    def set_cursor(self, cursor: Cursor) -> None:
+    def start(self, cursor: Cursor) -> None:
+        """Set the first cursor, and with it the floor: nothing dated before the watcher's
+        start (or ``--since``) is ever queued, however far a poll reaches back."""
         with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('floor_date', ?)", (cursor.date,)
+            )
             self._set_cursor(cursor)
+
+    def floor(self) -> datetime.datetime | None:
+        text = self.meta().get("floor_date")
+        return None if text is None else parse_date(text, what=f"{self.path}: the floor date")
 
     def _set_cursor(self, cursor: Cursor) -> None:
         self._db.executemany(

@@ -11,14 +11,24 @@ listing its patches; ``?msgid=`` without the angle brackets. And what a reviewer
 newest check per (user, context), combined worst-first (fail, warning, pending, success),
 as patchwork's ``Patch.combined_check_state`` does.
 
+For a watcher (`post_series`): the series list ``GET /series/?project=&since=&order=date``
+(``since`` inclusive on the series' ``date``, naive UTC as patchwork keeps it), paged by
+``per_page``/``page`` with a ``Link: <...>; rel="next"`` header as patchwork's
+``LinkHeaderPagination`` writes it, each series with its version, submitter, cover letter and
+patches in the JSON shape of ``patchwork/api/series.py`` and ``embedded.py``; and the mbox
+views outside the API, ``/series/<id>/mbox/`` and ``/cover/<id>/mbox/``.
+
 Faults on demand (``fault``): a redirect, a connection closed after the request was read
 (the check stored first, as a server that crashes after its commit), a stalled answer, a
-500, and a ``201`` without the echo (a proxy answering for patchwork). The server binds
-127.0.0.1 only and stops itself after `LIFETIME` seconds if a test forgets to.
+500, and a ``201`` without the echo (a proxy answering for patchwork); ``fault_path`` limits
+a fault to requests whose path holds it, and ``fault_times`` to that many requests (then the
+server is well again). The server binds 127.0.0.1 only and stops itself after `LIFETIME`
+seconds if a test forgets to.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import threading
@@ -33,6 +43,19 @@ LIFETIME = 60.0
 API = "/api/1.3"
 STATES = ("pending", "success", "warning", "fail")
 WORST_FIRST = ("fail", "warning", "pending")
+
+
+@dataclass
+class ListedSeries:
+    """What the series list and the mbox views show of a series posted with `post_series`."""
+
+    project: str
+    version: int
+    date: str
+    submitter: tuple[str, str]
+    tags: str  # patchwork's prefixes for the patches' names, e.g. "RFC,v2"
+    cover_body: str | None  # None: no cover letter
+    patch_body: str
 
 
 @dataclass
@@ -52,6 +75,12 @@ class FakePatchwork:
     #: "leak" (a 403 repeating the Authorization header)
     fault: str | None = None
     fault_on: str = "POST"  # the method the fault applies to, or "*"
+    fault_path: str = ""  # only requests whose path holds this
+    fault_times: int | None = None  # None: every request; N: the next N, then no fault
+    #: series id -> what the series list shows (`post_series`)
+    listed: dict[int, ListedSeries] = field(default_factory=dict)
+    web: str = ""  # the web root, where the mbox views are
+    lock: threading.Lock = field(default_factory=threading.Lock)
     #: False: ignore ?msgid= and list every patch, as patchwork's API before 1.2 does
     filters_msgid: bool = True
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -63,6 +92,99 @@ class FakePatchwork:
         for number, patch_id in enumerate(patch_ids, 1):
             subject = f"[{number}/{len(patch_ids)}] {name} part {number}"
             self.patches[patch_id] = (subject, f"{series_id}.{number}@example.org", series_id)
+
+    def post_series(
+        self,
+        series_id: int,
+        name: str,
+        patch_ids: list[int],
+        *,
+        date: str,
+        version: int = 1,
+        project: str = "glibc",
+        tags: str = "",
+        cover_body: str | None = None,
+        patch_body: str = "Make it better.\n\nSigned-off-by: A U Thor <author@example.org>\n",
+        submitter: tuple[str, str] = ("A U Thor", "author@example.org"),
+    ) -> None:
+        """A series as a mailing list delivers it to patchwork: listed, with its mails."""
+        self.add_series(series_id, name, patch_ids)
+        prefix = ",".join(filter(None, [tags, f"v{version}" if version > 1 else ""]))
+        for number, patch_id in enumerate(patch_ids, 1):
+            head = ",".join(filter(None, [prefix, f"{number}/{len(patch_ids)}"]))
+            subject = f"[{head}] {name} part {number}"
+            self.patches[patch_id] = (subject, f"{series_id}.{number}@example.org", series_id)
+        if cover_body is not None:
+            self.covers[f"{series_id}.0@example.org"] = series_id
+        self.listed[series_id] = ListedSeries(
+            project, version, date, submitter, prefix, cover_body, patch_body
+        )
+
+    def series_json(self, series_id: int) -> dict[str, Any]:
+        """``GET /series/<id>/`` as patchwork's SeriesSerializer answers it."""
+        name, received_all = self.series[series_id]
+        patches = [self.patch_json(i) for i, p in self.patches.items() if p[2] == series_id]
+        body: dict[str, Any] = {
+            "id": series_id, "url": f"{self.url}/series/{series_id}/", "name": name,
+            "received_all": received_all, "patches": patches,
+        }  # fmt: skip
+        listed = self.listed.get(series_id)
+        if listed is None:
+            return body
+        cover = None
+        if listed.cover_body is not None:
+            cover = {
+                "id": 9000 + series_id, "url": f"{self.url}/covers/{9000 + series_id}/",
+                "msgid": f"<{series_id}.0@example.org>", "date": listed.date,
+                "name": f"[{listed.tags + ',' if listed.tags else ''}0/{len(patches)}] {name}",
+                "mbox": f"{self.web}/cover/{9000 + series_id}/mbox/",
+            }  # fmt: skip
+        body.update(
+            web_url=f"{self.web}/project/{listed.project}/list/?series={series_id}",
+            project={"id": 1, "link_name": listed.project, "name": listed.project},
+            date=listed.date,
+            submitter={"id": 7, "name": listed.submitter[0], "email": listed.submitter[1]},
+            version=listed.version,
+            total=len(patches),
+            received_total=len(patches) if received_all else max(len(patches) - 1, 0),
+            mbox=f"{self.web}/series/{series_id}/mbox/",
+            cover_letter=cover,
+        )
+        return body
+
+    def patch_json(self, patch_id: int) -> dict[str, Any]:
+        name, msgid, series_id = self.patches[patch_id]
+        series = [{"id": series_id, "name": "s"}] if series_id is not None else []
+        return {"id": patch_id, "name": name, "msgid": f"<{msgid}>", "series": series}
+
+    def mbox(self, series_id: int, *, cover: bool) -> bytes:
+        """The series' (or its cover letter's) mbox, mails as patchwork's views write them."""
+        listed = self.listed[series_id]
+        name = self.series[series_id][0]
+        author = f"{listed.submitter[0]} <{listed.submitter[1]}>"
+        mails = []
+        if cover:
+            total = sum(1 for p in self.patches.values() if p[2] == series_id)
+            head = ",".join(filter(None, [listed.tags, f"0/{total}"]))
+            mails.append((f"[{head}] {name}", f"{series_id}.0", listed.cover_body or "", ""))
+        else:
+            for patch_id, (subject, msgid, owner) in sorted(self.patches.items()):
+                if owner == series_id:
+                    diff = (
+                        f"diff --git a/watch-{patch_id}.txt b/watch-{patch_id}.txt\n"
+                        "new file mode 100644\n--- /dev/null\n"
+                        f"+++ b/watch-{patch_id}.txt\n@@ -0,0 +1 @@\n+{patch_id}\n"
+                    )
+                    mails.append((subject, msgid.removesuffix("@example.org"), listed.patch_body,
+                                  diff))  # fmt: skip
+        text = "".join(
+            f"From patchwork Mon Sep 17 00:00:00 2001\nFrom: {author}\nDate: {listed.date}\n"
+            f"Subject: {subject}\nMessage-Id: <{msgid}@example.org>\n\n{body}"
+            + (f"---\n{diff}" if diff else "")
+            + "\n"
+            for subject, msgid, body, diff in mails
+        )
+        return text.encode()
 
     def shown_state(self, patch_id: int) -> str:
         """The state patchwork shows for a patch: newest per (user, context), worst first."""
@@ -92,8 +214,17 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fake.requests.append((method, self.path))
-        fault = fake.fault if fake.fault_on in (method, "*") else None
+        with fake.lock:
+            fake.requests.append((method, self.path))
+            fault = (
+                fake.fault
+                if fake.fault_on in (method, "*") and fake.fault_path in self.path
+                else None
+            )
+            if fault and fake.fault_times is not None:
+                fake.fault_times -= 1
+                if fake.fault_times <= 0:
+                    fake.fault, fake.fault_times = None, None
         if fault and fault.startswith("redirect-"):
             self.send_response(int(fault.removeprefix("redirect-")))
             self.send_header("Location", "https://patchwork.example.org" + self.path)
@@ -118,6 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "500":
             self._answer(500, {"detail": "A server error occurred."})
             return
+        if fault == "close" and method == "GET":  # the connection dies before any answer
+            self.close_connection = True
+            return
         user = None
         auth = self.headers.get("Authorization")
         if auth is not None:
@@ -128,6 +262,9 @@ class _Handler(BaseHTTPRequestHandler):
             user = fake.tokens[token]
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
+        if method == "GET" and (mbox := re.fullmatch(r"/(series|cover)/(\d+)/mbox/", url.path)):
+            self._mbox(mbox.group(1), int(mbox.group(2)))
+            return
         path = url.path.removeprefix(API)
         if method == "GET":
             self._get(path, query)
@@ -188,12 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
             if series_id not in fake.series:
                 self._answer(404, {"detail": "Not found."})
                 return
-            name, received_all = fake.series[series_id]
-            patches = [self._patch(i) for i, p in fake.patches.items() if p[2] == series_id]
-            self._answer(
-                200,
-                {"id": series_id, "name": name, "received_all": received_all, "patches": patches},
-            )
+            self._answer(200, fake.series_json(series_id))
+        elif path == "/series/":
+            self._series_list(query)
         elif path == "/patches/":
             msgid = "<" + query.get("msgid", "") + ">"
             hits = [
@@ -214,17 +348,70 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, {"detail": "Not found."})
 
     def _patch(self, patch_id: int) -> dict[str, Any]:
-        name, msgid, series_id = self.fake.patches[patch_id]
-        series = [{"id": series_id, "name": "s"}] if series_id is not None else []
-        return {"id": patch_id, "name": name, "msgid": f"<{msgid}>", "series": series}
+        return self.fake.patch_json(patch_id)
 
-    def _answer(self, status: int, body: object) -> None:
+    def _series_list(self, query: dict[str, str]) -> None:
+        """Filtered by project and ``since`` (inclusive), ordered by date then id, paged."""
+        fake = self.fake
+        since = query.get("since")
+        if since is not None:
+            try:
+                datetime.datetime.fromisoformat(since)
+            except ValueError:
+                self._answer(400, {"since": ["Enter a valid date/time."]})
+                return
+        hits = sorted(
+            (
+                (listed.date, series_id)
+                for series_id, listed in fake.listed.items()
+                if listed.project == query.get("project", listed.project)
+                and (since is None or _when(listed.date) >= _when(since))
+            ),
+            reverse=query.get("order") == "-date",
+        )
+        per_page = min(int(query.get("per_page", "30")), 250)
+        page = int(query.get("page", "1"))
+        shown = hits[(page - 1) * per_page : page * per_page]
+        if page > 1 and not shown:
+            self._answer(404, {"detail": "Invalid page."})
+            return
+        links = []
+        if page * per_page < len(hits):
+            following = urllib.parse.urlencode({**query, "page": str(page + 1)})
+            links.append(f'<http://{self.headers["Host"]}{API}/series/?{following}>; rel="next"')
+        if page > 1:
+            earlier = urllib.parse.urlencode({**query, "page": str(page - 1)})
+            links.append(f'<http://{self.headers["Host"]}{API}/series/?{earlier}>; rel="prev"')
+        body = [fake.series_json(series_id) for _date, series_id in shown]
+        self._answer(200, body, headers={"Link": ", ".join(links)} if links else {})
+
+    def _mbox(self, kind: str, number: int) -> None:
+        series_id = number - 9000 if kind == "cover" else number
+        listed = self.fake.listed.get(series_id)
+        if listed is None or (kind == "cover" and listed.cover_body is None):
+            self._answer(404, {"detail": "Not found."})
+            return
+        data = self.fake.mbox(series_id, cover=kind == "cover")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Disposition", f"attachment; filename={number}.mbox")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _answer(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _when(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
 
 
 @contextmanager
@@ -234,7 +421,8 @@ def serve() -> Iterator[FakePatchwork]:
     handler = type("Handler", (_Handler,), {"fake": fake})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_port}{API}"
+    fake.web = f"http://127.0.0.1:{server.server_port}"
+    fake.url = f"{fake.web}{API}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     watchdog = threading.Timer(LIFETIME, server.shutdown)
