@@ -180,6 +180,19 @@ class WatchLock:
         handle.flush()
         self._handle = handle
 
+    def holder(self) -> str:
+        """Who holds the lock now, for ``--status``: "not running" or its pid, host, start."""
+        try:
+            handle = open(self.path, encoding="utf-8")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            return "not running"
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"running ({_holder(handle.read(4096))})"
+            return "not running"  # the shared lock goes when the file is closed
+
     def release(self) -> None:
         # The file stays: removing it would let a third watcher lock a new file while a
         # second still waits on the old one.
