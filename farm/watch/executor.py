@@ -82,10 +82,7 @@ class FarmRunExecutor:
         reports: list[Path] = []
         base = ""
         for scenario in self.scenarios:
-            with_series = with_extra_series(
-                scenario, job.mbox.resolve().as_uri(),
-                origin=f"{job.series.label} ({job.series.mbox_url})",
-            )  # fmt: skip
+            with_series = series_scenario(scenario, job)
             directory = run_dir / scenario.name if len(self.scenarios) > 1 else run_dir
             resume = directory.is_dir() and any(directory.iterdir())
             options = stages.RunOptions(
@@ -111,6 +108,15 @@ class FarmRunExecutor:
                 reports.append(outcome.reports["markdown"])
         report = reports[0] if len(reports) == 1 else _joined(run_dir, reports)
         return SeriesRun(Verdict.combine(verdicts), run_dir, report, tuple(checks), base)
+
+
+def series_scenario(scenario: Scenario, job: SeriesJob) -> Scenario:
+    """The template with the job's series as its ``extra`` series, read from the mbox the
+    watcher kept (a ``file:`` URL ending in ``.mbox``: taken as mails, hash-locked in the
+    template's lock file on first use like any unpinned URL)."""
+    return with_extra_series(
+        scenario, job.mbox.resolve().as_uri(), origin=f"{job.series.label} ({job.series.mbox_url})"
+    )
 
 
 def _series_verdict(result: GateResult) -> Verdict:

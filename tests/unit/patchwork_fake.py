@@ -29,6 +29,7 @@ seconds if a test forgets to.
 from __future__ import annotations
 
 import datetime
+import email.utils
 import json
 import re
 import threading
@@ -158,33 +159,41 @@ class FakePatchwork:
         return {"id": patch_id, "name": name, "msgid": f"<{msgid}>", "series": series}
 
     def mbox(self, series_id: int, *, cover: bool) -> bytes:
-        """The series' (or its cover letter's) mbox, mails as patchwork's views write them."""
+        """The series' (or its cover letter's) mbox as patchwork's ``series_to_mbox`` and
+        ``cover_to_mbox`` write it: the patches only, by number (the cover letter has its
+        own view), each mail with the headers it was sent with (so the Subject keeps its
+        ``[PATCH v2 1/3]``, unlike patchwork's ``name``), ``X-Patchwork-Id`` and a
+        ``From patchwork <date>`` line, joined by an empty line."""
         listed = self.listed[series_id]
         name = self.series[series_id][0]
         author = f"{listed.submitter[0]} <{listed.submitter[1]}>"
+        numbered = sorted(i for i, p in self.patches.items() if p[2] == series_id)
+        sent = " ".join(
+            [*(t for t in listed.tags.split(",") if t and not t.startswith("v")), "PATCH"]
+            + [f"v{listed.version}"] * (listed.version > 1)
+        )
         mails = []
         if cover:
-            total = sum(1 for p in self.patches.values() if p[2] == series_id)
-            head = ",".join(filter(None, [listed.tags, f"0/{total}"]))
-            mails.append((f"[{head}] {name}", f"{series_id}.0", listed.cover_body or "", ""))
+            subject = f"[{sent} 0/{len(numbered)}] {name}"
+            mails.append((9000 + series_id, subject, f"{series_id}.0", listed.cover_body or "", ""))
         else:
-            for patch_id, (subject, msgid, owner) in sorted(self.patches.items()):
-                if owner == series_id:
-                    diff = (
-                        f"diff --git a/watch-{patch_id}.txt b/watch-{patch_id}.txt\n"
-                        "new file mode 100644\n--- /dev/null\n"
-                        f"+++ b/watch-{patch_id}.txt\n@@ -0,0 +1 @@\n+{patch_id}\n"
-                    )
-                    mails.append((subject, msgid.removesuffix("@example.org"), listed.patch_body,
-                                  diff))  # fmt: skip
-        text = "".join(
-            f"From patchwork Mon Sep 17 00:00:00 2001\nFrom: {author}\nDate: {listed.date}\n"
-            f"Subject: {subject}\nMessage-Id: <{msgid}@example.org>\n\n{body}"
-            + (f"---\n{diff}" if diff else "")
-            + "\n"
-            for subject, msgid, body, diff in mails
-        )
-        return text.encode()
+            for number, patch_id in enumerate(numbered, 1):
+                diff = (
+                    f"diff --git a/watch-{patch_id}.txt b/watch-{patch_id}.txt\n"
+                    "new file mode 100644\n--- /dev/null\n"
+                    f"+++ b/watch-{patch_id}.txt\n@@ -0,0 +1 @@\n+{patch_id}\n"
+                )
+                subject = f"[{sent} {number}/{len(numbered)}] {name} part {number}"
+                mails.append((patch_id, subject, f"{series_id}.{number}", listed.patch_body, diff))
+        when = datetime.datetime.fromisoformat(listed.date)
+        return "\n".join(
+            f'From patchwork {when.ctime()}\nContent-Type: text/plain; charset="utf-8"\n'
+            f"MIME-Version: 1.0\nContent-Transfer-Encoding: 8bit\n"
+            f"X-Patchwork-Submitter: {author}\nX-Patchwork-Id: {number}\nFrom: {author}\n"
+            f"Date: {email.utils.format_datetime(when)}\nSubject: {subject}\n"
+            f"Message-Id: <{msgid}@example.org>\n\n{body}" + (f"---\n\n{diff}" if diff else "")
+            for number, subject, msgid, body, diff in mails
+        ).encode()
 
     def shown_state(self, patch_id: int) -> str:
         """The state patchwork shows for a patch: newest per (user, context), worst first."""
