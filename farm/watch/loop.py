@@ -25,6 +25,11 @@ Faults, and what each costs:
 - The deadline is a SIGALRM timer raising `ExecutorDeadline`, a KeyboardInterrupt on
   purpose: every subprocess and container of the farm is stopped on KeyboardInterrupt
   (`farm.command.run`, `farm.engine`), and a deadline must stop them the same way.
+- The container engine gone (`farm.errors.EngineError` from the executor): like patchwork
+  down, the round ends and the series is not charged the attempt; its run directory is
+  kept, and the next attempt resumes there.
+- A verdict whose checks leave a ``pending`` context unspoken (an executor that judged
+  fewer contexts than were announced) gets a ``warning`` there, so no ``pending`` is left.
 - KeyboardInterrupt and SystemExit from the executor (a second Ctrl-C or SIGTERM, a test
   pretending to be a kill) are not faults: they leave the series ``running`` and end the
   watcher; the next watcher resumes it.
@@ -49,7 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
-from farm.errors import FarmError, SeriesError
+from farm.errors import EngineError, FarmError, SeriesError
 from farm.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
@@ -64,8 +69,9 @@ class ExecutorDeadline(KeyboardInterrupt):
     """The executor ran past its deadline (a KeyboardInterrupt: see the module docstring)."""
 
 
-class _PatchworkDown(Exception):
-    """Patchwork failed while the round needed it: the round ends, no series is blamed."""
+class _RoundFault(Exception):
+    """Patchwork or the container engine failed while the round needed it: the round ends,
+    and no series is blamed (charged an attempt) for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +103,7 @@ class RoundSummary:
     failed: int = 0
     gave_up: int = 0
     posted: int = 0
-    patchwork_fault: str = ""
+    fault: str = ""
 
 
 class Watcher:
@@ -140,13 +146,13 @@ class Watcher:
             summary = self.round()
             if once:
                 return
-            failed_rounds = failed_rounds + 1 if summary.patchwork_fault else 0
+            failed_rounds = failed_rounds + 1 if summary.fault else 0
             pause = self.config.interval
             if failed_rounds:
                 pause = min(
                     self.config.interval * 2 ** (failed_rounds - 1), self.config.max_backoff
                 )
-                self.log(f"patchwork failed {failed_rounds} round(s) in a row; next in {pause:g} s")
+                self.log(f"{failed_rounds} round(s) in a row ended by a fault; next in {pause:g} s")
             self._pause(pause)
 
     def _pause(self, seconds: float) -> None:
@@ -167,21 +173,21 @@ class Watcher:
             for series in found.queued:
                 self.log(f"{series.label} {series.name!r} by {series.submitter}: queued")
         except (PatchworkError, PatchworkPostError) as error:
-            return self._summary(0, 0, f"polling patchwork: {error}")
+            return self._summary(0, 0, f"patchwork fault while polling: {error}")
         try:
             for record in self.state.work():
                 if self.stopping:
                     self.log("stopping: the state is consistent; the rest waits for next time")
                     break
                 self._step(record)
-        except _PatchworkDown as down:
+        except _RoundFault as down:
             return self._summary(listed, queued, str(down))
         return self._summary(listed, queued, "")
 
     def _summary(self, listed: int, queued: int, fault: str) -> RoundSummary:
         if fault:
-            self.log(f"patchwork fault, round ended: {fault}")
-        return RoundSummary(listed=listed, queued=queued, patchwork_fault=fault, **self._counts)
+            self.log(f"round ended: {fault}")
+        return RoundSummary(listed=listed, queued=queued, fault=fault, **self._counts)
 
     def _count(self, what: str) -> None:
         self._counts[what] = self._counts.get(what, 0) + 1
@@ -227,6 +233,16 @@ class Watcher:
         failure: BaseException
         try:
             run = self._with_deadline(lambda: self.executor(job, run_dir))
+        except EngineError as lost:
+            # The engine's fault, not the series': undo the attempt, keep the run directory
+            # (the next attempt resumes there), and end the round as patchwork's faults do.
+            self.state.update(
+                series.id, now=self.clock(), state=SeriesState.QUEUED,
+                attempts=record.attempts - 1,
+            )  # fmt: skip
+            raise _RoundFault(
+                f"container engine fault while testing {series.label}: {lost}"
+            ) from lost
         except ExecutorDeadline:
             failure = FarmError(
                 f"the run exceeded its deadline of {self.config.deadline:g} s and was stopped"
@@ -286,10 +302,18 @@ class Watcher:
 
     def _done(self, record: SeriesRecord, run: SeriesRun, seconds: float) -> None:
         series = record.series
+        spoken = {check.context for check in run.checks}
+        silent = tuple(
+            replace(check, state="warning",
+                    description=f"glibc-farm: no verdict in this context ({run.verdict.value} "
+                    "overall); see the report")
+            for check in self.config.pending
+            if check.context not in spoken
+        )  # fmt: skip
         done = self.state.update(
             series.id, now=self.clock(), state=SeriesState.DONE, verdict=run.verdict.value,
-            run_dir=str(run.run_dir), report=str(run.report or ""), checks=run.checks,
-            last_error="",
+            run_dir=str(run.run_dir), report=str(run.report or ""),
+            checks=run.checks + patchwork_shortened(silent), last_error="",
         )  # fmt: skip
         minutes, rest = divmod(int(seconds), 60)
         base = f" on glibc {run.base[:12]}" if run.base else ""
@@ -347,7 +371,9 @@ class Watcher:
         try:
             posted = patchwork.post_checks(checks, client=self.client, patch_ids=ids)
         except (PatchworkError, PatchworkPostError) as error:
-            raise _PatchworkDown(f"posting {what} on {series.label}: {error}") from error
+            raise _RoundFault(
+                f"patchwork fault while posting {what} on {series.label}: {error}"
+            ) from error
         self._counts["posted"] = self._counts.get("posted", 0) + len(posted)
         self.log(f"{series.label}: posted {len(posted)} {what} check(s)")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from farm.errors import EngineError
 from farm.gate import Verdict
 from farm.patchwork_api import ApiRoot, PatchworkClient, Token
 from farm.report.patchwork import PatchworkCheck, check_context
@@ -49,6 +51,7 @@ class FakeExecutor:
         self.behaviour: dict[int, list[str]] = {}
         self.calls: list[tuple[int, int, Path]] = []
         self.watcher: Watcher | None = None
+        self.arches: tuple[str, ...] = ("x86_64", "i686")  # the contexts its verdicts speak in
 
     def __call__(self, job: SeriesJob, run_dir: Path) -> SeriesRun:
         self.calls.append((job.series.id, job.attempt, run_dir))
@@ -65,6 +68,10 @@ class FakeExecutor:
             raise SystemExit(137)
         if what == "interrupt":
             raise KeyboardInterrupt
+        if what == "engine":
+            raise EngineError("Cannot connect to the Docker daemon (is dockerd running?)")
+        if what == "sigkill":  # no cleanup, no finally: as the OOM killer or a power cut
+            os.kill(os.getpid(), signal.SIGKILL)
         if what == "stop" and self.watcher is not None:
             self.watcher.request_stop()
         verdict = self.verdicts.get(job.series.id, Verdict.ACCEPT)
@@ -74,6 +81,7 @@ class FakeExecutor:
         checks = tuple(
             dataclasses.replace(c, state=state, description=f"{verdict.value}: fake")
             for c in PENDING
+            if c.arch in self.arches
         )
         return SeriesRun(verdict, run_dir, report, checks, base="0123456789abcdef")
 
@@ -139,7 +147,7 @@ def test_two_new_series_are_tested_and_their_verdicts_posted(
     executor, clock = FakeExecutor({2: Verdict.ACCEPT, 3: Verdict.REJECT}), Clock()
     with watcher(fake, tmp_path, executor, clock) as watch:
         summary = watch.round()
-        assert (summary.queued, summary.tested, summary.patchwork_fault) == (2, 2, "")
+        assert (summary.queued, summary.tested, summary.fault) == (2, 2, "")
         assert [c[0] for c in executor.calls] == [3, 2]  # oldest first, by patchwork's date
         assert checks_on(fake, 20) == checks_on(fake, 21) == posted_once("success")
         assert checks_on(fake, 30) == posted_once("fail")
@@ -260,7 +268,7 @@ def test_killed_between_verdict_and_post_posts_without_rerunning(
     with watcher(fake, tmp_path, executor, clock) as watch:
         fake.fault_times = None
         # pending cannot be posted: the round ends before anything is run
-        assert watch.round().patchwork_fault
+        assert watch.round().fault
         assert executor.calls == []
         fake.fault = None
         watch.round()
@@ -285,7 +293,7 @@ def test_patchwork_failing_for_a_while_is_survived(
     fake.fault, fake.fault_on, fake.fault_times = fault, "*", 3
     with watcher(fake, tmp_path, executor, clock, interval=10.0) as watch:
         summaries = [watch.round() for _ in range(5)]
-    assert summaries[0].patchwork_fault
+    assert summaries[0].fault
     assert [c[0] for c in executor.calls] == [14, 15]
     assert checks_on(fake, 140) == posted_once("success")
     assert checks_on(fake, 150) == checks_on(fake, 151) == posted_once("fail")
@@ -303,7 +311,7 @@ def test_the_loop_backs_off_while_patchwork_is_down_and_goes_on(
         watch.run()
     assert [c[0] for c in executor.calls] == [16]
     assert clock() - start == pytest.approx(10 + 20 + 25)  # doubled, capped, then well
-    assert sum("round(s) in a row" in line for line in logged) == 3
+    assert sum("round(s) in a row ended by a fault" in line for line in logged) == 3
 
 
 def test_an_unfetchable_mbox_is_retried_then_given_up_with_a_warning(
@@ -384,3 +392,70 @@ def test_a_second_watcher_process_is_refused_naming_the_holder(tmp_path: Path) -
     # Killed (SIGKILL: no cleanup ran), its lock went with it.
     with WatchState.open(db, project="glibc", server="u"):
         pass
+
+
+def test_the_engine_gone_ends_the_round_without_charging_the_series(
+    fake: FakePatchwork, tmp_path: Path
+) -> None:
+    fake.post_series(23, "a", [230], date="2026-12-03T06:10:00")
+    executor, clock = FakeExecutor(), Clock()
+    executor.behaviour[23] = ["engine", "engine", "engine", "engine"]
+    with watcher(fake, tmp_path, executor, clock, max_attempts=2) as watch:
+        for _ in range(4):
+            assert "container engine fault while testing series 23" in watch.round().fault
+        waiting = watch.state.get(23)
+        assert (waiting.state, waiting.attempts) == (SeriesState.QUEUED, 0)
+        watch.round()
+        assert watch.state.get(23).state is SeriesState.DONE
+    assert len({c[2] for c in executor.calls}) == 1  # always the same run directory
+    assert checks_on(fake, 230) == posted_once("success")  # pending once, not per round
+
+
+def test_a_context_the_verdict_left_unspoken_gets_a_warning(
+    fake: FakePatchwork, tmp_path: Path
+) -> None:
+    fake.post_series(24, "a", [240], date="2026-12-03T06:10:00")
+    executor, clock = FakeExecutor(), Clock()
+    executor.arches = ("x86_64",)
+    with watcher(fake, tmp_path, executor, clock) as watch:
+        watch.round()
+    assert checks_on(fake, 240) == [(X86, "pending"), (I686, "pending"), (X86, "success"),
+                                    (I686, "warning")]  # fmt: skip
+    assert "no verdict in this context" in fake.checks[240][-1]["description"]
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from tests.unit import test_watch_loop as t
+from tests.unit.patchwork_fake import FakePatchwork
+
+fake = FakePatchwork(url=sys.argv[1])
+executor = t.FakeExecutor()
+executor.behaviour[int(sys.argv[3])] = ["sigkill"]
+with t.watcher(fake, Path(sys.argv[2]), executor, t.Clock()) as watch:
+    watch.round()
+"""
+
+
+def test_sigkilled_mid_run_a_new_process_resumes_without_repeating(
+    fake: FakePatchwork, tmp_path: Path
+) -> None:
+    fake.post_series(25, "first", [250], date="2026-12-03T06:10:00")
+    fake.post_series(26, "second", [260], date="2026-12-03T06:11:00")
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, fake.url, str(tmp_path), "26"],
+        cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert checks_on(fake, 250) == posted_once("success")
+    assert checks_on(fake, 260) == [(X86, "pending"), (I686, "pending")]
+    restarted, clock = FakeExecutor(), Clock()
+    with watcher(fake, tmp_path, restarted, clock) as watch:  # the lock went with the child
+        watch.round()
+        resumed = watch.state.get(26)
+    assert [(c[0], c[1]) for c in restarted.calls] == [(26, 2)]  # 25 is not run again
+    assert (restarted.calls[0][2] / "attempt-1").is_file()
+    assert (resumed.state, resumed.final_posted) == (SeriesState.DONE, True)
+    assert checks_on(fake, 250) == posted_once("success")
+    assert checks_on(fake, 260) == posted_once("success")
