@@ -178,8 +178,8 @@ def _watch(
             start = poll.first_cursor(args.since, datetime.datetime.now(datetime.UTC))
             state.start(start)
             _log(f"{path}: a new state; series posted since {start.date} UTC are taken")
-        elif args.since is not None:
-            _log(f"--since ignored: {path} already has a cursor ({state.cursor()})")
+        elif (cursor := state.cursor()) is not None and args.since is not None:
+            _log(f"--since ignored: {path} already has a cursor ({cursor.date} UTC)")
         config = loop.WatchConfig(
             project=project,
             work_dir=path.with_name(path.name.removesuffix(".sqlite") + ".d"),

@@ -209,6 +209,8 @@ class Watcher:
             self._failed(failed, unfetched)
             return
         reason = skip.skip_reason(series.name, (), cover, patches)
+        if reason is None and not patches:
+            reason = "patchwork's mbox of it holds no patch (a cover letter alone?)"
         if reason is not None:
             self.state.update(
                 series.id, now=self.clock(), state=SeriesState.SKIPPED, reason=reason,

@@ -22,7 +22,6 @@ import http.client
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,19 +99,14 @@ def poll(
         newest = max((cursor.when, cursor.series_id), min(newest, (oldest_waiting, 0)))
     moved = Cursor(format_date(newest[0]), newest[1])
     found = [watched(item) for _when, item in ready]
-    queued_ids = set(_new_ids(state, found))
+    known = state.known([s.id for s in found])
     state.add_series(found, moved, now=now)
     return PollResult(
         len(listed),
-        tuple(s for s in found if s.id in queued_ids),
+        tuple(s for s in found if s.id not in known),
         tuple(item.id for _when, item in waiting),
         moved,
     )
-
-
-def _new_ids(state: WatchState, found: Sequence[WatchedSeries]) -> list[int]:
-    known = {r.series.id for r in state.records()}
-    return [s.id for s in found if s.id not in known]
 
 
 def fetch_mbox(url: str, *, root: ApiRoot, timeout: float, what: str) -> bytes:

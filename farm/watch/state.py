@@ -385,12 +385,23 @@ class WatchState:
     def work(self) -> list[SeriesRecord]:
         """Everything with something left to do, oldest first: queued and running series,
         and done or given-up ones whose final checks were not posted yet."""
-        return [
-            r
-            for r in self.records()
-            if r.state in (SeriesState.QUEUED, SeriesState.RUNNING)
-            or (r.state in (SeriesState.DONE, SeriesState.GAVE_UP) and not r.final_posted)
-        ]
+        rows = self._db.execute(
+            f"SELECT {', '.join(_SERIES_COLUMNS + _COLUMNS)} FROM series WHERE state IN (?, ?)"
+            " OR (state IN (?, ?) AND final_posted = 0) ORDER BY date, id",
+            (SeriesState.QUEUED.value, SeriesState.RUNNING.value, SeriesState.DONE.value,
+             SeriesState.GAVE_UP.value),
+        ).fetchall()  # fmt: skip
+        return [self._record(row) for row in rows]
+
+    def known(self, series_ids: Sequence[int]) -> set[int]:
+        """Which of these series the state already has (whatever their state)."""
+        found: set[int] = set()
+        for start in range(0, len(series_ids), 500):  # SQLite's bound on ? parameters
+            chunk = list(series_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(f"SELECT id FROM series WHERE id IN ({marks})", chunk)
+            found.update(int(row[0]) for row in rows)
+        return found
 
     def update(self, series_id: int, *, now: float, **changes: Any) -> SeriesRecord:
         """Change some of a series' fields (`SeriesRecord`'s names) in one transaction."""

@@ -459,3 +459,15 @@ def test_sigkilled_mid_run_a_new_process_resumes_without_repeating(
     assert (resumed.state, resumed.final_posted) == (SeriesState.DONE, True)
     assert checks_on(fake, 250) == posted_once("success")
     assert checks_on(fake, 260) == posted_once("success")
+
+
+def test_a_series_without_patches_is_skipped_not_retried(
+    fake: FakePatchwork, tmp_path: Path
+) -> None:
+    fake.post_series(27, "cover alone", [], date="2026-12-03T06:10:00", cover_body="Soon.\n")
+    executor, clock = FakeExecutor(), Clock()
+    with watcher(fake, tmp_path, executor, clock) as watch:
+        assert watch.round().skipped == 1
+        record = watch.state.get(27)
+    assert executor.calls == []
+    assert record.state is SeriesState.SKIPPED and "holds no patch" in record.reason
