@@ -7,7 +7,8 @@ being tested goes on to its verdict); a second one interrupts at once (the serie
 ``running`` and the next watcher resumes it).
 
 Exit status: 0 stopped as asked (or ``--once`` done), 2 bad input or a state in use by
-another watcher.
+another watcher, 3 ``--once`` whose round patchwork or the engine cut short (for cron: the
+series wait in the state for the next run).
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     watch.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="series tested at once (only 1 today)"
     )
-    watch.add_argument("--max-attempts", type=_attempts, default=3, metavar="N")
+    watch.add_argument(
+        "--max-attempts", type=_attempts, default=3, metavar="N",
+        help="attempts at one series before it gets a 'warning' check (default 3)",
+    )  # fmt: skip
     watch.add_argument(
         "--deadline", type=_seconds, default=6 * 3600.0, metavar="SECONDS",
         help="wall-clock limit of one series' run (default 6 h)",
@@ -202,12 +206,12 @@ def _watch(
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             _log(f"watching {project} at {client.root.url()}, state {path}")
-            watcher.run(once=args.once)
+            last = watcher.run(once=args.once)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         _log("stopped; the state is consistent")
-    return 0
+    return 3 if args.once and last.fault else 0
 
 
 def status_text(state: WatchState, *, now: float, last: int = 15) -> str:

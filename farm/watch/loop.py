@@ -139,13 +139,14 @@ class Watcher:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def run(self, *, once: bool = False) -> None:
-        """Rounds until asked to stop (or one round with ``once``)."""
+    def run(self, *, once: bool = False) -> RoundSummary:
+        """Rounds until asked to stop (or one round with ``once``); the last round's summary."""
         failed_rounds = 0
+        summary = RoundSummary()
         while not self.stopping:
             summary = self.round()
             if once:
-                return
+                return summary
             failed_rounds = failed_rounds + 1 if summary.fault else 0
             pause = self.config.interval
             if failed_rounds:
@@ -154,6 +155,7 @@ class Watcher:
                 )
                 self.log(f"{failed_rounds} round(s) in a row ended by a fault; next in {pause:g} s")
             self._pause(pause)
+        return summary
 
     def _pause(self, seconds: float) -> None:
         end = self.clock() + seconds

@@ -115,3 +115,17 @@ def test_sigterm_stops_the_watcher_cleanly(fake: FakePatchwork, tmp_path: Path) 
     assert "stopped; the state is consistent" in rest
     with WatchState.read_only(state) as read:
         assert len(read.records([SeriesState.SKIPPED])) == 2
+
+
+def test_once_with_patchwork_down_says_so_in_its_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve() as down:
+        url = down.url
+    state = tmp_path / "glibc.sqlite"
+    args = ["watch", "--project", "glibc", "--server", url, "--state", str(state), "--once",
+            "--no-post", "--scenario", str(TEMPLATE)]  # fmt: skip
+    assert main(args) == 3
+    assert "patchwork fault while polling: could not connect" in capsys.readouterr().err
+    with WatchState.read_only(state) as read:
+        assert read.cursor() is not None and read.records() == []
