@@ -5,10 +5,12 @@ something left to do, oldest first:
 
 1. a series whose verdict (or give-up warning) is recorded but not yet posted: post it;
 2. a queued series (or one found ``running``: cut off, it runs again in its run directory
-   and the executor resumes there): fetch its mbox and cover letter once, and keep them;
-   skip it if it asks to be skipped (`farm.watch.skip`: logged, no check); post ``pending``
-   on every patch; count the attempt and mark it ``running``; call the executor under a
-   wall-clock deadline; record the verdict and its checks; post them.
+   and the executor resumes there; after a failed attempt the next one starts in a new
+   run directory, ``runs/<id>-v<version>/attempt-<n>``, the failed one kept for reading):
+   fetch its mbox and cover letter once, and keep them; skip it if it asks to be skipped
+   (`farm.watch.skip`: logged, no check); post ``pending`` on every patch; count the
+   attempt and mark it ``running``; call the executor under a wall-clock deadline; record
+   the verdict and its checks; post them.
 
 Faults, and what each costs:
 
@@ -277,11 +279,22 @@ class Watcher:
                 series.mbox_url, root=self.client.root, timeout=timeout, what=what
             )
             poll.keep_mbox(mbox, data)
-        cover_mails = skip.mails(cover.read_bytes(), what=str(cover)) if cover.is_file() else []
-        return mbox, cover_mails, skip.mails(mbox.read_bytes(), what=str(mbox))
+        try:
+            cover_mails = skip.mails(cover.read_bytes(), what=str(cover)) if cover.is_file() else []
+            return mbox, cover_mails, skip.mails(mbox.read_bytes(), what=str(mbox))
+        except SeriesError:
+            # Not mails: fetched again at the next attempt rather than kept as they are.
+            cover.unlink(missing_ok=True)
+            mbox.unlink(missing_ok=True)
+            raise
 
     def _run_dir(self, record: SeriesRecord) -> Path:
-        return self.config.work_dir / "runs" / f"{record.series.id}-v{record.series.version}"
+        """A new run directory for the next attempt: ``runs/<id>-v<version>/attempt-<n>``."""
+        series = record.series
+        return (
+            self.config.work_dir / "runs" / f"{series.id}-v{series.version}"
+            / f"attempt-{record.attempts + 1}"
+        )  # fmt: skip
 
     def _with_deadline(self, call: Callable[[], SeriesRun]) -> SeriesRun:
         """``call()``, stopped by `ExecutorDeadline` after the deadline (main thread only:
@@ -333,9 +346,11 @@ class Watcher:
         why = " ".join(str(error).split()) or type(error).__name__
         if record.attempts < self.config.max_attempts:
             delay = self.config.retry_delay(record.attempts)
+            # A failed run's directory is kept for reading, and the next attempt starts
+            # afresh in its own: resuming a run that crashed could repeat the crash.
             self.state.update(
                 series.id, now=self.clock(), state=SeriesState.QUEUED, last_error=why,
-                next_try=self.clock() + delay,
+                next_try=self.clock() + delay, run_dir="",
             )  # fmt: skip
             self.log(
                 f"{series.label}: attempt {record.attempts} of {self.config.max_attempts} "

@@ -350,6 +350,9 @@ def test_an_executor_that_raises_or_hangs_is_retried_and_given_up(
         w.round()
         assert time.monotonic() - started < 10  # the hangs were cut at the deadline
         assert w.state.get(19).verdict == "ACCEPT" and w.state.get(19).attempts == 2
+        crashed, retried = (c[2] for c in executor.calls if c[0] == 19)
+        assert crashed != retried and (crashed / "attempt-1").is_file()  # kept, not resumed
+        assert Path(w.state.get(19).run_dir) == retried
         hung = w.state.get(20)
     assert hung.state is SeriesState.GAVE_UP and "deadline of 0.3 s" in hung.reason
     assert checks_on(fake, 190) == posted_once("success")
