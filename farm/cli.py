@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from farm import __version__, scrub
-from farm.commands import post_checks_cmd
+from farm.commands import post_checks_cmd, watch_cmd
 from farm.errors import FarmError
 from farm.matrix import MatrixJobs
 from farm.shard import Shard
@@ -340,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.set_defaults(handler=_command("compare_cmd"))
 
     post_checks_cmd.add_parser(sub)
+    watch_cmd.add_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check that this machine can run the farm")
     doctor.set_defaults(handler=_command("doctor_cmd"))

@@ -61,6 +61,7 @@ STATES = ("pending", "success", "warning", "fail")
 MAX_ID = 2**63 - 1
 _ID_TEXT = re.compile(r"[0-9]{1,19}")
 
+_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;[^,;<]*)*)")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no space either: nothing in a URL or token needs one
 
@@ -185,6 +186,7 @@ class Answer:
     location: str
     body: Any  # parsed JSON, or None
     text: str
+    link: str = ""  # the Link header: patchwork's pagination (rel="next")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,21 @@ class SeriesInfo:
     name: str
     patches: tuple[PatchInfo, ...]
     complete: bool  # patchwork has received every patch the cover letter announced
+
+
+@dataclass(frozen=True, slots=True)
+class ListedSeries:
+    """A series as patchwork's series list shows it (``GET /series/``), for a watcher."""
+
+    id: int
+    name: str
+    version: int
+    date: str  # ISO 8601, UTC without a zone (patchwork runs with USE_TZ = False)
+    submitter: str  # "Name <email>"
+    mbox: str  # the absolute URL of the series' mbox, as patchwork gives it
+    cover_mbox: str  # the cover letter's mbox URL, "" without a cover letter
+    patches: tuple[PatchInfo, ...]
+    complete: bool  # received_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +369,32 @@ class PatchworkClient:
             f"<{msgid}>{where}"
         )
 
+    def series_since(
+        self, project: str, since: str, *, per_page: int = 100, max_pages: int = 100
+    ) -> tuple[ListedSeries, ...]:
+        """Every series of ``project`` whose ``date`` is ``since`` or later, oldest first.
+
+        Patchwork's ``since`` is inclusive (``date >= since``); ``order=date`` sorts by the
+        series' date; pages are followed through the ``Link: <...>; rel="next"`` header
+        (only its query is taken: the next page is asked of this API root, never of a host
+        the header names). More than ``max_pages`` pages is refused, not truncated."""
+        query = {"project": project, "since": since, "order": "date", "per_page": str(per_page)}
+        path = f"series/?{urllib.parse.urlencode(query)}"
+        found: list[ListedSeries] = []
+        for _page in range(max_pages):
+            answer = self._request("GET", path)
+            if answer.status != 200 or not isinstance(answer.body, list):
+                raise self._refusal(answer, f"listing the series of {project} since {since}")
+            found.extend(self._listed_series(item) for item in answer.body)
+            following = _next_link(answer.link)
+            if following is None:
+                return tuple(found)
+            path = f"series/?{following}"
+        raise PatchworkPostError(
+            f"{self.root.url('series/')}: more than {max_pages} pages of series since {since}; "
+            "give a later --since"
+        )
+
     # ------------------------------------------------------------------ posting
 
     def post_check(self, patch_id: int, check: Mapping[str, str]) -> PostedCheck:
@@ -470,6 +513,7 @@ class PatchworkClient:
             self.scrubber.line(response.getheader("Location") or "", limit=2000),
             parsed,
             self.scrubber.text(text),
+            self.scrubber.line(response.getheader("Link") or "", limit=8000),
         )
 
     def _late(self, url: str, when: str = "") -> str:
@@ -483,6 +527,39 @@ class PatchworkClient:
         """An exception's words (a malformed status line quotes the server) for a message."""
         said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return self.scrubber.line(said)
+
+    def _listed_series(self, item: object) -> ListedSeries:
+        """A series of a list answer: its id (and every patch's) a positive integer."""
+        if not isinstance(item, dict) or not is_patchwork_id(item.get("id")):
+            shown = self.scrubber.line(repr(item), limit=200)
+            raise PatchworkPostError(f"patchwork listed something that is no series: {shown}")
+        where = f"series {item['id']}"
+        patches = item.get("patches")
+        submitter = item.get("submitter")
+        submitter = submitter if isinstance(submitter, dict) else {}
+        cover = item.get("cover_letter")
+        cover = cover if isinstance(cover, dict) else {}
+        version, date, mbox = item.get("version"), item.get("date"), item.get("mbox")
+        if not isinstance(version, int) or not isinstance(date, str) or not isinstance(mbox, str):
+            shown = self.scrubber.line(repr(item), limit=200)
+            raise PatchworkPostError(
+                f"patchwork's {where} has no version, date or mbox (an API before 1.1?): {shown}"
+            )
+        name = " ".join(str(submitter.get("name") or "").split())
+        email = str(submitter.get("email") or "")
+        return ListedSeries(
+            id=item["id"],
+            name=self.scrubber.line(str(item.get("name") or "")),
+            version=version,
+            date=date,
+            submitter=self.scrubber.line(f"{name} <{email}>" if name else email),
+            mbox=mbox,
+            cover_mbox=str(cover.get("mbox") or ""),
+            patches=tuple(
+                self._patch_info(p, where) for p in (patches if isinstance(patches, list) else [])
+            ),
+            complete=item.get("received_all") is not False,
+        )
 
     def _patch_info(self, item: object, where: str) -> PatchInfo:
         """A patch in an answer: its id a positive integer, and every series it names too."""
@@ -601,6 +678,14 @@ class _Deadline:
         with self._lock:
             self._done = True
         self._timer.cancel()
+
+
+def _next_link(header: str) -> str | None:
+    """The query of the ``rel="next"`` URL of a Link header (RFC 8288), or None."""
+    for target, params in _LINK_RE.findall(header):
+        if re.search(r'(?:^|;)\s*rel\s*=\s*"?next"?\s*(?:;|$)', params):
+            return str(urllib.parse.urlsplit(target).query)
+    return None
 
 
 def _id(value: int) -> int:

@@ -19,17 +19,27 @@ relation was many-to-many); a series' ``patches`` are embedded patches, which ca
 project. ``patch_fields`` / ``series_fields`` override fields of an answer, for answers no
 honest patchwork gives (an id ``true``, a 5000-digit number, a patch of another project).
 
+For a watcher (`post_series`): the series list ``GET /series/?project=&since=&order=date``
+(``since`` inclusive on the series' ``date``, naive UTC as patchwork keeps it), paged by
+``per_page``/``page`` with a ``Link: <...>; rel="next"`` header as patchwork's
+``LinkHeaderPagination`` writes it, each series with its version, submitter, cover letter and
+patches in the JSON shape of ``patchwork/api/series.py`` and ``embedded.py``; and the mbox
+views outside the API, ``/series/<id>/mbox/`` and ``/cover/<id>/mbox/``.
+
 Faults on demand (``fault``): a redirect, a connection closed after the request was read
 (the check stored first, as a server that crashes after its commit), a stalled answer, an
 answer trickled one byte at a time (each read of the socket gets a byte in time, the whole
 never comes), a 500, a ``201`` without the echo (a proxy answering for patchwork), a reason
 phrase or an error body with terminal escape sequences, a token echoed in the reason phrase
-or in a malformed status line. The server binds 127.0.0.1 only and stops itself after
-`LIFETIME` seconds if a test forgets to.
+or in a malformed status line; ``fault_path`` limits a fault to requests whose path holds
+it, and ``fault_times`` to that many requests (then the server is well again). The server
+binds 127.0.0.1 only and stops itself after `LIFETIME` seconds if a test forgets to.
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import re
 import threading
@@ -48,6 +58,19 @@ WORST_FIRST = ("fail", "warning", "pending")
 #: What a hostile server puts in what the farm may print: clear the screen, move the cursor
 #: home, set the window title (OSC 0, ended by BEL), a carriage return and a bidi override.
 ESCAPES = "\x1b[2J\x1b[H\x1b]0;pwned\x07\rfine\u202e"
+
+
+@dataclass
+class ListedSeries:
+    """What the series list and the mbox views show of a series posted with `post_series`."""
+
+    project: str
+    version: int
+    date: str
+    submitter: tuple[str, str]
+    tags: str  # patchwork's prefixes for the patches' names, e.g. "RFC,v2"
+    cover_body: str | None  # None: no cover letter
+    patch_body: str
 
 
 @dataclass
@@ -84,6 +107,12 @@ class FakePatchwork:
     fault: str | None = None
     trickle_seconds: float = 0.05
     fault_on: str = "POST"  # the method the fault applies to, or "*"
+    fault_path: str = ""  # only requests whose path holds this
+    fault_times: int | None = None  # None: every request; N: the next N, then no fault
+    #: series id -> what the series list shows (`post_series`)
+    listed: dict[int, ListedSeries] = field(default_factory=dict)
+    web: str = ""  # the web root, where the mbox views are
+    lock: threading.Lock = field(default_factory=threading.Lock)
     #: False: ignore ?msgid= and list every patch, as patchwork's API before 1.2 does
     filters_msgid: bool = True
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -98,6 +127,155 @@ class FakePatchwork:
             subject = f"[{number}/{len(patch_ids)}] {name} part {number}"
             msgid = f"{series_id}.{number}@example.org"
             self.patches[patch_id] = FakePatch(subject, msgid, series_id, project)
+
+    def post_series(
+        self,
+        series_id: int,
+        name: str,
+        patch_ids: list[int],
+        *,
+        date: str,
+        version: int = 1,
+        project: str = "glibc",
+        tags: str = "",
+        cover_body: str | None = None,
+        patch_body: str = "Make it better.\n\nSigned-off-by: A U Thor <author@example.org>\n",
+        submitter: tuple[str, str] = ("A U Thor", "author@example.org"),
+    ) -> None:
+        """A series as a mailing list delivers it to patchwork: listed, with its mails."""
+        self.add_series(series_id, name, patch_ids, project=project)
+        prefix = ",".join(filter(None, [tags, f"v{version}" if version > 1 else ""]))
+        for number, patch_id in enumerate(patch_ids, 1):
+            head = ",".join(filter(None, [prefix, f"{number}/{len(patch_ids)}"]))
+            subject = f"[{head}] {name} part {number}"
+            self.patches[patch_id] = FakePatch(
+                subject, f"{series_id}.{number}@example.org", series_id, project
+            )
+        if cover_body is not None:
+            self.covers[f"{series_id}.0@example.org"] = series_id
+        self.listed[series_id] = ListedSeries(
+            project, version, date, submitter, prefix, cover_body, patch_body
+        )
+
+    def series_json(self, series_id: int) -> dict[str, Any]:
+        """``GET /series/<id>/`` as patchwork's SeriesSerializer answers it; a series posted
+        with `post_series` has its own date, version, submitter and cover letter."""
+        name, received_all = self.series[series_id]
+        listed_ids = [i for i, p in self.patches.items() if p.series_id == series_id]
+        body: dict[str, Any] = {
+            "id": series_id, "url": f"{self.url}/series/{series_id}/", "name": name,
+            "date": "2026-12-01T10:00:00", "version": 1, "total": len(listed_ids),
+            "received_total": len(listed_ids), "received_all": received_all,
+            "cover_letter": None, "patches": [self.embedded_patch_json(i) for i in listed_ids],
+        }  # fmt: skip
+        listed = self.listed.get(series_id)
+        if listed is not None:
+            cover = None
+            if listed.cover_body is not None:
+                tags = listed.tags + "," if listed.tags else ""
+                cover = {
+                    "id": 9000 + series_id, "url": f"{self.url}/covers/{9000 + series_id}/",
+                    "msgid": f"<{series_id}.0@example.org>", "date": listed.date,
+                    "name": f"[{tags}0/{len(listed_ids)}] {name}",
+                    "mbox": f"{self.web}/cover/{9000 + series_id}/mbox/",
+                }  # fmt: skip
+            body.update(
+                web_url=f"{self.web}/project/{listed.project}/list/?series={series_id}",
+                project={"id": 1, "link_name": listed.project, "name": listed.project},
+                date=listed.date,
+                submitter={"id": 7, "name": listed.submitter[0], "email": listed.submitter[1]},
+                version=listed.version,
+                received_total=(len(listed_ids) if received_all else max(len(listed_ids) - 1, 0)),
+                mbox=f"{self.web}/series/{series_id}/mbox/",
+                cover_letter=cover,
+            )
+        body.update(self.series_fields.get(series_id, {}))
+        return body
+
+    def embedded_patch_json(self, patch_id: int) -> dict[str, Any]:
+        """A patch as a series embeds it (``embedded.PatchSerializer``): no project."""
+        patch = self.patches[patch_id]
+        url = f"{self.url}/patches/{patch_id}/"
+        return {
+            "id": patch_id, "url": url, "web_url": f"{self.url}/../../patch/{patch_id}/",
+            "msgid": f"<{patch.msgid}>", "list_archive_url": None,
+            "date": "2026-12-01T10:00:00", "name": patch.name, "mbox": f"{url}mbox/",
+        }  # fmt: skip
+
+    def patch_json(self, patch_id: int) -> dict[str, Any]:
+        """A patch's detail, and an item of the patch list (``PatchListSerializer``)."""
+        fake = self
+        patch = fake.patches[patch_id]
+        project_id = fake.projects[patch.project]
+        series = []
+        if patch.series_id is not None:
+            series = [
+                {
+                    "id": patch.series_id,
+                    "url": f"{fake.url}/series/{patch.series_id}/",
+                    "web_url": f"{fake.url}/../../project/{patch.project}/list/"
+                    f"?series={patch.series_id}",
+                    "date": "2026-12-01T10:00:00",
+                    "name": fake.series.get(patch.series_id, ("s", True))[0],
+                    "version": 1,
+                    "mbox": f"{fake.url}/series/{patch.series_id}/mbox/",
+                }
+            ]
+        detail = {
+            **self.embedded_patch_json(patch_id),
+            "project": {
+                "id": project_id, "url": f"{fake.url}/projects/{project_id}/",
+                "name": patch.project.upper(), "link_name": patch.project,
+                "list_id": f"{patch.project}.sourceware.org",
+                "list_email": f"{patch.project}@sourceware.org", "web_url": "", "scm_url": "",
+                "webscm_url": "", "list_archive_url": "", "list_archive_url_format": "",
+                "commit_url_format": "",
+            },
+            "commit_ref": None, "pull_url": None, "state": "new", "archived": False,
+            "hash": "0" * 40, "submitter": {"id": 7, "url": "", "name": "A", "email": "a@b"},
+            "delegate": None, "series": series,
+            "check": self.shown_state(patch_id),
+            "checks": f"{fake.url}/patches/{patch_id}/checks/", "tags": {}, "related": [],
+        }  # fmt: skip
+        detail.update(fake.patch_fields.get(patch_id, {}))
+        return detail
+
+    def mbox(self, series_id: int, *, cover: bool) -> bytes:
+        """The series' (or its cover letter's) mbox as patchwork's ``series_to_mbox`` and
+        ``cover_to_mbox`` write it: the patches only, by number (the cover letter has its
+        own view), each mail with the headers it was sent with (so the Subject keeps its
+        ``[PATCH v2 1/3]``, unlike patchwork's ``name``), ``X-Patchwork-Id`` and a
+        ``From patchwork <date>`` line, joined by an empty line."""
+        listed = self.listed[series_id]
+        name = self.series[series_id][0]
+        author = f"{listed.submitter[0]} <{listed.submitter[1]}>"
+        numbered = sorted(i for i, p in self.patches.items() if p.series_id == series_id)
+        sent = " ".join(
+            [*(t for t in listed.tags.split(",") if t and not t.startswith("v")), "PATCH"]
+            + [f"v{listed.version}"] * (listed.version > 1)
+        )
+        mails = []
+        if cover:
+            subject = f"[{sent} 0/{len(numbered)}] {name}"
+            mails.append((9000 + series_id, subject, f"{series_id}.0", listed.cover_body or "", ""))
+        else:
+            for number, patch_id in enumerate(numbered, 1):
+                diff = (
+                    f"diff --git a/watch-{patch_id}.txt b/watch-{patch_id}.txt\n"
+                    "new file mode 100644\n--- /dev/null\n"
+                    f"+++ b/watch-{patch_id}.txt\n@@ -0,0 +1 @@\n+{patch_id}\n"
+                )
+                subject = f"[{sent} {number}/{len(numbered)}] {name} part {number}"
+                mails.append((patch_id, subject, f"{series_id}.{number}", listed.patch_body, diff))
+        when = datetime.datetime.fromisoformat(listed.date)
+        return "\n".join(
+            f'From patchwork {when.ctime()}\nContent-Type: text/plain; charset="utf-8"\n'
+            f"MIME-Version: 1.0\nContent-Transfer-Encoding: 8bit\n"
+            f"X-Patchwork-Submitter: {author}\nX-Patchwork-Id: {number}\nFrom: {author}\n"
+            f"Date: {email.utils.format_datetime(when)}\nSubject: {subject}\n"
+            f"Message-Id: <{msgid}@example.org>\n\n{body}" + (f"---\n\n{diff}" if diff else "")
+            for number, subject, msgid, body, diff in mails
+        ).encode()
 
     def shown_state(self, patch_id: int) -> str:
         """The state patchwork shows for a patch: newest per (user, context), worst first."""
@@ -127,8 +305,17 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fake.requests.append((method, self.path))
-        fault = fake.fault if fake.fault_on in (method, "*") else None
+        with fake.lock:
+            fake.requests.append((method, self.path))
+            fault = (
+                fake.fault
+                if fake.fault_on in (method, "*") and fake.fault_path in self.path
+                else None
+            )
+            if fault and fake.fault_times is not None:
+                fake.fault_times -= 1
+                if fake.fault_times <= 0:
+                    fake.fault, fake.fault_times = None, None
         if fault and fault.startswith("redirect-"):
             self.send_response(int(fault.removeprefix("redirect-")))
             self.send_header("Location", "https://patchwork.example.org" + self.path)
@@ -168,6 +355,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"PWNED {self.headers.get('Authorization')}\r\n\r\n".encode())
             self.close_connection = True
             return
+        if fault == "close" and method == "GET":  # the connection dies before any answer
+            self.close_connection = True
+            return
         user = None
         auth = self.headers.get("Authorization")
         if auth is not None:
@@ -178,6 +368,9 @@ class _Handler(BaseHTTPRequestHandler):
             user = fake.tokens[token]
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
+        if method == "GET" and (mbox := re.fullmatch(r"/(series|cover)/(\d+)/mbox/", url.path)):
+            self._mbox(mbox.group(1), int(mbox.group(2)))
+            return
         path = url.path.removeprefix(API)
         if method == "GET":
             self._get(path, query)
@@ -238,16 +431,9 @@ class _Handler(BaseHTTPRequestHandler):
             if series_id not in fake.series:
                 self._answer(404, {"detail": "Not found."})
                 return
-            name, received_all = fake.series[series_id]
-            listed = [i for i, p in fake.patches.items() if p.series_id == series_id]
-            detail = {
-                "id": series_id, "url": f"{fake.url}/series/{series_id}/", "name": name,
-                "date": "2026-12-01T10:00:00", "version": 1, "total": len(listed),
-                "received_total": len(listed), "received_all": received_all,
-                "cover_letter": None, "patches": [self._embedded_patch(i) for i in listed],
-            }  # fmt: skip
-            detail.update(fake.series_fields.get(series_id, {}))
-            self._answer(200, detail)
+            self._answer(200, fake.series_json(series_id))
+        elif path == "/series/":
+            self._series_list(query)
         elif path == "/patches/":
             msgid = "<" + query.get("msgid", "") + ">"
             hits = [
@@ -267,60 +453,73 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._answer(404, {"detail": "Not found."})
 
-    def _embedded_patch(self, patch_id: int) -> dict[str, Any]:
-        """A patch as a series embeds it (``embedded.PatchSerializer``): no project."""
-        patch = self.fake.patches[patch_id]
-        url = f"{self.fake.url}/patches/{patch_id}/"
-        return {
-            "id": patch_id, "url": url, "web_url": f"{self.fake.url}/../../patch/{patch_id}/",
-            "msgid": f"<{patch.msgid}>", "list_archive_url": None,
-            "date": "2026-12-01T10:00:00", "name": patch.name, "mbox": f"{url}mbox/",
-        }  # fmt: skip
-
     def _patch(self, patch_id: int) -> dict[str, Any]:
-        """A patch's detail, and an item of the patch list (``PatchListSerializer``)."""
-        fake = self.fake
-        patch = fake.patches[patch_id]
-        project_id = fake.projects[patch.project]
-        series = []
-        if patch.series_id is not None:
-            series = [
-                {
-                    "id": patch.series_id,
-                    "url": f"{fake.url}/series/{patch.series_id}/",
-                    "web_url": f"{fake.url}/../../project/{patch.project}/list/"
-                    f"?series={patch.series_id}",
-                    "date": "2026-12-01T10:00:00",
-                    "name": fake.series.get(patch.series_id, ("s", True))[0],
-                    "version": 1,
-                    "mbox": f"{fake.url}/series/{patch.series_id}/mbox/",
-                }
-            ]
-        detail = {
-            **self._embedded_patch(patch_id),
-            "project": {
-                "id": project_id, "url": f"{fake.url}/projects/{project_id}/",
-                "name": patch.project.upper(), "link_name": patch.project,
-                "list_id": f"{patch.project}.sourceware.org",
-                "list_email": f"{patch.project}@sourceware.org", "web_url": "", "scm_url": "",
-                "webscm_url": "", "list_archive_url": "", "list_archive_url_format": "",
-                "commit_url_format": "",
-            },
-            "commit_ref": None, "pull_url": None, "state": "new", "archived": False,
-            "hash": "0" * 40, "submitter": {"id": 7, "url": "", "name": "A", "email": "a@b"},
-            "delegate": None, "series": series,
-            "check": self.fake.shown_state(patch_id),
-            "checks": f"{fake.url}/patches/{patch_id}/checks/", "tags": {}, "related": [],
-        }  # fmt: skip
-        detail.update(fake.patch_fields.get(patch_id, {}))
-        return detail
+        return self.fake.patch_json(patch_id)
 
-    def _answer(self, status: int, body: object, *, reason: str | None = None) -> None:
+    def _series_list(self, query: dict[str, str]) -> None:
+        """Filtered by project and ``since`` (inclusive), ordered by date then id, paged."""
+        fake = self.fake
+        since = query.get("since")
+        if since is not None:
+            try:
+                datetime.datetime.fromisoformat(since)
+            except ValueError:
+                self._answer(400, {"since": ["Enter a valid date/time."]})
+                return
+        hits = sorted(
+            (
+                (listed.date, series_id)
+                for series_id, listed in fake.listed.items()
+                if listed.project == query.get("project", listed.project)
+                and (since is None or _when(listed.date) >= _when(since))
+            ),
+            reverse=query.get("order") == "-date",
+        )
+        per_page = min(int(query.get("per_page", "30")), 250)
+        page = int(query.get("page", "1"))
+        shown = hits[(page - 1) * per_page : page * per_page]
+        if page > 1 and not shown:
+            self._answer(404, {"detail": "Invalid page."})
+            return
+        links = []
+        if page * per_page < len(hits):
+            following = urllib.parse.urlencode({**query, "page": str(page + 1)})
+            links.append(f'<http://{self.headers["Host"]}{API}/series/?{following}>; rel="next"')
+        if page > 1:
+            earlier = urllib.parse.urlencode({**query, "page": str(page - 1)})
+            links.append(f'<http://{self.headers["Host"]}{API}/series/?{earlier}>; rel="prev"')
+        body = [fake.series_json(series_id) for _date, series_id in shown]
+        self._answer(200, body, headers={"Link": ", ".join(links)} if links else {})
+
+    def _mbox(self, kind: str, number: int) -> None:
+        series_id = number - 9000 if kind == "cover" else number
+        listed = self.fake.listed.get(series_id)
+        if listed is None or (kind == "cover" and listed.cover_body is None):
+            self._answer(404, {"detail": "Not found."})
+            return
+        data = self.fake.mbox(series_id, cover=kind == "cover")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Disposition", f"attachment; filename={number}.mbox")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _answer(
+        self,
+        status: int,
+        body: object,
+        *,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = json.dumps(body).encode()
         trickle = self.fake.fault == "trickle" and self.fake.fault_on in (self.command, "*")
         if trickle:  # everything, status line first, one byte at a time
             self.wfile = _Trickle(self.wfile, self.fake)
         self.send_response(status, reason)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -349,6 +548,10 @@ class _Trickle:
         return getattr(self._stream, name)
 
 
+def _when(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
+
+
 @contextmanager
 def serve() -> Iterator[FakePatchwork]:
     """A fake patchwork on 127.0.0.1; its API root is ``fake.url``."""
@@ -356,7 +559,8 @@ def serve() -> Iterator[FakePatchwork]:
     handler = type("Handler", (_Handler,), {"fake": fake})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_port}{API}"
+    fake.web = f"http://127.0.0.1:{server.server_port}"
+    fake.url = f"{fake.web}{API}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     watchdog = threading.Timer(LIFETIME, server.shutdown)

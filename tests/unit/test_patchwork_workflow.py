@@ -92,7 +92,8 @@ def run_step(
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
         env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "STUB_LOG": str(log),
              "STUB_STATUS": str(status), "PATCHWORK_API_URL": "https://pw.example/api/1.3",
-             "PATCHWORK_SERIES": "123", **env},
+             "PATCHWORK_SERIES": "123", "PATCHWORK_PROJECT": step["env"]["PATCHWORK_PROJECT"]
+             .removeprefix("${{ vars.PATCHWORK_PROJECT || '").removesuffix("' }}"), **env},
     )  # fmt: skip
     calls = [shlex.split(line) for line in log.read_text().splitlines()]
     for call in calls:
@@ -109,7 +110,7 @@ def test_pending_names_every_planned_scenario(workflow: dict[str, Any], tmp_path
     assert completed.returncode == 0, completed.stderr
     assert calls == [
         ["post-checks", "--pending", "scenarios/a.yaml", "--pending", "scenarios/b.yaml",
-         "--api-url", "https://pw.example/api/1.3", "--series", "extra=123"],
+         "--api-url", "https://pw.example/api/1.3", "--project", "glibc", "--series", "extra=123"],
     ]  # fmt: skip
 
 

@@ -1,0 +1,408 @@
+"""The watcher: poll patchwork, work through the queue, tell patchwork, and never stop on a fault.
+
+One round (`Watcher.round`) polls once (`farm.watch.poll`) and then takes every series with
+something left to do, oldest first:
+
+1. a series whose verdict (or give-up warning) is recorded but not yet posted: post it;
+2. a queued series (or one found ``running``: cut off, it runs again in its run directory
+   and the executor resumes there; after a failed attempt the next one starts in a new
+   run directory, ``runs/<id>-v<version>/attempt-<n>``, the failed one kept for reading):
+   fetch its mbox and cover letter once, and keep them; skip it if it asks to be skipped
+   (`farm.watch.skip`: logged, no check); post ``pending`` on every patch; count the
+   attempt and mark it ``running``; call the executor under a wall-clock deadline; record
+   the verdict and its checks; post them.
+
+Faults, and what each costs:
+
+- Patchwork down, answering 5xx, stalling or closing the connection, while polling or
+  posting: the round ends there (nothing after it would get through either), the error is
+  logged, and the next round comes after a pause that doubles with each failed round (up to
+  `WatchConfig.max_backoff`). It costs no series an attempt: patchwork's fault is not the
+  series'. What was to be posted stays recorded and is posted by a later round.
+- An mbox that cannot be fetched, an executor that raises (a build that crashed, an engine
+  that went away) or runs past `WatchConfig.deadline`: that series' attempt failed. It is
+  retried after ``backoff * 2**(attempts - 1)`` seconds (capped), and after
+  `WatchConfig.max_attempts` attempts it is given up: a ``warning`` check with the reason in
+  each pending context, so no ``pending`` is left forever. The loop goes on with the next.
+- The deadline is a SIGALRM timer raising `ExecutorDeadline`, a KeyboardInterrupt on
+  purpose: every subprocess and container of the farm is stopped on KeyboardInterrupt
+  (`farm.command.run`, `farm.engine`), and a deadline must stop them the same way.
+- The container engine gone (`farm.errors.EngineError` from the executor): like patchwork
+  down, the round ends and the series is not charged the attempt; its run directory is
+  kept, and the next attempt resumes there.
+- A verdict whose checks leave a ``pending`` context unspoken (an executor that judged
+  fewer contexts than were announced) gets a ``warning`` there, so no ``pending`` is left.
+- KeyboardInterrupt and SystemExit from the executor (a second Ctrl-C or SIGTERM, a test
+  pretending to be a kill) are not faults: they leave the series ``running`` and end the
+  watcher; the next watcher resumes it.
+
+Stopping: `Watcher.request_stop` (the command calls it on the first SIGTERM or SIGINT) is
+checked between steps, so the watcher stops after the step it is in, with the state
+consistent; the command makes a second signal interrupt at once.
+
+Concurrency: one series at a time. ``--jobs`` above 1 is refused by the command: a glibc
+build takes both cores of the machine this was written on, and the state's transitions are
+written for one executor at a time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+
+from farm.errors import EngineError, FarmError, SeriesError
+from farm.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
+from farm.report import patchwork
+from farm.report.patchwork import PatchworkCheck
+from farm.watch import poll, skip
+from farm.watch.executor import SeriesJob, SeriesRun, TestSeries
+from farm.watch.state import SeriesRecord, SeriesState, WatchState
+
+Log = Callable[[str], None]
+
+
+class ExecutorDeadline(KeyboardInterrupt):
+    """The executor ran past its deadline (a KeyboardInterrupt: see the module docstring)."""
+
+
+class _RoundFault(Exception):
+    """Patchwork or the container engine failed while the round needed it: the round ends,
+    and no series is blamed (charged an attempt) for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class WatchConfig:
+    """How one watcher behaves; every number is in seconds."""
+
+    project: str
+    work_dir: Path  # mboxes/ and runs/ go here
+    pending: tuple[PatchworkCheck, ...]  # posted when a series starts; their contexts
+    post: bool = True  # False: tell patchwork nothing (a trial run)
+    interval: float = 300.0
+    max_attempts: int = 3
+    backoff: float = 300.0
+    max_backoff: float = 3600.0
+    deadline: float = 6 * 3600.0
+    mbox_timeout: float = 60.0
+    lookback: datetime.timedelta = field(default=poll.LOOKBACK)
+
+    def retry_delay(self, attempts: int) -> float:
+        return float(min(self.backoff * 2 ** max(attempts - 1, 0), self.max_backoff))
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSummary:
+    listed: int = 0
+    queued: int = 0
+    tested: int = 0
+    skipped: int = 0
+    failed: int = 0
+    gave_up: int = 0
+    posted: int = 0
+    fault: str = ""
+
+
+class Watcher:
+    """One watcher over one state; see the module docstring."""
+
+    def __init__(
+        self,
+        config: WatchConfig,
+        client: PatchworkClient,
+        state: WatchState,
+        executor: TestSeries,
+        *,
+        log: Log,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.state = state
+        self.executor = executor
+        self.log = log
+        self.clock = clock
+        self.sleep = sleep
+        self._stop = threading.Event()
+        self._counts: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ running
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, *, once: bool = False) -> RoundSummary:
+        """Rounds until asked to stop (or one round with ``once``); the last round's summary."""
+        failed_rounds = 0
+        summary = RoundSummary()
+        while not self.stopping:
+            summary = self.round()
+            if once:
+                return summary
+            failed_rounds = failed_rounds + 1 if summary.fault else 0
+            pause = self.config.interval
+            if failed_rounds:
+                pause = min(
+                    self.config.interval * 2 ** (failed_rounds - 1), self.config.max_backoff
+                )
+                self.log(f"{failed_rounds} round(s) in a row ended by a fault; next in {pause:g} s")
+            self._pause(pause)
+        return summary
+
+    def _pause(self, seconds: float) -> None:
+        end = self.clock() + seconds
+        while not self.stopping and (left := end - self.clock()) > 0:
+            self.sleep(min(left, 1.0))
+
+    def round(self) -> RoundSummary:
+        """Poll once, then work through the queue; a patchwork fault ends the round."""
+        self._counts = {}
+        listed = queued = 0
+        try:
+            found = poll.poll(
+                self.client, self.state, self.config.project,
+                lookback=self.config.lookback, now=self.clock(),
+            )  # fmt: skip
+            listed, queued = found.listed, len(found.queued)
+            for series in found.queued:
+                self.log(f"{series.label} {series.name!r} by {series.submitter}: queued")
+        except (PatchworkError, PatchworkPostError) as error:
+            return self._summary(0, 0, f"patchwork fault while polling: {error}")
+        try:
+            for record in self.state.work():
+                if self.stopping:
+                    self.log("stopping: the state is consistent; the rest waits for next time")
+                    break
+                self._step(record)
+        except _RoundFault as down:
+            return self._summary(listed, queued, str(down))
+        return self._summary(listed, queued, "")
+
+    def _summary(self, listed: int, queued: int, fault: str) -> RoundSummary:
+        if fault:
+            self.log(f"round ended: {fault}")
+        return RoundSummary(listed=listed, queued=queued, fault=fault, **self._counts)
+
+    def _count(self, what: str) -> None:
+        self._counts[what] = self._counts.get(what, 0) + 1
+
+    # ------------------------------------------------------------------ one series
+
+    def _step(self, record: SeriesRecord) -> None:
+        if record.state in (SeriesState.DONE, SeriesState.GAVE_UP):
+            self._post_final(record)
+            return
+        if record.next_try > self.clock():
+            return
+        series = record.series
+        try:
+            mbox, cover, patches = self._mails(record)
+        except (poll.MboxUnavailable, SeriesError) as unfetched:
+            attempts = record.attempts + 1
+            failed = self.state.update(series.id, now=self.clock(), attempts=attempts)
+            self._failed(failed, unfetched)
+            return
+        reason = skip.skip_reason(series.name, (), cover, patches)
+        if reason is None and not patches:
+            reason = "patchwork's mbox of it holds no patch (a cover letter alone?)"
+        if reason is not None:
+            self.state.update(
+                series.id, now=self.clock(), state=SeriesState.SKIPPED, reason=reason,
+                final_posted=True,
+            )  # fmt: skip
+            self.log(f"{series.label} {series.name!r}: skipped: {reason}")
+            self._count("skipped")
+            return
+        if not record.pending_posted:
+            self._post(record, self.config.pending, "pending")
+            record = self.state.update(series.id, now=self.clock(), pending_posted=True)
+        resumed = record.state is SeriesState.RUNNING
+        run_dir = Path(record.run_dir) if record.run_dir else self._run_dir(record)
+        record = self.state.update(
+            series.id, now=self.clock(), state=SeriesState.RUNNING,
+            attempts=record.attempts + 1, run_dir=str(run_dir),
+        )  # fmt: skip
+        how = "resuming after it was cut off" if resumed else "testing"
+        self.log(f"{series.label} {series.name!r}: {how} (attempt {record.attempts}) in {run_dir}")
+        started = time.monotonic()
+        job = SeriesJob(series, mbox, record.attempts)
+        failure: BaseException
+        try:
+            run = self._with_deadline(lambda: self.executor(job, run_dir))
+        except EngineError as lost:
+            # The engine's fault, not the series': undo the attempt, keep the run directory
+            # (the next attempt resumes there), and end the round as patchwork's faults do.
+            self.state.update(
+                series.id, now=self.clock(), state=SeriesState.QUEUED,
+                attempts=record.attempts - 1,
+            )  # fmt: skip
+            raise _RoundFault(
+                f"container engine fault while testing {series.label}: {lost}"
+            ) from lost
+        except ExecutorDeadline:
+            failure = FarmError(
+                f"the run exceeded its deadline of {self.config.deadline:g} s and was stopped"
+            )
+        except Exception as exc:  # any failure of a run is retried, never the loop's end
+            failure = exc
+        else:
+            self._done(record, run, time.monotonic() - started)
+            return
+        self._failed(self.state.get(series.id), failure)
+
+    def _mails(self, record: SeriesRecord) -> tuple[Path, list[skip.Mail], list[skip.Mail]]:
+        """The series' mbox (fetched once, then kept) and its cover letter's mails."""
+        series = record.series
+        kept = self.config.work_dir / "mboxes"
+        mbox = kept / f"{series.id}.mbox"
+        cover = kept / f"{series.id}.cover.mbox"
+        what = series.label
+        timeout = self.config.mbox_timeout
+        if series.cover_mbox_url and not cover.is_file():
+            data = poll.fetch_mbox(
+                series.cover_mbox_url, root=self.client.root, timeout=timeout,
+                what=f"{what}'s cover letter",
+            )  # fmt: skip
+            poll.keep_mbox(cover, data)
+        if not mbox.is_file():
+            data = poll.fetch_mbox(
+                series.mbox_url, root=self.client.root, timeout=timeout, what=what
+            )
+            poll.keep_mbox(mbox, data)
+        try:
+            cover_mails = skip.mails(cover.read_bytes(), what=str(cover)) if cover.is_file() else []
+            return mbox, cover_mails, skip.mails(mbox.read_bytes(), what=str(mbox))
+        except SeriesError:
+            # Not mails: fetched again at the next attempt rather than kept as they are.
+            cover.unlink(missing_ok=True)
+            mbox.unlink(missing_ok=True)
+            raise
+
+    def _run_dir(self, record: SeriesRecord) -> Path:
+        """A new run directory for the next attempt: ``runs/<id>-v<version>/attempt-<n>``."""
+        series = record.series
+        return (
+            self.config.work_dir / "runs" / f"{series.id}-v{series.version}"
+            / f"attempt-{record.attempts + 1}"
+        )  # fmt: skip
+
+    def _with_deadline(self, call: Callable[[], SeriesRun]) -> SeriesRun:
+        """``call()``, stopped by `ExecutorDeadline` after the deadline (main thread only:
+        signals reach no other; elsewhere the executor runs without one, and says so)."""
+        if threading.current_thread() is not threading.main_thread():
+            self.log("not the main thread: the executor runs without a deadline")
+            return call()
+        armed = True
+
+        def expire(signum: int, frame: FrameType | None) -> None:
+            if armed:
+                raise ExecutorDeadline
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, self.config.deadline)
+        try:
+            return call()
+        finally:
+            armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _done(self, record: SeriesRecord, run: SeriesRun, seconds: float) -> None:
+        series = record.series
+        spoken = {check.context for check in run.checks}
+        silent = tuple(
+            replace(check, state="warning",
+                    description=f"glibc-farm: no verdict in this context ({run.verdict.value} "
+                    "overall); see the report")
+            for check in self.config.pending
+            if check.context not in spoken
+        )  # fmt: skip
+        done = self.state.update(
+            series.id, now=self.clock(), state=SeriesState.DONE, verdict=run.verdict.value,
+            run_dir=str(run.run_dir), report=str(run.report or ""),
+            checks=run.checks + patchwork_shortened(silent), last_error="",
+        )  # fmt: skip
+        minutes, rest = divmod(int(seconds), 60)
+        base = f" on glibc {run.base[:12]}" if run.base else ""
+        self.log(
+            f"{series.label} {series.name!r}: {run.verdict.value}{base} in {minutes}m{rest:02d}s "
+            f"(attempt {done.attempts}), report {run.report or run.run_dir}"
+        )
+        self._count("tested")
+        self._post_final(done)
+
+    def _failed(self, record: SeriesRecord, error: BaseException) -> None:
+        series = record.series
+        why = " ".join(str(error).split()) or type(error).__name__
+        if record.attempts < self.config.max_attempts:
+            delay = self.config.retry_delay(record.attempts)
+            # A failed run's directory is kept for reading, and the next attempt starts
+            # afresh in its own: resuming a run that crashed could repeat the crash.
+            self.state.update(
+                series.id, now=self.clock(), state=SeriesState.QUEUED, last_error=why,
+                next_try=self.clock() + delay, run_dir="",
+            )  # fmt: skip
+            self.log(
+                f"{series.label}: attempt {record.attempts} of {self.config.max_attempts} "
+                f"failed: {why}; retry in {delay:g} s"
+            )
+            self._count("failed")
+            return
+        reason = f"gave up after {record.attempts} attempt(s): {why}"
+        warnings = tuple(
+            replace(check, state="warning", description=f"glibc-farm {reason}")
+            for check in self.config.pending
+        )
+        gave_up = self.state.update(
+            series.id, now=self.clock(), state=SeriesState.GAVE_UP, last_error=why,
+            reason=reason, checks=patchwork_shortened(warnings),
+        )  # fmt: skip
+        self.log(f"{series.label} {series.name!r}: {reason}")
+        self._count("gave_up")
+        self._post_final(gave_up)
+
+    # ------------------------------------------------------------------ patchwork
+
+    def _post_final(self, record: SeriesRecord) -> None:
+        if record.final_posted:
+            return
+        self._post(record, record.checks, record.state.value)
+        self.state.update(record.series.id, now=self.clock(), final_posted=True)
+
+    def _post(self, record: SeriesRecord, checks: tuple[PatchworkCheck, ...], what: str) -> None:
+        series = record.series
+        if not self.config.post or not checks:
+            return
+        if not series.patch_ids:
+            self.log(f"{series.label}: no patches to post {what} checks on")
+            return
+        ids = {check.series: list(series.patch_ids) for check in checks}
+        try:
+            posted = patchwork.post_checks(checks, client=self.client, patch_ids=ids)
+        except (PatchworkError, PatchworkPostError) as error:
+            raise _RoundFault(
+                f"patchwork fault while posting {what} on {series.label}: {error}"
+            ) from error
+        self._counts["posted"] = self._counts.get("posted", 0) + len(posted)
+        self.log(f"{series.label}: posted {len(posted)} {what} check(s)")
+
+
+def patchwork_shortened(checks: tuple[PatchworkCheck, ...]) -> tuple[PatchworkCheck, ...]:
+    """Checks whose descriptions fit patchwork's one line (`farm.report.patchwork`'s rule)."""
+    limit = patchwork.DESCRIPTION_LIMIT
+    return tuple(
+        replace(c, description=c.description[: limit - 3] + "...")
+        if len(c.description) > limit
+        else c
+        for c in checks
+    )
