@@ -49,7 +49,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 LIFETIME = 60.0
 API = "/api/1.3"
@@ -574,3 +577,23 @@ def serve() -> Iterator[FakePatchwork]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+#: What a machine running the tests may have set that a patchwork test must not see.
+OUTSIDE_ENVIRONMENT = (
+    "FARM_PATCHWORK_TOKEN", "FARM_EXTRA_SERIES_URL", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID", "GITHUB_STEP_SUMMARY",
+)  # fmt: skip
+
+
+def without_git_pw_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No git-pw settings (``pw.server``, ``pw.token`` in a git config), token or CI run of
+    the machine running the tests; the current directory is ``tmp_path``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    for name in OUTSIDE_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)

@@ -20,7 +20,7 @@ from farm.report.patchwork import PatchworkCheck, check_context
 from farm.results import Outcome
 from farm.rundir import RunDir
 from farm.scenario import load_scenario
-from tests.unit.patchwork_fake import FakePatchwork, serve
+from tests.unit.patchwork_fake import FakePatchwork, serve, without_git_pw_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "scenarios" / "debian-2.36-backports.yaml"
@@ -37,16 +37,7 @@ def fake() -> Iterator[FakePatchwork]:
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No git-pw settings, token or CI run from the machine running the tests."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
-    for name in ("FARM_PATCHWORK_TOKEN", "FARM_EXTRA_SERIES_URL", "GITHUB_SERVER_URL",
-                 "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_STEP_SUMMARY"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    without_git_pw_settings(monkeypatch, tmp_path)
 
 
 def checks_file(tmp_path: Path, *checks: PatchworkCheck) -> str:

@@ -32,7 +32,7 @@ from farm.patchwork_api import (
 from farm.patchwork_config import check_target_url, load_token
 from farm.report.patchwork import PatchworkCheck, post_checks, read_checks
 from farm.scrub import PLAIN, Scrubber
-from tests.unit.patchwork_fake import ESCAPES, FakePatchwork, serve
+from tests.unit.patchwork_fake import ESCAPES, FakePatchwork, serve, without_git_pw_settings
 from tests.unit.test_patchwork_cli import checks_file
 
 CHECK = PatchworkCheck(
@@ -54,16 +54,7 @@ def fake() -> Iterator[FakePatchwork]:
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No git-pw settings, token or CI run from the machine running the tests."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
-    for name in ("FARM_PATCHWORK_TOKEN", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
-                 "GITHUB_RUN_ID", "GITHUB_STEP_SUMMARY"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    without_git_pw_settings(monkeypatch, tmp_path)
 
 
 def client(fake: FakePatchwork, timeout: float = 5) -> PatchworkClient:

@@ -16,7 +16,7 @@ import pytest
 
 from farm.cli import main
 from farm.watch.state import SeriesState, WatchState
-from tests.unit.patchwork_fake import FakePatchwork, serve
+from tests.unit.patchwork_fake import FakePatchwork, serve, without_git_pw_settings
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "scenarios" / "glibc-master.yaml"
@@ -35,13 +35,7 @@ def fake() -> Iterator[FakePatchwork]:
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
-    monkeypatch.delenv("FARM_PATCHWORK_TOKEN", raising=False)
-    monkeypatch.chdir(tmp_path)
+    without_git_pw_settings(monkeypatch, tmp_path)
 
 
 def watch_args(fake: FakePatchwork, state: Path, *extra: str) -> list[str]:
