@@ -83,6 +83,26 @@ CONFIGURE_VARIABLES = (
 )
 #: Configure options the farm sets itself.
 _FARM_CONFIGURE_OPTIONS = ("--prefix", "--host", "--build")
+#: autoconf's configure takes any prefix of a long option down to these (its
+#: _AC_INIT_PARSE_ARGS lists ``--p``/``--pr`` for --prefix, ``--ho`` for --host, ``--bu``
+#: for --build), and the bare form takes the next argument as its value.
+_SHORTEST_ABBREVIATION = {"--prefix": "--p", "--host": "--ho", "--build": "--bu"}
+
+
+def farm_configure_option(flag: str) -> str | None:
+    """The farm's own configure option ``flag`` names, spelled out or abbreviated as
+    autoconf accepts it (``--pre=/usr`` is --prefix); None for any other option."""
+    name = flag.split("=", 1)[0]
+    return next(
+        (
+            full
+            for full in _FARM_CONFIGURE_OPTIONS
+            if full.startswith(name) and name.startswith(_SHORTEST_ABBREVIATION[full])
+        ),
+        None,
+    )
+
+
 #: What may not appear in a configure flag or variable: they reach a Dockerfile RUN line.
 #: C0/C1 controls and Unicode's line and paragraph separators (a line break to some readers).
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -709,10 +729,10 @@ def _configure(fields: dict[str, Node]) -> Configure:
                 f"expected a configure option starting with '--', got {flag!r} "
                 "(variables such as CC=... go under 'configure_vars')"
             )
-        if flag.split("=", 1)[0] in _FARM_CONFIGURE_OPTIONS:
-            flag_node.fail(
-                f"{flag.split('=', 1)[0]} is set by the farm (prefix /opt/glibc; host per arch)"
-            )
+        if (owned := farm_configure_option(flag)) is not None:
+            spelled = flag.split("=", 1)[0]
+            named = owned if spelled == owned else f"{spelled} (configure reads it as {owned})"
+            flag_node.fail(f"{named} is set by the farm (prefix /opt/glibc; host per arch)")
         flags.append(flag)
     variables: dict[str, str] = {}
     if "configure_vars" in fields:

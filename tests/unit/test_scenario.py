@@ -17,6 +17,7 @@ from farm.scenario import (
     QuiltPatches,
     TarballSource,
     ThreadPatches,
+    farm_configure_option,
     load_scenario,
 )
 
@@ -176,6 +177,12 @@ MALFORMED = [
         ("[--disable-werror]", "[--prefix=/usr]"),
         8,
         "set by the farm",
+    ),
+    (
+        "configure flag owned by the farm, abbreviated as configure takes it",
+        ("[--disable-werror]", "[--hos=i686-linux-gnu]"),
+        8,
+        "--hos (configure reads it as --host) is set by the farm",
     ),
     (
         "configure flag not an option",
@@ -460,3 +467,25 @@ def test_every_known_configure_variable_is_accepted(tmp_path: Path) -> None:
     text = WITH_TOOLCHAINS.replace('    CFLAGS: "-O2 -g"\n', lines)
     scenario = load_scenario(write(tmp_path, text))
     assert dict(scenario.configure_vars) == dict.fromkeys(CONFIGURE_VARIABLES, "x")
+
+
+@pytest.mark.parametrize(
+    ("flag", "owned"),
+    [
+        ("--prefix=/usr", "--prefix"), ("--pre=/usr", "--prefix"), ("--p=/usr", "--prefix"),
+        ("--pr", "--prefix"), ("--hos=i686-linux-gnu", "--host"), ("--ho", "--host"),
+        ("--bu=x86_64-linux-gnu", "--build"), ("--buil", "--build"), ("--build", "--build"),
+    ],
+)  # fmt: skip
+def test_the_farms_configure_options_are_refused_however_abbreviated(flag: str, owned: str) -> None:
+    """autoconf's configure takes unique prefixes of its long options: --pre=/usr installs
+    over /usr as --prefix=/usr would, and a bare --pr takes the next option as its value."""
+    assert farm_configure_option(flag) == owned
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--program-prefix=x", "--h", "--b", "--bindir=/x", "--hostname", "--prefixes", "--enable-p"],
+)
+def test_other_configure_options_are_not_taken_for_the_farms(flag: str) -> None:
+    assert farm_configure_option(flag) is None
