@@ -45,6 +45,11 @@ from farm.shard import Build, ShardRecord
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
 MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
+#: Test records one run directory may hold. glibc's whole testsuite is about 6,000 tests a
+#: cell; a directory of a few cells, each test with a rerun, stays far below. Beyond this
+#: it is no run the farm made, and reading on would cost gigabytes and reports of hundreds
+#: of megabytes: what is left is named as unread, which leaves every verdict UNDECIDED.
+MAX_RESULT_RECORDS = 200_000
 
 
 #: The report files of a verdict, by format.
@@ -397,6 +402,13 @@ class _Reader:
             for number, raw in enumerate(lines, start=1):
                 if not raw.strip():
                     continue
+                if len(self.found_results) >= MAX_RESULT_RECORDS:
+                    self._problem(
+                        path, f"more than {MAX_RESULT_RECORDS} test records in one run "
+                        "directory, more than any run the farm makes (glibc's whole testsuite "
+                        "is about 6,000 tests a cell); the rest was not read", line=number,
+                    )  # fmt: skip
+                    return
                 torn = number == len(lines)  # no newline after it: its writer was cut off
                 try:
                     self.found_results.append(_result(raw))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate
+from farm import gate, rundir
 from farm.gate import CellState, CellStatus
 from farm.results import Outcome, TestResult
 from farm.rundir import MAX_INT_DIGITS, RunDir
@@ -112,3 +112,23 @@ def test_a_run_directory_record_replaces_a_planted_link(tmp_path: Path) -> None:
     RunDir(tmp_path / "run").write_run_info(reruns=1)
     assert victim.read_text() == "precious\n"
     assert json.loads((tmp_path / "run" / "run.json").read_text())["reruns"] == 1
+
+
+def test_more_test_records_than_any_run_makes_are_left_unread_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A results file of a quarter of a million valid lines took minutes and gigabytes and
+    wrote reports of hundreds of megabytes; past the bound the reader stops and says so."""
+    monkeypatch.setattr(rundir, "MAX_RESULT_RECORDS", 50)
+    directory = run_dir(tmp_path)
+    for number in range(60):
+        directory.append_result(
+            TestResult("s", "x86_64", "fix", f"glibc/elf/t{number}", Outcome.PASS), worker="gw1"
+        )
+    records = directory.read()
+    assert len(records.results) == 50
+    (problem,) = records.unreadable
+    assert "more than 50 test records in one run directory" in problem.problem
+    assert problem.where.startswith(str(directory.results_dir / "s-x86_64-fix--gw1.jsonl:"))
+    # Evidence left unread leaves every verdict undecided: nothing to blame it on but all.
+    assert problem.cell is None
