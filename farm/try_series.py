@@ -56,6 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeAlias
 
+import yaml
+
 from farm import ids
 from farm.errors import UsageError
 from farm.scenario import ALL_SUBDIRS, GitSource, GlibcSource
@@ -444,3 +446,15 @@ def series_name(argument: SeriesArgument, *, version: int, tip: str = "") -> str
         stem = re.sub(r"[^a-z0-9._-]+", "-", argument.path.stem.lower()).strip("-._")
         return f"file-{stem[:40]}" if stem else "file"
     return "branch"
+
+
+def scenario_yaml(data: Mapping[str, Any], *, template: Path, why: Sequence[str]) -> str:
+    """The made scenario as YAML, opening with a comment on where it came from and why it
+    is what it is (its base, its tests), for whoever opens the run directory later."""
+    header = [
+        f"# Made by `farm try` from the template {template}: the template with one series.",
+        "# Repeat the run with: farm run THIS_FILE",
+        *(f"# {line}" for line in why),
+    ]
+    body = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100)
+    return "\n".join(header) + "\n" + body

@@ -47,6 +47,8 @@ class FakePatchwork:
     series: dict[int, tuple[str, bool]] = field(default_factory=dict)
     #: cover letter msgid -> series id
     covers: dict[str, int] = field(default_factory=dict)
+    #: series id -> what its web page's ``/series/<id>/mbox/`` serves (outside the API)
+    mboxes: dict[int, bytes] = field(default_factory=dict)
     checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo", "html-404",
     #: "leak" (a 403 repeating the Authorization header)
@@ -128,6 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
             user = fake.tokens[token]
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
+        if method == "GET" and (mbox := re.fullmatch(r"/series/(\d+)/mbox/", url.path)):
+            self._mbox(int(mbox.group(1)))
+            return
         path = url.path.removeprefix(API)
         if method == "GET":
             self._get(path, query)
@@ -212,6 +217,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, hits)
         else:
             self._answer(404, {"detail": "Not found."})
+
+    def _mbox(self, series_id: int) -> None:
+        """patchwork's ``series_mbox`` view: the series' mails as text, or Django's 404 page
+        (``get_object_or_404``) for a series it does not have."""
+        data = self.fake.mboxes.get(series_id)
+        status, kind = (
+            (200, "text/plain; charset=utf-8") if data is not None else (404, "text/html")
+        )
+        body = data if data is not None else b"<!DOCTYPE html><html><title>Not Found</title></html>"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        if data is not None:
+            self.send_header("Content-Disposition", f"attachment; filename={series_id}.patch")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _patch(self, patch_id: int) -> dict[str, Any]:
         name, msgid, series_id = self.fake.patches[patch_id]

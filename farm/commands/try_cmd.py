@@ -1,0 +1,163 @@
+"""``farm try SERIES --scenario TEMPLATE``: gate one series with no scenario file to write.
+
+A composition of what exists: the SERIES is classified and decided on by `farm.try_series`,
+fetched by `farm.try_sources`, and run by `farm run`'s own session and stages
+(`farm.commands.run_cmd`): the same ids, reports, gate, bisection and patchwork checks file.
+What ``farm try`` adds is the scenario: the template with its series replaced by this one,
+written into the run directory (`farm.rundir.RunDir.try_scenario`) beside the series' mails,
+so ``farm run`` on that file repeats the run exactly. Everything is fetched and the made
+scenario loaded (from a scratch copy) before the run directory is made, so bad input leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from farm import sources, try_series, try_sources
+from farm.commands import common, run_cmd
+from farm.errors import ScenarioError, UsageError
+from farm.rundir import RunDir
+from farm.scenario import DEFAULT_PUBLIC_INBOX, GitSource, Scenario, load_scenario
+from farm.series import files_touched
+from farm.try_series import BaseChoice, GlibcSelection, SeriesEntry
+from farm.try_sources import FetchedSeries
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MadeScenario:
+    """What ``farm try`` writes into the run directory, and what it says about it."""
+
+    text: str
+    series_bytes: bytes
+    bare_diff: bool
+    lock: Path | None  # the template's lock file (its pins), copied beside the made scenario
+    lines: tuple[str, ...]  # what the output says: series, base, tests, and why
+
+    def write(self, directory: Path) -> Path:
+        """Write the scenario, its series and lock into ``directory``; the scenario's path."""
+        run_dir = RunDir(directory)
+        run_dir.try_series(bare_diff=self.bare_diff).write_bytes(self.series_bytes)
+        scenario = run_dir.try_scenario
+        if self.lock is not None:
+            shutil.copyfile(self.lock, sources.LockFile(scenario).path)
+        scenario.write_text(self.text, encoding="utf-8")
+        return scenario
+
+
+def run(args: argparse.Namespace) -> int:
+    argument = try_series.classify(args.series)
+    template = load_scenario(args.scenario)
+    if args.run_dir is not None and args.run_dir.is_dir() and any(args.run_dir.iterdir()):
+        raise UsageError(
+            f"--run-dir {args.run_dir} is not empty; farm try makes a new run, give a new "
+            "directory (to go on with a run: farm run RUN_DIR/try-scenario.yaml --run-dir "
+            "RUN_DIR --resume)"
+        )
+    cache = common.cache()
+    inbox = args.inbox or DEFAULT_PUBLIC_INBOX
+    where = try_sources.Where(cache, inbox, args.api_url, common.progress)
+    fetched = try_sources.fetch(argument, where)
+    base = _base(template, fetched, args.base, cache)
+    files = dict.fromkeys(
+        path for patch in fetched.revision.patches for path in files_touched(patch)
+    )
+    selection = try_series.select_glibc_tests(files, full=args.full)
+    made = make(template, fetched, base, selection)
+    with tempfile.TemporaryDirectory(prefix="farm-try-") as scratch:
+        # Loaded once outside the run directory: a scenario the loader refuses is refused
+        # before the engine is asked or a directory made.
+        checked = made.write(Path(scratch))
+        try:
+            load_scenario(checked)
+        except ScenarioError as error:
+            raise ScenarioError(
+                f"the scenario made from {template.path} is refused: {error}"
+            ) from None
+        checked_args = argparse.Namespace(**{**vars(args), "scenario": checked})
+        return common.run_session(
+            "run",
+            checked_args,
+            lambda scenario, cells, directory: run_cmd.options(
+                scenario, cells, directory, checked_args, judge=not args.no_gate
+            ),
+            lambda session: _run(session, made),
+            place=made.write,
+        )
+
+
+def _base(
+    template: Scenario, fetched: FetchedSeries, requested: str | None, cache: sources.Cache
+) -> BaseChoice:
+    resolver = None
+    if isinstance(template.source, GitSource):
+        fetcher = sources.Fetcher(cache, template, progress=common.progress)
+        resolver = try_sources.template_resolver(fetcher, template.source)
+    return try_series.choose_base(
+        template.source,
+        series_base=fetched.base,
+        series_base_origin=fetched.base_origin,
+        requested=requested,
+        resolve=resolver,
+    )
+
+
+def make(
+    template: Scenario, fetched: FetchedSeries, base: BaseChoice, selection: GlibcSelection
+) -> MadeScenario:
+    """The made scenario for ``fetched`` on ``base`` with ``selection``: its text, series
+    file and the lines that say what was chosen and why."""
+    revision = fetched.revision
+    name = try_series.series_name(fetched.argument, version=revision.version, tip=fetched.tip)
+    bare = fetched.bare_diff
+    entry = SeriesEntry(
+        name=name,
+        summary=f"{revision.subject} ({fetched.origin})",
+        kind="patch" if bare else "mbox",
+        file_name=RunDir(Path()).try_series(bare_diff=bare).name,
+    )
+    patches = [f"  {p.number}/{len(revision.patches)} {p.subject}" for p in revision.patches]
+    cases = ", ".join(template.tests.cases) or "none"
+    lines = (
+        f"series:      {fetched.origin}",
+        *patches,
+        f"base:        {base.reason}",
+        f"glibc tests: {' '.join(selection.entries) or 'none'}",
+        *(f"  {reason}" for reason in selection.reasons),
+        f"farm cases:  {cases} (the template's tests.cases)",
+    )
+    data: dict[str, Any] = yaml.safe_load(template.path.read_text(encoding="utf-8"))
+    scenario = try_series.made_scenario(
+        data,
+        template_dir=template.path.parent,
+        series=entry,
+        base=base,
+        selection=selection,
+        description="\n".join(lines),
+    )
+    lock = sources.LockFile(template.path).path
+    return MadeScenario(
+        text=try_series.scenario_yaml(scenario, template=template.path, why=lines),
+        series_bytes=revision.mails[0] if bare else revision.mbox(),
+        bare_diff=bare,
+        lock=lock if lock.is_file() else None,
+        lines=lines,
+    )
+
+
+def _run(session: common.Session, made: MadeScenario) -> int:
+    reproducer = f"farm run {session.scenario.path}"
+    for line in made.lines:
+        print(line)
+    print(f"scenario:    {session.scenario.path}")
+    print(f"repeat with: {reproducer}", flush=True)
+    status = run_cmd.run_and_show(session)
+    print(f"repeat with: {reproducer}")
+    return status
