@@ -456,5 +456,18 @@ def scenario_yaml(data: Mapping[str, Any], *, template: Path, why: Sequence[str]
         "# Repeat the run with: farm run THIS_FILE",
         *(f"# {line}" for line in why),
     ]
-    body = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return "\n".join(header) + "\n" + body
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, writing text of several lines as a ``|`` block (the made
+    scenario's description reads as the output did)."""
+
+
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text and not text.endswith((" ", "\n")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _text)
