@@ -240,7 +240,7 @@ def choose_base(
                 f"--base {requested}: {source.url} has no such commit; give a commit or ref of "
                 "that repository"
             )
-        return BaseChoice(commit, f"--base {requested}")
+        return BaseChoice(commit, f"--base {requested}, {commit[:12]}")
     fallback = ""
     if series_base is not None:
         commit = resolve(series_base)

@@ -287,7 +287,7 @@ def test_an_explicit_base_wins_and_an_unknown_one_is_refused(
         source, series_base=tip, series_base_origin="its trailer", requested=base[:10],
         resolve=try_sources.git_resolver(repo),
     )  # fmt: skip
-    assert (choice.commit, choice.reason) == (base, f"--base {base[:10]}")
+    assert (choice.commit, choice.reason) == (base, f"--base {base[:10]}, {base[:12]}")
     with pytest.raises(UsageError, match="has no such commit"):
         try_series.choose_base(
             source, series_base=None, series_base_origin="", requested="no-such-branch",
