@@ -9,20 +9,21 @@ What SERIES may be (`classify`), in the order it is tried:
    ``?series=12345`` in it;
 2. a Message-ID, ``<id@host>`` or ``id@host`` (no ``/``, no ``://``): its thread in a
    public-inbox;
-3. two arguments ``PATH A..B``: the commits ``A..B`` of the git repository at PATH;
-   ``URL BRANCH``, a remote branch, is recognised but not built yet (the error says what to
-   do instead);
+3. two arguments: ``PATH A..B``, the commits ``A..B`` of the git repository at PATH, or
+   ``URL BRANCH`` (a first argument with ``://`` or ``host:``), a remote branch: its commits
+   since it forked from the template's git glibc (``--base``, else the template's ref);
 4. anything else is a file: an mbox, a mail or a bare diff.
 
 The base (`choose_base`), first that applies:
 
 1. ``--base COMMIT``: what the user asked for is never silently ignored (and it is how a
    run is repeated on the same commit). It needs a template whose glibc is a ``git`` source.
-2. The series' own base (its ``base-commit:`` trailer, from ``git format-patch --base``, or
-   a git range's ``A``), when the template's glibc is ``git`` and its repository has that
-   commit. When it does not (a local commit, a mirror older than the series), the template's
-   ref is used instead and the output says so: a series usually still applies to the current
-   head, and a refusal would block every series based on a commit not yet public.
+2. The series' own base (its ``base-commit:`` trailer, from ``git format-patch --base``, a
+   git range's ``A``, a remote branch's fork point), when the template's glibc is ``git`` and
+   its repository has that commit. When it does not (a local commit, a mirror older than the
+   series), the template's ref is used instead and the output says so: a series usually
+   still applies to the current head, and a refusal would block every series based on a
+   commit not yet public.
 3. The template's own glibc: a ``git`` ref is resolved to the commit it names now, so the
    made scenario repeats exactly; a Debian package, tarball or path is used as it is (a
    series' base commit cannot be applied to those, and the output says it was not used).
@@ -96,7 +97,7 @@ class GitRange:
 
 @dataclass(frozen=True, slots=True)
 class RemoteBranch:
-    """A branch of a remote repository (not built yet: `farm.try_sources` says so)."""
+    """A branch of a remote repository, tried from where it forks from the template's glibc."""
 
     url: str
     branch: str

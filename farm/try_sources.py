@@ -11,20 +11,24 @@ are made with ``git format-patch``, as the scenario's ``git`` series source make
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from farm import command, patchwork_config, series, sources
 from farm.errors import NotFound, SeriesError, SourceError, UsageError
 from farm.patchwork_api import ApiRoot, PatchworkClient
-from farm.scenario import GitSource, PatchFormat
+from farm.scenario import PatchFormat
 from farm.series import Revision
 from farm.try_series import (
     GitRange,
     MessageId,
     PatchworkSeries,
+    RemoteBranch,
     Resolver,
     SeriesArgument,
     SeriesFile,
@@ -54,13 +58,25 @@ class FetchedSeries:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateGlibc:
+    """The template's git glibc, as the cache mirrors it, and the revision a remote
+    branch is taken to fork from (``--base``, else the template's ref)."""
+
+    repository: Path
+    url: str
+    fork_from: str
+
+
+@dataclass(frozen=True, slots=True)
 class Where:
-    """Where remote series are fetched from: the public-inbox, the patchwork API root."""
+    """Where remote series are fetched from: the public-inbox, the patchwork API root, and
+    the template's git glibc (for a remote branch), None when the template's is no git."""
 
     cache: sources.Cache
     inbox: str
     api_url: str | None
     progress: Callable[[str], None]
+    glibc: TemplateGlibc | None = None
 
 
 def fetch(argument: SeriesArgument, where: Where) -> FetchedSeries:
@@ -73,11 +89,7 @@ def fetch(argument: SeriesArgument, where: Where) -> FetchedSeries:
         return _git_range(argument)
     if isinstance(argument, SeriesFile):
         return _file(argument)
-    raise UsageError(
-        f"a remote branch ({argument.url} {argument.branch}) is not supported yet; clone it "
-        f"and give the range: git clone {argument.url} glibc-try && farm try glibc-try "
-        f"BASE..origin/{argument.branch}"
-    )
+    return _remote_branch(argument, where)
 
 
 def _trailer_base(revision: Revision) -> tuple[str | None, str]:
@@ -187,11 +199,6 @@ def git_resolver(repository: Path) -> Resolver:
     return lambda revision: _commit(repository, revision)
 
 
-def template_resolver(fetcher: sources.Fetcher, source: GitSource) -> Resolver:
-    """`git_resolver` over the cache's mirror of the template's glibc repository."""
-    return git_resolver(fetcher.git_repository(source))
-
-
 def _git_range(argument: GitRange) -> FetchedSeries:
     repository, shown = argument.repository, f"{argument.repository} {argument.range}"
     if not repository.is_dir():
@@ -199,21 +206,29 @@ def _git_range(argument: GitRange) -> FetchedSeries:
     inside = _git(repository, "rev-parse", "--git-dir")
     if not inside.ok:
         raise UsageError(f"{shown}: {repository} is not a git repository")
-    base, tip = _commit(repository, argument.base), _commit(repository, argument.tip)
-    for given, commit in ((argument.base, base), (argument.tip, tip)):
+    return _commits(argument, repository, argument.base, argument.tip, shown=shown)
+
+
+def _commits(
+    argument: SeriesArgument, repository: Path, base_name: str, tip_name: str, *, shown: str
+) -> FetchedSeries:
+    """The commits ``base_name..tip_name`` of ``repository`` as a series, refused when the
+    range is empty, no ancestry, or holds merges (which format-patch would leave out)."""
+    base, tip = _commit(repository, base_name), _commit(repository, tip_name)
+    for given, commit in ((base_name, base), (tip_name, tip)):
         if commit is None:
             raise UsageError(f"{shown}: {given!r} is no commit in {repository}")
     assert base is not None and tip is not None
     if not _git(repository, "merge-base", "--is-ancestor", base, tip).ok:
         raise UsageError(
-            f"{shown}: {argument.base} is not an ancestor of {argument.tip}, so the range is "
+            f"{shown}: {base_name} is not an ancestor of {tip_name}, so the range is "
             f"not one line of history; give the fork point: "
-            f"$(git -C {repository} merge-base {argument.base} {argument.tip})..{argument.tip}"
+            f"$(git -C {repository} merge-base {base_name} {tip_name})..{tip_name}"
         )
     counted = _git(repository, "rev-list", "--count", f"{base}..{tip}")
     merges = _git(repository, "rev-list", "--merges", f"{base}..{tip}")
     if counted.ok and counted.output.strip() == "0":
-        raise UsageError(f"{shown}: the range is empty ({argument.tip} is {argument.base})")
+        raise UsageError(f"{shown}: the range is empty ({tip_name} is {base_name})")
     if merges.ok and merges.output.strip():
         first = merges.output.split()[0][:12]
         raise UsageError(
@@ -231,6 +246,48 @@ def _git_range(argument: GitRange) -> FetchedSeries:
         f"{shown}: {count} commit{'s' if count != 1 else ''} on {base[:12]}",
         base, "the range's base", tip=tip,
     )  # fmt: skip
+
+
+# --- a remote branch ---------------------------------------------------------------------
+
+
+def _remote_branch(argument: RemoteBranch, where: Where) -> FetchedSeries:
+    """The commits of a remote branch since it forked from the template's glibc.
+
+    The branch is fetched into the cache's mirror of the template's repository (only the
+    objects it lacks travel; no ref is written, FETCH_HEAD is read under the mirror's lock),
+    so the fork point is found in one history: the series is ``merge-base..branch``."""
+    shown = f"{argument.url} {argument.branch}"
+    glibc = where.glibc
+    if glibc is None:
+        raise UsageError(
+            f"{shown}: a remote branch needs a template whose glibc is a git source, to find "
+            "where the branch forks; clone it and give PATH A..B instead"
+        )
+    with FileLock(str(glibc.repository) + ".flock", timeout=sources.GIT_TIMEOUT):
+        where.progress(f"fetching {argument.branch} from {argument.url}")
+        fetched = _git(glibc.repository, "fetch", "--quiet", "--no-tags", "--", argument.url,
+                       f"refs/heads/{argument.branch}")  # fmt: skip
+        if not fetched.ok:
+            raise SourceError(
+                f"{shown}: cannot fetch the branch:\n{fetched.tail(3)}\nCheck the URL and "
+                "that the branch exists (git ls-remote URL)"
+            )
+        tip = _commit(glibc.repository, "FETCH_HEAD")
+    if tip is None:
+        raise SourceError(f"{shown}: git fetch wrote no FETCH_HEAD")
+    fork = _git(glibc.repository, "merge-base", glibc.fork_from, tip)
+    if not fork.ok or not fork.output.strip():
+        raise UsageError(
+            f"{shown}: the branch shares no history with {glibc.fork_from} of {glibc.url}; is "
+            "it a branch of glibc?"
+        )
+    found = _commits(argument, glibc.repository, fork.output.strip(), tip, shown=shown)
+    return dataclasses.replace(
+        found,
+        origin=f"{shown}: {found.origin.partition(': ')[2]} (forked from {glibc.fork_from})",
+        base_origin=f"the branch's fork point from {glibc.fork_from}",
+    )
 
 
 # --- a file --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,13 @@ from farm import sources, try_series, try_sources
 from farm.commands import common, run_cmd
 from farm.errors import ScenarioError, UsageError
 from farm.rundir import RunDir
-from farm.scenario import DEFAULT_PUBLIC_INBOX, GitSource, Scenario, load_scenario
+from farm.scenario import (
+    DEFAULT_PUBLIC_INBOX,
+    EXTRA_SERIES_ENV,
+    GitSource,
+    Scenario,
+    load_scenario,
+)
 from farm.series import files_touched
 from farm.try_series import BaseChoice, GlibcSelection, SeriesEntry
 from farm.try_sources import FetchedSeries
@@ -61,11 +68,26 @@ def run(args: argparse.Namespace) -> int:
             "directory (to go on with a run: farm run RUN_DIR/try-scenario.yaml --run-dir "
             "RUN_DIR --resume)"
         )
+    if os.environ.get(EXTRA_SERIES_ENV, "").strip():
+        common.progress(f"${EXTRA_SERIES_ENV} is set but not used: farm try runs one series")
     cache = common.cache()
+    glibc = None
+    if isinstance(template.source, GitSource):
+        fetcher = sources.Fetcher(cache, template, progress=common.progress)
+        repository = fetcher.git_repository(template.source)
+        glibc = try_sources.TemplateGlibc(
+            repository, template.source.url, args.base or template.source.ref
+        )
     inbox = args.inbox or DEFAULT_PUBLIC_INBOX
-    where = try_sources.Where(cache, inbox, args.api_url, common.progress)
+    where = try_sources.Where(cache, inbox, args.api_url, common.progress, glibc)
     fetched = try_sources.fetch(argument, where)
-    base = _base(template, fetched, args.base, cache)
+    base = try_series.choose_base(
+        template.source,
+        series_base=fetched.base,
+        series_base_origin=fetched.base_origin,
+        requested=args.base,
+        resolve=try_sources.git_resolver(glibc.repository) if glibc else None,
+    )
     files = dict.fromkeys(
         path for patch in fetched.revision.patches for path in files_touched(patch)
     )
@@ -91,22 +113,6 @@ def run(args: argparse.Namespace) -> int:
             lambda session: _run(session, made),
             place=made.write,
         )
-
-
-def _base(
-    template: Scenario, fetched: FetchedSeries, requested: str | None, cache: sources.Cache
-) -> BaseChoice:
-    resolver = None
-    if isinstance(template.source, GitSource):
-        fetcher = sources.Fetcher(cache, template, progress=common.progress)
-        resolver = try_sources.template_resolver(fetcher, template.source)
-    return try_series.choose_base(
-        template.source,
-        series_base=fetched.base,
-        series_base_origin=fetched.base_origin,
-        requested=requested,
-        resolve=resolver,
-    )
 
 
 def make(

@@ -346,11 +346,35 @@ def test_bad_ranges_are_refused_with_what_to_do(
             try_sources.fetch(classify(arguments), where)
 
 
-def test_an_unknown_file_and_a_remote_branch_are_errors(where: try_sources.Where) -> None:
+def test_an_unknown_file_is_an_error(where: try_sources.Where) -> None:
     with pytest.raises(UsageError, match="no such file"):
         try_sources.fetch(classify(["no-such.mbox"]), where)
-    with pytest.raises(UsageError, match="not supported yet"):
-        try_sources.fetch(classify(["https://example.org/glibc.git", "try"]), where)
+
+
+def test_a_remote_branch_is_its_commits_since_it_forked_from_the_template_glibc(
+    glibc_repo: tuple[Path, str, str], where: try_sources.Where, tmp_path: Path
+) -> None:
+    repo, _, tip = glibc_repo
+    remote = tmp_path / "remote"
+    git(tmp_path, "clone", "-q", str(repo), str(remote))
+    git(remote, "checkout", "-q", "-b", "try", f"{tip}~1")  # forks one commit before main
+    fix = commit(remote, {"elf/dl-close.c": "int z;\n"}, "elf: add z")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "upstream moves on")
+    template = load_scenario(_git_template(tmp_path, repo))
+    assert isinstance(template.source, GitSource)
+    mirror = sources.Fetcher(where.cache, template).git_repository(template.source)
+    at = try_sources.Where(
+        where.cache, "", None, lambda _: None,
+        try_sources.TemplateGlibc(mirror, str(repo), template.source.ref),
+    )  # fmt: skip
+    fetched = try_sources.fetch(classify([f"file://{remote}", "try"]), at)
+    assert [p.subject for p in fetched.revision.patches] == ["elf: add z"]
+    assert fetched.base == git(repo, "rev-parse", f"{tip}~1") and fetched.tip == fix
+    assert fetched.base_origin == "the branch's fork point from main"
+    with pytest.raises(SourceError, match="cannot fetch the branch"):
+        try_sources.fetch(classify([f"file://{remote}", "no-such-branch"]), at)
+    with pytest.raises(UsageError, match="needs a template whose glibc is a git source"):
+        try_sources.fetch(classify([f"file://{remote}", "try"]), where)
 
 
 def test_a_bare_diff_file_is_one_patch_applied_with_patch(
