@@ -114,10 +114,12 @@ SeriesArgument: TypeAlias = PatchworkSeries | MessageId | GitRange | RemoteBranc
 
 _USAGE = (
     "SERIES is a patchwork series id or URL, a Message-ID (<id@host>), PATH A..B (a git "
-    "range), or an mbox or patch file"
+    "range), URL BRANCH (a remote branch), or an mbox or patch file"
 )
 _SERIES_ID_RE = re.compile(r"[0-9]{1,12}")
 _SERIES_IN_URL_RE = re.compile(r"/series/(?P<id>[0-9]{1,12})(?:/|$)")
+#: A name ending so is a file even with an ``@`` in it (``fix@v2.patch``): no Message-ID.
+_FILE_SUFFIXES = (".patch", ".diff", ".mbox", ".mbx", ".eml", ".txt", ".gz")
 _MESSAGE_ID_RE = re.compile(r"<?(?P<id>[^\s<>@/]+@[^\s<>@/]+)>?")
 _URL_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^/\s]+@[^/\s]+:)")
 _RANGE_RE = re.compile(r"(?P<base>[^\s.][^\s]*?)\.\.(?P<tip>[^\s.][^\s]*)")
@@ -140,7 +142,11 @@ def classify(arguments: Sequence[str]) -> SeriesArgument:
         return _patchwork_url(text)
     if _URL_RE.match(text):
         raise UsageError(f"{text!r} is a repository URL; give its branch too: URL BRANCH")
-    if (found := _MESSAGE_ID_RE.fullmatch(text)) and (text.startswith("<") == text.endswith(">")):
+    if (
+        (found := _MESSAGE_ID_RE.fullmatch(text))
+        and text.startswith("<") == text.endswith(">")
+        and not text.endswith(_FILE_SUFFIXES)
+    ):
         return MessageId(found.group("id"))
     if _RANGE_RE.fullmatch(text):
         raise UsageError(

@@ -131,12 +131,10 @@ def _patchwork(argument: PatchworkSeries, where: Where) -> FetchedSeries:
         ) from None
     revision = series.chosen_revision(data, what=what)
     shown = f" {name!r}" if name else ""
-    return FetchedSeries(
-        argument,
-        revision,
-        f"patchwork series {number}{shown} at {web_root}",
-        *_trailer_base(revision),
-    )
+    origin = f"patchwork series {number}{shown} at {web_root}"
+    if revision.other_versions:  # a patchwork series is one revision; say so if it is not
+        origin += f": {_which(revision, 'in its mbox')}"
+    return FetchedSeries(argument, revision, origin, *_trailer_base(revision))
 
 
 # --- a public-inbox thread -----------------------------------------------------------------
@@ -157,16 +155,19 @@ def _thread(argument: MessageId, where: Where) -> FetchedSeries:
         revision = series.chosen_revision(mbox, what=what, mboxrd=True)
     except SeriesError as error:
         raise SeriesError(f"the thread of {what} in {where.inbox}: {error}") from None
-    others = ", ".join(f"v{v}" for v in revision.other_versions)
-    which = (
-        f"v{revision.version}, the newest revision in the thread (also there: {others})"
-        if others
-        else f"v{revision.version}, the only revision in the thread"
-    )
     return FetchedSeries(
-        argument, revision, f"the thread of {what} in {where.inbox}: {which}",
+        argument, revision,
+        f"the thread of {what} in {where.inbox}: {_which(revision, 'in the thread')}",
         *_trailer_base(revision),
     )  # fmt: skip
+
+
+def _which(revision: Revision, where: str) -> str:
+    """Which revision of the series was taken: the newest, naming the others there."""
+    others = ", ".join(f"v{v}" for v in revision.other_versions)
+    if others:
+        return f"v{revision.version}, the newest revision {where} (also there: {others})"
+    return f"v{revision.version}, the only revision {where}"
 
 
 def _download(url: str, where: Where, *, key: str) -> bytes:
@@ -308,7 +309,10 @@ def _file(argument: SeriesFile) -> FetchedSeries:
     data = sources.read_local(path)
     if _MAIL_RE.match(data):
         revision = series.chosen_revision(data, what=str(path))
-        return FetchedSeries(argument, revision, f"the mails of {path}", *_trailer_base(revision))
+        origin = f"the mails of {path}"
+        if revision.other_versions:
+            origin += f": {_which(revision, 'in the file')}"
+        return FetchedSeries(argument, revision, origin, *_trailer_base(revision))
     (patch,) = series.single_diff(data, name=path.name)
     found = re.search(rb"^base-commit: ([0-9a-f]{40})\s*$", data, re.MULTILINE)
     revision = Revision(

@@ -102,6 +102,7 @@ def glibc_repo(tmp_path: Path) -> tuple[Path, str, str]:
         (["https://github.com/x/glibc.git", "users/x/try"],
          RemoteBranch("https://github.com/x/glibc.git", "users/x/try")),
         (["fix.mbox"], SeriesFile(Path("fix.mbox"))),
+        (["fix@v2.patch"], SeriesFile(Path("fix@v2.patch"))),
         (["patches/0001-elf-fix.patch"], SeriesFile(Path("patches/0001-elf-fix.patch"))),
     ],
 )  # fmt: skip
@@ -375,6 +376,23 @@ def test_a_remote_branch_is_its_commits_since_it_forked_from_the_template_glibc(
         try_sources.fetch(classify([f"file://{remote}", "no-such-branch"]), at)
     with pytest.raises(UsageError, match="needs a template whose glibc is a git source"):
         try_sources.fetch(classify([f"file://{remote}", "try"]), where)
+
+
+def test_an_mbox_file_with_two_revisions_gives_the_newest_and_says_so(
+    glibc_repo: tuple[Path, str, str], where: try_sources.Where, tmp_path: Path
+) -> None:
+    repo, base, tip = glibc_repo
+    mbox = tmp_path / "both.mbox"
+    mbox.write_text(
+        git(repo, "format-patch", "--stdout", f"{tip}~1..{tip}") + "\n"
+        + git(repo, "format-patch", "--stdout", "-v2", f"{base}..{tip}") + "\n"
+    )  # fmt: skip
+    fetched = try_sources.fetch(classify([str(mbox)]), where)
+    assert (
+        fetched.origin
+        == f"the mails of {mbox}: v2, the newest revision in the file (also there: v1)"
+    )
+    assert len(fetched.revision.patches) == 2
 
 
 def test_a_bare_diff_file_is_one_patch_applied_with_patch(
