@@ -214,6 +214,16 @@ class BaseChoice:
 Resolver = Callable[[str], str | None]
 
 
+def check_requested_base(source: GlibcSource, requested: str | None) -> None:
+    """``--base`` needs a template whose glibc is a git source (checked before anything is
+    fetched, and again by `choose_base`)."""
+    if requested is not None and not isinstance(source, GitSource):
+        raise UsageError(
+            f"--base {requested}: the template's glibc is {source.key}, not a git source; "
+            "a commit can only be chosen in a template whose glibc.source is git"
+        )
+
+
 def choose_base(
     source: GlibcSource,
     *,
@@ -225,12 +235,8 @@ def choose_base(
     """The base by the rules of this module's docstring. ``resolve`` is needed (and only
     called) for a ``git`` source; ``series_base_origin`` says where ``series_base`` came from
     ("its base-commit: trailer", "the range's base")."""
+    check_requested_base(source, requested)
     if not isinstance(source, GitSource):
-        if requested is not None:
-            raise UsageError(
-                f"--base {requested}: the template's glibc is {source.key}, not a git source; "
-                "a commit can only be chosen in a template whose glibc.source is git"
-            )
         unused = (
             f"; the series' base {series_base[:12]} ({series_base_origin}) is not used: only a "
             "git source can be set to a commit"

@@ -34,7 +34,7 @@ from farm.scenario import (
     load_scenario,
 )
 from farm.series import files_touched
-from farm.try_series import BaseChoice, GlibcSelection, SeriesEntry
+from farm.try_series import BaseChoice, GlibcSelection, RemoteBranch, SeriesEntry
 from farm.try_sources import FetchedSeries
 
 
@@ -70,17 +70,15 @@ def run(args: argparse.Namespace) -> int:
         )
     if os.environ.get(EXTRA_SERIES_ENV, "").strip():
         common.progress(f"${EXTRA_SERIES_ENV} is set but not used: farm try runs one series")
+    try_series.check_requested_base(template.source, args.base)
     cache = common.cache()
-    glibc = None
-    if isinstance(template.source, GitSource):
-        fetcher = sources.Fetcher(cache, template, progress=common.progress)
-        repository = fetcher.git_repository(template.source)
-        glibc = try_sources.TemplateGlibc(
-            repository, template.source.url, args.base or template.source.ref
-        )
+    # The template's git glibc is mirrored (a clone of glibc, on first use) only once the
+    # series is known to be there, unless the series is a branch that forks from it.
+    glibc = _template_glibc(template, cache, args.base, now=isinstance(argument, RemoteBranch))
     inbox = args.inbox or DEFAULT_PUBLIC_INBOX
     where = try_sources.Where(cache, inbox, args.api_url, common.progress, glibc)
     fetched = try_sources.fetch(argument, where)
+    glibc = glibc or _template_glibc(template, cache, args.base, now=True)
     base = try_series.choose_base(
         template.source,
         series_base=fetched.base,
@@ -113,6 +111,18 @@ def run(args: argparse.Namespace) -> int:
             lambda session: _run(session, made),
             place=made.write,
         )
+
+
+def _template_glibc(
+    template: Scenario, cache: sources.Cache, base: str | None, *, now: bool
+) -> try_sources.TemplateGlibc | None:
+    """The cache's mirror of the template's git glibc (None for another source, or not
+    ``now``)."""
+    if not now or not isinstance(template.source, GitSource):
+        return None
+    fetcher = sources.Fetcher(cache, template, progress=common.progress)
+    repository = fetcher.git_repository(template.source)
+    return try_sources.TemplateGlibc(repository, template.source.url, base or template.source.ref)
 
 
 def make(

@@ -585,6 +585,10 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         (["missing.mbox"], "no such file"),
         (["HEAD..HEAD"], "give the repository first"),
         (["."], "is a directory"),
+        (
+            [str(REPO / "tests/fixtures/series/broken-isolation.mbox"), "--base", "HEAD"],
+            "not a git source",
+        ),
     ],
 )
 def test_bad_series_through_the_cli_is_exit_2_and_no_run_directory(
