@@ -13,8 +13,9 @@ another machine from downloaded artifacts exactly as at the end of a local run::
     shard.json             a shard job's: which shard I/N it ran, of which builds (farm.shard)
     logs/                  image build logs
     spec.json, pytest-junit.xml, report.*  the test run's spec and the reports
-    try-scenario.yaml, try-series.*  ``farm try``'s scenario made from a template, and its
-                           one series (``farm run try-scenario.yaml`` repeats the run)
+    try-scenario.yaml, try-series.*, try-scenario.lock  ``farm try``'s scenario made from a
+                           template, its one series and the template's pins
+                           (``farm run try-scenario.yaml`` repeats the run)
 
 What is read back is untrusted: artifacts are downloaded, merged by hand, cut short by a
 killed writer. So every record is validated (schema version, exact fields, types, known

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import yaml
 from farm import sources, try_series, try_sources
 from farm.commands import common, run_cmd
 from farm.errors import ScenarioError, UsageError
+from farm.nofollow import replace_file
 from farm.rundir import RunDir
 from farm.scenario import (
     DEFAULT_PUBLIC_INBOX,
@@ -51,12 +51,11 @@ class MadeScenario:
     def write(self, directory: Path) -> Path:
         """Write the scenario, its series and lock into ``directory``; the scenario's path."""
         run_dir = RunDir(directory)
-        run_dir.try_series(bare_diff=self.bare_diff).write_bytes(self.series_bytes)
+        replace_file(run_dir.try_series(bare_diff=self.bare_diff), self.series_bytes)
         scenario = run_dir.try_scenario
         if self.lock is not None:
-            shutil.copyfile(self.lock, sources.LockFile(scenario).path)
-        scenario.write_text(self.text, encoding="utf-8")
-        return scenario
+            replace_file(sources.LockFile(scenario).path, self.lock.read_bytes())
+        return replace_file(scenario, self.text.encode("utf-8"))
 
 
 def run(args: argparse.Namespace) -> int:
