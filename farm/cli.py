@@ -320,8 +320,8 @@ def _parser() -> argparse.ArgumentParser:
 
     try_ = sub.add_parser(
         "try",
-        help="gate one series (patchwork id or URL, Message-ID, PATH A..B, mbox or patch "
-        "file) on a scenario made from a template",
+        help="gate one series (patchwork id or URL, Message-ID, PATH A..B, URL BRANCH, mbox "
+        "or patch file) on a scenario made from a template",
         description="Gate one series with no scenario file to write: the template with its "
         "series replaced by this one, on the series' base, running the glibc subdirectories "
         "the series touches. The made scenario is written into the run directory; "
@@ -330,7 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     try_.add_argument(
         "series", nargs="+", metavar="SERIES",
         help="a patchwork series id or URL, a Message-ID (<id@host>), PATH A..B (a git "
-        "range of a local clone), or an mbox or patch file",
+        "range of a local clone), URL BRANCH (a remote branch), or an mbox or patch file",
     )  # fmt: skip
     try_.add_argument(
         "--scenario", type=_scenario_path, required=True, metavar="TEMPLATE",
