@@ -1,6 +1,7 @@
 """`farm try` end to end on real glibc: a series given as an mbox file, on the fixture
 scenario as template, gets `farm run`'s verdict, bisection and reports, and the scenario it
-made repeats the run.
+made repeats the run; a series by patchwork id and by Message-ID comes through the loopback
+patchwork and public-inbox stand-ins (the unit tests' own, which answer as the real ones).
 
 The fixture scenario's baseline images are the default scenario's, so after test_build.py
 only the series' variant is new (an incremental build). x86_64 only: what is tested here is
@@ -18,6 +19,7 @@ import pytest
 from farm.scenario import MboxPatches, load_scenario
 from farm.sources import Cache, Fetcher
 from tests.integration.conftest import FIXTURES, REPO, farm
+from tests.unit import inbox_fake, patchwork_fake
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +104,57 @@ def test_the_made_scenario_repeats_the_run_on_the_same_images(
     first = images(directory)
     assert set(first) == {"baseline", SERIES}
     assert images(again) == first
+
+
+def _note_mail(version: int, message_id: str) -> bytes:
+    """A one-patch series that adds a file under manual/ (which has no tests and is not
+    built): it applies to any glibc, selects no glibc test, and must be accepted."""
+    tag = "PATCH" if version == 1 else f"PATCH v{version}"
+    return (
+        "From: Dev <dev@example.org>\n"
+        f"Subject: [{tag}] manual: a note for farm try\n"
+        f"Message-ID: <{message_id}>\n"
+        "Date: Tue, 1 Dec 2026 00:00:00 +0000\n"
+        "\n"
+        f"Revision {version} of a note.\n"
+        "---\n"
+        "diff --git a/manual/farm-try.texi b/manual/farm-try.texi\n"
+        "new file mode 100644\n"
+        "--- /dev/null\n"
+        "+++ b/manual/farm-try.texi\n"
+        "@@ -0,0 +1 @@\n"
+        f"+@c farm try, revision {version}\n"
+    ).encode()
+
+
+def _accepted_without_glibc_tests(status: int, stdout: str, directory: Path, series: str) -> None:
+    assert status == 0, stdout[-5000:]
+    report = _report(directory)
+    assert [(s["series"], [a["verdict"] for a in s["arches"]]) for s in report["series"]] == [
+        (series, ["ACCEPT"])
+    ]
+    assert "glibc tests: none\n  manual/farm-try.texi -> nothing" in stdout
+    ran = {t["test"] for t in report["tests"]}
+    assert ran and all(t.startswith("farm/dlmopen/") for t in ran), sorted(ran)
+
+
+def test_try_a_patchwork_series_by_id(run_root: Path) -> None:
+    directory = run_root / "try-patchwork"
+    with patchwork_fake.serve() as patchwork:
+        patchwork.add_series(4711, "manual: a note for farm try", [90001])
+        patchwork.mboxes[4711] = _note_mail(1, "note-1@example.org")
+        result = farm("try", "4711", "--api-url", patchwork.url, "--scenario", TEMPLATE,
+                      "--run-dir", directory, "--only", "*x86_64*")  # fmt: skip
+    assert "series:      patchwork series 4711 'manual: a note for farm try'" in result.stdout
+    _accepted_without_glibc_tests(result.returncode, result.stdout, directory, "patchwork-4711")
+
+
+def test_try_a_message_id_takes_the_newest_revision(run_root: Path) -> None:
+    directory = run_root / "try-thread"
+    with inbox_fake.serve() as inbox:
+        inbox.add_thread([_note_mail(1, "note-1@example.org"), _note_mail(2, "note-2@example.org")])
+        result = farm("try", "<note-1@example.org>", "--inbox", inbox.url, "--scenario",
+                      TEMPLATE, "--run-dir", directory, "--only", "*x86_64*")  # fmt: skip
+    assert "v2, the newest revision in the thread (also there: v1)" in result.stdout
+    _accepted_without_glibc_tests(result.returncode, result.stdout, directory, "thread-v2")
+    assert b"revision 2" in (directory / "try-series.mbox").read_bytes()
