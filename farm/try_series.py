@@ -33,8 +33,9 @@ The glibc tests (`select_glibc_tests`), from the files the series touches:
 - ``elf/dl-open.c`` -> ``elf/``: a file in one of glibc's subdirectories (`GLIBC_SUBDIRS`,
   glibc's ``all-subdirs`` and the ``Subdirs`` its Linux sysdeps add) selects that subdirectory;
 - ``sysdeps/.../nptl/x.c`` -> ``nptl/``: a sysdeps file selects the first component of its
-  path that is a glibc subdirectory; ``sysdeps/.../dl-*.c`` (the dynamic linker's machine
-  parts) selects ``elf/``; any other sysdeps file selects the wide set;
+  path that is a glibc subdirectory (``sysdeps/pthread`` counts as nptl's, ``ieee754`` and
+  ``fpu`` as math's); ``sysdeps/.../dl-*.c`` (the dynamic linker's machine parts) selects
+  ``elf/``; any other sysdeps file selects the wide set;
 - headers (``include/``, ``bits/``), the build's own files (``Makerules``, ``Makeconfig``,
   ``Rules``, ``Makefile``, ``configure*``, ``config.h.in``, ``shlib-versions``, ``scripts/``)
   and files the farm does not know select `WIDE_SET`: what nearly every change of glibc's
@@ -281,6 +282,9 @@ GLIBC_SUBDIRS = frozenset((
     "soft-fp", "stdio-common", "stdlib", "string", "sunrpc", "support", "sysvipc", "termios",
     "time", "timezone", "wcsmbs", "wctype",
 ))  # fmt: skip
+#: sysdeps directories that belong to one subdirectory under another name: the thread tests
+#: nptl and htl share (run in nptl/ on Linux), and the floating-point code of math/.
+_SYSDEPS_ALIASES = {"pthread": "nptl", "ieee754": "math", "fpu": "math"}
 #: Subdirectories of glibc without tests the farm can run on Linux.
 _NO_TESTS = frozenset({"manual", "po", "htl", "hurd", "mach", "benchtests"})
 #: Top-level files that are documentation: they select no test.
@@ -332,6 +336,9 @@ def subdirs_for_file(path: str) -> tuple[tuple[str, ...], str]:
         for part in parts[1:-1]:
             if part in GLIBC_SUBDIRS:
                 return (part,), f"sysdeps for {part}/"
+            if part in _SYSDEPS_ALIASES:
+                subdir = _SYSDEPS_ALIASES[part]
+                return (subdir,), f"sysdeps/{part} is {subdir}/'s"
         if parts[-1].startswith("dl-"):
             return ("elf",), "the dynamic linker's sysdeps (dl-*): elf/"
         return WIDE_SET, "sysdeps shared by all of glibc: the wide set"
