@@ -176,9 +176,14 @@ def _patchwork_url(url: str) -> PatchworkSeries:
             f"{url!r} names no patchwork series (expected .../series/N/ or ?series=N); for an "
             "mbox at a URL, download it and give the file"
         )
-    prefix = re.sub(r"/api(?:/[0-9.]+)?/?$", "", prefix.rstrip("/"))
     root = urllib.parse.urlunsplit((parts.scheme, parts.netloc, prefix, "", ""))
-    return PatchworkSeries(int(number), web_root=root)
+    return PatchworkSeries(int(number), web_root=web_root(root))
+
+
+def web_root(url: str) -> str:
+    """patchwork's web root from its API root or a URL below it (``.../api/1.3`` -> ``...``):
+    where its pages, and ``/series/<id>/mbox/``, are."""
+    return re.sub(r"/api(?:/[0-9.]+)?/?$", "", url.rstrip("/"))
 
 
 def _two_arguments(first: str, second: str) -> SeriesArgument:

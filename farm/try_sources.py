@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from farm import command, patchwork_config, series, sources
+from farm import command, patchwork_config, series, sources, try_series
 from farm.errors import NotFound, SeriesError, SourceError, UsageError
 from farm.patchwork_api import ApiRoot, PatchworkClient
 from farm.scenario import PatchFormat
@@ -100,6 +100,8 @@ def _trailer_base(revision: Revision) -> tuple[str | None, str]:
 
 
 def _patchwork(argument: PatchworkSeries, where: Where) -> FetchedSeries:
+    """A patchwork series' mbox (``/series/<id>/mbox/``), after asking its API (for a bare
+    id) whether the series exists and is complete."""
     number = argument.series_id
     name = ""
     web_root = argument.web_root
@@ -119,7 +121,7 @@ def _patchwork(argument: PatchworkSeries, where: Where) -> FetchedSeries:
                 "patchwork has not received all its patches yet; try again later"
             )
         name = info.name
-        web_root = re.sub(r"/api(?:/[0-9.]+)?/?$", "", root.url().rstrip("/"))
+        web_root = try_series.web_root(root.url())
     mbox_url = f"{web_root}/series/{number}/mbox/"
     what = f"patchwork series {number}"
     try:
