@@ -50,6 +50,7 @@ class PreparedScenario:
     source_sha256: str
     series_patches: dict[str, tuple[Patch, ...]]
     fetch_failures: dict[str, str] = field(default_factory=dict)
+    source_commit: str = ""  # the commit a git source's ref named at fetch time
 
 
 def prepare(scenario: Scenario, cache: Cache, progress: Progress) -> PreparedScenario:
@@ -68,7 +69,7 @@ def prepare(scenario: Scenario, cache: Cache, progress: Progress) -> PreparedSce
         except (SourceError, SeriesError) as error:
             failures[series.name] = f"{series.where}: series {series.name!r}: {error}"
     plan = render_plan(scenario, glibc, series_patches)
-    return PreparedScenario(plan, glibc.sha256, series_patches, failures)
+    return PreparedScenario(plan, glibc.sha256, series_patches, failures, glibc.commit)
 
 
 def build_spec(image: ImageSpec) -> BuildSpec:

@@ -72,6 +72,16 @@ def _registry(option: str) -> Callable[[str], Registry]:
     return parse
 
 
+def _add_base_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base",
+        default=None,
+        metavar="COMMIT",
+        help="build glibc at this commit instead of the ref the scenario's git source names "
+        "(the reproducer of a run on a branch such as master gives the commit it judged)",
+    )
+
+
 def _add_registry_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pull",
@@ -294,6 +304,7 @@ def _parser() -> argparse.ArgumentParser:
         "before `farm run --no-build` on another machine (a CI shard job)",
     )
     _add_registry_options(build)
+    _add_base_option(build)
     build.set_defaults(handler=_command("build_cmd"))
 
     test = sub.add_parser("test", help="run the test matrix inside a scenario's images")
@@ -309,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     test.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     _add_registry_options(test)
+    _add_base_option(test)
     test.set_defaults(handler=_command("test_cmd"))
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
@@ -316,6 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
+    _add_base_option(run)
     run.set_defaults(handler=_command("run_cmd"))
 
     try_ = sub.add_parser(

@@ -203,6 +203,7 @@ class CellStatus:
     image_tag: str = ""
     image_id: str = ""
     source_sha256: str = ""
+    source_commit: str = ""  # a git source's commit, as its ref named it when fetched
     series_sha256: str = ""
     reproducer: str = ""  # e.g. "farm run scenarios/x.yaml --only x-x86_64-series"
 

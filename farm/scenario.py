@@ -17,7 +17,7 @@ import functools
 import re
 import signal
 import urllib.parse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -37,6 +37,8 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RESERVED_VARIANTS = (ids.BASELINE, ids.STACKED)
 DEFAULT_DEBIAN_ARCHIVE = "http://deb.debian.org/debian"
 DEFAULT_PUBLIC_INBOX = "https://inbox.sourceware.org/libc-alpha"
+#: A Message-ID without its angle brackets: one ``@``, no blanks or slashes.
+_MESSAGE_ID_RE = re.compile(r"[^\s<>@/]+@[^\s<>@/]+")
 #: The series added by ``FARM_EXTRA_SERIES_URL`` (the workflow's "series URL" input).
 EXTRA_SERIES = "extra"
 #: Set (by the GitHub workflow's "series URL" input, or by hand) to test one more series.
@@ -110,6 +112,9 @@ class DebianSource:
     dsc_sha256: str | None  # the .dsc pins every other file through its checksums
     archive: str = DEFAULT_DEBIAN_ARCHIVE
     suite: str = "bookworm"
+    #: file:line of its ``version:``, for errors found when fetching (a version gone from
+    #: the archive's pool); not part of what the source is, so not compared.
+    where: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -366,33 +371,62 @@ def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:
 
     This is how a patch posted anywhere is tested without editing a scenario file (the
     GitHub workflow's "series URL" input). Its hash is locked on first fetch like any
-    unpinned URL. ``origin`` names where the URL came from, for errors.
+    unpinned URL. ``origin`` names where the URL came from, for errors. A Message-ID
+    (``<x@y>`` or ``x@y``) instead of a URL names a series posted to libc-alpha: its thread
+    is taken from the public-inbox, as a scenario's ``message_id:`` series is.
     """
-    try:
-        parsed = urllib.parse.urlparse(url)
-    except ValueError:  # "http://[::1" and the like
-        parsed = urllib.parse.urlparse("")
-    if (
-        parsed.scheme not in ("http", "https", "ftp", "file")
-        or not parsed.path
-        or any(c.isspace() for c in url)
-        or control_character(url)
-    ):
-        raise ScenarioError(
-            f"{origin}: expected an http(s), ftp or file URL of an mbox or a patch, got {url!r}"
-        )
     if any(series.name == EXTRA_SERIES for series in scenario.series):
         raise ScenarioError(
             f"{origin}: {scenario.path} already has a series named '{EXTRA_SERIES}'; rename it"
         )
-    fmt = PatchFormat.MAIL if _MAIL_URL_RE.search(parsed.path) else PatchFormat.DIFF
-    extra = Series(
-        name=EXTRA_SERIES,
-        summary=f"extra series from {url}",
-        source=UrlPatches(url=url, sha256=None, format=fmt),
-        where=origin,
-    )
+    source: PatchSource
+    message_id = url.strip().removeprefix("<").removesuffix(">")
+    if "://" not in url and _MESSAGE_ID_RE.fullmatch(message_id):
+        source = ThreadPatches(message_id, DEFAULT_PUBLIC_INBOX, sha256=None)
+        summary = f"extra series: the thread of <{message_id}> on {DEFAULT_PUBLIC_INBOX}"
+    else:
+        try:
+            parsed = urllib.parse.urlparse(url)
+        except ValueError:  # "http://[::1" and the like
+            parsed = urllib.parse.urlparse("")
+        if (
+            parsed.scheme not in ("http", "https", "ftp", "file")
+            or not parsed.path
+            or any(c.isspace() for c in url)
+            or control_character(url)
+        ):
+            raise ScenarioError(
+                f"{origin}: expected an http(s), ftp or file URL of an mbox or a patch, or a "
+                f"Message-ID (<x@example.com>), got {url!r}"
+            )
+        fmt = PatchFormat.MAIL if _MAIL_URL_RE.search(parsed.path) else PatchFormat.DIFF
+        source = UrlPatches(url=url, sha256=None, format=fmt)
+        summary = f"extra series from {url}"
+    extra = Series(name=EXTRA_SERIES, summary=summary, source=source, where=origin)
     return replace(scenario, series=(*scenario.series, extra))
+
+
+#: What ``--base`` takes: a commit id (7 to 40 hex digits, as git log abbreviates them).
+_BASE_COMMIT_RE = re.compile(r"[0-9a-f]{7,40}")
+
+
+def with_base(scenario: Scenario, commit: str, *, origin: str) -> Scenario:
+    """``scenario`` with its git source's ref replaced by ``commit``.
+
+    A scenario on a branch (``ref: master``) is judged on the commit the branch named when
+    the run started, and every report and reproducer names that commit; ``--base COMMIT``
+    is how that run is repeated on the same glibc once the branch has moved on.
+    """
+    if not isinstance(scenario.source, GitSource):
+        raise ScenarioError(
+            f"{origin}: {scenario.path}'s glibc source is {scenario.source.key}, not a git "
+            "repository; a base commit is only for `glibc.source.git` scenarios"
+        )
+    if not _BASE_COMMIT_RE.fullmatch(commit):
+        raise ScenarioError(
+            f"{origin}: expected a commit id (7 to 40 lowercase hex digits), got {commit!r:.60}"
+        )
+    return replace(scenario, source=GitSource(url=scenario.source.url, ref=commit))
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -586,6 +620,7 @@ def _glibc_source(node: Node, base_dir: Path) -> GlibcSource:
             dsc_sha256=_sha256(fields["dsc_sha256"]) if "dsc_sha256" in fields else None,
             archive=_url(fields["archive"]) if "archive" in fields else DEFAULT_DEBIAN_ARCHIVE,
             suite=suite,
+            where=fields["version"].where,
         )
     if kind == "tarball":
         fields = value.mapping(required=("url",), optional=("sha256",))
@@ -636,7 +671,7 @@ def _patch_source(kind: str, value: Node, base_dir: Path) -> PatchSource:
     if kind == "message_id":
         fields = value.mapping(required=("id",), optional=("archive", "sha256"))
         message_id = fields["id"].string().strip("<>")
-        if not re.fullmatch(r"[^\s<>@/]+@[^\s<>@/]+", message_id):
+        if not _MESSAGE_ID_RE.fullmatch(message_id):
             fields["id"].fail(f"expected a Message-ID like 'abc@example.com', got {message_id!r}")
         return ThreadPatches(
             message_id=message_id,

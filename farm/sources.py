@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from filelock import FileLock
 
-from farm import command
+from farm import command, debian_archive
 from farm import series as series_mod
 from farm.errors import NotFound, SourceError
 from farm.scenario import (
@@ -81,6 +81,11 @@ def context_file_name(raw: str) -> str:
     return name if SAFE_FILE_NAME_RE.fullmatch(name) else "download"
 
 
+def is_commit_id(ref: str) -> bool:
+    """A full SHA-1 commit id: the one kind of git ref that cannot move."""
+    return re.fullmatch(r"[0-9a-f]{40}", ref) is not None
+
+
 def default_cache_dir() -> Path:
     if explicit := os.environ.get("FARM_CACHE"):
         return Path(explicit)
@@ -115,6 +120,9 @@ class GlibcTree:
 
     tarball: Blob
     prepare: tuple[Patch, ...]
+    #: The commit a git source's ref named when it was fetched ("" for other sources): a
+    #: branch such as ``master`` moves, so this is what a report and a rerun must name.
+    commit: str = ""
 
     @property
     def sha256(self) -> str:
@@ -226,12 +234,16 @@ class Fetcher:
 
     def glibc_tree(self) -> GlibcTree:
         source = self.scenario.source
-        tarball = self._glibc_tarball(source)
+        commit = ""
+        if isinstance(source, GitSource):
+            commit, tarball = self._git_archive(source)
+        else:
+            tarball = self._glibc_tarball(source)
         prepare: list[Patch] = []
         for patch_source in self.scenario.prepare:
             for patch in self.patches(patch_source, what="glibc.prepare"):
                 prepare.append(Patch(len(prepare) + 1, patch.subject, patch.format, patch.content))
-        return GlibcTree(tarball=tarball, prepare=tuple(prepare))
+        return GlibcTree(tarball=tarball, prepare=tuple(prepare), commit=commit)
 
     def _glibc_tarball(self, source: GlibcSource) -> Blob:
         if isinstance(source, DebianSource):
@@ -251,7 +263,7 @@ class Fetcher:
                 read=tarball,
             )  # fmt: skip
         if isinstance(source, GitSource):
-            return self._git_archive(source)
+            return self._git_archive(source)[1]
         return self._path_tarball(source)
 
     def debian_package(self, source: DebianSource) -> Path:
@@ -260,7 +272,13 @@ class Fetcher:
         expected = source.dsc_sha256 or self.lock.get(source.key)
         with FileLock(str(directory) + ".flock", timeout=APT_TIMEOUT):
             dscs = sorted(directory.glob("*.dsc"))
-            if not dscs or not (directory / ".verified").is_file():
+            if dscs and not (directory / ".verified").is_file() and _dsc_complete(dscs[0]):
+                # Saved by hand (a version gone from the pool, or no network): taken as it
+                # is, checked below like apt's. apt moves the .dsc in last, so a .dsc
+                # without its files is an interrupted fetch and apt fetches again.
+                _refuse_other_version(dscs[0], source)
+                self._progress(f"using {dscs[0]}, saved by hand")
+            elif not dscs or not (directory / ".verified").is_file():
                 self._apt_source(source, directory)
                 dscs = sorted(directory.glob("*.dsc"))
             dsc = dscs[0]
@@ -283,10 +301,7 @@ class Fetcher:
         (apt_dir / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (apt_dir / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         keyring = DEBIAN_ARCHIVE_KEYRING
-        signed = f"[signed-by={keyring}] " if keyring.is_file() else ""
-        (apt_dir / "sources.list").write_text(
-            f"deb-src {signed}{source.archive} {source.suite} main\n", encoding="utf-8"
-        )
+        (apt_dir / "sources.list").write_text(sources_list_line(source, keyring), encoding="utf-8")
         options = [
             "-o", f"Dir::Etc::SourceList={apt_dir / 'sources.list'}",
             "-o", "Dir::Etc::SourceParts=/dev/null",
@@ -329,22 +344,35 @@ class Fetcher:
                 available = command.run(
                     ["apt-cache", *options, "showsrc", source.package], timeout=120
                 )
-                versions = sorted(
-                    set(re.findall(r"^Version: (\S+)", available.output, re.MULTILINE))
+                listed = debian_archive.listed_versions(
+                    available.output, source.package, source.archive
                 )
-                raise SourceError(
-                    f"{source.key}: apt-get source failed:\n{fetched.tail(3)}\n"
-                    f"Versions {source.suite} offers: {', '.join(versions) or 'none'}"
+                message = debian_archive.unfetchable_version(
+                    source,
+                    listed=listed,
+                    pool=debian_archive.check_pool(listed),
+                    apt_said=_apt_errors(fetched.output),
+                    directory=directory,
                 )
-            for path in staging.iterdir():
+                raise SourceError(message)
+            # The .dsc last: one without its files is then an interrupted move, never
+            # taken for a set saved by hand.
+            for path in sorted(staging.iterdir(), key=lambda p: p.suffix == ".dsc"):
                 if path.is_file():
                     os.replace(path, directory / path.name)
             (directory / ".verified").write_text("apt-get source\n", encoding="utf-8")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _git_archive(self, source: GitSource) -> Blob:
-        repo = self._git_mirror(source.url, key=source.key)
+    def _git_archive(self, source: GitSource) -> tuple[str, Blob]:
+        """The commit ``source.ref`` names and its tree as a tarball.
+
+        A full commit id is fixed, so the mirror made once serves it forever. Any other ref
+        (``master``, a tag, ``users/x/try``) is fetched from ``source.url`` first, so a
+        branch is resolved when the run starts; the lock file then pins the tarball of that
+        commit (``git:URL@COMMIT``), never of the branch, whose next commit is no mismatch.
+        """
+        repo = self.git_repository(source)
         resolved = command.run(
             [
                 "git",
@@ -360,6 +388,9 @@ class Fetcher:
         if not resolved.ok:
             raise SourceError(f"{source.key}: ref {source.ref!r} not found in {source.url}")
         commit = resolved.output.strip()
+        if commit != source.ref:
+            self._progress(f"{source.ref} of {source.url} is commit {commit}")
+        pinned = GitSource(source.url, commit).key
         archive = command.run(
             ["git", "-C", repo, "archive", "--format=tar.gz", f"--prefix=glibc-{commit[:12]}/",
              "-o", self.cache.root / "tmp" / f"{commit}.tar.gz", "--end-of-options", commit],
@@ -367,18 +398,35 @@ class Fetcher:
         )  # fmt: skip
         if not archive.ok:
             raise SourceError(f"{source.key}: git archive failed:\n{archive.tail(5)}")
-        expected = self.lock.get(source.key)
+        expected = self.lock.get(pinned)
         blob = self.cache.put_file(
             self.cache.root / "tmp" / f"{commit}.tar.gz", f"glibc-{commit[:12]}.tar.gz",
-            expected=expected, what=source.key,
+            expected=expected, what=pinned,
         )  # fmt: skip
         if expected is None:
-            self.lock.record(source.key, blob.sha256)
-        return blob
+            self.lock.record(pinned, blob.sha256)
+        return commit, blob
 
     def git_repository(self, source: GitSource) -> Path:
-        """The cache's mirror of a git glibc source, cloned on first use."""
-        return self._git_mirror(source.url, key=source.key)
+        """The cache's mirror of a git glibc source, cloned on first use. A full commit id is
+        fixed, so the mirror made once serves it forever; any other ref (``master``, a tag,
+        ``users/x/try``) is fetched from ``source.url`` first, so that it names what it
+        names now (``farm try`` resolves a template's branch here too)."""
+        repo = self._git_mirror(source.url, key=source.key)
+        if not is_commit_id(source.ref):
+            self._progress(f"fetching {source.ref} from {source.url}")
+            fetched = command.run(
+                ["git", "-C", repo, "fetch", "--prune", "--quiet", "--", source.url,
+                 "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                timeout=GIT_TIMEOUT,
+            )  # fmt: skip
+            if not fetched.ok:
+                raise SourceError(
+                    f"{source.key}: cannot fetch {source.ref!r} from {source.url}:\n"
+                    f"{fetched.tail(3)}\nOffline? Give a commit the farm's mirror already "
+                    f"has (`git -C {repo} log {source.ref}`) as `--base COMMIT` or as the ref."
+                )
+        return repo
 
     def _git_mirror(self, url: str, *, key: str) -> Path:
         repo = self.cache.root / "git" / sha256_bytes(url.encode())[:16]
@@ -803,17 +851,66 @@ def maybe_gunzip(data: bytes, *, what: str) -> bytes:
     return b"".join(out)
 
 
-def _verify_dsc_files(dsc: Path, *, what: str) -> None:
-    """Check every file a .dsc lists against its Checksums-Sha256 field."""
+def sources_list_line(source: DebianSource, keyring: Path) -> str:
+    """The one ``deb-src`` line of a source's private apt configuration.
+
+    Signed by the Debian archive keyring when it is there. A snapshot.debian.org archive
+    is taken with ``check-valid-until=no``, as snapshot.debian.org says to: its Release
+    files are the archive's of that day, their Valid-Until long past; the signature is
+    still checked, and a pinned version's files are what Debian signed then.
+    """
+    options = [f"signed-by={keyring}"] if keyring.is_file() else []
+    if debian_archive.is_snapshot(source.archive):
+        options.append("check-valid-until=no")
+    shown = f"[{' '.join(options)}] " if options else ""
+    return f"deb-src {shown}{source.archive} {source.suite} main\n"
+
+
+def _apt_errors(output: str) -> str:
+    """apt's ``E:`` lines (each names what failed and why), or its last lines when it
+    printed none: what failed, without the progress around it."""
+    lines = output.rstrip().splitlines()
+    errors = [line for line in lines if line.startswith("E:")]
+    return "\n".join(errors[-6:] if errors else lines[-3:])
+
+
+def _dsc_checksums(dsc: Path, *, what: str) -> list[tuple[str, str]]:
+    """(sha256, file name) of every file a .dsc lists in its Checksums-Sha256 field."""
     text = dsc.read_text(encoding="utf-8", errors="replace")
     block = re.search(r"^Checksums-Sha256:\n((?:[ \t].*\n?)+)", text, re.MULTILINE)
     if block is None:
         raise SourceError(f"{what}: {dsc.name} has no Checksums-Sha256 field")
-    for line in block.group(1).splitlines():
-        fields = line.split()
-        if len(fields) != 3:
-            continue
-        digest, _size, name = fields
+    return [
+        (fields[0], fields[2])
+        for fields in (line.split() for line in block.group(1).splitlines())
+        if len(fields) == 3
+    ]
+
+
+def _dsc_complete(dsc: Path) -> bool:
+    """Every file the .dsc lists is beside it (a set saved by hand, or moved in whole)."""
+    try:
+        return all((dsc.parent / name).is_file() for _, name in _dsc_checksums(dsc, what=""))
+    except SourceError:
+        return False
+
+
+def _refuse_other_version(dsc: Path, source: DebianSource) -> None:
+    """A .dsc saved by hand is of the pinned version, not one saved in the wrong place."""
+    text = dsc.read_text(encoding="utf-8", errors="replace")
+    found = re.search(r"^Version: *(\S+)", text, re.MULTILINE)
+    if found is None or found.group(1) != source.version:
+        where = f"{source.where}: " if source.where else ""
+        what = f"of version {found.group(1)}" if found else "no .dsc"
+        raise SourceError(
+            f"{where}{source.key}: {dsc} is {what}, not {source.version}; remove it, or save "
+            f"the {source.version} one there"
+        )
+
+
+def _verify_dsc_files(dsc: Path, *, what: str) -> None:
+    """Check every file a .dsc lists against its Checksums-Sha256 field."""
+    for digest, name in _dsc_checksums(dsc, what=what):
         path = dsc.parent / name
         if not path.is_file():
             raise SourceError(f"{what}: {name}, listed in {dsc.name}, is missing")

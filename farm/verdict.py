@@ -26,7 +26,15 @@ from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
 from farm.results import TestResult
 from farm.rundir import RunDir, read_all
-from farm.scenario import ALL_SUBDIRS, EXTRA_SERIES, EXTRA_SERIES_ENV, Scenario, UrlPatches
+from farm.scenario import (
+    ALL_SUBDIRS,
+    EXTRA_SERIES,
+    EXTRA_SERIES_ENV,
+    GitSource,
+    Scenario,
+    ThreadPatches,
+    UrlPatches,
+)
 
 _PHASE_STATE: dict[str, gate.CellState] = {
     ids.BuildPhase.PATCH_APPLY: gate.CellState.PATCH_FAILED,
@@ -36,12 +44,17 @@ _PHASE_STATE: dict[str, gate.CellState] = {
 }
 
 
-def reproducer(scenario: Scenario, cell_id: str) -> str:
-    """The command line that builds and tests exactly this cell again."""
+def reproducer(scenario: Scenario, cell_id: str, commit: str = "") -> str:
+    """The command line that builds and tests exactly this cell again: on a git source, on
+    the commit its ref named in this run (``--base``), for ``master`` will have moved on."""
     command = f"farm run {shlex.quote(str(scenario.path))} --only {cell_id}"
+    if commit and isinstance(scenario.source, GitSource):
+        command += f" --base {commit}"
     extra = next((s for s in scenario.series if s.name == EXTRA_SERIES), None)
     if extra is not None and isinstance(extra.source, UrlPatches):
         command = f"{EXTRA_SERIES_ENV}={shlex.quote(extra.source.url)} {command}"
+    elif extra is not None and isinstance(extra.source, ThreadPatches):
+        command = f"{EXTRA_SERIES_ENV}={shlex.quote(extra.source.message_id)} {command}"
     return command
 
 
@@ -56,7 +69,8 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             "arch": cell.arch.value,
             "variant": cell.variant,
             "source_sha256": built.prepared.source_sha256,
-            "reproducer": reproducer(scenario, cell.id),
+            "source_commit": built.prepared.source_commit,
+            "reproducer": reproducer(scenario, cell.id, built.prepared.source_commit),
         }
         failed_fetch = [
             built.prepared.fetch_failures[s.name]

@@ -20,7 +20,7 @@ from farm.rundir import RunDir
 
 
 def run(args: argparse.Namespace) -> int:
-    (scenario,) = load_all([args.scenario])
+    (scenario,) = load_all([args.scenario], base=args.base)
     cells = matrix.select(matrix.cells([scenario]), args.only)
     engine = Engine.connect()
     directory = run_dir(args.run_dir, scenario)

@@ -16,15 +16,26 @@ from farm import history, matrix, rundir, stages
 from farm.engine import Engine
 from farm.errors import EngineError, Interrupted
 from farm.matrix import Cell
-from farm.scenario import EXTRA_SERIES_ENV, Scenario, load_scenario, with_extra_series
-from farm.sources import Cache, default_cache_dir
+from farm.rundir import RunDir
+from farm.scenario import (
+    EXTRA_SERIES_ENV,
+    GitSource,
+    Scenario,
+    load_scenario,
+    with_base,
+    with_extra_series,
+)
+from farm.sources import Cache, default_cache_dir, is_commit_id
 
 _STARTED = time.monotonic()
 
 
-def load_all(paths: Iterable[Path]) -> list[Scenario]:
-    """Load the scenarios, each with the extra series of ``$FARM_EXTRA_SERIES_URL`` if set."""
+def load_all(paths: Iterable[Path], *, base: str | None = None) -> list[Scenario]:
+    """Load the scenarios, each with the extra series of ``$FARM_EXTRA_SERIES_URL`` if set,
+    and on the ``--base`` commit if one is given."""
     scenarios = [load_scenario(path) for path in paths]
+    if base is not None:
+        scenarios = [with_base(s, base, origin="--base") for s in scenarios]
     extra_url = os.environ.get(EXTRA_SERIES_ENV, "").strip()
     if extra_url:
         scenarios = [
@@ -60,22 +71,41 @@ def run_dir(requested: Path | None, scenario: Scenario, *, resume: bool = False)
     return rundir.choose_run_dir(requested, scenario.name, resume=resume).create()
 
 
+def judged_commit(scenario: Scenario, directory: Path) -> str | None:
+    """The commit a run directory's cells say a branch (``ref: master``) named when that run
+    started; None when the source is not on a branch or the directory names no one commit.
+    A resumed run must go on with that glibc, not with wherever the branch is now."""
+    source = scenario.source
+    if not isinstance(source, GitSource) or is_commit_id(source.ref):
+        return None
+    judged = {cell.source_commit for cell in RunDir(directory).read().cells if cell.source_commit}
+    return judged.pop() if len(judged) == 1 else None
+
+
+def resume_command(command: str, scenario: Scenario, directory: Path, base: str | None) -> str:
+    """The command line that goes on with a run: same scenario, directory and base commit
+    (a run on ``master`` resumed tomorrow must not pick up tomorrow's master)."""
+    line = f"farm {command} {scenario.path} --run-dir {directory} --resume"
+    return line + (f" --base {base}" if base else "")
+
+
 def engine_lost(
-    error: EngineError, command: str, scenario: Scenario, directory: Path
+    error: EngineError, command: str, scenario: Scenario, directory: Path, base: str | None = None
 ) -> EngineError:
     """An engine failure mid-run, with what was kept and how to go on once it is back."""
     return EngineError(
         f"{error}\nthe results and logs so far are in {directory}; once the engine is back: "
-        f"farm {command} {scenario.path} --run-dir {directory} --resume"
+        + resume_command(command, scenario, directory, base)
     )
 
 
-def interrupted(command: str, scenario: Scenario, directory: Path) -> Interrupted:
+def interrupted(
+    command: str, scenario: Scenario, directory: Path, base: str | None = None
+) -> Interrupted:
     """The error that ends a run stopped by Ctrl-C or SIGTERM: what is kept, how to go on."""
     return Interrupted(
         f"interrupted; the farm's containers are stopped, and the results and logs so far are "
-        f"in {directory}\nresume with: farm {command} {scenario.path} --run-dir {directory} "
-        "--resume"
+        f"in {directory}\nresume with: " + resume_command(command, scenario, directory, base)
     )
 
 
@@ -118,11 +148,18 @@ def run_session(
 
     ``place`` (``farm try``) writes the scenario to run into the new run directory and
     returns its file; ``args.scenario`` is then a checked copy of it outside, read only to
-    check the options first. The run is of the scenario in the directory, which is removed
-    again if placing it fails."""
-    (scenario,) = [load_scenario(args.scenario)] if place else load_all([args.scenario])
-    cells = matrix.select(matrix.cells([scenario]), args.only)
+    check the options first (it is already on its base: ``args.base`` is None). The run is of
+    the scenario in the directory, which is removed again if placing it fails."""
+    if place is not None:
+        (scenario,) = [load_scenario(args.scenario)]
+    else:
+        (scenario,) = load_all([args.scenario], base=args.base)
     choice = rundir.choose_run_dir(args.run_dir, scenario.name, resume=args.resume)
+    base: str | None = args.base
+    if args.resume and base is None and (base := judged_commit(scenario, choice.path)):
+        progress(f"resuming on glibc commit {base}, the one this run started on")
+        scenario = with_base(scenario, base, origin=f"{choice.path}/cells")
+    cells = matrix.select(matrix.cells([scenario]), args.only)
     options = make_options(scenario, cells, choice.path)
     engine = Engine.connect()
     existed = choice.path.exists()
@@ -142,6 +179,6 @@ def run_session(
     try:
         return body(Session(command, options, engine))
     except KeyboardInterrupt:
-        raise interrupted(command, scenario, directory) from None
+        raise interrupted(command, scenario, directory, base) from None
     except EngineError as error:
-        raise engine_lost(error, command, scenario, directory) from None
+        raise engine_lost(error, command, scenario, directory, base) from None

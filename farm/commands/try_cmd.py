@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             raise ScenarioError(
                 f"the scenario made from {template.path} is refused: {error}"
             ) from None
-        checked_args = argparse.Namespace(**{**vars(args), "scenario": checked})
+        # The made scenario is on its base already: farm run's --base is not applied again.
+        checked_args = argparse.Namespace(**{**vars(args), "scenario": checked, "base": None})
         return common.run_session(
             "run",
             checked_args,

@@ -200,6 +200,7 @@ def _provenance(*cells: CellStatus | None) -> str:
             ("image", cell.image_tag),
             ("image id", cell.image_id),
             ("glibc source sha256", cell.source_sha256),
+            ("glibc commit", cell.source_commit),
             ("series sha256", cell.series_sha256),
             ("reproduce", cell.reproducer),
         ]

@@ -24,7 +24,8 @@ Schema (version 1); every date is ISO 8601 (``YYYY-MM-DD``), every enum its uppe
     cell: scenario, arch, variant, cell ("<scenario>-<arch>-<variant>"), state ("BUILT",
         "SOURCE_FAILED", "PATCH_FAILED", "CONFIGURE_FAILED", "BUILD_FAILED", "NOT_RUN"),
         message, failed_patch ({number, subject, reject} or null), image_tag, image_id,
-        source_sha256, series_sha256, reproducer (the farm command line for this cell)
+        source_sha256, source_commit (a git source's commit, else ""), series_sha256,
+        reproducer (the farm command line for this cell)
     series verdict: series, variant, verdict, patches ([{number, subject}]),
         reproducers ([str]), arches ([arch verdict])
     arch verdict: scenario, arch, series, verdict, reasons ([str], the first ones decide),

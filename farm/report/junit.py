@@ -67,6 +67,7 @@ def _suite(
             ("image", cell.image_tag),
             ("image_id", cell.image_id),
             ("source_sha256", cell.source_sha256),
+            ("source_commit", cell.source_commit),
             ("series_sha256", cell.series_sha256),
             ("reproducer", cell.reproducer),
         ):

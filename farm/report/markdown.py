@@ -283,6 +283,7 @@ def _cell_lines(cell: CellStatus) -> list[str]:
         ("image", cell.image_tag),
         ("image id", cell.image_id),
         ("glibc source sha256", cell.source_sha256),
+        ("glibc commit", cell.source_commit),
         ("series sha256", cell.series_sha256),
     ]
     lines = [f"- {code(cell.cell)}: {cell.state.value}"]

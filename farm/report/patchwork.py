@@ -120,6 +120,11 @@ def patchwork_checks(result: GateResult, *, target_url: str = "") -> tuple[Patch
     for series in result.series:
         for arch in series.arches:
             description = f"{arch.verdict.value}: " + "; ".join(arch.reasons)
+            base = arch.baseline_cell.source_commit if arch.baseline_cell else ""
+            if base:  # the branch will have moved on: say which glibc was judged
+                description = f"{arch.verdict.value} on glibc {base[:12]}: " + "; ".join(
+                    arch.reasons
+                )
             checks.append(
                 PatchworkCheck(
                     series=series.series,

@@ -201,6 +201,22 @@ def test_offline_render_names_the_git_source_and_where_its_mirror_goes(
     assert "Traceback" not in output
 
 
+def test_offline_the_master_scenario_names_sourceware_and_where_its_mirror_goes(
+    offline: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """glibc-master has no series of its own (`farm try` brings one); offline, its source
+    fails as the other git sources do, naming master and the mirror to put there."""
+    path = tmp_path / "scenarios" / "glibc-master.yaml"
+    path.parent.mkdir()
+    shutil.copyfile(SCENARIOS / "glibc-master.yaml", path)
+    status, output = render(path, tmp_path, capsys)
+    assert status == 2
+    assert "cannot clone https://sourceware.org/git/glibc.git" in output
+    assert "git:https://sourceware.org/git/glibc.git@master" in output
+    assert str(tmp_path / "cache" / "git") in output and "Offline?" in output
+    assert "Traceback" not in output and not path.with_suffix(".lock").exists()
+
+
 def stand_in_tarball(path: Path, top: str) -> None:
     """A tiny glibc-shaped tarball: the farm only hashes it before rendering."""
     source = path.parent / "stand-in" / top
