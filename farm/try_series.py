@@ -44,7 +44,9 @@ The glibc tests (`select_glibc_tests`), from the files the series touches:
   directories select nothing;
 - ``--full`` selects ``all``: every subdirectory, glibc's whole testsuite.
 
-The farm's own case families are the template's ``tests.cases``, unchanged.
+The template's own ``tests.glibc`` (the glibc tests about what the farm is for: dlmopen,
+rseq, ...) is kept beside them, and the farm's case families are the template's
+``tests.cases``, unchanged.
 """
 
 from __future__ import annotations
@@ -318,7 +320,8 @@ class GlibcSelection:
 
     @property
     def subdirs(self) -> tuple[str, ...]:
-        return tuple(entry.rstrip("/") for entry in self.entries)
+        """The subdirectories some of whose tests run: whole, or by a ``subdir/test`` glob."""
+        return tuple(dict.fromkeys(entry.split("/", 1)[0] for entry in self.entries))
 
 
 def subdirs_for_file(path: str) -> tuple[tuple[str, ...], str]:
@@ -354,11 +357,16 @@ def subdirs_for_file(path: str) -> tuple[tuple[str, ...], str]:
     return WIDE_SET, f"{top}/ is no glibc subdirectory the farm knows: the wide set"
 
 
-def select_glibc_tests(files: Iterable[str], *, full: bool) -> GlibcSelection:
-    """``tests.glibc`` for a series touching ``files``, by the rules of the docstring."""
+def select_glibc_tests(
+    files: Iterable[str], *, full: bool, template: Sequence[str] = ()
+) -> GlibcSelection:
+    """``tests.glibc`` for a series touching ``files``, by the rules of the docstring, with
+    the template's own ``tests.glibc`` kept (a ``subdir/test`` glob of a subdirectory now
+    run whole goes, as the loader wants a test selected once)."""
     files = tuple(files)
-    if full:
-        return GlibcSelection((ALL_SUBDIRS,), ("--full: all of glibc's testsuite",))
+    if full or ALL_SUBDIRS in template:
+        why = "--full" if full else "the template's tests.glibc"
+        return GlibcSelection((ALL_SUBDIRS,), (f"{why}: all of glibc's testsuite",))
     chosen: set[str] = set()
     reasons: list[str] = []
     for path in files:
@@ -366,7 +374,19 @@ def select_glibc_tests(files: Iterable[str], *, full: bool) -> GlibcSelection:
         chosen.update(subdirs)
         selected = ", ".join(f"{s}/" for s in subdirs) if subdirs else "nothing"
         reasons.append(f"{path} -> {selected} ({why})")
-    return GlibcSelection(tuple(f"{s}/" for s in sorted(chosen)), tuple(reasons))
+    whole = [entry for entry in template if entry.endswith("/")]
+    chosen.update(entry.rstrip("/") for entry in whole)
+    reasons += [f"{entry} (the template's)" for entry in whole]
+    kept: list[str] = []
+    for glob in (entry for entry in template if not entry.endswith("/")):
+        subdir_glob = glob.split("/", 1)[0]
+        within = sorted(s for s in chosen if fnmatch.fnmatchcase(s, subdir_glob))
+        if within:
+            reasons.append(f"{glob} (the template's, run with {within[0]}/)")
+        else:
+            kept.append(glob)
+            reasons.append(f"{glob} (the template's)")
+    return GlibcSelection((*(f"{s}/" for s in sorted(chosen)), *kept), tuple(reasons))
 
 
 # --- the scenario made from the template ------------------------------------------------------
@@ -397,8 +417,9 @@ def made_scenario(
     description: str,
 ) -> dict[str, Any]:
     """The template (its YAML as plain data) with its series replaced by ``series`` on
-    ``base`` and ``selection``'s glibc tests; ``expect:`` entries that can only be about the
-    template's other series, or about glibc tests no longer run, are dropped."""
+    ``base`` and ``selection``'s glibc tests (`select_glibc_tests`, given the template's);
+    ``expect:`` entries that can only be about the template's other series, or about glibc
+    tests not run, are dropped."""
     data = copy.deepcopy(dict(template))
     glibc = data["glibc"]
     source = glibc["source"]
@@ -416,12 +437,6 @@ def made_scenario(
     ]
     data.pop("stacked", None)
     tests = data["tests"]
-    if not selection.entries and not tests.get("cases"):
-        raise UsageError(
-            "the series touches no file with tests (" + "; ".join(selection.reasons) + ") and "
-            "the template runs no farm cases: nothing would be tested; pass --full to run all "
-            "of glibc's testsuite"
-        )
     if selection.entries:
         tests["glibc"] = list(selection.entries)
     else:

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     files = dict.fromkeys(
         path for patch in fetched.revision.patches for path in files_touched(patch)
     )
-    selection = try_series.select_glibc_tests(files, full=args.full)
+    selection = try_series.select_glibc_tests(files, full=args.full, template=template.tests.glibc)
     made = make(template, fetched, base, selection)
     with tempfile.TemporaryDirectory(prefix="farm-try-") as scratch:
         # Loaded once outside the run directory: a scenario the loader refuses is refused

@@ -108,7 +108,8 @@ def test_the_made_scenario_repeats_the_run_on_the_same_images(
 
 def _note_mail(version: int, message_id: str) -> bytes:
     """A one-patch series that adds a file under manual/ (which has no tests and is not
-    built): it applies to any glibc, selects no glibc test, and must be accepted."""
+    built): it applies to any glibc, adds no glibc subdirectory to the template's tests,
+    and must be accepted."""
     tag = "PATCH" if version == 1 else f"PATCH v{version}"
     return (
         "From: Dev <dev@example.org>\n"
@@ -127,15 +128,21 @@ def _note_mail(version: int, message_id: str) -> bytes:
     ).encode()
 
 
-def _accepted_without_glibc_tests(status: int, stdout: str, directory: Path, series: str) -> None:
+def _accepted_on_the_template_s_tests(
+    status: int, stdout: str, directory: Path, series: str
+) -> None:
     assert status == 0, stdout[-5000:]
     report = _report(directory)
     assert [(s["series"], [a["verdict"] for a in s["arches"]]) for s in report["series"]] == [
         (series, ["ACCEPT"])
     ]
-    assert "glibc tests: none\n  manual/farm-try.texi -> nothing" in stdout
+    assert (
+        "glibc tests: elf/tst-dlmopen1 elf/tst-dlmopen3\n  manual/farm-try.texi -> nothing"
+        in stdout
+    )
     ran = {t["test"] for t in report["tests"]}
-    assert ran and all(t.startswith("farm/dlmopen/") for t in ran), sorted(ran)
+    glibc = {t for t in ran if not t.startswith("farm/dlmopen/")}
+    assert glibc == {"glibc/elf/tst-dlmopen1", "glibc/elf/tst-dlmopen3"}, sorted(ran)
 
 
 def test_try_a_patchwork_series_by_id(run_root: Path) -> None:
@@ -146,7 +153,7 @@ def test_try_a_patchwork_series_by_id(run_root: Path) -> None:
         result = farm("try", "4711", "--api-url", patchwork.url, "--scenario", TEMPLATE,
                       "--run-dir", directory, "--only", "*x86_64*")  # fmt: skip
     assert "series:      patchwork series 4711 'manual: a note for farm try'" in result.stdout
-    _accepted_without_glibc_tests(result.returncode, result.stdout, directory, "patchwork-4711")
+    _accepted_on_the_template_s_tests(result.returncode, result.stdout, directory, "patchwork-4711")
 
 
 def test_try_a_message_id_takes_the_newest_revision(run_root: Path) -> None:
@@ -156,5 +163,5 @@ def test_try_a_message_id_takes_the_newest_revision(run_root: Path) -> None:
         result = farm("try", "<note-1@example.org>", "--inbox", inbox.url, "--scenario",
                       TEMPLATE, "--run-dir", directory, "--only", "*x86_64*")  # fmt: skip
     assert "v2, the newest revision in the thread (also there: v1)" in result.stdout
-    _accepted_without_glibc_tests(result.returncode, result.stdout, directory, "thread-v2")
+    _accepted_on_the_template_s_tests(result.returncode, result.stdout, directory, "thread-v2")
     assert b"revision 2" in (directory / "try-series.mbox").read_bytes()

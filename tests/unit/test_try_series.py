@@ -498,7 +498,8 @@ def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Pat
         requested=None, resolve=resolve,
     )  # fmt: skip
     files = [f for p in fetched.revision.patches for f in files_touched(p)]
-    made = try_cmd.make(template, fetched, base, select_glibc_tests(files, full=False))
+    selection = select_glibc_tests(files, full=False, template=template.tests.glibc)
+    made = try_cmd.make(template, fetched, base, selection)
     out = tmp_path / "run"
     out.mkdir()
     return made.write(out)
@@ -537,27 +538,38 @@ def test_a_git_template_is_pinned_to_the_chosen_commit_and_keeps_its_paths(
     assert scenario.source == GitSource(str(repo), base)  # the range's base, a full id
     assert scenario.prepare[0] == load_scenario(template).prepare[0]  # absolute now
     assert not scenario.stacked and len(scenario.series) == 1
-    # Kept: "*" on a farm case; dropped: the other series', and misc/ which is not run now.
+    # Kept: "*" and baseline ones; dropped: the one about the template's other series.
     assert [(e.variant, e.test) for e in scenario.expectations] == [
         ("*", "farm/dlmopen/newlm-isolation"),
+        ("baseline", "glibc/misc/tst-x"),
         ("*", "glibc/elf/tst-*"),
     ]
-    assert scenario.tests.glibc == ("elf/", "nptl/")
+    assert scenario.tests.glibc == ("elf/", "misc/", "nptl/")  # the template's misc/ too
 
 
-def test_a_series_touching_only_documentation_on_a_template_without_cases_is_refused(
+def test_the_template_glibc_tests_are_kept_beside_the_series_subdirectories() -> None:
+    template = ("elf/tst-dlmopen*", "misc/tst-rseq*", "nptl/tst-rseq-nptl", "dlfcn/")
+    selection = select_glibc_tests(["elf/dl-open.c"], full=False, template=template)
+    assert selection.entries == ("dlfcn/", "elf/", "misc/tst-rseq*", "nptl/tst-rseq-nptl")
+    assert selection.reasons[1:] == (
+        "dlfcn/ (the template's)",
+        "elf/tst-dlmopen* (the template's, run with elf/)",
+        "misc/tst-rseq* (the template's)",
+        "nptl/tst-rseq-nptl (the template's)",
+    )
+    docs = select_glibc_tests(["NEWS"], full=False, template=template)
+    assert docs.entries == ("dlfcn/", "elf/tst-dlmopen*", "misc/tst-rseq*", "nptl/tst-rseq-nptl")
+    assert select_glibc_tests(["NEWS"], full=False, template=("all",)).entries == ("all",)
+
+
+def test_a_documentation_series_runs_the_template_s_own_tests(
     tmp_path: Path, where: try_sources.Where
 ) -> None:
-    template = tmp_path / "t.yaml"
-    template.write_text(
-        "name: t\nglibc:\n  version: '2.36'\n  source:\n    debian: {version: 2.36-9}\n"
-        "arches: [x86_64]\ntests:\n  glibc: [elf/]\n"
-    )
     diff = tmp_path / "news.diff"
     diff.write_text("--- a/NEWS\n+++ b/NEWS\n@@ -1 +1 @@\n-a\n+b\n")
     fetched = try_sources.fetch(classify([str(diff)]), where)
-    with pytest.raises(UsageError, match="nothing would be tested; pass --full"):
-        _made(template, fetched, tmp_path)
+    scenario = load_scenario(_made(FIXTURE_TEMPLATE, fetched, tmp_path))
+    assert scenario.tests.glibc == load_scenario(FIXTURE_TEMPLATE).tests.glibc
 
 
 def test_the_quilt_series_of_the_template_is_not_in_the_made_scenario(
