@@ -36,6 +36,7 @@ from farm.scenario import (
 from farm.series import files_touched
 from farm.try_series import BaseChoice, GlibcSelection, RemoteBranch, SeriesEntry
 from farm.try_sources import FetchedSeries
+from farm.yamlnode import control_character
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,19 +136,22 @@ def make(
     bare = fetched.bare_diff
     entry = SeriesEntry(
         name=name,
-        summary=f"{revision.subject} ({fetched.origin})",
+        summary=shown(f"{revision.subject} ({fetched.origin})"),
         kind="patch" if bare else "mbox",
         file_name=RunDir(Path()).try_series(bare_diff=bare).name,
     )
     patches = [f"  {p.number}/{len(revision.patches)} {p.subject}" for p in revision.patches]
     cases = ", ".join(template.tests.cases) or "none"
-    lines = (
-        f"series:      {fetched.origin}",
-        *patches,
-        f"base:        {base.reason}",
-        f"glibc tests: {' '.join(selection.entries) or 'none'}",
-        *(f"  {reason}" for reason in selection.reasons),
-        f"farm cases:  {cases} (the template's tests.cases)",
+    lines = tuple(
+        shown(line)
+        for line in (
+            f"series:      {fetched.origin}",
+            *patches,
+            f"base:        {base.reason}",
+            f"glibc tests: {' '.join(selection.entries) or 'none'}",
+            *(f"  {reason}" for reason in selection.reasons),
+            f"farm cases:  {cases} (the template's tests.cases)",
+        )
     )
     data: dict[str, Any] = yaml.safe_load(template.path.read_text(encoding="utf-8"))
     scenario = try_series.made_scenario(
@@ -166,6 +170,13 @@ def make(
         lock=lock if lock.is_file() else None,
         lines=lines,
     )
+
+
+def shown(text: str) -> str:
+    """``text`` (subjects and file names are the series author's) as one line fit to print
+    and to write into the made scenario: a control character, which the scenario loader
+    would refuse and a terminal would obey, becomes ``?``."""
+    return "".join("?" if control_character(char) else char for char in text)
 
 
 def _run(session: common.Session, made: MadeScenario) -> int:

@@ -584,6 +584,21 @@ def test_the_quilt_series_of_the_template_is_not_in_the_made_scenario(
     assert scenario.series[0].name == "file-x"
 
 
+def test_a_subject_with_control_characters_is_shown_and_written_harmless(
+    tmp_path: Path, where: try_sources.Where
+) -> None:
+    mail = tmp_path / "evil.mbox"
+    mail.write_bytes(
+        b"From: x@example.org\nSubject: [PATCH] elf: \x1b[31mred\x1b[0m =?utf-8?q?a=07b?=\n\n"
+        b"body\n---\n--- a/elf/x.c\n+++ b/elf/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+    )
+    fetched = try_sources.fetch(classify([str(mail)]), where)
+    assert "\x1b" in fetched.revision.patches[0].subject  # the mail says so; the farm shows
+    scenario = load_scenario(_made(FIXTURE_TEMPLATE, fetched, tmp_path))
+    assert "?[31mred?[0m a?b" in scenario.series[0].summary
+    assert "\x1b" not in scenario.description and "\x07" not in scenario.description
+
+
 # --- bad input through the command leaves nothing behind -------------------------------------
 
 
