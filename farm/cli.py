@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from farm import __version__
+from farm import __version__, scrub
 from farm.commands import post_checks_cmd
 from farm.errors import FarmError
 from farm.matrix import MatrixJobs
@@ -464,7 +464,8 @@ def _main_mapped(argv: Sequence[str] | None) -> int:
     try:
         return main_inner(argv)
     except FarmError as error:
-        print(f"farm: error: {error}", file=sys.stderr)
+        # Messages quote files, servers and the command line: no escape reaches the terminal.
+        print(f"farm: error: {scrub.PLAIN.text(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("farm: interrupted; results and logs written so far are kept", file=sys.stderr)
@@ -476,7 +477,9 @@ def _main_mapped(argv: Sequence[str] | None) -> int:
         # directory that became a file). The user can act on the path and the reason.
         logging.getLogger(__name__).debug("file system error", exc_info=True)
         where = f"{error.filename}: " if error.filename else ""
-        print(f"farm: error: {where}{error.strerror or error}", file=sys.stderr)
+        print(
+            f"farm: error: {scrub.PLAIN.text(f'{where}{error.strerror or error}')}", file=sys.stderr
+        )
         return FarmError.exit_code
 
 

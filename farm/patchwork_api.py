@@ -12,28 +12,39 @@ failed. Here every request goes over one ``http.client`` connection, so:
 - a check is posted only when patchwork answers ``201 Created`` and echoes the check back;
 - every refusal is explained from patchwork's own ``detail`` (a wrong token is 403
   ``{"detail": "Invalid token."}`` there, not 401: Django REST framework answers 403 when its
-  first authentication class, the session, sends no challenge).
+  first authentication class, the session, sends no challenge);
+- every request has a deadline for the whole of it (``--timeout``), not only for each read of
+  the socket: a server that accepts and then sends one byte a second would pass every read
+  timeout and hold the farm forever, so a watchdog shuts the socket down when time is up;
+- every id taken from an answer is a positive integer (`is_patchwork_id`): ``true`` is an
+  ``int`` to Python and would have been patch 1;
+- a patch's detail carries its ``project`` and ``series`` (`PatchInfo`), so the caller can
+  refuse a patch of another project or series before posting anything.
 
 Errors: `PatchworkError` (exit 2) is input the user must fix, found before anything is
 posted (a bad URL, an invalid token, an unknown patch or series). `PatchworkPostError`
 (exit 3) is a post that failed or whose fate is unknown. The token is never part of a
-message, even when a server echoes it back.
+message, even when a server echoes it back: whatever of an answer reaches a message passes
+through the client's `farm.scrub.Scrubber` (the token, URL credentials, terminal control).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
 import re
 import socket
 import ssl
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from farm.errors import FarmError
+from farm.scrub import PLAIN, Scrubber
 
 #: Longest answer read from patchwork; a series of a few hundred patches is well below.
 MAX_ANSWER_BYTES = 4 << 20
@@ -46,6 +57,9 @@ CONTEXT_RE = re.compile(r"[-a-zA-Z0-9_]+")
 TARGET_URL_MAX = 200
 #: Check states patchwork knows (its ``Check.STATE_CHOICES``).
 STATES = ("pending", "success", "warning", "fail")
+#: Patchwork's ids are database keys: positive, and at most a BigAutoField's maximum.
+MAX_ID = 2**63 - 1
+_ID_TEXT = re.compile(r"[0-9]{1,19}")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no space either: nothing in a URL or token needs one
@@ -68,6 +82,23 @@ class PatchworkPostError(FarmError):
 
 class _Unreachable(PatchworkPostError):
     """Nothing was sent: the connection could not be made."""
+
+
+def is_patchwork_id(value: object) -> bool:
+    """An id as patchwork's JSON has it: a positive ``int`` of at most `MAX_ID`; not a bool
+    (``True == 1``), a float, a string or a number past any database key."""
+    return type(value) is int and 0 < value <= MAX_ID
+
+
+def parse_patchwork_id(text: str) -> int | None:
+    """An id typed by a user (``--series 40``): ASCII digits only (``str.isdecimal`` also takes
+    Arabic-Indic digits, and ``int`` of 5000 digits raises), positive, at most `MAX_ID`;
+    None otherwise, for the caller to say what it expected."""
+    text = text.strip()
+    if not _ID_TEXT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
 
 
 def check_timeout(timeout: float) -> float:
@@ -94,28 +125,31 @@ class ApiRoot:
         """Validate ``url`` (what git-pw keeps as ``pw.server``); `PatchworkError` if unusable."""
         example = "e.g. https://patchwork.sourceware.org/api/1.3"
         url = url.strip()  # a variable or file may end in a newline
+        shown = f"'{PLAIN.line(url)}'"  # without credentials or control characters
         if not url or _CONTROL.search(url):
-            raise PatchworkError(f"patchwork API URL {url!r} is empty or has spaces; {example}")
+            raise PatchworkError(
+                f"patchwork API URL {shown} is empty or has spaces or control characters; {example}"
+            )
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            message = f"patchwork API URL {url!r} is malformed ({exc}); {example}"
+            message = f"patchwork API URL {shown} is malformed ({PLAIN.line(str(exc))}); {example}"
             raise PatchworkError(message) from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PatchworkError(f"patchwork API URL must be http(s)://host/api/..., got {url!r}")
+            raise PatchworkError(f"patchwork API URL must be http(s)://host/api/..., got {shown}")
         if parts.username is not None or parts.password is not None:
             raise PatchworkError(
                 "patchwork API URL must not carry credentials (they would be shown in messages); "
                 "give the token with $FARM_PATCHWORK_TOKEN, --token-file or git config pw.token"
             )
         if parts.query or parts.fragment:
-            raise PatchworkError(f"patchwork API URL {url!r} must not have a query or fragment")
+            raise PatchworkError(f"patchwork API URL {shown} must not have a query or fragment")
         path = parts.path.rstrip("/")
         if "api" not in path.split("/"):
             raise PatchworkError(
-                f"{url!r} is not patchwork's API: its path has no /api part; "
-                f"use {url.rstrip('/')}/api/1.3 (as in git-pw's pw.server)"
+                f"{shown} is not patchwork's API: its path has no /api part; "
+                f"use {PLAIN.line(url.rstrip('/'))}/api/1.3 (as in git-pw's pw.server)"
             )
         return cls(parts.scheme, parts.hostname, port, path)
 
@@ -143,9 +177,6 @@ class Token:
             )
         return cls(value)
 
-    def scrub(self, text: str) -> str:
-        return text.replace(self.value, "<token>")
-
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -157,12 +188,35 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectInfo:
+    """A patchwork project as a patch's detail embeds it (``id``, ``link_name``, ``name``)."""
+
+    id: int
+    link_name: str
+    name: str = ""
+
+    def is_named(self, configured: str) -> bool:
+        """Whether ``configured`` (``--project``, git-pw's ``pw.project``) names this project
+        the way patchwork's ``?project=`` filter takes it: an id, else the link name in any
+        case."""
+        number = parse_patchwork_id(configured)
+        if number is not None:
+            return number == self.id
+        return configured.strip().casefold() == self.link_name.casefold()
+
+    def __str__(self) -> str:
+        return f"{self.link_name} (id {self.id})"
+
+
+@dataclass(frozen=True, slots=True)
 class PatchInfo:
-    """A patch as patchwork lists it: its id, subject line and series (if any)."""
+    """A patch as patchwork lists it: its id, subject line, series (if any) and, from its
+    detail (not from a series' listing, which embeds no project), its project."""
 
     id: int
     name: str
     series_ids: tuple[int, ...] = ()
+    project: ProjectInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,39 +241,74 @@ class PostedCheck:
 
 @dataclass(frozen=True, slots=True)
 class PatchworkClient:
-    """One patchwork instance, one token, one timeout per request."""
+    """One patchwork instance, one token, one deadline per request (``timeout`` seconds)."""
 
     root: ApiRoot
     token: Token | None
     timeout: float
 
+    @property
+    def scrubber(self) -> Scrubber:
+        """The one scrubber for whatever of this client's requests and answers is shown."""
+        return Scrubber((self.token.value,) if self.token is not None else ())
+
     # ------------------------------------------------------------------ lookups
 
     def patch(self, patch_id: int) -> PatchInfo:
-        """The patch ``patch_id``; `PatchworkError` when patchwork has no such patch."""
-        answer = self._request("GET", f"patches/{int(patch_id)}/")
+        """The patch ``patch_id`` with its project and series, from its detail; `PatchworkError`
+        when patchwork has no such patch."""
+        answer = self._request("GET", f"patches/{_id(patch_id)}/")
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise self._refusal(answer, f"looking up patch {patch_id}", not_found="patch")
-        return _patch_info(answer.body, f"patch {patch_id}")
+        info = self._patch_info(answer.body, f"patch {patch_id}")
+        if info.id != patch_id:
+            raise PatchworkPostError(
+                f"{self.root.url()}: asked for patch {patch_id}, patchwork answered with patch "
+                f"{info.id}: this is not patchwork's API at this URL, or a proxy mixes answers"
+            )
+        project = answer.body.get("project")
+        if not isinstance(project, dict) or not is_patchwork_id(project.get("id")):
+            raise PatchworkPostError(
+                f"{self.root.url()}: patchwork's detail of patch {patch_id} names no project "
+                "(an object with a positive id); the farm will not post on a patch whose "
+                "project it cannot check"
+            )
+        link_name, name = project.get("link_name"), project.get("name")
+        return PatchInfo(
+            info.id,
+            info.name,
+            info.series_ids,
+            ProjectInfo(
+                project["id"],
+                link_name if isinstance(link_name, str) else "",
+                name if isinstance(name, str) else "",
+            ),
+        )
 
     def series(self, series_id: int) -> SeriesInfo:
         """The series ``series_id`` (the number in patchwork's ``/series/<id>/`` URLs)."""
-        answer = self._request("GET", f"series/{int(series_id)}/")
+        answer = self._request("GET", f"series/{_id(series_id)}/")
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise self._refusal(answer, f"looking up series {series_id}", not_found="series")
         body = answer.body
+        if body.get("id") != series_id or not is_patchwork_id(body.get("id")):
+            raise PatchworkPostError(
+                f"{self.root.url()}: asked for series {series_id}, patchwork answered with "
+                f"{self.scrubber.line(repr(body.get('id')), limit=40)} as its id"
+            )
         patches = body.get("patches")
         if not isinstance(patches, list):
             raise PatchworkPostError(f"{self.root.url()}: series {series_id} has no patch list")
-        infos = tuple(_patch_info(p, f"series {series_id}") for p in patches)
+        infos = tuple(self._patch_info(p, f"series {series_id}") for p in patches)
         if not infos:
             raise PatchworkError(
                 f"series {series_id} at {self.root.url()} has no patches (a cover letter only?)"
             )
+        name = body.get("name")
         return SeriesInfo(
-            id=int(series_id),
-            name=str(body.get("name") or ""),
-            patches=tuple(PatchInfo(p.id, p.name, (int(series_id),)) for p in infos),
+            id=series_id,
+            name=name if isinstance(name, str) else "",
+            patches=tuple(PatchInfo(p.id, p.name, (series_id,)) for p in infos),
             complete=body.get("received_all") is not False,
         )
 
@@ -228,7 +317,8 @@ class PatchworkClient:
         msgid = message_id.strip().removeprefix("<").removesuffix(">")
         if not msgid or _CONTROL.search(msgid) or "@" not in msgid:
             raise PatchworkError(
-                f"Message-ID {message_id!r} is not a mail's Message-ID (expected id@host)"
+                f"Message-ID '{self.scrubber.line(message_id)}' is not a mail's Message-ID "
+                "(expected id@host)"
             )
         query = {"msgid": msgid, **({"project": project} if project else {})}
         for kind in ("patches", "covers"):
@@ -250,7 +340,7 @@ class PatchworkClient:
                     f"{self.root.url()}; say which with --project (or git config pw.project)"
                 )
             if hits:
-                found = _patch_info(hits[0], f"Message-ID <{msgid}>")
+                found = self._patch_info(hits[0], f"Message-ID <{msgid}>")
                 if not found.series_ids:
                     if kind == "covers":
                         break
@@ -267,7 +357,7 @@ class PatchworkClient:
     def post_check(self, patch_id: int, check: Mapping[str, str]) -> PostedCheck:
         """POST ``check`` to the patch; returns only once patchwork stored it as sent."""
         what = f"check {check.get('context')} on patch {patch_id}"
-        answer = self._request("POST", f"patches/{int(patch_id)}/checks/", body=check)
+        answer = self._request("POST", f"patches/{_id(patch_id)}/checks/", body=check)
         if answer.status != 201:
             raise self._refusal(answer, f"posting {what}", not_found="patch", posting=True)
         echoed = answer.body if isinstance(answer.body, dict) else {}
@@ -276,18 +366,23 @@ class PatchworkClient:
             for key, sent in check.items()
             if (echoed.get(key) or "") != sent  # patchwork echoes an empty target_url as null
         ]
+        if not is_patchwork_id(echoed.get("id")):
+            differs.append("id (not a positive integer)")
         if differs:
             raise PatchworkPostError(
                 f"patchwork answered 201 to {what} but did not echo it back as sent "
                 f"({', '.join(differs)} differ): it may have stored something else; look at "
-                f"{self.root.url(f'patches/{int(patch_id)}/checks/')}",
+                f"{self.root.url(f'patches/{patch_id}/checks/')}",
                 maybe_stored=True,
             )
-        return PostedCheck(patch_id, check["context"], check["state"], str(echoed.get("url") or ""))
+        url = echoed.get("url")
+        return PostedCheck(
+            patch_id, check["context"], check["state"], url if isinstance(url, str) else ""
+        )
 
     def checks(self, patch_id: int) -> list[dict[str, Any]]:
         """The checks stored on a patch (to read back what was posted)."""
-        answer = self._request("GET", f"patches/{int(patch_id)}/checks/")
+        answer = self._request("GET", f"patches/{_id(patch_id)}/checks/")
         if answer.status != 200 or not isinstance(answer.body, list):
             doing = f"reading the checks of patch {patch_id}"
             raise self._refusal(answer, doing, not_found="patch")
@@ -316,60 +411,107 @@ class PatchworkClient:
             connection = http.client.HTTPConnection(
                 self.root.host, self.root.port, timeout=self.timeout
             )
+        deadline = _Deadline(connection, self.timeout)
         try:
             try:
                 connection.connect()
             except (OSError, ssl.SSLError) as exc:
+                if deadline.expired.is_set():
+                    raise _Unreachable(self._late(url, "while connecting")) from exc
                 raise _Unreachable(
-                    f"could not connect to patchwork at {self.root.url()} ({_why(exc)}); nothing "
-                    "was sent. Check the API URL and the network"
+                    f"could not connect to patchwork at {self.root.url()} ({self._why(exc)}); "
+                    "nothing was sent. Check the API URL and the network"
                 ) from exc
+            if deadline.expired.is_set():  # connected only as time ran out: nothing can stop
+                # the reads that would follow, since the watchdog found no socket to shut down
+                connection.close()
+                raise _Unreachable(self._late(url, "while connecting") + "; nothing was sent")
             try:
                 connection.request(method, selector, body=data, headers=headers)
             except OSError as exc:  # the server went away before it had the whole request
+                happened = (
+                    self._late(url, "while the farm was sending")
+                    if deadline.expired.is_set()
+                    else f"patchwork at {self.root.url()} closed the connection while the farm "
+                    f"was sending ({self._why(exc)})"
+                )
                 raise PatchworkPostError(
-                    f"patchwork at {self.root.url()} closed the connection while the farm was "
-                    f"sending ({_why(exc)}); the request did not arrive whole, so nothing "
-                    "was stored by it"
+                    f"{happened}; the request did not arrive whole, so nothing was stored by it"
                 ) from exc
             try:
                 response = connection.getresponse()
                 raw = response.read(MAX_ANSWER_BYTES + 1)
             except (OSError, http.client.HTTPException) as exc:
-                stalled = isinstance(exc, TimeoutError | socket.timeout)
-                happened = (
-                    f"did not answer within {self.timeout:g} s"
-                    if stalled
-                    else f"closed the connection without a whole answer ({_why(exc)})"
+                stalled = deadline.expired.is_set() or isinstance(
+                    exc, TimeoutError | socket.timeout
                 )
-                raise PatchworkPostError(
-                    f"patchwork at {url} {happened}",
-                    maybe_stored=method == "POST",
-                ) from exc
+                happened = (
+                    self._late(url)
+                    if stalled
+                    else f"patchwork at {url} closed the connection without a whole answer "
+                    f"({self._why(exc)})"
+                )
+                raise PatchworkPostError(happened, maybe_stored=method == "POST") from exc
+            if deadline.expired.is_set():  # the socket was shut down under a short read
+                raise PatchworkPostError(self._late(url), maybe_stored=method == "POST")
         finally:
+            deadline.cancel()
             connection.close()
         if len(raw) > MAX_ANSWER_BYTES:
             raise PatchworkPostError(f"patchwork at {url} answered more than {MAX_ANSWER_BYTES} B")
-        text = self._scrub(raw.decode("utf-8", errors="replace"))
+        text = raw.decode("utf-8", errors="replace")
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, a 5000-digit number, nested too deep
             parsed = None
         return Answer(
-            response.status, response.reason, response.getheader("Location") or "", parsed, text
+            response.status,
+            self.scrubber.line(response.reason or ""),
+            self.scrubber.line(response.getheader("Location") or "", limit=2000),
+            parsed,
+            self.scrubber.text(text),
         )
 
-    def _scrub(self, text: str) -> str:
-        return self.token.scrub(text) if self.token is not None else text
+    def _late(self, url: str, when: str = "") -> str:
+        where = f" {when}" if when else ""
+        return (
+            f"patchwork at {url} did not answer within {self.timeout:g} s{where} (the deadline "
+            "of one whole request, --timeout): it stalled, or sent its answer too slowly"
+        )
+
+    def _why(self, exc: BaseException) -> str:
+        """An exception's words (a malformed status line quotes the server) for a message."""
+        said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return self.scrubber.line(said)
+
+    def _patch_info(self, item: object, where: str) -> PatchInfo:
+        """A patch in an answer: its id a positive integer, and every series it names too."""
+        if not isinstance(item, dict) or not is_patchwork_id(item.get("id")):
+            shown = self.scrubber.line(repr(item), limit=200)
+            raise PatchworkPostError(
+                f"patchwork's answer for {where} is not a patch with a positive integer id: {shown}"
+            )
+        series = item.get("series", [])
+        entries = series if isinstance(series, list) else [series]
+        if not all(isinstance(s, dict) and is_patchwork_id(s.get("id")) for s in entries):
+            shown = self.scrubber.line(repr(series), limit=200)
+            raise PatchworkPostError(
+                f"patchwork's answer for {where}: patch {item['id']} names its series as "
+                f"{shown}, not as series with positive integer ids"
+            )
+        name = item.get("name")
+        return PatchInfo(
+            item["id"], name if isinstance(name, str) else "", tuple(s["id"] for s in entries)
+        )
 
     def _refusal(
         self, answer: Answer, doing: str, *, not_found: str = "", posting: bool = False
     ) -> FarmError:
         """Explain an answer that is not the one expected, from patchwork's own detail."""
-        said = _detail(answer)
+        said = self._detail(answer)
         head = f"{doing}: patchwork answered HTTP {answer.status} {answer.reason}".rstrip()
         if answer.status in _REDIRECTS:
-            location = _one_line(self._scrub(answer.location))
+            location = answer.location
             why = "(a POST would silently turn into a GET and store nothing)"
             if not location:
                 return PatchworkError(
@@ -378,7 +520,7 @@ class PatchworkClient:
                 )
             return PatchworkError(
                 f"{head}, pointing to {location}. The farm never follows a redirect {why}: use "
-                f"--api-url {_suggested_root(self.root, location)}"
+                f"--api-url {self.scrubber.line(_suggested_root(self.root, location))}"
             )
         if answer.status in (401, 403) and "token" in said.lower():
             return PatchworkError(
@@ -415,42 +557,57 @@ class PatchworkClient:
             )
         return PatchworkPostError(f"{head} ({said})", maybe_stored=posting and answer.status >= 500)
 
-
-def _patch_info(item: object, where: str) -> PatchInfo:
-    if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-        raise PatchworkPostError(f"patchwork's answer for {where} is not a patch: {item!r:.200}")
-    series = item.get("series")
-    series_ids = tuple(
-        s["id"]
-        for s in (series if isinstance(series, list) else [])
-        if isinstance(s, dict) and isinstance(s.get("id"), int)
-    )
-    return PatchInfo(item["id"], str(item.get("name") or ""), series_ids)
-
-
-def _detail(answer: Answer) -> str:
-    """Patchwork's own words: ``detail``, or field errors as ``field: message``."""
-    body = answer.body
-    if isinstance(body, dict):
-        if isinstance(body.get("detail"), str):
-            return _one_line(body["detail"])
-        parts = []
-        for key, value in body.items():
-            messages = value if isinstance(value, list) else [value]
-            parts.append(f"{key}: {' '.join(str(m) for m in messages)}")
-        return _one_line("; ".join(parts))
-    if answer.text.lstrip().startswith("<"):
-        return "an HTML page, not an answer of patchwork's API: is the API URL right?"
-    return _one_line(answer.text)
+    def _detail(self, answer: Answer) -> str:
+        """Patchwork's own words: ``detail``, or field errors as ``field: message``; scrubbed."""
+        body = answer.body
+        if isinstance(body, dict):
+            if isinstance(body.get("detail"), str):
+                return self.scrubber.line(body["detail"])
+            parts = []
+            for key, value in body.items():
+                messages = value if isinstance(value, list) else [value]
+                parts.append(f"{key}: {' '.join(str(m) for m in messages)}")
+            return self.scrubber.line("; ".join(parts))
+        if answer.text.lstrip().startswith("<"):
+            return "an HTML page, not an answer of patchwork's API: is the API URL right?"
+        return self.scrubber.line(answer.text)
 
 
-def _one_line(text: str) -> str:
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= 300 else flat[:297] + "..."
+class _Deadline:
+    """The deadline of one request: when it passes, the connection's socket is shut down, which
+    wakes a read blocked on it (the per-read socket timeout alone restarts with every byte a
+    trickling server sends)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.expired = threading.Event()
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired.set()
+            sock = self._connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed by the other side
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
 
 
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _id(value: int) -> int:
+    """An id about to go into a request path: the callers validated it; this makes sure."""
+    if not is_patchwork_id(value):
+        raise PatchworkError(f"{value!r} is not a patchwork id (a positive integer)")
+    return value
 
 
 def _suggested_root(root: ApiRoot, location: str) -> str:

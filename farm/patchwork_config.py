@@ -6,17 +6,25 @@ rather than asking for them again. The token may also come from ``$FARM_PATCHWOR
 (a CI secret) or a file; it is stripped (``$(cat file)`` and editors leave a newline) and
 never put into a message. The checks' ``target_url`` (the link reviewers follow) is the
 GitHub Actions run when the standard ``GITHUB_*`` variables say so.
+
+The token file and the checks file are read by `read_regular_file`, the one reader of a file
+``post-checks`` is given: a FIFO (a process substitution ``<(...)`` is one), ``/dev/zero``,
+a directory or a link to one of them is refused by what it is, before a byte is read,
+because reading it would block forever or never end.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
 from farm import command
 from farm.patchwork_api import TARGET_URL_MAX, PatchworkError, Token
+from farm.scrub import PLAIN, without_url_credentials
 
 TOKEN_ENV = "FARM_PATCHWORK_TOKEN"
 #: The largest token file read; a token is 40 characters.
@@ -31,21 +39,64 @@ def git_config(key: str, *, cwd: Path | None = None) -> str:
     return outcome.output.strip() if outcome.ok else ""
 
 
+def read_regular_file(path: Path, *, limit: int, what: str, expected: str) -> bytes:
+    """The bytes of ``path`` when it is a regular file (a link to one is fine) of at most
+    ``limit`` bytes; else `PatchworkError` naming ``what`` (``--token-file``), the file, what
+    it is and ``expected`` (what to give instead)."""
+    shown = f"{what} {PLAIN.line(str(path))}"
+    try:
+        # O_NONBLOCK: opening a FIFO without a writer would block before fstat could tell.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PatchworkError(
+            f"{shown}: cannot open it: {exc.strerror or exc}; give {expected}"
+        ) from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise PatchworkError(
+                f"{shown}: is {_kind(info.st_mode)}, not a regular file (reading it could block "
+                f"or never end); give {expected}"
+            )
+        if info.st_size > limit:
+            raise PatchworkError(
+                f"{shown}: {info.st_size} bytes, more than the {limit} it can be; give {expected}"
+            )
+        with os.fdopen(descriptor, "rb", closefd=False) as stream:
+            raw = stream.read(limit + 1)
+    except OSError as exc:
+        raise PatchworkError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
+    if len(raw) > limit:  # it grew while being read
+        raise PatchworkError(f"{shown}: more than the {limit} bytes it can be; give {expected}")
+    return raw
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO (a pipe)", stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device", stat.S_ISDIR: "a directory", stat.S_ISSOCK: "a socket",
+    }  # fmt: skip
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
 def load_token(*, token_file: Path | None, environ: Mapping[str, str], git_token: str) -> Token:
     """The token from ``--token-file``, else ``$FARM_PATCHWORK_TOKEN``, else ``pw.token``."""
     if token_file is not None:
-        try:
-            with token_file.open("rb") as handle:
-                raw = handle.read(_TOKEN_FILE_MAX + 1)
-        except OSError as exc:
-            raise PatchworkError(f"--token-file {token_file}: {exc.strerror or exc}") from exc
-        if len(raw) > _TOKEN_FILE_MAX:
-            raise PatchworkError(f"--token-file {token_file}: too big for a token")
+        origin = f"--token-file {PLAIN.line(str(token_file))}"
+        raw = read_regular_file(
+            token_file,
+            limit=_TOKEN_FILE_MAX,
+            what="--token-file",
+            expected="a file holding only the token (write it to a file of mode 0600; a pipe "
+            "such as <(...) cannot be read safely), or set $FARM_PATCHWORK_TOKEN",
+        )
         try:
             text = raw.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise PatchworkError(f"--token-file {token_file}: not an ASCII token") from exc
-        return Token.parse(text, origin=f"--token-file {token_file}")
+            raise PatchworkError(f"{origin}: not an ASCII token") from exc
+        return Token.parse(text, origin=origin)
     if environ.get(TOKEN_ENV, "").strip():
         return Token.parse(environ[TOKEN_ENV], origin=f"${TOKEN_ENV}")
     if git_token.strip():
@@ -73,12 +124,18 @@ def check_target_url(url: str, *, origin: str) -> str:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         parts = urllib.parse.urlsplit("")
+    shown = f"'{PLAIN.line(url)}'"
     if (
         parts.scheme not in ("http", "https")
         or not parts.netloc
         or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
     ):
-        raise PatchworkError(f"{origin}: expected an http(s) URL of the report, got {url!r}")
+        raise PatchworkError(f"{origin}: expected an http(s) URL of the report, got {shown}")
+    if without_url_credentials(url) != url or "@" in parts.netloc:
+        raise PatchworkError(
+            f"{origin}: {shown} carries credentials (user:password@); patchwork shows a check's "
+            "target URL to everyone, so give the report's URL without them"
+        )
     if len(url) > TARGET_URL_MAX:
         raise PatchworkError(
             f"{origin}: patchwork stores target URLs of at most {TARGET_URL_MAX} characters, "

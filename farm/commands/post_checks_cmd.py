@@ -6,6 +6,12 @@ taken from the command line (``ps`` shows it). Where the checks go is said the w
 see it: ``--series ID`` (the number in patchwork's ``/series/ID/`` URL) or ``--msgid`` (a
 mail of the series), both resolved through patchwork's API, or ``--patches`` with the ids.
 
+Before the first post every patch's detail is checked against where the checks were asked to
+go: the project (``--project``, ``pw.project``) and the patchwork series (see
+`farm.report.patchwork.post_checks`). Everything printed, and every error's message, passes
+through the client's `farm.scrub.Scrubber`: the token, URL credentials and a server's
+terminal escapes never reach the terminal or a CI log.
+
 Exit status: 0 every check posted and verified; 2 bad input, nothing posted; 3 a post
 failed (the message says how many were posted before and whether the failed one may have
 been stored).
@@ -22,9 +28,10 @@ from pathlib import Path
 
 from farm import patchwork_config
 from farm.commands import common
-from farm.errors import UsageError
-from farm.patchwork_api import ApiRoot, PatchworkClient, check_timeout
+from farm.errors import FarmError, UsageError
+from farm.patchwork_api import ApiRoot, PatchworkClient, check_timeout, parse_patchwork_id
 from farm.report import patchwork
+from farm.scrub import PLAIN, Scrubber
 
 TOKEN_ENV = patchwork_config.TOKEN_ENV
 
@@ -46,7 +53,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="post 'pending' for this scenario's arches instead of a checks file (repeatable)",
     )  # fmt: skip
     post.add_argument("--api-url", help="patchwork's API root (default: git config pw.server)")
-    post.add_argument("--project", help="for --msgid lookups (default: git config pw.project)")
+    post.add_argument(
+        "--project",
+        help="patchwork project (link name or id) every patch must be in; also narrows --msgid "
+        "(default: git config pw.project)",
+    )
     post.add_argument(
         "--series", action="append", default=[], metavar="[SERIES=]ID",
         help="patchwork series id; SERIES= names the farm series when there are several",
@@ -66,7 +77,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     post.add_argument(
         "--token-file", type=Path, help=f"file holding the token (else ${TOKEN_ENV}, pw.token)"
     )
-    post.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    post.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request, all of it (a deadline)"
+    )
     post.set_defaults(handler=run)
 
 
@@ -75,18 +88,14 @@ def parse_patch_ids(values: Sequence[str]) -> dict[str, list[int]]:
     ids: dict[str, list[int]] = {}
     for value in values:
         series, sep, numbers = value.partition("=")
-        parts = numbers.split(",")
-        if (
-            not sep
-            or not series
-            or not all(part.strip().isdecimal() and int(part) > 0 for part in parts)
-            or series in ids
-        ):
+        parsed = [parse_patchwork_id(part) for part in numbers.split(",")]
+        if not sep or not series or None in parsed or series in ids:
             raise UsageError(
-                f"--patches {value!r}: expected SERIES=ID,ID,... with positive patchwork patch "
-                "ids, once per series, e.g. rtld-shared-v12=12345,12346"
+                f"--patches '{PLAIN.line(value, limit=80)}': expected SERIES=ID,ID,... with "
+                "positive patchwork patch ids (digits), once per series, e.g. "
+                "rtld-shared-v12=12345,12346"
             )
-        ids[series] = [int(part) for part in parts]
+        ids[series] = [number for number in parsed if number is not None]
     return ids
 
 
@@ -100,12 +109,23 @@ def _split_named(value: str, option: str, known: Sequence[str]) -> tuple[str, st
     if len(known) == 1 and not (sep and option == "--series"):
         return known[0], value
     raise UsageError(
-        f"{option} {value!r}: say which series it is, as {option} SERIES=...; the series are "
-        f"{', '.join(known) or '(none)'}"
+        f"{option} '{PLAIN.line(value, limit=80)}': say which series it is, as {option} "
+        f"SERIES=...; the series are {PLAIN.line(', '.join(known)) or '(none)'}"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    """`post` with every message of an error scrubbed by the client's scrubber once there is
+    a client (its token), by the plain one before."""
+    scrubbers = [PLAIN]
+    try:
+        return _post(args, scrubbers)
+    except FarmError as error:
+        error.args = (scrubbers[-1].text(str(error)),)
+        raise
+
+
+def _post(args: argparse.Namespace, scrubbers: list[Scrubber]) -> int:
     timeout = check_timeout(args.timeout)
     if (args.checks is None) == (not args.pending):
         raise UsageError(
@@ -119,20 +139,29 @@ def run(args: argparse.Namespace) -> int:
     patch_ids, series_ids, msgids = _destinations(args, known)
     target_url = _target_url(args.target_url)
     client = _client(args, timeout)
-    project = args.project or patchwork_config.git_config("pw.project")
+    scrubbers.append(client.scrubber)
+    say = client.scrubber.line
+    project = (args.project or patchwork_config.git_config("pw.project")).strip()
 
-    found = [(name, client.series(int(number))) for name, number in series_ids]
+    found = [(name, client.series(number)) for name, number in series_ids]
     found += [(name, client.series_of_message(msgid, project=project)) for name, msgid in msgids]
     for name, info in found:
         patch_ids[name] = [p.id for p in info.patches]
         label = f"patchwork series {info.id}" if info.id else "a patch without a series"
-        print(f"{name}: {label} {info.name!r}, patches {', '.join(map(str, patch_ids[name]))}")
+        numbers = ", ".join(map(str, patch_ids[name]))
+        print(f"{say(name, limit=80)}: {label} '{say(info.name)}', patches {numbers}")
         if not info.complete:
             print(
                 f"farm: warning: patchwork has not received every patch of series {info.id} "
                 "yet; posting on those it has",
                 file=sys.stderr,
             )
+    if not project:
+        print(
+            "farm: warning: no --project (or git config pw.project): the patches are only "
+            "checked to be of one project, not of the one you mean",
+            file=sys.stderr,
+        )
 
     if scenarios:
         checks = patchwork.pending_checks(scenarios, list(patch_ids), target_url=target_url)
@@ -142,13 +171,22 @@ def run(args: argparse.Namespace) -> int:
         if target_url:
             checks = tuple(replace(c, target_url=target_url) for c in checks)
     if not checks:
-        raise UsageError(f"{args.checks}: no checks to post for series {', '.join(patch_ids)}")
+        raise UsageError(
+            f"{PLAIN.line(str(args.checks))}: no checks to post for series "
+            f"{PLAIN.line(', '.join(patch_ids))}"
+        )
     if not any(c.target_url for c in checks):
         print(
             "farm: warning: no target URL: reviewers get no link to the report; pass --target-url",
             file=sys.stderr,
         )
-    posted = patchwork.post_checks(checks, client=client, patch_ids=patch_ids)
+    posted = patchwork.post_checks(
+        checks,
+        client=client,
+        patch_ids=patch_ids,
+        project=project,
+        series_ids={name: info.id for name, info in found},
+    )
     patches = len({p.patch_id for p in posted})
     print(
         f"posted {len(posted)} check(s) on {patches} patch(es) at {client.root.url()}, each "
@@ -159,14 +197,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _destinations(
     args: argparse.Namespace, known: Sequence[str]
-) -> tuple[dict[str, list[int]], list[tuple[str, str]], list[tuple[str, str]]]:
+) -> tuple[dict[str, list[int]], list[tuple[str, int]], list[tuple[str, str]]]:
     """Where each series' checks go: patch ids given, series ids and Message-IDs to look up."""
     patch_ids = parse_patch_ids(args.patches)
-    series_ids = [_split_named(v, "--series", known) for v in args.series]
+    named = [_split_named(v, "--series", known) for v in args.series]
     msgids = [_split_named(v, "--msgid", known) for v in args.msgid]
-    for _name, number in series_ids:
-        if not number.strip().isdecimal() or int(number) <= 0:
-            raise UsageError(f"--series {number!r}: expected patchwork's series id, a number")
+    series_ids = []
+    for name, text in named:
+        number = parse_patchwork_id(text)
+        if number is None:
+            raise UsageError(
+                f"--series '{PLAIN.line(text, limit=80)}': expected patchwork's series id, a "
+                "number (positive, digits only), as in its /series/ID/ URL"
+            )
+        series_ids.append((name, number))
     given = [*patch_ids, *(name for name, _ in series_ids), *(name for name, _ in msgids)]
     if not given:
         raise UsageError("say where the checks go: --series ID, --msgid MESSAGE_ID or --patches")

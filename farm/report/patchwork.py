@@ -10,9 +10,12 @@ with the same context replaces it.
 
 Writing and posting are separate steps on purpose: the gate job writes
 ``patchwork-checks.json`` as an artifact without any secret, and only the step that posts
-holds the token. `post_checks` looks every patch up before posting anything (an unknown id,
-a wrong token or a redirect stop it with nothing posted) and counts a check as posted only
-when patchwork answers ``201`` and echoes it (see `farm.patchwork_api`).
+holds the token. `post_checks` looks every patch up before posting anything and counts a
+check as posted only when patchwork answers ``201`` and echoes it (see `farm.patchwork_api`).
+The look-up is where a wrong post is stopped, all or nothing: an unknown id, a wrong token,
+a redirect, a patch of another project than the one configured (``pw.project``), or a
+patch that is not in the patchwork series the checks were asked for (a series listing a
+patch of another series) stop it before the first post.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from farm.patchwork_api import (
     CONTEXT_MAX,
     CONTEXT_RE,
     STATES,
+    PatchInfo,
     PatchworkClient,
     PatchworkError,
     PatchworkPostError,
     PostedCheck,
 )
+from farm.patchwork_config import check_target_url, read_regular_file
 from farm.report.common import clean, write_text
 from farm.scenario import Arch, Scenario
+from farm.scrub import PLAIN
 
 __all__ = ["PatchworkError", "PatchworkPostError"]
 
@@ -43,6 +49,10 @@ SCHEMA_VERSION = 1
 #: Patchwork stores any length, but its UI shows one line; keep the reason readable there.
 DESCRIPTION_LIMIT = 255
 CONTEXT_PREFIX = "glibc-farm"
+#: The largest checks file read: a check is well under 1 KiB, and a run has dozens.
+MAX_CHECKS_FILE_BYTES = 8 << 20
+#: How many of the patches refused by the look-up a message lists.
+_LISTED = 10
 
 _STATE = {Verdict.ACCEPT: "success", Verdict.REJECT: "fail", Verdict.UNDECIDED: "warning"}
 _ARCHES = frozenset(arch.value for arch in Arch)
@@ -176,19 +186,29 @@ def write_patchwork(result: GateResult, path: Path, *, target_url: str = "") -> 
 def read_checks(path: Path) -> tuple[PatchworkCheck, ...]:
     """Read back what `write_patchwork` wrote, for the job that posts; validated, as any
     file from an artifact is untrusted."""
+    shown = PLAIN.line(str(path))
+    raw = read_regular_file(
+        path,
+        limit=MAX_CHECKS_FILE_BYTES,
+        what="checks file",
+        expected="the patchwork-checks.json that farm gate (or farm run) wrote",
+    )
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PatchworkError(f"{path}: cannot read a patchwork checks file: {exc}") from exc
+        document = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON, 5000 digits, too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise PatchworkError(
+            f"{shown}: not a patchwork checks file the farm wrote: {PLAIN.line(reason)}"
+        ) from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_VERSION:
         raise PatchworkError(
-            f"{path}: not a checks file written by the farm's patchwork report "
+            f"{shown}: not a checks file written by the farm's patchwork report "
             f"(expected an object with schema {SCHEMA_VERSION})"
         )
     items = document.get("checks")
     if not isinstance(items, list):
-        raise PatchworkError(f"{path}: 'checks' must be a list")
-    return tuple(_check_from(item, f"{path}: checks[{index}]") for index, item in enumerate(items))
+        raise PatchworkError(f"{shown}: 'checks' must be a list")
+    return tuple(_check_from(item, f"{shown}: checks[{index}]") for index, item in enumerate(items))
 
 
 _FIELDS = {f.name for f in fields(PatchworkCheck)}
@@ -207,12 +227,22 @@ def _check_from(item: object, where: str) -> PatchworkCheck:
         )
     check = PatchworkCheck(**item)
     if check.state not in STATES:
-        raise PatchworkError(f"{where}: state {check.state!r} is not one of {', '.join(STATES)}")
+        raise PatchworkError(
+            f"{where}: state '{PLAIN.line(check.state, limit=40)}' is not one of "
+            f"{', '.join(STATES)}"
+        )
     if not CONTEXT_RE.fullmatch(check.context) or len(check.context) > CONTEXT_MAX:
         raise PatchworkError(
-            f"{where}: context {check.context!r} is not a patchwork slug of at most "
-            f"{CONTEXT_MAX} characters"
+            f"{where}: context '{PLAIN.line(check.context, limit=60)}' is not a patchwork slug "
+            f"of at most {CONTEXT_MAX} characters"
         )
+    if not check.series or PLAIN.line(check.series) != check.series:
+        raise PatchworkError(
+            f"{where}: series '{PLAIN.line(check.series, limit=60)}' is empty or holds control "
+            "characters (or runs of blanks); a series the farm names is one printable word"
+        )
+    if check.target_url:  # posted as it is: the same rules as --target-url
+        check_target_url(check.target_url, origin=f"{where}: target_url")
     return replace(check, description=_shorten(check.description))
 
 
@@ -221,14 +251,21 @@ def post_checks(
     *,
     client: PatchworkClient,
     patch_ids: Mapping[str, Sequence[int]],
+    project: str = "",
+    series_ids: Mapping[str, int] | None = None,
 ) -> tuple[PostedCheck, ...]:
     """POST every check to every patch of its series; returns the checks patchwork stored.
 
     ``patch_ids`` maps each series name to its patches' patchwork ids, so one series'
-    verdict can never land on another series. Before anything is posted, every series must
-    have ids, no patch may belong to two series, and every patch is looked up (with the
-    token): an unknown id, a patch of another patchwork series, a token patchwork refuses
-    or a redirect raise `PatchworkError` with nothing posted. A post that fails then raises
+    verdict can never land on another series. ``project`` is the patchwork project the
+    checks are for (``--project``, git-pw's ``pw.project``: a link name or an id), and
+    ``series_ids`` the patchwork series each series name was resolved from (``--series``,
+    ``--msgid``; 0 for a lone patch without a series). Before anything is posted, every
+    series must have ids, no patch may belong to two series, and every patch is looked up
+    (with the token) in its detail: an unknown id, a patch of another project (or, with no
+    project given, patches of two projects), a patch outside the patchwork series asked
+    for (or, for ids given by hand, patches of two series), a token patchwork refuses or a
+    redirect raise `PatchworkError` with nothing posted. A post that fails then raises
     `PatchworkPostError` saying how many were posted before and whether this one may have
     been stored.
     """
@@ -240,11 +277,12 @@ def post_checks(
             "whose checks you post with --series, --msgid or --patches (or post only those "
             "given with --only-given)"
         )
-    _look_up(client, {c.series: patch_ids[c.series] for c in pending})
+    targets = {c.series: list(dict.fromkeys(patch_ids[c.series])) for c in pending}
+    _look_up(client, targets, project=project, series_ids=series_ids or {})
     posted: list[PostedCheck] = []
-    total = sum(len(patch_ids[c.series]) for c in pending)
+    total = sum(len(targets[c.series]) for c in pending)
     for check in pending:
-        for patch_id in patch_ids[check.series]:
+        for patch_id in targets[check.series]:
             try:
                 posted.append(client.post_check(patch_id, check.to_api()))
             except (PatchworkError, PatchworkPostError) as exc:
@@ -259,7 +297,14 @@ def post_checks(
     return tuple(posted)
 
 
-def _look_up(client: PatchworkClient, patch_ids: Mapping[str, Sequence[int]]) -> None:
+def _look_up(
+    client: PatchworkClient,
+    patch_ids: Mapping[str, Sequence[int]],
+    *,
+    project: str,
+    series_ids: Mapping[str, int],
+) -> None:
+    """Every patch's detail, checked against where its series' checks were asked to go."""
     owner: dict[int, str] = {}
     for series, ids in patch_ids.items():
         for patch_id in ids:
@@ -268,16 +313,69 @@ def _look_up(client: PatchworkClient, patch_ids: Mapping[str, Sequence[int]]) ->
                     f"patch {patch_id} is given for both series {owner[patch_id]} and {series}; "
                     "one series' verdict must never land on another's patch"
                 )
-        found = {patch_id: client.patch(patch_id) for patch_id in dict.fromkeys(ids)}
-        pw_series = {s for info in found.values() for s in info.series_ids}
-        if len(pw_series) > 1:
-            listing = ", ".join(
-                f"{i} (series {', '.join(map(str, p.series_ids))})" for i, p in found.items()
-            )
-            raise PatchworkError(
-                f"the patches given for series {series} belong to different patchwork series: "
-                f"{listing}; give the patches of one series (--series ID finds them)"
-            )
+    found = {
+        series: {patch_id: client.patch(patch_id) for patch_id in ids}
+        for series, ids in patch_ids.items()
+    }
+    problems = [
+        *_outside_project(found, project),
+        *(
+            problem
+            for series, patches in found.items()
+            for problem in _outside_series(series, patches, series_ids.get(series))
+        ),
+    ]
+    if problems:
+        more = f"; and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
+        raise PatchworkError(
+            f"nothing posted: {'; '.join(problems[:_LISTED])}{more}. A check must land only on "
+            "the patches of the series the report is about, in the project meant"
+        )
+
+
+def _outside_project(found: Mapping[str, Mapping[int, PatchInfo]], project: str) -> list[str]:
+    """Patches of another project than ``project``; with none given, patches of two."""
+    every = [(series, info) for series, patches in found.items() for info in patches.values()]
+    if project:
+        return [
+            f"patch {info.id} (for {series}) is in patchwork project {info.project}, not "
+            f"{PLAIN.line(project, limit=60)} (--project, git config pw.project)"
+            for series, info in every
+            if info.project is None or not info.project.is_named(project)
+        ]
+    projects = {str(info.project) for _, info in every}
+    if len(projects) <= 1:
+        return []
+    listing = ", ".join(f"{info.id} ({info.project})" for _, info in every)
+    return [
+        f"the patches are in {len(projects)} patchwork projects: {listing}; say which project "
+        "is meant with --project (or git config pw.project)"
+    ]
+
+
+def _outside_series(series: str, patches: Mapping[int, PatchInfo], wanted: int | None) -> list[str]:
+    """Patches that are not in the patchwork series ``wanted`` (0: in none); for ids given by
+    hand (``wanted`` None), patches of more than one series."""
+
+    def named(info: PatchInfo) -> str:
+        return ", ".join(map(str, info.series_ids)) or "none"
+
+    if wanted is not None:
+        expected = (wanted,) if wanted else ()
+        where = f"series {wanted}" if wanted else "no series"
+        return [
+            f"patch {info.id} (for {series}) is in patchwork series {named(info)}, not in "
+            f"{where} that was asked for"
+            for info in patches.values()
+            if info.series_ids != expected
+        ]
+    if len({s for info in patches.values() for s in info.series_ids}) <= 1:
+        return []
+    listing = ", ".join(f"{i} (series {named(p)})" for i, p in patches.items())
+    return [
+        f"the patches given for series {series} belong to different patchwork series: "
+        f"{listing}; give the patches of one series (--series ID finds them)"
+    ]
 
 
 def _shorten(text: str) -> str:

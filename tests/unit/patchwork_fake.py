@@ -11,10 +11,21 @@ listing its patches; ``?msgid=`` without the angle brackets. And what a reviewer
 newest check per (user, context), combined worst-first (fail, warning, pending, success),
 as patchwork's ``Patch.combined_check_state`` does.
 
+The shapes of the JSON are patchwork's own (``patchwork/api/patch.py``, ``series.py`` and
+``embedded.py``, API 1.3): a patch's detail and the patch list (``PatchListSerializer``) embed
+its ``project`` (``id``, ``link_name``, ``name``, ...) and its ``series`` as a list of zero
+or one embedded series (``id``, ``name``, ``version``, ...; the list is kept from when the
+relation was many-to-many); a series' ``patches`` are embedded patches, which carry no
+project. ``patch_fields`` / ``series_fields`` override fields of an answer, for answers no
+honest patchwork gives (an id ``true``, a 5000-digit number, a patch of another project).
+
 Faults on demand (``fault``): a redirect, a connection closed after the request was read
-(the check stored first, as a server that crashes after its commit), a stalled answer, a
-500, and a ``201`` without the echo (a proxy answering for patchwork). The server binds
-127.0.0.1 only and stops itself after `LIFETIME` seconds if a test forgets to.
+(the check stored first, as a server that crashes after its commit), a stalled answer, an
+answer trickled one byte at a time (each read of the socket gets a byte in time, the whole
+never comes), a 500, a ``201`` without the echo (a proxy answering for patchwork), a reason
+phrase or an error body with terminal escape sequences, a token echoed in the reason phrase
+or in a malformed status line. The server binds 127.0.0.1 only and stops itself after
+`LIFETIME` seconds if a test forgets to.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +45,17 @@ LIFETIME = 60.0
 API = "/api/1.3"
 STATES = ("pending", "success", "warning", "fail")
 WORST_FIRST = ("fail", "warning", "pending")
+#: What a hostile server puts in what the farm may print: clear the screen, move the cursor
+#: home, set the window title (OSC 0, ended by BEL), a carriage return and a bidi override.
+ESCAPES = "\x1b[2J\x1b[H\x1b]0;pwned\x07\rfine\u202e"
+
+
+@dataclass
+class FakePatch:
+    name: str
+    msgid: str
+    series_id: int | None
+    project: str = "glibc"
 
 
 @dataclass
@@ -41,8 +64,13 @@ class FakePatchwork:
 
     tokens: dict[str, str] = field(default_factory=lambda: {"s3cret": "maintainer"})
     maintainers: set[str] = field(default_factory=lambda: {"maintainer"})
-    #: patch id -> (name, msgid, series id or None)
-    patches: dict[int, tuple[str, str, int | None]] = field(default_factory=dict)
+    #: project link name -> project id
+    projects: dict[str, int] = field(default_factory=lambda: {"glibc": 1, "gdb": 2})
+    patches: dict[int, FakePatch] = field(default_factory=dict)
+    #: patch id -> fields replacing those of its detail (and of the patch list)
+    patch_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: series id -> fields replacing those of its detail
+    series_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: series id -> (name, received_all)
     series: dict[int, tuple[str, bool]] = field(default_factory=dict)
     #: cover letter msgid -> series id
@@ -51,8 +79,12 @@ class FakePatchwork:
     mboxes: dict[int, bytes] = field(default_factory=dict)
     checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo", "html-404",
-    #: "leak" (a 403 repeating the Authorization header)
+    #: "leak" (a 403 repeating the Authorization header), "trickle" (the right answer, one
+    #: byte per `trickle_seconds`), "escape-reason" / "escape-body" (a 500 with `ESCAPES` in
+    #: its reason phrase / its detail), "leak-reason" (a 403 whose reason phrase is the
+    #: Authorization header), "leak-status-line" (a status line that is not HTTP, holding it)
     fault: str | None = None
+    trickle_seconds: float = 0.05
     fault_on: str = "POST"  # the method the fault applies to, or "*"
     #: False: ignore ?msgid= and list every patch, as patchwork's API before 1.2 does
     filters_msgid: bool = True
@@ -60,11 +92,14 @@ class FakePatchwork:
     url: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def add_series(self, series_id: int, name: str, patch_ids: list[int], **kw: Any) -> None:
+    def add_series(
+        self, series_id: int, name: str, patch_ids: list[int], *, project: str = "glibc", **kw: Any
+    ) -> None:
         self.series[series_id] = (name, kw.get("received_all", True))
         for number, patch_id in enumerate(patch_ids, 1):
             subject = f"[{number}/{len(patch_ids)}] {name} part {number}"
-            self.patches[patch_id] = (subject, f"{series_id}.{number}@example.org", series_id)
+            msgid = f"{series_id}.{number}@example.org"
+            self.patches[patch_id] = FakePatch(subject, msgid, series_id, project)
 
     def shown_state(self, patch_id: int) -> str:
         """The state patchwork shows for a patch: newest per (user, context), worst first."""
@@ -119,6 +154,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "500":
             self._answer(500, {"detail": "A server error occurred."})
+            return
+        if fault == "escape-reason":
+            # A status line is Latin-1 to http.server and http.client: send ESCAPES' UTF-8.
+            reason = ESCAPES.encode("utf-8").decode("latin-1")
+            self._answer(500, {"detail": "A server error occurred."}, reason=reason)
+            return
+        if fault == "escape-body":
+            self._answer(500, {"detail": f"A server error{ESCAPES} occurred."})
+            return
+        if fault == "leak-reason":
+            self._answer(403, {"detail": "No."}, reason=str(self.headers.get("Authorization")))
+            return
+        if fault == "leak-status-line":
+            self.wfile.write(f"PWNED {self.headers.get('Authorization')}\r\n\r\n".encode())
+            self.close_connection = True
             return
         user = None
         auth = self.headers.get("Authorization")
@@ -194,17 +244,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(404, {"detail": "Not found."})
                 return
             name, received_all = fake.series[series_id]
-            patches = [self._patch(i) for i, p in fake.patches.items() if p[2] == series_id]
-            self._answer(
-                200,
-                {"id": series_id, "name": name, "received_all": received_all, "patches": patches},
-            )
+            listed = [i for i, p in fake.patches.items() if p.series_id == series_id]
+            detail = {
+                "id": series_id, "url": f"{fake.url}/series/{series_id}/", "name": name,
+                "date": "2026-12-01T10:00:00", "version": 1, "total": len(listed),
+                "received_total": len(listed), "received_all": received_all,
+                "cover_letter": None, "patches": [self._embedded_patch(i) for i in listed],
+            }  # fmt: skip
+            detail.update(fake.series_fields.get(series_id, {}))
+            self._answer(200, detail)
         elif path == "/patches/":
             msgid = "<" + query.get("msgid", "") + ">"
             hits = [
                 self._patch(i)
                 for i, p in fake.patches.items()
-                if f"<{p[1]}>" == msgid or not fake.filters_msgid
+                if f"<{p.msgid}>" == msgid or not fake.filters_msgid
             ]
             self._answer(200, hits)
         elif path == "/covers/":
@@ -234,18 +288,86 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _patch(self, patch_id: int) -> dict[str, Any]:
-        name, msgid, series_id = self.fake.patches[patch_id]
-        series = [{"id": series_id, "name": "s"}] if series_id is not None else []
-        return {"id": patch_id, "name": name, "msgid": f"<{msgid}>", "series": series}
+    def _embedded_patch(self, patch_id: int) -> dict[str, Any]:
+        """A patch as a series embeds it (``embedded.PatchSerializer``): no project."""
+        patch = self.fake.patches[patch_id]
+        url = f"{self.fake.url}/patches/{patch_id}/"
+        return {
+            "id": patch_id, "url": url, "web_url": f"{self.fake.url}/../../patch/{patch_id}/",
+            "msgid": f"<{patch.msgid}>", "list_archive_url": None,
+            "date": "2026-12-01T10:00:00", "name": patch.name, "mbox": f"{url}mbox/",
+        }  # fmt: skip
 
-    def _answer(self, status: int, body: object) -> None:
+    def _patch(self, patch_id: int) -> dict[str, Any]:
+        """A patch's detail, and an item of the patch list (``PatchListSerializer``)."""
+        fake = self.fake
+        patch = fake.patches[patch_id]
+        project_id = fake.projects[patch.project]
+        series = []
+        if patch.series_id is not None:
+            series = [
+                {
+                    "id": patch.series_id,
+                    "url": f"{fake.url}/series/{patch.series_id}/",
+                    "web_url": f"{fake.url}/../../project/{patch.project}/list/"
+                    f"?series={patch.series_id}",
+                    "date": "2026-12-01T10:00:00",
+                    "name": fake.series.get(patch.series_id, ("s", True))[0],
+                    "version": 1,
+                    "mbox": f"{fake.url}/series/{patch.series_id}/mbox/",
+                }
+            ]
+        detail = {
+            **self._embedded_patch(patch_id),
+            "project": {
+                "id": project_id, "url": f"{fake.url}/projects/{project_id}/",
+                "name": patch.project.upper(), "link_name": patch.project,
+                "list_id": f"{patch.project}.sourceware.org",
+                "list_email": f"{patch.project}@sourceware.org", "web_url": "", "scm_url": "",
+                "webscm_url": "", "list_archive_url": "", "list_archive_url_format": "",
+                "commit_url_format": "",
+            },
+            "commit_ref": None, "pull_url": None, "state": "new", "archived": False,
+            "hash": "0" * 40, "submitter": {"id": 7, "url": "", "name": "A", "email": "a@b"},
+            "delegate": None, "series": series,
+            "check": self.fake.shown_state(patch_id),
+            "checks": f"{fake.url}/patches/{patch_id}/checks/", "tags": {}, "related": [],
+        }  # fmt: skip
+        detail.update(fake.patch_fields.get(patch_id, {}))
+        return detail
+
+    def _answer(self, status: int, body: object, *, reason: str | None = None) -> None:
         data = json.dumps(body).encode()
-        self.send_response(status)
+        trickle = self.fake.fault == "trickle" and self.fake.fault_on in (self.command, "*")
+        if trickle:  # everything, status line first, one byte at a time
+            self.wfile = _Trickle(self.wfile, self.fake)
+        self.send_response(status, reason)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class _Trickle:
+    """A writer that sends one byte every `FakePatchwork.trickle_seconds`, flushing each."""
+
+    def __init__(self, stream: Any, fake: FakePatchwork) -> None:
+        self._stream, self._fake = stream, fake
+
+    def write(self, data: bytes) -> int:
+        for index in range(len(data)):
+            if self._fake.stop.is_set():
+                break
+            self._stream.write(data[index : index + 1])
+            self._stream.flush()
+            time.sleep(self._fake.trickle_seconds)
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # closed, close, ...: the stream's own
+        return getattr(self._stream, name)
 
 
 @contextmanager
