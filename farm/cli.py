@@ -217,6 +217,36 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--shard: ")) from None
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run that `farm run` and `farm try` share."""
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
+    parser.add_argument("--run-dir", type=_output_dir, default=None)
+    parser.add_argument("-n", "--workers", type=_workers, default="auto", help=_WORKERS_HELP)
+    parser.add_argument("--reruns", type=_reruns, default=1, help=_RERUNS_HELP)
+    parser.add_argument(
+        "--no-gate", action="store_true", help="build and test only (a CI cell job)"
+    )
+    parser.add_argument(
+        "--no-bisect", action="store_true", help="do not search for the first bad patch"
+    )
+    _add_history_options(parser)
+    parser.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
+    _add_registry_options(parser)
+
+
+def _revision(text: str) -> str:
+    """A git commit or ref: never one git would read as an option."""
+    if text.startswith("-") or any(c.isspace() for c in text) or not text:
+        raise argparse.ArgumentTypeError(f"{text!r} is no commit; give a commit id or ref")
+    return _printable(text, "a commit id or ref")
+
+
+def _http_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an http(s) URL")
+    return _printable(text, "an http(s) URL")
+
+
 def _command(module: str) -> Callable[[argparse.Namespace], int]:
     """The ``run`` of ``farm.commands.<module>``, imported only when that command runs: the
     engine and the rest of the core take a second to import, and a usage error or ``--help``
@@ -295,21 +325,51 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="build, test and gate a scenario: one verdict per series")
     run.add_argument("scenario", type=_scenario_path, nargs="?", default=DEFAULT_SCENARIO)
-    run.add_argument("--only", action="append", default=[], metavar="GLOB", help="cell id glob")
-    run.add_argument("--run-dir", type=_output_dir, default=None)
-    run.add_argument("-n", "--workers", type=_workers, default="auto", help=_WORKERS_HELP)
-    run.add_argument("--reruns", type=_reruns, default=1, help=_RERUNS_HELP)
-    run.add_argument("--no-gate", action="store_true", help="build and test only (a CI cell job)")
-    run.add_argument(
-        "--no-bisect", action="store_true", help="do not search for the first bad patch"
-    )
+    _add_run_options(run)
     run.add_argument("--resume", action="store_true", help=_RESUME_HELP)
     run.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
-    _add_history_options(run)
-    run.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
-    _add_registry_options(run)
     _add_base_option(run)
     run.set_defaults(handler=_command("run_cmd"))
+
+    try_ = sub.add_parser(
+        "try",
+        help="gate one series (patchwork id or URL, Message-ID, PATH A..B, URL BRANCH, mbox "
+        "or patch file) on a scenario made from a template",
+        description="Gate one series with no scenario file to write: the template with its "
+        "series replaced by this one, on the series' base, running the glibc subdirectories "
+        "the series touches. The made scenario is written into the run directory; "
+        "`farm run` on it repeats the run.",
+    )
+    try_.add_argument(
+        "series", nargs="+", metavar="SERIES",
+        help="a patchwork series id or URL, a Message-ID (<id@host>), PATH A..B (a git "
+        "range of a local clone), URL BRANCH (a remote branch), or an mbox or patch file",
+    )  # fmt: skip
+    try_.add_argument(
+        "--scenario", type=_scenario_path, required=True, metavar="TEMPLATE",
+        help="the scenario whose glibc, arches, configure and farm cases the series is tried "
+        "with (its own series are left out)",
+    )  # fmt: skip
+    try_.add_argument(
+        "--base", type=_revision, default=None, metavar="COMMIT",
+        help="try the series on this commit of the template's git glibc (default: the "
+        "series' base-commit: trailer if the repository has it, else the template's ref)",
+    )  # fmt: skip
+    try_.add_argument(
+        "--full", action="store_true",
+        help="run all of glibc's testsuite, not only the subdirectories the series touches",
+    )  # fmt: skip
+    try_.add_argument(
+        "--inbox", type=_http_url, default=None, metavar="URL",
+        help="the public-inbox a Message-ID is fetched from (default: "
+        "https://inbox.sourceware.org/libc-alpha)",
+    )  # fmt: skip
+    try_.add_argument(
+        "--api-url", type=_http_url, default=None, metavar="URL",
+        help="patchwork's API root for a series id (default: git config pw.server)",
+    )  # fmt: skip
+    _add_run_options(try_)
+    try_.set_defaults(handler=_command("try_cmd"), resume=False, shard=None)
 
     gate = sub.add_parser("gate", help="the verdict over run directories (CI cell artifacts)")
     gate.add_argument("scenario", type=_scenario_path)

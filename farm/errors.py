@@ -22,6 +22,11 @@ class SourceError(FarmError):
     """A glibc source or patch series could not be fetched or failed its sha256 check."""
 
 
+class NotFound(SourceError):
+    """The server answered that it has no such thing (HTTP 404 or 410): a series id or a
+    Message-ID it does not know, not a network failure."""
+
+
 class SeriesError(FarmError):
     """A patch series is malformed (not a patch, escaping paths, empty)."""
 

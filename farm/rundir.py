@@ -13,6 +13,9 @@ another machine from downloaded artifacts exactly as at the end of a local run::
     shard.json             a shard job's: which shard I/N it ran, of which builds (farm.shard)
     logs/                  image build logs
     spec.json, pytest-junit.xml, report.*  the test run's spec and the reports
+    try-scenario.yaml, try-series.*, try-scenario.lock  ``farm try``'s scenario made from a
+                           template, its one series and the template's pins
+                           (``farm run try-scenario.yaml`` repeats the run)
 
 What is read back is untrusted: artifacts are downloaded, merged by hand, cut short by a
 killed writer. So every record is validated (schema version, exact fields, types, known
@@ -149,6 +152,17 @@ class RunDir:
     @property
     def shard_file(self) -> Path:
         return self.root / "shard.json"
+
+    @property
+    def try_scenario(self) -> Path:
+        """The scenario ``farm try`` made from its template for one series: ``farm run`` on
+        it repeats the run (its series file and lock file lie beside it)."""
+        return self.root / "try-scenario.yaml"
+
+    def try_series(self, *, bare_diff: bool) -> Path:
+        """The series ``farm try`` ran, as the mails of the revision chosen (``git am``) or,
+        for a bare diff, the diff (``patch -p1``)."""
+        return self.root / ("try-series.patch" if bare_diff else "try-series.mbox")
 
     def cell_file(self, cell_id: str) -> Path:
         return self.cells_dir / f"{cell_id}.json"

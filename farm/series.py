@@ -153,6 +153,49 @@ def patches_from_mbox(
     the revision of the root message (``root_message_id``), or the newest one, and only mails
     that carry a diff.
     """
+    return list(
+        chosen_revision(data, what=what, root_message_id=root_message_id, mboxrd=mboxrd).patches
+    )
+
+
+#: ``git format-patch --base`` ends the cover letter (or the first patch) with this line.
+_BASE_COMMIT_RE = re.compile(rb"^base-commit: ([0-9a-f]{40})[ \t]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One revision (``v2``) of a series as posted: its patches in order, the mails that
+    make it up (the cover letter too), and the ``base-commit:`` it names, if any.
+
+    ``mails`` is what ``farm try`` saves as the series' mbox: exactly the revision that was
+    chosen, so a later run from that file applies the same patches."""
+
+    version: int
+    patches: tuple[Patch, ...]
+    mails: tuple[bytes, ...]
+    cover_subject: str  # "" without a cover letter
+    base_commit: str | None
+    #: The other revisions seen in the same mbox (a thread holding v1 and v2), oldest first.
+    other_versions: tuple[int, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        """What the series is called: its cover letter's subject, else its first patch's."""
+        return self.cover_subject or (self.patches[0].subject if self.patches else "")
+
+    def mbox(self) -> bytes:
+        """The revision's mails as one mbox, as ``git format-patch --stdout`` writes one."""
+        separator = b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+        return b"".join(
+            separator + mail + (b"" if mail.endswith(b"\n") else b"\n") for mail in self.mails
+        )
+
+
+def chosen_revision(
+    data: bytes, *, what: str, root_message_id: str | None = None, mboxrd: bool = False
+) -> Revision:
+    """The revision of the series in ``data`` that the farm applies (see
+    `patches_from_mbox`), with its cover letter and ``base-commit:``."""
     mails = [parse_mail(raw) for raw in split_mbox(data, what=what, mboxrd=mboxrd)]
     position = {id(mail): index for index, mail in enumerate(mails, start=1)}
     candidates = [m for m in mails if not m.is_reply and _carries_diff(m.raw)]
@@ -176,7 +219,31 @@ def patches_from_mbox(
     ]
     for patch in patches:
         check_patch(patch, what=what)
-    return patches
+    covers = [m for m in mails if not m.is_reply and m.version == version and m.number == 0]
+    kept = [*covers[:1], *ordered]
+    bases = [found.group(1).decode() for m in kept if (found := _BASE_COMMIT_RE.search(m.raw))]
+    return Revision(
+        version=version,
+        patches=tuple(patches),
+        mails=tuple(m.raw for m in kept),
+        cover_subject=covers[0].title if covers else "",
+        base_commit=bases[0] if bases else None,
+        other_versions=tuple(sorted({m.version for m in candidates} - {version})),
+    )
+
+
+def files_touched(patch: Patch) -> tuple[str, ...]:
+    """The files a patch writes, as paths in the tree (``elf/dl-open.c``), in the order
+    its diff names them: the diffstat the farm chooses glibc's tests by."""
+    seen: dict[str, None] = {}
+    for text in _texts_applied(patch.content, mail=patch.format is PatchFormat.MAIL):
+        for match in _GIT_DIFF_RE.finditer(text):
+            seen.setdefault(_strip_prefix(_unquote(match.group("b"))), None)
+        for match in _DIFF_FILE_RE.finditer(text):
+            path = _unquote(match.group("path") or match.group("old"))
+            if path != "/dev/null":
+                seen.setdefault(_strip_prefix(path), None)
+    return tuple(seen)
 
 
 def _in_series_order(

@@ -35,7 +35,7 @@ from filelock import FileLock
 
 from farm import command, debian_archive
 from farm import series as series_mod
-from farm.errors import SourceError
+from farm.errors import NotFound, SourceError
 from farm.scenario import (
     DebianPatch,
     DebianSource,
@@ -372,20 +372,7 @@ class Fetcher:
         branch is resolved when the run starts; the lock file then pins the tarball of that
         commit (``git:URL@COMMIT``), never of the branch, whose next commit is no mismatch.
         """
-        repo = self._git_mirror(source.url, key=source.key)
-        if not is_commit_id(source.ref):
-            self._progress(f"fetching {source.ref} from {source.url}")
-            fetched = command.run(
-                ["git", "-C", repo, "fetch", "--prune", "--quiet", "--", source.url,
-                 "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                timeout=GIT_TIMEOUT,
-            )  # fmt: skip
-            if not fetched.ok:
-                raise SourceError(
-                    f"{source.key}: cannot fetch {source.ref!r} from {source.url}:\n"
-                    f"{fetched.tail(3)}\nOffline? Give a commit the farm's mirror already "
-                    f"has (`git -C {repo} log {source.ref}`) as `--base COMMIT` or as the ref."
-                )
+        repo = self.git_repository(source)
         resolved = command.run(
             [
                 "git",
@@ -419,6 +406,27 @@ class Fetcher:
         if expected is None:
             self.lock.record(pinned, blob.sha256)
         return commit, blob
+
+    def git_repository(self, source: GitSource) -> Path:
+        """The cache's mirror of a git glibc source, cloned on first use. A full commit id is
+        fixed, so the mirror made once serves it forever; any other ref (``master``, a tag,
+        ``users/x/try``) is fetched from ``source.url`` first, so that it names what it
+        names now (``farm try`` resolves a template's branch here too)."""
+        repo = self._git_mirror(source.url, key=source.key)
+        if not is_commit_id(source.ref):
+            self._progress(f"fetching {source.ref} from {source.url}")
+            fetched = command.run(
+                ["git", "-C", repo, "fetch", "--prune", "--quiet", "--", source.url,
+                 "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                timeout=GIT_TIMEOUT,
+            )  # fmt: skip
+            if not fetched.ok:
+                raise SourceError(
+                    f"{source.key}: cannot fetch {source.ref!r} from {source.url}:\n"
+                    f"{fetched.tail(3)}\nOffline? Give a commit the farm's mirror already "
+                    f"has (`git -C {repo} log {source.ref}`) as `--base COMMIT` or as the ref."
+                )
+        return repo
 
     def _git_mirror(self, url: str, *, key: str) -> Path:
         repo = self.cache.root / "git" / sha256_bytes(url.encode())[:16]
@@ -473,13 +481,13 @@ class Fetcher:
         if isinstance(source, QuiltPatches):
             return _quilt_patches(source.directory)
         if isinstance(source, MboxPatches):
-            return series_mod.patches_from_mbox(_read_local(source.path), what=str(source.path))
+            return series_mod.patches_from_mbox(read_local(source.path), what=str(source.path))
         if isinstance(source, DiffPatch):
-            return series_mod.single_diff(_read_local(source.path), name=source.path.name)
+            return series_mod.single_diff(read_local(source.path), name=source.path.name)
         if isinstance(source, UrlPatches):
 
             def parse_url(blob: Blob) -> list[Patch]:
-                data = _maybe_gunzip(_read_local(blob.path, what=source.url), what=source.url)
+                data = maybe_gunzip(read_local(blob.path, what=source.url), what=source.url)
                 if source.format.value == "diff":
                     return series_mod.single_diff(data, name=source.url)
                 return series_mod.patches_from_mbox(data, what=source.url)
@@ -489,12 +497,12 @@ class Fetcher:
                 max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_url,
             )  # fmt: skip
         if isinstance(source, ThreadPatches):
-            url = f"{source.archive.rstrip('/')}/{urllib.parse.quote(source.message_id)}/t.mbox.gz"
+            url = thread_mbox_url(source.archive, source.message_id)
             what = f"<{source.message_id}>"
 
             def parse_thread(blob: Blob) -> list[Patch]:
                 return series_mod.patches_from_mbox(
-                    _maybe_gunzip(_read_local(blob.path, what=what), what=what), what=what,
+                    maybe_gunzip(read_local(blob.path, what=what), what=what), what=what,
                     root_message_id=source.message_id, mboxrd=True,
                 )  # fmt: skip
 
@@ -578,42 +586,66 @@ class Fetcher:
         return result
 
     def _download(self, url: str, *, key: str, drop: Path, max_bytes: int) -> Path:
-        if any(char.isspace() for char in url) or control_character(url):
-            # http.client would refuse it too, but only after a temp file exists.
-            raise SourceError(f"{key}: {url!r} is no URL: it holds spaces or control characters")
-        self._progress(f"downloading {url}")
-        request = urllib.request.Request(url, headers={"User-Agent": "glibc-farm"})
-        fd, name = tempfile.mkstemp(dir=self.cache.root / "tmp")
-        temporary = Path(name)
-        try:
-            with (
-                os.fdopen(fd, "wb") as out,
-                urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response,
-            ):
-                length = response.headers.get("Content-Length", "")
-                declared = int(length) if length.isdigit() else None  # a bad one counts as none
-                if declared is not None and declared > max_bytes:
-                    raise SourceError(_too_large(f"{key}: {url}", declared, max_bytes))
-                copied = 0
-                while chunk := response.read(1 << 20):
-                    copied += len(chunk)
-                    if copied > max_bytes:  # no or a false Content-Length: stop all the same
-                        raise SourceError(_too_large(f"{key}: {url}", copied, max_bytes, "over "))
-                    out.write(chunk)
-                if declared is not None and copied != declared:
-                    raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-            temporary.unlink(missing_ok=True)
-            reason = getattr(error, "reason", None) or error
-            raise SourceError(
-                f"{key}: cannot download {url}: {reason}\n"
-                f"Offline? Fetch it on a connected machine and save it as\n  {drop}\n"
-                "then run the farm again (its sha256 is checked against the scenario or lock)."
-            ) from None
-        except BaseException:  # SourceError, and SIGTERM/Ctrl-C mid-download (KeyboardInterrupt)
-            temporary.unlink(missing_ok=True)
-            raise
-        return temporary
+        return download(
+            url, into=self.cache.root / "tmp", key=key, drop=drop, max_bytes=max_bytes,
+            progress=self._progress,
+        )  # fmt: skip
+
+
+def thread_mbox_url(archive: str, message_id: str) -> str:
+    """Where a public-inbox serves the thread of ``message_id`` as a gzipped mboxrd."""
+    return f"{archive.rstrip('/')}/{urllib.parse.quote(message_id)}/t.mbox.gz"
+
+
+def download(
+    url: str,
+    *,
+    into: Path,
+    key: str,
+    drop: Path,
+    max_bytes: int,
+    progress: Callable[[str], None],
+) -> Path:
+    """``url``'s content in a new file in directory ``into``, at most ``max_bytes``; a
+    SourceError (`NotFound` when the server answered 404 or 410) otherwise, leaving no file.
+    ``drop`` is where a user may save the file by hand when this machine is offline."""
+    if any(char.isspace() for char in url) or control_character(url):
+        # http.client would refuse it too, but only after a temp file exists.
+        raise SourceError(f"{key}: {url!r} is no URL: it holds spaces or control characters")
+    progress(f"downloading {url}")
+    request = urllib.request.Request(url, headers={"User-Agent": "glibc-farm"})
+    fd, name = tempfile.mkstemp(dir=into)
+    temporary = Path(name)
+    try:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response,
+        ):
+            length = response.headers.get("Content-Length", "")
+            declared = int(length) if length.isdigit() else None  # a bad one counts as none
+            if declared is not None and declared > max_bytes:
+                raise SourceError(_too_large(f"{key}: {url}", declared, max_bytes))
+            copied = 0
+            while chunk := response.read(1 << 20):
+                copied += len(chunk)
+                if copied > max_bytes:  # no or a false Content-Length: stop all the same
+                    raise SourceError(_too_large(f"{key}: {url}", copied, max_bytes, "over "))
+                out.write(chunk)
+            if declared is not None and copied != declared:
+                raise SourceError(f"{key}: truncated download ({copied} of {declared} bytes)")
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        temporary.unlink(missing_ok=True)
+        reason = getattr(error, "reason", None) or error
+        missing = isinstance(error, urllib.error.HTTPError) and error.code in (404, 410)
+        raise (NotFound if missing else SourceError)(
+            f"{key}: cannot download {url}: {reason}\n"
+            f"Offline? Fetch it on a connected machine and save it as\n  {drop}\n"
+            "then run the farm again (its sha256 is checked against the scenario or lock)."
+        ) from None
+    except BaseException:  # SourceError, and SIGTERM/Ctrl-C mid-download (KeyboardInterrupt)
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 #: A local tree's file larger than this is no glibc source (a sparse disk image, a core
@@ -742,7 +774,7 @@ def _quilt_patches(directory: Path) -> list[Patch]:
     """
     where = str(directory)
     series_file = _inside(directory, "series")
-    raw = _read_local(series_file)
+    raw = read_local(series_file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -757,7 +789,7 @@ def _quilt_patches(directory: Path) -> list[Patch]:
         path = _inside(directory, name)
         if not path.exists():
             raise SourceError(f"{where}/series names {name!r}, which does not exist")
-        contents[name] = _read_local(path)
+        contents[name] = read_local(path)
     return series_mod.patches_from_quilt(text, contents, what=where)
 
 
@@ -775,7 +807,7 @@ def _inside(directory: Path, name: str) -> Path:
     return path
 
 
-def _read_local(path: Path, *, what: str | None = None) -> bytes:
+def read_local(path: Path, *, what: str | None = None) -> bytes:
     """A patch file's bytes; a device, a FIFO or more than a series may hold is refused
     before reading (``mbox: /dev/zero`` must not fill the memory)."""
     shown = what or str(path)
@@ -794,7 +826,7 @@ def _read_local(path: Path, *, what: str | None = None) -> bytes:
         raise SourceError(f"{shown}: cannot read: {reason}") from None
 
 
-def _maybe_gunzip(data: bytes, *, what: str) -> bytes:
+def maybe_gunzip(data: bytes, *, what: str) -> bytes:
     """``data`` decompressed if it is gzip, never to more than a series may hold."""
     if data[:2] != b"\x1f\x8b":
         return data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -135,14 +136,24 @@ def run_session(
     args: argparse.Namespace,
     make_options: OptionsMaker,
     body: Callable[[Session], int],
+    *,
+    place: Callable[[Path], Path] | None = None,
 ) -> int:
     """Check the options, open the session (engine first: without one there is no run to
     keep or resume), make the run directory, run ``body``, and turn Ctrl-C, SIGTERM or a
     lost engine into an error that says how to resume.
 
     Every option rule is `stages.RunOptions`'s, applied before the engine is asked or a
-    directory made, so a refused option leaves nothing behind."""
-    (scenario,) = load_all([args.scenario], base=args.base)
+    directory made, so a refused option leaves nothing behind.
+
+    ``place`` (``farm try``) writes the scenario to run into the new run directory and
+    returns its file; ``args.scenario`` is then a checked copy of it outside, read only to
+    check the options first (it is already on its base: ``args.base`` is None). The run is of
+    the scenario in the directory, which is removed again if placing it fails."""
+    if place is not None:
+        (scenario,) = [load_scenario(args.scenario)]
+    else:
+        (scenario,) = load_all([args.scenario], base=args.base)
     choice = rundir.choose_run_dir(args.run_dir, scenario.name, resume=args.resume)
     base: str | None = args.base
     if args.resume and base is None and (base := judged_commit(scenario, choice.path)):
@@ -151,8 +162,18 @@ def run_session(
     cells = matrix.select(matrix.cells([scenario]), args.only)
     options = make_options(scenario, cells, choice.path)
     engine = Engine.connect()
+    existed = choice.path.exists()
     directory = choice.create()
-    if directory != options.run_dir:  # another farm took the stamp meanwhile
+    if place is not None:
+        try:
+            scenario = load_scenario(place(directory))
+        except BaseException:
+            if choice.fresh or not existed:  # made for nothing: no half-made run directory
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        cells = matrix.select(matrix.cells([scenario]), args.only)
+        options = make_options(scenario, cells, directory)
+    elif directory != options.run_dir:  # another farm took the stamp meanwhile
         options = dataclasses.replace(options, run_dir=directory)
     progress(f"run directory: {directory}")
     try:

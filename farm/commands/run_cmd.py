@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         lambda scenario, cells, directory: options(
             scenario, cells, directory, args, judge=not args.no_gate
         ),
-        lambda session: _run(session),
+        run_and_show,
     )
 
 
@@ -58,7 +58,9 @@ def options(
     )
 
 
-def _run(session: Session) -> int:
+def run_and_show(session: Session) -> int:
+    """Run the session's stages and print the summary, the verdict and the report paths
+    (``farm try`` shows its runs the same way)."""
     outcome = stages.run(session.engine, session.options, progress)
     print(outcome.summary_table)
     if outcome.gate is None:

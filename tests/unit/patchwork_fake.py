@@ -101,6 +101,8 @@ class FakePatchwork:
     series: dict[int, tuple[str, bool]] = field(default_factory=dict)
     #: cover letter msgid -> series id
     covers: dict[str, int] = field(default_factory=dict)
+    #: series id -> what its web page's ``/series/<id>/mbox/`` serves (outside the API)
+    mboxes: dict[int, bytes] = field(default_factory=dict)
     checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     #: None, "redirect-301" (any 3xx code), "close", "stall", "500", "no-echo", "html-404",
     #: "leak" (a 403 repeating the Authorization header), "trickle" (the right answer, one
@@ -495,15 +497,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(200, body, headers={"Link": ", ".join(links)} if links else {})
 
     def _mbox(self, kind: str, number: int) -> None:
+        """patchwork's ``series_mbox`` / ``cover_mbox`` views (outside the API): the mails as
+        text (a series' given whole in `FakePatchwork.mboxes`, else made from what
+        `post_series` listed), or Django's 404 page (``get_object_or_404``)."""
         series_id = number - 9000 if kind == "cover" else number
         listed = self.fake.listed.get(series_id)
-        if listed is None or (kind == "cover" and listed.cover_body is None):
-            self._answer(404, {"detail": "Not found."})
+        data: bytes | None = None
+        if kind == "series" and series_id in self.fake.mboxes:
+            data = self.fake.mboxes[series_id]
+        elif listed is not None and (kind == "series" or listed.cover_body is not None):
+            data = self.fake.mbox(series_id, cover=kind == "cover")
+        if data is None:
+            page = b"<!DOCTYPE html><html><title>Not Found</title></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
             return
-        data = self.fake.mbox(series_id, cover=kind == "cover")
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Disposition", f"attachment; filename={number}.mbox")
+        self.send_header("Content-Disposition", f"attachment; filename={number}.patch")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
