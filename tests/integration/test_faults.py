@@ -25,6 +25,7 @@ import docker
 import pytest
 import yaml
 
+from farm import engine
 from tests.integration.conftest import DEFAULT, FIXTURES, REPO
 
 pytestmark = pytest.mark.integration
@@ -65,8 +66,15 @@ def records(run_dir: Path) -> list[dict[str, object]]:
     ]
 
 
-def containers_of_image(client: docker.DockerClient, image: object) -> list[str]:
-    return [c.name for c in client.containers.list(all=True, filters={"ancestor": str(image)})]
+def containers_of_image(
+    client: docker.DockerClient, image: object, process: subprocess.Popen[str] | None = None
+) -> list[str]:
+    """The containers of ``image``; with ``process``, only those that farm process owns (its
+    owner label, ``host:pid``): another farm on the same engine may be testing that image."""
+    filters: dict[str, object] = {"ancestor": str(image)}
+    if process is not None:
+        filters["label"] = f"{engine.OWNER_LABEL}={socket.gethostname()}:{process.pid}"
+    return [c.name for c in client.containers.list(all=True, filters=filters)]
 
 
 def test_sigterm_stops_keeps_results_and_resume_finishes(
@@ -83,7 +91,7 @@ def test_sigterm_stops_keeps_results_and_resume_finishes(
     assert "Traceback" not in stderr
     kept = records(run_dir)
     assert len(kept) >= 3
-    assert containers_of_image(client, kept[0]["image"]) == []
+    assert containers_of_image(client, kept[0]["image"], first) == []
     all_tests = {item["test"] for item in json.loads((run_dir / "spec.json").read_text())["items"]}
 
     again = start_farm("test", DEFAULT, "--only", CELL, "--run-dir", run_dir, "-n", "1", "--resume")
@@ -244,5 +252,5 @@ def test_engine_going_away_is_reported_as_such_not_as_test_failures(
     assert all("Docker engine" not in str(r["output"]) for r in records(run_dir))
     # The real engine is still up: the containers the farm could not stop are labelled as
     # the farm's, which is what `farm gc` finds. Remove them here.
-    for name in containers_of_image(client, records(run_dir)[0]["image"]):
+    for name in containers_of_image(client, records(run_dir)[0]["image"], process):
         client.containers.get(name).remove(force=True)
