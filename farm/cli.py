@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from farm import __version__, scrub
 from farm.commands import post_checks_cmd, watch_cmd
+from farm.commands.common import MASTER_SCENARIO
 from farm.errors import FarmError
 from farm.matrix import MatrixJobs
 from farm.shard import Shard
@@ -346,9 +347,9 @@ def _parser() -> argparse.ArgumentParser:
         "range of a local clone), URL BRANCH (a remote branch), or an mbox or patch file",
     )  # fmt: skip
     try_.add_argument(
-        "--scenario", type=_scenario_path, required=True, metavar="TEMPLATE",
+        "--scenario", type=_scenario_path, default=MASTER_SCENARIO, metavar="TEMPLATE",
         help="the scenario whose glibc, arches, configure and farm cases the series is tried "
-        "with (its own series are left out)",
+        f"with (its own series are left out; default: {MASTER_SCENARIO}, glibc master)",
     )  # fmt: skip
     try_.add_argument(
         "--base", type=_revision, default=None, metavar="COMMIT",

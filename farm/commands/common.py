@@ -29,6 +29,9 @@ from farm.sources import Cache, default_cache_dir, is_commit_id
 
 _STARTED = time.monotonic()
 
+#: The template a series posted today is put on (`farm try`, `farm watch`): glibc master.
+MASTER_SCENARIO = Path("scenarios/glibc-master.yaml")
+
 
 def load_all(paths: Iterable[Path], *, base: str | None = None) -> list[Scenario]:
     """Load the scenarios, each with the extra series of ``$FARM_EXTRA_SERIES_URL`` if set,

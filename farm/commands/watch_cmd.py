@@ -32,7 +32,7 @@ from farm.scenario import Scenario, load_scenario
 if TYPE_CHECKING:
     from farm.watch.state import WatchState
 
-DEFAULT_SCENARIO = Path("scenarios/glibc-master.yaml")
+DEFAULT_SCENARIO = common.MASTER_SCENARIO
 TOKEN_ENV = patchwork_config.TOKEN_ENV
 
 
