@@ -86,9 +86,14 @@ class Scrubber:
         for secret in self.secrets:
             text = _replace_folded(text, secret)
         # A secret split by control characters ("s3\x00cret", an ESC sequence inside) would
-        # come out whole on a terminal that swallows them: look again without them.
-        if self.secrets:
-            bare = "".join(c for c in _SEQUENCE.sub("", text) if not _acts(c))
+        # come out whole on a terminal that swallows them: look again without them. Then once
+        # more with each control character removed alone: shown as a visible escape, a
+        # "sequence" such as "\x9bs" swallows nothing, and its "s" begins the secret.
+        for swallowed in (True, False):
+            if not self.secrets:
+                break
+            view = _SEQUENCE.sub("", text) if swallowed else text
+            bare = "".join(c for c in view if not _acts(c))
             if any(secret.casefold() in bare.casefold() for secret in self.secrets):
                 for secret in self.secrets:
                     bare = _replace_folded(bare, secret)

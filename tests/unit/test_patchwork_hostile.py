@@ -31,7 +31,7 @@ from farm.patchwork_api import (
 )
 from farm.patchwork_config import check_target_url, load_token
 from farm.report.patchwork import PatchworkCheck, post_checks, read_checks
-from farm.scrub import PLAIN, Scrubber
+from farm.scrub import HIDDEN, PLAIN, Scrubber
 from tests.unit.patchwork_fake import ESCAPES, FakePatchwork, serve, without_git_pw_settings
 from tests.unit.test_patchwork_cli import checks_file
 
@@ -565,3 +565,16 @@ def test_the_cli_without_a_project_warns_that_it_checked_only_one_project(
     argv = ["post-checks", checks_file(tmp_path, CHECK), "--api-url", fake.url, "--series", "40"]
     assert main(argv) == 0
     assert "no --project (or git config pw.project)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lead", ["\x9b", "\x1b[", "\x1b[0;"])
+def test_a_secret_whose_first_letter_could_end_a_sequence_is_hidden(lead: str) -> None:
+    """Found by the property above: "\\x9bs3cre\\nt" hid nothing, because "\\x9bs" is a
+    whole CSI sequence to a terminal, yet the farm shows \\x9b as a visible escape, after
+    which "s3cret" reads whole."""
+    for shown in (
+        Scrubber((TOKEN,)).text(f"{lead}s3cre\nt"),
+        Scrubber((TOKEN,)).line(f"{lead}s3cret"),
+    ):
+        assert TOKEN not in "".join(c for c in shown if c.isprintable()).casefold()
+        assert HIDDEN in shown
