@@ -42,7 +42,6 @@ from farm.scenario import (
     DiffPatch,
     GitRangePatches,
     GitSource,
-    GlibcSource,
     MboxPatches,
     PatchSource,
     PathSource,
@@ -245,7 +244,8 @@ class Fetcher:
                 prepare.append(Patch(len(prepare) + 1, patch.subject, patch.format, patch.content))
         return GlibcTree(tarball=tarball, prepare=tuple(prepare), commit=commit)
 
-    def _glibc_tarball(self, source: GlibcSource) -> Blob:
+    def _glibc_tarball(self, source: DebianSource | TarballSource | PathSource) -> Blob:
+        """The tarball of a source that names no commit (a git source is `_git_archive`'s)."""
         if isinstance(source, DebianSource):
             directory = self.debian_package(source)
             orig = sorted(directory.glob(f"{source.package}_*.orig.tar.*"))
@@ -262,8 +262,6 @@ class Fetcher:
                 source.url, source.sha256, key=source.key, max_bytes=MAX_TARBALL_BYTES,
                 read=tarball,
             )  # fmt: skip
-        if isinstance(source, GitSource):
-            return self._git_archive(source)[1]
         return self._path_tarball(source)
 
     def debian_package(self, source: DebianSource) -> Path:

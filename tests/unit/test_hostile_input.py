@@ -190,9 +190,9 @@ def test_the_fetcher_passes_git_values_after_end_of_options(tmp_path: Path, git_
         with pytest.raises(SourceError):
             fetcher.patches(GitRangePatches(url=str(git_repo), range=hostile), what="s")
     with pytest.raises(SourceError):
-        fetcher._glibc_tarball(GitSource(url=str(git_repo), ref=f"--output={victim}"))
+        fetcher._git_archive(GitSource(url=str(git_repo), ref=f"--output={victim}"))
     with pytest.raises(SourceError):
-        fetcher._glibc_tarball(GitSource(url=f"--upload-pack=touch {marker};", ref="HEAD"))
+        fetcher._git_archive(GitSource(url=f"--upload-pack=touch {marker};", ref="HEAD"))
     assert victim.read_text() == "precious\n"
     assert not marker.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
