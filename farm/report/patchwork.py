@@ -129,12 +129,10 @@ def patchwork_checks(result: GateResult, *, target_url: str = "") -> tuple[Patch
     checks = []
     for series in result.series:
         for arch in series.arches:
-            description = f"{arch.verdict.value}: " + "; ".join(arch.reasons)
+            # On a branch (master) the commit judged is said: the branch will have moved on.
             base = arch.baseline_cell.source_commit if arch.baseline_cell else ""
-            if base:  # the branch will have moved on: say which glibc was judged
-                description = f"{arch.verdict.value} on glibc {base[:12]}: " + "; ".join(
-                    arch.reasons
-                )
+            judged = f" on glibc {base[:12]}" if base else ""
+            description = f"{arch.verdict.value}{judged}: " + "; ".join(arch.reasons)
             checks.append(
                 PatchworkCheck(
                     series=series.series,
