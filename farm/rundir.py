@@ -257,6 +257,13 @@ class RunDir:
         reader.results()
         return tuple(reader.found_results), tuple(reader.problems)
 
+    def read_cells(self) -> tuple[tuple[gate.CellStatus, ...], tuple[gate.UnreadableRecord, ...]]:
+        """The cells' records alone, validated: what a resumed run needs before it starts,
+        without reading every test result."""
+        reader = _Reader(self)
+        found = reader.cells()
+        return tuple(found), tuple(reader.problems)
+
 
 def read_all(run_dirs: Iterable[RunDir]) -> RunRecords:
     """The records of several run directories (one per CI cell, say) as one set."""

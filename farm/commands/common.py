@@ -81,7 +81,8 @@ def judged_commit(scenario: Scenario, directory: Path) -> str | None:
     source = scenario.source
     if not isinstance(source, GitSource) or is_commit_id(source.ref):
         return None
-    judged = {cell.source_commit for cell in RunDir(directory).read().cells if cell.source_commit}
+    cells, _unreadable = RunDir(directory).read_cells()
+    judged = {cell.source_commit for cell in cells if cell.source_commit}
     return judged.pop() if len(judged) == 1 else None
 
 
