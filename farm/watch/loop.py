@@ -60,9 +60,10 @@ from farm.errors import EngineError, FarmError, SeriesError
 from farm.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
-from farm.watch import poll, skip
+from farm.watch import poll, revisions, skip
 from farm.watch.executor import SeriesJob, SeriesRun, TestSeries
-from farm.watch.state import SeriesRecord, SeriesState, WatchState
+from farm.watch.revisions import SincePrevious
+from farm.watch.state import SeriesRecord, SeriesState, WatchedSeries, WatchState
 
 Log = Callable[[str], None]
 
@@ -327,19 +328,34 @@ class Watcher:
             for check in self.config.pending
             if check.context not in spoken
         )  # fmt: skip
+        checks, since = run.checks, self._since_previous(series, run)
+        if since is not None:
+            checks = since.describe(checks)
         done = self.state.update(
             series.id, now=self.clock(), state=SeriesState.DONE, verdict=run.verdict.value,
             run_dir=str(run.run_dir), report=str(run.report or ""),
-            checks=run.checks + patchwork_shortened(silent), last_error="",
+            checks=checks + patchwork_shortened(silent), last_error="",
         )  # fmt: skip
         minutes, rest = divmod(int(seconds), 60)
         base = f" on glibc {run.base[:12]}" if run.base else ""
+        revision = f"; {since.tail()}" if since is not None else ""
         self.log(
             f"{series.label} {series.name!r}: {run.verdict.value}{base} in {minutes}m{rest:02d}s "
-            f"(attempt {done.attempts}), report {run.report or run.run_dir}"
+            f"(attempt {done.attempts}), report {run.report or run.run_dir}{revision}"
         )
         self._count("tested")
         self._post_final(done)
+
+    def _since_previous(self, series: WatchedSeries, run: SeriesRun) -> SincePrevious | None:
+        """The comparison with the previous revision, its section added to the report (a
+        report that cannot be written is logged: the comparison never fails the series)."""
+        since = revisions.since_previous(self.state, series, run.run_dir)
+        if since is not None and run.report is not None:
+            try:
+                revisions.add_to_report(run.report, since.markdown())
+            except OSError as error:
+                self.log(f"{series.label}: no {since.label} section in {run.report}: {error}")
+        return since
 
     def _failed(self, record: SeriesRecord, error: BaseException) -> None:
         series = record.series
