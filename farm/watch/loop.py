@@ -9,8 +9,10 @@ something left to do, oldest first:
    run directory, ``runs/<id>-v<version>/attempt-<n>``, the failed one kept for reading):
    fetch its mbox and cover letter once, and keep them; skip it if it asks to be skipped
    (`farm.watch.skip`: logged, no check); post ``pending`` on every patch; count the
-   attempt and mark it ``running``; call the executor under a wall-clock deadline; record
-   the verdict and its checks; post them.
+   attempt and mark it ``running``; call the executor under a wall-clock deadline; for a
+   revision after the first, compare its run with the previous revision's
+   (`farm.watch.revisions`: a section of the report, a tail of each check and of the log
+   line); record the verdict and its checks; post them.
 
 Faults, and what each costs:
 

@@ -249,13 +249,9 @@ def since_previous(state: WatchState, series: WatchedSeries, run_dir: Path) -> S
         )  # fmt: skip
     comparisons, problems = _compare(Path(tested.run_dir), run_dir, f"v{tested.series.version}")
     short = ""
-    if problems and not comparisons:
+    if problems and not comparisons:  # the report has the whole sentence
         gone = not Path(tested.run_dir).is_dir()
-        short = (
-            f"v{tested.series.version}'s run directory is gone"
-            if gone
-            else f"v{tested.series.version}'s run cannot be read"
-        )
+        short = f"v{tested.series.version}'s run directory is gone" if gone else "see the report"
     return SincePrevious(
         series, tested, tuple(comparisons), tuple(problems), short=short, untested=untested
     )

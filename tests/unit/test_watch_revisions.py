@@ -309,6 +309,23 @@ def test_a_deleted_v1_run_directory_is_said_and_the_verdict_stands(
     )
 
 
+def test_an_unreadable_v1_run_is_said_with_the_file_and_the_verdict_stands(
+    fake: FakePatchwork, tmp_path: Path
+) -> None:
+    executor = RunWritingExecutor()
+    fake.post_series(85, NAME, [850], date="2026-12-03T06:10:00")
+    with watching(fake, tmp_path, executor) as (watch, _logged):
+        watch.round()
+        damaged = next((Path(watch.state.get(85).run_dir) / "results").glob("*.jsonl"))
+        damaged.write_text(damaged.read_text() + '{"schema": 1, "outcome": "PASS"\n')
+        fake.post_series(86, NAME, [860], date="2026-12-03T06:20:00", version=2)
+        watch.round()
+        v2 = watch.state.get(86)
+    assert (v2.state, v2.verdict) == (SeriesState.DONE, "ACCEPT")
+    assert descriptions(fake, 860)[X86].endswith("; since v1: not compared (see the report)")
+    assert f"- not compared: the run: {damaged}:" in Path(v2.report).read_text()
+
+
 def test_the_section_is_added_once_when_the_verdict_is_recorded_again(
     fake: FakePatchwork, tmp_path: Path
 ) -> None:
