@@ -30,6 +30,7 @@ from farm.watch.poll import first_cursor
 from farm.watch.revisions import Delta, series_key, submitter_key
 from farm.watch.state import SeriesState, WatchState
 from tests.unit.patchwork_fake import FakePatchwork, serve
+from tests.unit.test_watch_loop import Clock
 
 SINCE = datetime.datetime(2026, 12, 3, 6, 0, 0)
 ARCHES = ("x86_64", "i686")
@@ -89,17 +90,6 @@ class RunWritingExecutor:
         report = RunDir(run_dir).report_file("markdown")
         report.write_text(f"# {verdict.value}\n\nthe farm's report of {job.series.label}\n")
         return SeriesRun(verdict, run_dir, report, tuple(checks), base="0123456789abcdef")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.datetime(2026, 12, 3, 8, 0, tzinfo=datetime.UTC).timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @contextmanager
