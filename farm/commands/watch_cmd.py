@@ -214,7 +214,9 @@ def _watch(
         bases = baseline.SharedBaselines(
             templates, common.cache(), every=args.baseline_every * 3600.0, log=_log
         )
-        watcher = loop.Watcher(config, client, state, tester, log=_log, bases=bases.choose)
+        watcher = loop.Watcher(
+            config, client, state, tester, log=_log, bases=bases.choose, collect=bases.collect
+        )
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if watcher.stopping:

@@ -24,6 +24,18 @@ whose glibc is a Debian package, tarball or path is used as it is (the reason sa
 series' base-commit is not used there). The ref is resolved the way every command resolves
 it: `farm.sources.Fetcher.git_repository` fetches the cache's mirror, and
 `farm.try_sources.git_resolver` looks the revision up there.
+
+**Garbage collection** (`SharedBaselines.collect`, after each round): a baseline that moved
+on, once no queued or running series is on its commit (nor the current baseline of any
+branch), has its images removed, by `farm.gc`'s choice (`gc.select_images`: never a tag of a
+scenario's newest image record, the base image, or an image a container uses) and
+execution (`gc.execute`: by tag, never forced). Its images are the ones labelled with the
+commit's tarball (``org.glibc-farm.source-sha256``, as the template's lock file pins it for
+``git:URL@COMMIT``: the source image and the baseline's builds) and the test images the cells
+of the series run on it recorded. A series' own build images are left to ``farm gc`` (no
+label names their base). While a newest image record still lists one of its tags (the last
+build was on that commit), the baseline is tried again after the next round; otherwise it is
+marked collected and not looked at again.
 """
 
 from __future__ import annotations
@@ -33,12 +45,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import series, sources, try_series, try_sources
+from farm import gc, series, sources, try_series, try_sources
+from farm.engine import Engine
 from farm.errors import SourceError
+from farm.ids import TAG_REPOSITORY
+from farm.rundir import RunDir
 from farm.scenario import GitSource, Scenario
 from farm.try_series import BaseChoice
-from farm.watch.state import Baseline, WatchState
+from farm.watch.state import Baseline, SeriesState, WatchState
 
+#: The label of the images made from one glibc tarball (farm/images/source.Dockerfile.j2,
+#: build-baseline.Dockerfile.j2).
+SOURCE_LABEL = "org.glibc-farm.source-sha256"
 #: How long a shared baseline is used before its branch is resolved again (``--baseline-every``).
 DEFAULT_EVERY = 24 * 3600.0
 
@@ -74,6 +92,64 @@ class SharedBaselines:
                 resolve=resolve, shared=shared,
             )  # fmt: skip
         return bases
+
+    def collect(self, state: WatchState, *, engine: Callable[[], Engine] = Engine.connect) -> None:
+        """Remove the images of the baselines that moved on and that nothing waiting needs
+        (see the module docstring); the engine is asked only when there is one."""
+        waiting = state.records([SeriesState.QUEUED, SeriesState.RUNNING])
+        needed = {b.commit for r in waiting for b in r.bases.values() if b.commit}
+        everything = state.baselines()
+        needed |= {b.commit for b in everything if not b.retired}
+        due = [b for b in everything if b.retired and not b.collected and b.commit not in needed]
+        if not due:
+            return
+        connected = engine()
+        records = list(gc.newest_records(gc.read_records(gc.records_dir(self.cache.root))).values())
+        recorded = set().union(*(r.tags for r in records))
+        for old in due:
+            inventory = gc.collect(connected)
+            tags = self._cell_tags(state, old.commit)
+            images = moved_images(inventory.images, sources=self._tarballs(old), tags=tags)
+            mine = {t for image in images for t in image.tags if t.startswith(f"{TAG_REPOSITORY}/")}
+            used = {c.image_id: c.name for c in inventory.containers}
+            removals, kept, _count, _notes = gc.select_images(images, records, used_image_ids=used)
+            plan = gc.GcPlan(tuple(r for r in removals if r.reference in mine), tuple(kept), 0)
+            outcome = gc.execute(connected, plan, progress=self.log)
+            protected = mine & recorded
+            self.log(
+                f"baseline {old.commit[:12]} of {old.source} moved on: removed "
+                f"{len(outcome.removed)} image tag(s), {gc.format_bytes(outcome.reclaimed_bytes)}"
+                + (f"; {len(outcome.refused)} kept by the engine" if outcome.refused else "")
+                + (f"; {len(protected)} kept while a newest image record lists them, tried "
+                   "again after the next round" if protected else "")
+            )  # fmt: skip
+            if not protected:
+                state.baseline_collected(old.source, old.commit)
+
+    def _tarballs(self, old: Baseline) -> set[str]:
+        """The sha256 of the commit's tarball as each template on its branch locked it."""
+        found = set()
+        for template in self.templates:
+            if isinstance(template.source, GitSource) and template.source.key == old.source:
+                pinned = GitSource(template.source.url, old.commit).key
+                digest = sources.LockFile(template.path).get(pinned)
+                if digest:
+                    found.add(digest)
+        return found
+
+    def _cell_tags(self, state: WatchState, commit: str) -> set[str]:
+        """The image tags the cells of finished series on ``commit`` recorded."""
+        tags: set[str] = set()
+        finished = state.records([SeriesState.DONE, SeriesState.GAVE_UP])
+        for record in finished:
+            if not record.run_dir or commit not in {b.commit for b in record.bases.values()}:
+                continue
+            top = Path(record.run_dir)
+            for directory in (top, *(top / t.name for t in self.templates)):
+                if (directory / "cells").is_dir():
+                    cells, _unreadable = RunDir(directory).read_cells()
+                    tags |= {c.image_tag for c in cells if c.source_commit == commit}
+        return tags - {""}
 
     def _resolver(self, template: Scenario) -> try_series.Resolver:
         """Looks a revision up in the mirror as it is, and fetches the branch once before
@@ -115,6 +191,19 @@ class SharedBaselines:
             current = state.baseline(source.key)
             assert current is not None
         return BaseChoice(current.commit, describe(current, source.ref))
+
+
+def moved_images(
+    images: Sequence[gc.ImageInfo], *, sources: set[str], tags: set[str]
+) -> list[gc.ImageInfo]:
+    """The farm's images of a moved baseline: made from one of its tarballs (``sources``),
+    or holding one of the tags its series' cells recorded."""
+    return [
+        image
+        for image in images
+        if image.managed
+        and (image.labels.get(SOURCE_LABEL) in sources or not tags.isdisjoint(image.tags))
+    ]
 
 
 def describe(baseline: Baseline, ref: str) -> str:

@@ -14,6 +14,10 @@ something left to do, oldest first:
    count the attempt and mark it ``running``; call the executor under a wall-clock deadline;
    record the verdict and its checks; post them.
 
+After the queue, a round without a fault removes the images of shared baselines that moved
+on and that nothing waiting needs (`farm.watch.baseline`); a failure there (the engine
+away, an unreadable image record) is logged and tried again next round.
+
 Faults, and what each costs:
 
 - Patchwork down, answering 5xx, stalling or closing the connection, while polling or
@@ -138,9 +142,11 @@ class Watcher:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         bases: ChooseBases | None = None,
+        collect: Callable[[WatchState], None] | None = None,
     ) -> None:
         self.config = config
         self.choose_bases = bases  # None: every template is run as it is
+        self.collect = collect  # removes moved baselines' images; None: nothing is removed
         self.client = client
         self.state = state
         self.executor = executor
@@ -204,6 +210,11 @@ class Watcher:
                 self._step(record)
         except _RoundFault as down:
             return self._summary(listed, queued, str(down))
+        if self.collect is not None and not self.stopping:
+            try:
+                self.collect(self.state)
+            except FarmError as error:
+                self.log(f"removing a moved baseline's images failed (next round again): {error}")
         return self._summary(listed, queued, "")
 
     def _summary(self, listed: int, queued: int, fault: str) -> RoundSummary:

@@ -15,16 +15,19 @@ from pathlib import Path
 
 import pytest
 
+from farm import gc
 from farm.commands.watch_cmd import status_text
+from farm.engine import MANAGED_LABEL, Engine
+from farm.errors import EngineError
 from farm.patchwork_api import ApiRoot, PatchworkClient, Token
 from farm.scenario import DebianSource, GitSource, Scenario, load_scenario
 from farm.sources import Cache
 from farm.try_series import BaseChoice
-from farm.watch.baseline import SharedBaselines
+from farm.watch.baseline import SOURCE_LABEL, SharedBaselines, moved_images
 from farm.watch.executor import SeriesJob, SeriesRun, series_scenario
 from farm.watch.loop import WatchConfig, Watcher
 from farm.watch.poll import first_cursor
-from farm.watch.state import SeriesState, WatchedSeries, WatchState
+from farm.watch.state import Baseline, Cursor, SeriesState, WatchedSeries, WatchState
 from tests.unit.patchwork_fake import FakePatchwork, serve
 from tests.unit.test_git_base import SCENARIO, _commit, _git
 from tests.unit.test_watch_loop import PENDING, SINCE, Clock, FakeExecutor
@@ -258,3 +261,69 @@ def test_a_state_of_schema_1_is_read_and_upgraded(
         watch.round()
         assert watch.state.get(2).bases["master"].commit == executor.commit(2)
         assert watch.state.get(1).state is SeriesState.DONE
+
+
+def test_a_moved_baselines_images_are_its_tarballs_and_its_cells_tags() -> None:
+    def info(name: str, managed: bool = True, **labels: str) -> gc.ImageInfo:
+        labels = {**labels, MANAGED_LABEL: "true"} if managed else labels
+        return gc.ImageInfo(f"sha256:{name}", (f"glibc-farm/x:{name}",), 0, labels)
+
+    images = [
+        info("source-old", **{SOURCE_LABEL: "a" * 64}),
+        info("source-new", **{SOURCE_LABEL: "b" * 64}),
+        info("test-old"),
+        info("test-new"),
+        info("not-the-farms", managed=False, **{SOURCE_LABEL: "a" * 64}),
+    ]
+    found = moved_images(images, sources={"a" * 64}, tags={"glibc-farm/x:test-old"})
+    assert [i.id for i in found] == ["sha256:source-old", "sha256:test-old"]
+
+
+def test_the_engine_is_asked_only_for_a_moved_baseline_nothing_waiting_needs(
+    tmp_path: Path, upstream: Path
+) -> None:
+    asked: list[str] = []
+
+    def engine() -> Engine:
+        asked.append("asked")
+        raise EngineError("no engine in a unit test")
+
+    template = _template(tmp_path, upstream)
+    bases = SharedBaselines((template,), Cache(tmp_path / "cache"))
+    key = GitSource(str(upstream), "master").key
+    old, new = "1" * 40, "2" * 40
+    with WatchState.open(tmp_path / "state.sqlite", project="glibc", server="x") as state:
+        bases.collect(state, engine=engine)  # no baseline at all
+        state.move_baseline(key, old, now=1.0)
+        state.move_baseline(key, old, now=2.0)  # resolved again, the same commit: no move
+        bases.collect(state, engine=engine)
+        assert asked == [] and len(state.baselines()) == 1
+        state.add_series([WatchedSeries(1, 1, "s", "A <a@b>", "2026-12-03T06:10:00", "u")],
+                         Cursor("2026-12-03T06:10:00", 1), now=1.0)  # fmt: skip
+        state.update(1, now=2.0, bases={"master": BaseChoice(old, "the shared baseline")})
+        assert state.move_baseline(key, new, now=3.0) == Baseline(key, old, 2.0)
+        bases.collect(state, engine=engine)  # series 1 is queued on the old commit
+        assert asked == []
+        state.update(1, now=4.0, state=SeriesState.DONE)
+        with pytest.raises(EngineError):
+            bases.collect(state, engine=engine)
+        assert asked == ["asked"]
+
+
+def test_a_failed_collection_is_logged_and_the_loop_goes_on(
+    fake: FakePatchwork, tmp_path: Path, upstream: Path
+) -> None:
+    executor, clock, log = CapturingExecutor(), Clock(), []
+    with watching(fake, tmp_path, upstream, executor, clock, log) as watch:
+
+        def collect(state: WatchState) -> None:
+            raise EngineError("Cannot connect to the Docker daemon")
+
+        watch.collect = collect
+        _post(fake, 1, 10)
+        summary = watch.round()
+    assert (summary.tested, summary.fault) == (1, "")
+    assert log[-1] == (
+        "removing a moved baseline's images failed (next round again): Cannot connect to the "
+        "Docker daemon"
+    )
