@@ -82,6 +82,8 @@ class SharedBaselines:
         for template in self.templates:
             source = template.source
             resolve = self._resolver(template) if isinstance(source, GitSource) else None
+            # Looked at (and moved when due) for a series with a base of its own too: it is
+            # the fallback when the repository lacks that base.
             shared = (
                 self._shared(state, template, now=now)
                 if isinstance(source, GitSource) and not sources.is_commit_id(source.ref)

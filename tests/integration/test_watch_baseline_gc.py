@@ -15,11 +15,9 @@ import datetime
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
-import docker.errors
 import pytest
 
 from farm import engine, gate, gc
@@ -30,46 +28,33 @@ from farm.sources import Cache
 from farm.try_series import BaseChoice
 from farm.watch.baseline import SOURCE_LABEL, SharedBaselines
 from farm.watch.state import Cursor, SeriesState, WatchedSeries, WatchState
+from tests.integration import test_gc
+from tests.integration.test_gc import RUN_LABEL, exists
 from tests.unit.test_git_base import SCENARIO, _commit, _git
 
 pytestmark = pytest.mark.integration
 
-RUN_LABEL = "org.glibc-farm.test-watch-gc"
 REPOSITORY = "glibc-farm/watch-gc-test"
+run_id = test_gc.run_id  # the fixture: a label value, and what carries it removed after
 
 
-@pytest.fixture
-def run_id(client: docker.DockerClient, farm_engine: engine.Engine) -> Iterator[str]:
-    """A fresh label value; whatever carries it is removed afterwards, whatever happened."""
-    if farm_engine.image_id(BASE_IMAGE) is None:
-        pytest.fail(f"{BASE_IMAGE} is missing; `farm build` makes it", pytrace=False)
-    value = uuid.uuid4().hex[:12]
-    yield value
-    for image in client.images.list(filters={"label": f"{RUN_LABEL}={value}"}):
-        for tag in image.tags:
-            client.images.remove(tag, force=True)
-
-
-def image(client: docker.DockerClient, tag: str, run_id: str, **labels: str) -> str:
+def image(client: docker.DockerClient, tag: str, run: str, **labels: str) -> str:
+    """A farm-labelled image of one metadata layer on the base image, as test_gc's are,
+    with the farm's labels given."""
     extra = " ".join(f'{key}="{value}"' for key, value in labels.items())
     dockerfile = (
         f"FROM {BASE_IMAGE}\n"
-        f'LABEL {engine.MANAGED_LABEL}="true" {RUN_LABEL}="{run_id}" tag="{tag}" {extra}\n'
+        f'LABEL {engine.MANAGED_LABEL}="true" {RUN_LABEL}="{run}" tag="{tag}" {extra}\n'
     )
     built, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     return str(built.id)
 
 
-def present(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def test_a_moved_baselines_images_go_once_no_waiting_series_needs_them(
-    client: docker.DockerClient, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: docker.DockerClient,
+    run_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FARM_CACHE", str(tmp_path / "cache"))
     upstream = tmp_path / "glibc.git"
@@ -112,7 +97,7 @@ def test_a_moved_baselines_images_go_once_no_waiting_series_needs_them(
         state.move_baseline(source, new, now=3.0)
 
         bases.collect(state)  # series 2 still needs the old commit: nothing goes
-        assert all(present(client, tag) for tag in (old_source, old_test, new_source))
+        assert all(exists(client.images.get, tag) for tag in (old_source, old_test, new_source))
         assert not any(b.collected for b in state.baselines())
 
         state.update(2, now=4.0, state=SeriesState.DONE)
@@ -121,14 +106,14 @@ def test_a_moved_baselines_images_go_once_no_waiting_series_needs_them(
         later = now + datetime.timedelta(seconds=1)
         gc.write_record(gc.records_dir(), template.name, [old_source], now=later)
         bases.collect(state)
-        assert present(client, old_source) and not present(client, old_test)
+        assert exists(client.images.get, old_source) and not exists(client.images.get, old_test)
         assert not any(b.collected for b in state.baselines())
         assert "1 kept while a newest image record lists them" in log[-1]
 
         gc.write_record(gc.records_dir(), template.name, [new_source], now=later + later.resolution)
         bases.collect(state)
-        assert not present(client, old_source) and not present(client, old_test)
-        assert present(client, new_source)  # the current baseline's
+        assert not exists(client.images.get, old_source) and not exists(client.images.get, old_test)
+        assert exists(client.images.get, new_source)  # the current baseline's
         assert [b.collected for b in state.baselines()] == [False, True]  # newest first
         assert f"baseline {old[:12]} of {source} moved on: removed 1 image tag(s)" in log[-1]
 

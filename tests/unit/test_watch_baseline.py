@@ -27,12 +27,21 @@ from farm.watch.baseline import SOURCE_LABEL, SharedBaselines, moved_images
 from farm.watch.executor import SeriesJob, SeriesRun, series_scenario
 from farm.watch.loop import WatchConfig, Watcher
 from farm.watch.poll import first_cursor
-from farm.watch.state import Baseline, Cursor, SeriesState, WatchedSeries, WatchState
+from farm.watch.state import (
+    Baseline,
+    Cursor,
+    SeriesState,
+    StateError,
+    WatchedSeries,
+    WatchState,
+)
+from tests.unit import test_git_base
 from tests.unit.patchwork_fake import FakePatchwork, serve
 from tests.unit.test_git_base import SCENARIO, _commit, _git
 from tests.unit.test_watch_loop import PENDING, SINCE, Clock, FakeExecutor
 
 HOUR = 3600.0
+upstream = test_git_base.upstream  # the fixture: a glibc.git with one commit on master
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -52,15 +61,6 @@ class CapturingExecutor(FakeExecutor):
 
     def reason(self, series_id: int) -> str:
         return self.bases[series_id]["master"].reason
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Path:
-    repo = tmp_path / "glibc.git"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "master")
-    _commit(repo, "2.44.9000")
-    return repo
 
 
 @pytest.fixture
@@ -327,3 +327,22 @@ def test_a_failed_collection_is_logged_and_the_loop_goes_on(
         "removing a moved baseline's images failed (next round again): Cannot connect to the "
         "Docker daemon"
     )
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ['{"master": {"commit": "master", "reason": "r"}}', '{"master": "x"}', "[]", "not json"],
+)
+def test_a_damaged_stored_base_is_refused_naming_the_state(tmp_path: Path, stored: str) -> None:
+    path = tmp_path / "state.sqlite"
+    with WatchState.open(path, project="glibc", server="x") as state:
+        state.add_series([WatchedSeries(1, 1, "s", "A <a@b>", "2026-12-03T06:10:00", "u")],
+                         Cursor("2026-12-03T06:10:00", 1), now=1.0)  # fmt: skip
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE series SET bases = ?", (stored,))
+    db.close()
+    with (
+        WatchState.read_only(path) as state,
+        pytest.raises(StateError, match="series 1: a damaged"),
+    ):
+        state.get(1)
