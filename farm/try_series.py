@@ -25,8 +25,10 @@ The base (`choose_base`), first that applies:
    still applies to the current head, and a refusal would block every series based on a
    commit not yet public.
 3. The template's own glibc: a ``git`` ref is resolved to the commit it names now, so the
-   made scenario repeats exactly; a Debian package, tarball or path is used as it is (a
-   series' base commit cannot be applied to those, and the output says it was not used).
+   made scenario repeats exactly (``farm watch`` gives its shared baseline instead, a commit
+   the ref named up to N hours ago, so that a day's series share one build); a Debian
+   package, tarball or path is used as it is (a series' base commit cannot be applied to
+   those, and the output says it was not used).
 
 The glibc tests (`select_glibc_tests`), from the files the series touches:
 
@@ -239,10 +241,13 @@ def choose_base(
     series_base_origin: str,
     requested: str | None,
     resolve: Resolver | None,
+    shared: BaseChoice | None = None,
 ) -> BaseChoice:
     """The base by the rules of this module's docstring. ``resolve`` is needed (and only
     called) for a ``git`` source; ``series_base_origin`` says where ``series_base`` came from
-    ("its base-commit: trailer", "the range's base")."""
+    ("its base-commit: trailer", "the range's base"). ``shared`` (``farm watch``'s shared
+    baseline of a ``git`` template) stands for the template's ref in rule 3: it is not
+    resolved again."""
     check_requested_base(source, requested)
     if not isinstance(source, GitSource):
         unused = (
@@ -271,6 +276,8 @@ def choose_base(
             f"{series_base_origin} names {series_base[:12]}, which {source.url} does not have "
             "(a local commit, or a mirror older than the series); instead "
         )
+    if shared is not None and shared.commit is not None:
+        return BaseChoice(shared.commit, f"{fallback}{shared.reason}")
     commit = resolve(source.ref)
     if commit is None:
         raise UsageError(f"the template's ref {source.ref!r} is not in {source.url}")

@@ -92,7 +92,8 @@ def fetch(argument: SeriesArgument, where: Where) -> FetchedSeries:
     return _remote_branch(argument, where)
 
 
-def _trailer_base(revision: Revision) -> tuple[str | None, str]:
+def trailer_base(revision: Revision) -> tuple[str | None, str]:
+    """The base a revision names by its ``base-commit:`` trailer, and where that came from."""
     return revision.base_commit, "the series' base-commit: trailer"
 
 
@@ -136,7 +137,7 @@ def _patchwork(argument: PatchworkSeries, where: Where) -> FetchedSeries:
     origin = f"patchwork series {number}{shown} at {web_root}"
     if revision.other_versions:  # a patchwork series is one revision; say so if it is not
         origin += f": {_which(revision, 'in its mbox')}"
-    return FetchedSeries(argument, revision, origin, *_trailer_base(revision))
+    return FetchedSeries(argument, revision, origin, *trailer_base(revision))
 
 
 # --- a public-inbox thread -----------------------------------------------------------------
@@ -160,7 +161,7 @@ def _thread(argument: MessageId, where: Where) -> FetchedSeries:
     return FetchedSeries(
         argument, revision,
         f"the thread of {what} in {where.inbox}: {_which(revision, 'in the thread')}",
-        *_trailer_base(revision),
+        *trailer_base(revision),
     )  # fmt: skip
 
 
@@ -314,7 +315,7 @@ def _file(argument: SeriesFile) -> FetchedSeries:
         origin = f"the mails of {path}"
         if revision.other_versions:
             origin += f": {_which(revision, 'in the file')}"
-        return FetchedSeries(argument, revision, origin, *_trailer_base(revision))
+        return FetchedSeries(argument, revision, origin, *trailer_base(revision))
     (patch,) = series.single_diff(data, name=path.name)
     found = re.search(rb"^base-commit: ([0-9a-f]{40})\s*$", data, re.MULTILINE)
     revision = Revision(
@@ -323,5 +324,5 @@ def _file(argument: SeriesFile) -> FetchedSeries:
     )  # fmt: skip
     assert patch.format is PatchFormat.DIFF
     return FetchedSeries(
-        argument, revision, f"the diff {path}", *_trailer_base(revision), bare_diff=True
+        argument, revision, f"the diff {path}", *trailer_base(revision), bare_diff=True
     )

@@ -30,7 +30,7 @@ from farm.patchwork_api import ApiRoot, PatchworkClient, Token, check_timeout
 from farm.scenario import Scenario, load_scenario
 
 if TYPE_CHECKING:
-    from farm.watch.state import WatchState
+    from farm.watch.state import SeriesRecord, WatchState
 
 DEFAULT_SCENARIO = common.MASTER_SCENARIO
 TOKEN_ENV = patchwork_config.TOKEN_ENV
@@ -67,6 +67,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"{DEFAULT_SCENARIO})",
     )  # fmt: skip
     watch.add_argument(
+        "--baseline-every", type=_hours, default=24.0, metavar="HOURS",
+        help="how long one shared baseline (the commit a template's branch named) is used for "
+        "series without a base-commit of their own before the branch is resolved again "
+        "(default 24)",
+    )  # fmt: skip
+    watch.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="series tested at once (only 1 today)"
     )
     watch.add_argument(
@@ -97,6 +103,16 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 < value < 10**7:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds above 0")
+    return value
+
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 24 * 365:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of hours above 0")
     return value
 
 
@@ -173,7 +189,7 @@ def _token(args: argparse.Namespace) -> Token | None:
 def _watch(
     args: argparse.Namespace, project: str, client: PatchworkClient, templates: tuple[Scenario, ...]
 ) -> int:
-    from farm.watch import executor, loop, poll
+    from farm.watch import baseline, executor, loop, poll
     from farm.watch.state import WatchState
 
     path = state_path(args, project)
@@ -195,7 +211,12 @@ def _watch(
             backoff=min(args.interval, 600.0),
         )
         tester = executor.FarmRunExecutor(templates, common.cache(), common.progress)
-        watcher = loop.Watcher(config, client, state, tester, log=_log)
+        bases = baseline.SharedBaselines(
+            templates, common.cache(), every=args.baseline_every * 3600.0, log=_log
+        )
+        watcher = loop.Watcher(
+            config, client, state, tester, log=_log, bases=bases.choose, collect=bases.collect
+        )
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if watcher.stopping:
@@ -216,6 +237,8 @@ def _watch(
 
 def status_text(state: WatchState, *, now: float, last: int = 15) -> str:
     """The queue, the running series and the newest results, as ``--status`` prints them."""
+    from farm.watch.baseline import describe
+    from farm.watch.loop import bases_text
     from farm.watch.state import SeriesState, WatchLock
 
     meta = state.meta()
@@ -225,6 +248,14 @@ def status_text(state: WatchState, *, now: float, last: int = 15) -> str:
         f"cursor: {cursor.date + f' (series {cursor.series_id})' if cursor else 'none yet'}",
         f"watcher: {WatchLock(state.path.with_name(state.path.name + '.lock')).holder()}",
     ]
+    for shared in state.baselines():
+        if not shared.retired:
+            ref = shared.source.rpartition("@")[2]
+            lines.append(f"baseline of {shared.source}: {describe(shared, ref)}")
+
+    def on(record: SeriesRecord) -> str:
+        return f", on {bases_text(record.bases)[:240]}" if record.bases else ""
+
     queued = state.records([SeriesState.QUEUED])
     lines.append(f"queue ({len(queued)}):")
     for record in queued:
@@ -233,14 +264,14 @@ def status_text(state: WatchState, *, now: float, last: int = 15) -> str:
         error = f", last error: {record.last_error[:160]}" if record.last_error else ""
         lines.append(
             f"  {record.series.label} {record.series.name!r} by {record.series.submitter}, "
-            f"{record.attempts} attempt(s){retry}{error}"
+            f"{record.attempts} attempt(s){on(record)}{retry}{error}"
         )
     running = state.records([SeriesState.RUNNING])
     lines.append(f"running ({len(running)}):")
     for record in running:
         lines.append(
-            f"  {record.series.label} {record.series.name!r} attempt {record.attempts}, "
-            f"run directory {record.run_dir}"
+            f"  {record.series.label} {record.series.name!r} attempt {record.attempts}"
+            f"{on(record)}, run directory {record.run_dir}"
         )
     finished = state.records(
         [SeriesState.DONE, SeriesState.SKIPPED, SeriesState.GAVE_UP], newest_first=True
@@ -252,6 +283,7 @@ def status_text(state: WatchState, *, now: float, last: int = 15) -> str:
         detail = detail or record.reason
         unposted = "" if record.final_posted else " (checks not posted yet)"
         lines.append(
-            f"  {record.series.label} {record.series.name!r}: {what}{unposted} {detail[:200]}"
+            f"  {record.series.label} {record.series.name!r}: {what}{unposted}{on(record)} "
+            f"{detail[:200]}"
         )
     return "\n".join(lines) + "\n"

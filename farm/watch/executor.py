@@ -12,15 +12,17 @@ it never posts to patchwork and never retries by itself.
 `FarmRunExecutor` is today's executor: ``farm run`` (`farm.stages.run`, the stages every
 command calls) on each template scenario with the series added as the scenario's ``extra``
 series (`farm.scenario.with_extra_series`, as ``$FARM_EXTRA_SERIES_URL`` does in the
-workflow), from the mbox file the watcher kept. ``farm try`` (the series-by-name command)
-plugs in here in its place once it exists: it takes a patchwork id or an mbox, both of
-which a job carries.
+workflow), from the mbox file the watcher kept, on the base the watcher chose and recorded
+for that template (`farm.watch.baseline`; `farm.scenario.with_base`, as ``farm run --base
+COMMIT`` does). A template without a base in the job is run as it is. ``farm try`` (the
+series-by-name command) plugs in here in its place once it exists: it takes a patchwork id
+or an mbox, both of which a job carries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from farm import history, matrix, stages
@@ -29,8 +31,9 @@ from farm.gate import GateResult, Verdict
 from farm.nofollow import replace_file
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
-from farm.scenario import EXTRA_SERIES, Scenario, with_extra_series
+from farm.scenario import EXTRA_SERIES, Scenario, with_base, with_extra_series
 from farm.sources import Cache
+from farm.try_series import BaseChoice
 from farm.watch.state import WatchedSeries
 
 
@@ -41,6 +44,8 @@ class SeriesJob:
     series: WatchedSeries
     mbox: Path
     attempt: int  # 1 for the first
+    #: template scenario name -> the glibc to test on there (`farm.watch.baseline`)
+    bases: dict[str, BaseChoice] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +116,12 @@ class FarmRunExecutor:
 
 
 def series_scenario(scenario: Scenario, job: SeriesJob) -> Scenario:
-    """The template with the job's series as its ``extra`` series, read from the mbox the
-    watcher kept (a ``file:`` URL ending in ``.mbox``: taken as mails, hash-locked in the
-    template's lock file on first use like any unpinned URL)."""
+    """The template on the job's base for it, with the job's series as its ``extra``
+    series, read from the mbox the watcher kept (a ``file:`` URL ending in ``.mbox``: taken
+    as mails, hash-locked in the template's lock file on first use like any unpinned URL)."""
+    base = job.bases.get(scenario.name)
+    if base is not None and base.commit is not None:
+        scenario = with_base(scenario, base.commit, origin=f"{job.series.label}: {base.reason}")
     return with_extra_series(
         scenario, job.mbox.resolve().as_uri(), origin=f"{job.series.label} ({job.series.mbox_url})"
     )

@@ -5,14 +5,20 @@ something left to do, oldest first:
 
 1. a series whose verdict (or give-up warning) is recorded but not yet posted: post it;
 2. a queued series (or one found ``running``: cut off, it runs again in its run directory
-   and the executor resumes there; after a failed attempt the next one starts in a new
-   run directory, ``runs/<id>-v<version>/attempt-<n>``, the failed one kept for reading):
-   fetch its mbox and cover letter once, and keep them; skip it if it asks to be skipped
-   (`farm.watch.skip`: logged, no check); post ``pending`` on every patch; count the
-   attempt and mark it ``running``; call the executor under a wall-clock deadline; for a
-   revision after the first, compare its run with the previous revision's
+   and the executor resumes there; after a failed attempt the next one starts in a new run
+   directory, ``runs/<id>-v<version>/attempt-<n>``, the failed one kept for reading): fetch
+   its mbox and cover letter once, and keep them; skip it if it asks to be skipped
+   (`farm.watch.skip`: logged, no check); choose its glibc base in each template once
+   (`farm.watch.baseline`: its ``base-commit:``, else the shared baseline) and record it, so
+   every attempt and a resumed run are on the same glibc; post ``pending`` on every patch;
+   count the attempt and mark it ``running``; call the executor under a wall-clock deadline;
+   for a revision after the first, compare its run with the previous revision's
    (`farm.watch.revisions`: a section of the report, a tail of each check and of the log
    line); record the verdict and its checks; post them.
+
+After the queue, a round without a fault removes the images of shared baselines that moved
+on and that nothing waiting needs (`farm.watch.baseline`); a failure there (the engine
+away, an unreadable image record) is logged and tried again next round.
 
 Faults, and what each costs:
 
@@ -29,6 +35,9 @@ Faults, and what each costs:
 - The deadline is a SIGALRM timer raising `ExecutorDeadline`, a KeyboardInterrupt on
   purpose: every subprocess and container of the farm is stopped on KeyboardInterrupt
   (`farm.command.run`, `farm.engine`), and a deadline must stop them the same way.
+- The template's git repository unreachable while a base is chosen (`farm.errors.SourceError`:
+  the shared baseline is due, or a ``base-commit:`` is not in the mirror): like patchwork
+  down, the round ends and no series is charged an attempt.
 - The container engine gone (`farm.errors.EngineError` from the executor): like patchwork
   down, the round ends and the series is not charged the attempt; its run directory is
   kept, and the next attempt resumes there.
@@ -53,21 +62,32 @@ import datetime
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
-from farm.errors import EngineError, FarmError, SeriesError
+from farm.errors import EngineError, FarmError, SeriesError, SourceError
 from farm.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
+from farm.try_series import BaseChoice
 from farm.watch import poll, revisions, skip
 from farm.watch.executor import SeriesJob, SeriesRun, TestSeries
 from farm.watch.revisions import SincePrevious
 from farm.watch.state import SeriesRecord, SeriesState, WatchedSeries, WatchState
 
 Log = Callable[[str], None]
+
+
+class ChooseBases(Protocol):
+    """Chooses a series' glibc base in each template from its kept mails (cover letter,
+    patches): `farm.watch.baseline.SharedBaselines.choose`."""
+
+    def __call__(
+        self, state: WatchState, mails: Sequence[Path], *, what: str, now: float
+    ) -> dict[str, BaseChoice]: ...
 
 
 class ExecutorDeadline(KeyboardInterrupt):
@@ -124,8 +144,12 @@ class Watcher:
         log: Log,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        bases: ChooseBases | None = None,
+        collect: Callable[[WatchState], None] | None = None,
     ) -> None:
         self.config = config
+        self.choose_bases = bases  # None: every template is run as it is
+        self.collect = collect  # removes moved baselines' images; None: nothing is removed
         self.client = client
         self.state = state
         self.executor = executor
@@ -189,6 +213,11 @@ class Watcher:
                 self._step(record)
         except _RoundFault as down:
             return self._summary(listed, queued, str(down))
+        if self.collect is not None and not self.stopping:
+            try:
+                self.collect(self.state)
+            except FarmError as error:
+                self.log(f"removing a moved baseline's images failed (next round again): {error}")
         return self._summary(listed, queued, "")
 
     def _summary(self, listed: int, queued: int, fault: str) -> RoundSummary:
@@ -226,6 +255,14 @@ class Watcher:
             self.log(f"{series.label} {series.name!r}: skipped: {reason}")
             self._count("skipped")
             return
+        # Chosen once and kept: every attempt (and a resumed run) is on the same glibc. A run
+        # cut off before bases were recorded (a state of schema 1) goes on as it was.
+        needs_bases = not record.bases and record.state is not SeriesState.RUNNING
+        if self.choose_bases is not None and needs_bases:
+            chosen = self._choose_bases(record, mbox)
+            if chosen is None:
+                return
+            record = chosen
         if not record.pending_posted:
             self._post(record, self.config.pending, "pending")
             record = self.state.update(series.id, now=self.clock(), pending_posted=True)
@@ -236,9 +273,12 @@ class Watcher:
             attempts=record.attempts + 1, run_dir=str(run_dir),
         )  # fmt: skip
         how = "resuming after it was cut off" if resumed else "testing"
-        self.log(f"{series.label} {series.name!r}: {how} (attempt {record.attempts}) in {run_dir}")
+        on = f" on {bases_text(record.bases)}" if record.bases else ""
+        self.log(
+            f"{series.label} {series.name!r}: {how} (attempt {record.attempts}){on} in {run_dir}"
+        )
         started = time.monotonic()
-        job = SeriesJob(series, mbox, record.attempts)
+        job = SeriesJob(series, mbox, record.attempts, dict(record.bases))
         failure: BaseException
         try:
             run = self._with_deadline(lambda: self.executor(job, run_dir))
@@ -262,6 +302,25 @@ class Watcher:
             self._done(record, run, time.monotonic() - started)
             return
         self._failed(self.state.get(series.id), failure)
+
+    def _choose_bases(self, record: SeriesRecord, mbox: Path) -> SeriesRecord | None:
+        """The record with its bases chosen and kept; None when the attempt failed on it."""
+        assert self.choose_bases is not None
+        series = record.series
+        cover = mbox.with_name(f"{series.id}.cover.mbox")
+        try:
+            bases = self.choose_bases(
+                self.state, [cover, mbox], what=f"{series.label} ({mbox})", now=self.clock()
+            )
+        except SourceError as unreachable:
+            raise _RoundFault(
+                f"glibc's repository fault while choosing the base of {series.label}: {unreachable}"
+            ) from unreachable
+        except FarmError as unreadable:
+            failed = self.state.update(series.id, now=self.clock(), attempts=record.attempts + 1)
+            self._failed(failed, unreadable)
+            return None
+        return self.state.update(series.id, now=self.clock(), bases=bases)
 
     def _mails(self, record: SeriesRecord) -> tuple[Path, list[skip.Mail], list[skip.Mail]]:
         """The series' mbox (fetched once, then kept) and its cover letter's mails."""
@@ -341,6 +400,7 @@ class Watcher:
         minutes, rest = divmod(int(seconds), 60)
         base = f" on glibc {run.base[:12]}" if run.base else ""
         revision = f"; {since.tail()}" if since is not None else ""
+        base += f" ({bases_text(done.bases)})" if done.bases else ""
         self.log(
             f"{series.label} {series.name!r}: {run.verdict.value}{base} in {minutes}m{rest:02d}s "
             f"(attempt {done.attempts}), report {run.report or run.run_dir}{revision}"
@@ -413,6 +473,14 @@ class Watcher:
             ) from error
         self._counts["posted"] = self._counts.get("posted", 0) + len(posted)
         self.log(f"{series.label}: posted {len(posted)} {what} check(s)")
+
+
+def bases_text(bases: dict[str, BaseChoice]) -> str:
+    """What a series is tested on, for its log line and ``--status``: the reason of its one
+    template's base, or each template's, named."""
+    if len(bases) == 1:
+        return next(iter(bases.values())).reason
+    return "; ".join(f"{name}: {base.reason}" for name, base in bases.items())
 
 
 def patchwork_shortened(checks: tuple[PatchworkCheck, ...]) -> tuple[PatchworkCheck, ...]:

@@ -11,8 +11,17 @@ mbox URLs and patch ids patchwork gave, its `SeriesState`, the verdict, the run 
 the report, the attempts made, the last error, the reason it was skipped or given up, when
 it may be tried again, whether ``pending`` and the final checks were posted, and the final
 checks themselves (so a watcher killed after the verdict but before posting it posts the
-same checks on restart, without running anything again). Table ``meta`` holds the project,
-the server and the polling cursor: the ``date`` and id of the newest series seen.
+same checks on restart, without running anything again), and the glibc base it is tested
+on in each template (commit and why, chosen once: every attempt, and a resumed run, is on
+the same glibc). Table ``meta`` holds the project, the server and the polling cursor: the
+``date`` and id of the newest series seen. Table ``baselines`` holds each git template
+branch's shared baseline (`farm.watch.baseline`): the commit, when the branch was resolved
+to it, and, for a baseline that moved on, when it was replaced and whether its images
+were removed since.
+
+A state of schema 1 (before bases were kept) is upgraded in place when a watcher opens it:
+its series get no recorded base (the next step of each chooses one), and ``--status``
+reads it as it is meanwhile.
 
 The promises, and how they are kept:
 
@@ -45,19 +54,21 @@ import enum
 import fcntl
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
 from farm.errors import FarmError
 from farm.patchwork_api import CONTEXT_MAX, CONTEXT_RE, STATES
 from farm.report.patchwork import PatchworkCheck
+from farm.try_series import BaseChoice
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Longest stored error or reason: enough for a farm error message, never a whole log.
 MAX_TEXT = 2000
 
@@ -125,6 +136,21 @@ class SeriesRecord:
     checks: tuple[PatchworkCheck, ...] = ()
     first_seen: float = 0.0
     updated: float = 0.0
+    #: template scenario name -> the glibc the series is tested on there, and why
+    bases: dict[str, BaseChoice] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A shared baseline: the commit a template's branch (``source``, its glibc source's
+    key ``git:URL@REF``) was resolved to at ``resolved``; ``retired`` is when a newer one
+    replaced it (0 while it is the current one); ``collected``: its images were removed."""
+
+    source: str
+    commit: str
+    resolved: float
+    retired: float = 0.0
+    collected: bool = False
 
 
 def parse_date(text: str, *, what: str) -> datetime.datetime:
@@ -234,11 +260,25 @@ CREATE TABLE IF NOT EXISTS series (
     final_posted INTEGER NOT NULL DEFAULT 0,
     checks TEXT NOT NULL DEFAULT '[]',
     first_seen REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    bases TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS baselines (
+    source TEXT NOT NULL,
+    commit_id TEXT NOT NULL,
+    resolved REAL NOT NULL,
+    retired REAL NOT NULL DEFAULT 0,
+    collected INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, commit_id, resolved)
 );
 """
 _COLUMNS = tuple(f.name for f in fields(SeriesRecord) if f.name != "series")
 _SERIES_COLUMNS = tuple(f.name for f in fields(WatchedSeries))
+#: Columns added since schema 1, with the value a state of schema 1 reads as.
+_ADDED_COLUMNS = {"bases": "'{}'"}
+_UPGRADES = {
+    "1": ["ALTER TABLE series ADD COLUMN bases TEXT NOT NULL DEFAULT '{}'"],
+}
 
 
 class WatchState:
@@ -248,6 +288,18 @@ class WatchState:
         self.path = path
         self._db = connection
         self._lock = lock
+        self._select = ""
+        self._columns_read()
+
+    def _columns_read(self) -> None:
+        """What a SELECT of a series names: a column a state of an older schema lacks (read
+        by ``--status`` before a watcher upgraded it) is read as its default."""
+        present = {str(row[1]) for row in self._db.execute("PRAGMA table_info(series)")}
+        self._select = ", ".join(
+            name if name in present or name not in _ADDED_COLUMNS
+            else f"{_ADDED_COLUMNS[name]} AS {name}"
+            for name in _SERIES_COLUMNS + _COLUMNS
+        )  # fmt: skip
 
     @classmethod
     @contextlib.contextmanager
@@ -292,6 +344,9 @@ class WatchState:
                     [("schema", str(SCHEMA_VERSION)), ("project", project), ("server", server)],
                 )
                 return
+        if meta.get("schema") in _UPGRADES:
+            self._upgrade(str(meta["schema"]))
+            meta = self.meta()
         if meta.get("schema") != str(SCHEMA_VERSION):
             raise StateError(
                 f"{self.path}: a farm watch state of schema {meta.get('schema')!r}, this farm "
@@ -303,6 +358,16 @@ class WatchState:
                     f"{self.path}: this state is for {key} {meta.get(key)!r}, not {value!r}; "
                     "give each project and server its own --state"
                 )
+
+    def _upgrade(self, schema: str) -> None:
+        """A state of an older schema brought to this one, in one transaction."""
+        with self._db:
+            while schema in _UPGRADES:
+                for statement in _UPGRADES[schema]:
+                    self._db.execute(statement)
+                schema = str(int(schema) + 1)
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (schema,))
+        self._columns_read()
 
     def meta(self) -> dict[str, str]:
         rows = self._db.execute("SELECT key, value FROM meta").fetchall()
@@ -362,7 +427,7 @@ class WatchState:
 
     def get(self, series_id: int) -> SeriesRecord:
         row = self._db.execute(
-            f"SELECT {', '.join(_SERIES_COLUMNS + _COLUMNS)} FROM series WHERE id = ?",
+            f"SELECT {self._select} FROM series WHERE id = ?",
             (series_id,),
         ).fetchone()
         if row is None:
@@ -376,7 +441,7 @@ class WatchState:
         marks = ", ".join("?" for _ in states)
         order = "DESC" if newest_first else "ASC"
         rows = self._db.execute(
-            f"SELECT {', '.join(_SERIES_COLUMNS + _COLUMNS)} FROM series WHERE state IN "
+            f"SELECT {self._select} FROM series WHERE state IN "
             f"({marks}) ORDER BY date {order}, id {order}",
             [s.value for s in states],
         ).fetchall()
@@ -386,7 +451,7 @@ class WatchState:
         """Everything with something left to do, oldest first: queued and running series,
         and done or given-up ones whose final checks were not posted yet."""
         rows = self._db.execute(
-            f"SELECT {', '.join(_SERIES_COLUMNS + _COLUMNS)} FROM series WHERE state IN (?, ?)"
+            f"SELECT {self._select} FROM series WHERE state IN (?, ?)"
             " OR (state IN (?, ?) AND final_posted = 0) ORDER BY date, id",
             (SeriesState.QUEUED.value, SeriesState.RUNNING.value, SeriesState.DONE.value,
              SeriesState.GAVE_UP.value),
@@ -430,6 +495,71 @@ class WatchState:
                 raise StateError(f"{self.path}: no series {series_id} in the state")
         return self.get(series_id)
 
+    # ------------------------------------------------------------------ baselines
+
+    def baseline(self, source: str) -> Baseline | None:
+        """The current shared baseline of a template branch (``git:URL@REF``), None if none."""
+        found = [b for b in self.baselines(source) if not b.retired]
+        return found[0] if found else None
+
+    def baselines(self, source: str | None = None) -> list[Baseline]:
+        """The baselines recorded (of one branch, or of all), newest first; none in a state
+        of schema 1 (``--status`` before a watcher upgraded it)."""
+        if not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baselines'"
+        ).fetchone():
+            return []
+        rows = self._db.execute(
+            "SELECT source, commit_id, resolved, retired, collected FROM baselines"
+            " WHERE ? IS NULL OR source = ? ORDER BY resolved DESC",
+            (source, source),
+        ).fetchall()
+        found = []
+        for source_, commit, resolved, retired, collected in rows:
+            if not _COMMIT_RE.fullmatch(str(commit)):
+                raise StateError(
+                    f"{self.path}: the baseline of {source_!r} is no commit id ({commit!r:.60}); "
+                    "give a new --state"
+                )
+            found.append(
+                Baseline(
+                    str(source_), str(commit), float(resolved), float(retired), bool(collected)
+                )
+            )
+        return found
+
+    def move_baseline(self, source: str, commit: str, *, now: float) -> Baseline | None:
+        """Make ``commit`` (the branch resolved at ``now``) the shared baseline of ``source``,
+        in one transaction; the baseline it replaces, None if there was none or it was the
+        same commit (then only its time is renewed)."""
+        if not _COMMIT_RE.fullmatch(commit):
+            raise ValueError(f"not a commit id: {commit!r}")  # a farm bug
+        current = self.baseline(source)
+        with self._db:
+            if current is not None and current.commit == commit:
+                self._db.execute(
+                    "UPDATE baselines SET resolved = ? WHERE source = ? AND retired = 0",
+                    (now, source),
+                )
+                return None
+            self._db.execute(
+                "UPDATE baselines SET retired = ? WHERE source = ? AND retired = 0", (now, source)
+            )
+            self._db.execute(
+                "INSERT INTO baselines (source, commit_id, resolved) VALUES (?, ?, ?)",
+                (source, commit, now),
+            )
+        return current
+
+    def baseline_collected(self, source: str, commit: str) -> None:
+        """Record that a retired baseline's images were removed (it is not collected again)."""
+        with self._db:
+            self._db.execute(
+                "UPDATE baselines SET collected = 1 WHERE source = ? AND commit_id = ?"
+                " AND retired != 0",
+                (source, commit),
+            )
+
     def _record(self, row: Sequence[Any]) -> SeriesRecord:
         data = dict(zip(_SERIES_COLUMNS + _COLUMNS, row, strict=True))
         where = f"{self.path}: series {data.get('id')!r}"
@@ -460,6 +590,7 @@ class WatchState:
                 checks=checks_from_json(data["checks"]),
                 first_seen=float(data["first_seen"]),
                 updated=float(data["updated"]),
+                bases=bases_from_json(data["bases"]),
             )
         except (ValueError, TypeError) as exc:
             raise StateError(f"{where}: a damaged record ({exc}); give a new --state") from exc
@@ -481,6 +612,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _stored(key: str, value: Any) -> Any:
     if key == "checks":
         return checks_to_json(value)
+    if key == "bases":
+        return bases_to_json(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, bool):
@@ -517,6 +650,34 @@ def checks_from_json(text: str) -> tuple[PatchworkCheck, ...]:
             raise ValueError("a stored check's context is too long")
         checks.append(check)
     return tuple(checks)
+
+
+def bases_to_json(bases: dict[str, BaseChoice]) -> str:
+    return json.dumps(
+        {name: {"commit": base.commit, "reason": base.reason} for name, base in bases.items()},
+        sort_keys=True,
+    )
+
+
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+def bases_from_json(text: str) -> dict[str, BaseChoice]:
+    """Bases as `bases_to_json` wrote them; ValueError for anything else."""
+    items = json.loads(text)
+    if not isinstance(items, dict):
+        raise ValueError("bases is not a mapping")
+    bases = {}
+    for name, item in items.items():
+        if not isinstance(item, dict) or set(item) != {"commit", "reason"}:
+            raise ValueError(f"a stored base is not one: {item!r:.200}")
+        commit, reason = item["commit"], item["reason"]
+        if not (commit is None or (isinstance(commit, str) and _COMMIT_RE.fullmatch(commit))):
+            raise ValueError(f"a stored base's commit is no commit id: {commit!r:.60}")
+        if not isinstance(reason, str):
+            raise ValueError("a stored base's reason is not text")
+        bases[str(name)] = BaseChoice(commit, reason[:MAX_TEXT])
+    return bases
 
 
 def now() -> float:

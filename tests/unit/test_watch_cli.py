@@ -123,3 +123,15 @@ def test_once_with_patchwork_down_says_so_in_its_exit_status(
     assert "patchwork fault while polling: could not connect" in capsys.readouterr().err
     with WatchState.read_only(state) as read:
         assert read.cursor() is not None and read.records() == []
+
+
+def test_baseline_every_takes_a_number_of_hours_above_0(
+    fake: FakePatchwork, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "glibc.sqlite"
+    for bad in ("0", "-1", "a day"):
+        with pytest.raises(SystemExit) as refused:
+            main(watch_args(fake, state, "--once", "--no-post", "--baseline-every", bad))
+        assert refused.value.code == 2
+        assert f"{bad!r}: expected a number of hours above 0" in capsys.readouterr().err
+    assert main(watch_args(fake, state, "--once", "--no-post", "--baseline-every", "0.5")) == 0
