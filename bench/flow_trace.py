@@ -1,0 +1,330 @@
+"""Which modules a scenario's data passes through on its way through a run, and how often it
+climbs back to a module it already left (issue #20: "a run's data goes one way").
+
+The farm's stages are driven on a fixture scenario made here, offline and without Docker:
+loading, the matrix, the run's options, fetching and parsing every series (five source
+kinds: quilt, mbox, patch, url (saved by hand in the cache), git), rendering, recording the
+cells' states, the test items, judging and writing the reports. What needs Docker (building,
+probing, running tests) is stood in for by records made here, untraced: every image
+"built", every selected test passing. The bench calls the stages in the order `stages.run`
+does, so a stage it calls is entered from the bench where a run enters it from `stages`.
+
+``sys.setprofile`` follows every call of a function of the farm. The counting rules:
+
+- A *room* is a module of the farm, or one of its packages as a whole (``farm.report``).
+- A module that imports nothing of the farm but its errors (``ids``, ``command``,
+  ``yamlnode``, ...: found from the source, not listed by hand) is a tool, not a room: a call
+  into it counts as its caller's, since it knows no farm type to carry data back up in.
+- Dunder methods (dataclass ``__init__``, ``__eq__``...) and properties read a value of an
+  object already in hand; they and what they call are not followed.
+- A *stop* is a call from one room into another (a descent) or a return to another. A
+  route (the rooms from the bench down to this one) is counted once: a loop over cells,
+  images or series repeats a route and adds nothing.
+- A *climb back* is a descent, by a route not seen before, into a room the run had already
+  entered (and so left, by returning from it or by calling out of it): a second way into a
+  room, or a call back up.
+- Also printed: every call into a room already entered, repeats included (a room asked
+  once per image counts once per image).
+
+    python bench/flow_trace.py [--sequence]
+
+prints the number of stops, distinct modules, returns and climbs back (with ``--sequence``
+every stop, indented by depth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import datetime
+import gzip
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import farm
+from farm import build, matrix, pipeline, stages, verdict
+from farm.build import ImageState, ImageStatus
+from farm.results import Outcome, TestResult
+from farm.scenario import load_scenario
+from farm.sources import Cache
+
+FARM_DIR = Path(farm.__file__).resolve().parent
+ROOT = "<bench>"
+FETCHED_URL = "https://example.invalid/series/fetched.mbox.gz"
+
+
+def tool_modules() -> frozenset[str]:
+    """Modules of the farm that import nothing of it but ``farm.errors``."""
+    tools: set[str] = set()
+    for path in FARM_DIR.rglob("*.py"):
+        if path.name == "__init__.py":
+            continue  # a package is a room (farm.report), never a tool
+        relative = path.relative_to(FARM_DIR.parent).with_suffix("")
+        name = ".".join(relative.parts)
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "farm":
+                    imported |= {f"farm.{alias.name}" for alias in node.names}
+                elif node.module.startswith("farm."):
+                    imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("farm.")}
+        if imported <= {"farm.errors"} and name != "farm.__main__":
+            tools.add(name)
+    return frozenset(tools)
+
+
+def room(module: str) -> str:
+    """The room a module belongs to: a package of the farm (``farm.report``) is one."""
+    return ".".join(module.split(".")[:2])
+
+
+@dataclass
+class Trace:
+    """The stops of one traced stretch of a run (see the module docstring)."""
+
+    tools: frozenset[str]
+    stops: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, depth, where)
+    visited: set[str] = field(default_factory=lambda: {ROOT})
+    climbs: int = 0
+    returns: int = 0
+    #: Every descent into a room already visited, loops and repeats included.
+    calls_back: int = 0
+    _seen_paths: set[tuple[str, ...]] = field(default_factory=set)
+    #: One entry per followed frame: (frame, room it counts as, room path, counted).
+    _stack: list[tuple[FrameType, str, tuple[str, ...], bool]] = field(default_factory=list)
+    _skipped: FrameType | None = None
+    _active: bool = False
+
+    def _current(self) -> tuple[str, tuple[str, ...]]:
+        if not self._stack:
+            return ROOT, (ROOT,)
+        _, here, path, _ = self._stack[-1]
+        return here, path
+
+    def _follow(self, frame: FrameType) -> bool:
+        name = frame.f_code.co_name
+        if name.startswith("__") and name.endswith("__"):
+            return False
+        qualname = frame.f_code.co_qualname
+        owner_name, _, attribute = qualname.rpartition(".")
+        owner = frame.f_globals.get(owner_name) if owner_name else None
+        return not (isinstance(owner, type) and isinstance(owner.__dict__.get(attribute), property))
+
+    def profile(self, frame: FrameType, event: str, _arg: object) -> None:
+        if not self._active or event not in ("call", "return"):
+            return
+        if self._skipped is not None:
+            if event == "return" and frame is self._skipped:
+                self._skipped = None
+            return
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith("farm"):
+            return
+        if event == "call":
+            if not self._follow(frame):
+                self._skipped = frame
+                return
+            here, path = self._current()
+            entered = here if module in self.tools and here != ROOT else room(module)
+            if entered == here:
+                self._stack.append((frame, here, path, False))
+                return
+            step = (*path, entered)
+            self.calls_back += entered in self.visited
+            counted = step not in self._seen_paths
+            if counted:
+                self._seen_paths.add(step)
+                kind = "climb" if entered in self.visited else "enter"
+                self.climbs += kind == "climb"
+                self.visited.add(entered)
+                self.stops.append((kind, len(path), f"{module}.{frame.f_code.co_qualname}"))
+            self._stack.append((frame, entered, step, counted))
+            return
+        if self._stack and self._stack[-1][0] is frame:
+            _, left, _, counted = self._stack.pop()
+            back, path = self._current()
+            if counted and back != left:
+                self.returns += 1
+                self.stops.append(("return", len(path), back))
+
+    @contextlib.contextmanager
+    def following(self) -> Iterator[None]:
+        self._active = True
+        sys.setprofile(self.profile)
+        try:
+            yield
+        finally:
+            sys.setprofile(None)
+            self._active = False
+
+
+# -- the fixture scenario --------------------------------------------------------------------
+
+
+def _diff(path: str, line: str) -> str:
+    return (
+        f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n--- a/{path}\n"
+        f"+++ b/{path}\n@@ -1 +1 @@\n-/* old */\n+/* {line} */\n"
+    )
+
+
+def _mail(number: int, total: int, path: str) -> str:
+    return (
+        "From 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\n"
+        f"From: A U Thor <author@example.org>\nSubject: [PATCH {number}/{total}] elf: step "
+        f"{number}\n\nA change.\n\nSigned-off-by: A U Thor <author@example.org>\n---\n"
+        f"{_diff(path, f'step {number}')}-- \n2.39.5\n\n"
+    )
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=60)
+
+
+def fixture_scenario(directory: Path) -> Path:
+    """A scenario whose every input is under ``directory``: a glibc tree and five series."""
+    tree = directory / "glibc"
+    (tree / "elf").mkdir(parents=True)
+    (tree / "elf" / "dl-open.c").write_text("/* old */\n", encoding="utf-8")
+    (directory / "two.mbox").write_text(
+        _mail(1, 2, "elf/dl-open.c") + _mail(2, 2, "elf/dl-close.c"), encoding="utf-8"
+    )
+    (directory / "one.patch").write_text(
+        "Subject: elf: one diff\n\n" + _diff("elf/dl-load.c", "diff"), encoding="utf-8"
+    )
+    quilt = directory / "quilt"
+    quilt.mkdir()
+    (quilt / "a.patch").write_text(_diff("elf/rtld.c", "quilt"), encoding="utf-8")
+    (quilt / "series").write_text("a.patch\n", encoding="utf-8")
+    # Saved by hand where the farm looks for a download it cannot make (offline).
+    drop = Cache(directory / "cache").manual_drop(FETCHED_URL)
+    drop.parent.mkdir(parents=True, exist_ok=True)
+    drop.write_bytes(gzip.compress(_mail(1, 1, "elf/dl-fini.c").encode()))
+    repo = directory / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for name in ("base", "tip"):
+        (repo / "elf").mkdir(exist_ok=True)
+        (repo / "elf" / "dl-init.c").write_text(f"/* {name} */\n", encoding="utf-8")
+        _git(repo, "add", ".")
+        _git(repo, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-qm", name)
+    scenario = directory / "flow.yaml"
+    scenario.write_text(
+        f"""\
+name: flow
+glibc:
+  version: "2.36"
+  source:
+    path: glibc
+toolchains: [bookworm, bullseye]
+arches: [x86_64, i686]
+series:
+  - name: quilted
+    quilt: quilt
+  - name: mailed
+    mbox: two.mbox
+  - name: diffed
+    patch: one.patch
+  - name: fetched
+    url:
+      url: {FETCHED_URL}
+  - name: ranged
+    git:
+      url: {repo}
+      range: main~1..main
+stacked: true
+tests:
+  glibc: [elf/tst-dlmopen1]
+""",
+        encoding="utf-8",
+    )
+    return scenario
+
+
+# -- what Docker would have done, stood in for ---------------------------------------------
+
+
+def built_everything(prepared: build.PreparedScenario) -> dict[str, ImageStatus]:
+    return {
+        image.name: ImageStatus(
+            image.name, image.tag, ImageState.BUILT, image_id=f"sha256:{n:064x}"
+        )
+        for n, image in enumerate(prepared.plan.images, start=1)
+    }
+
+
+def passed(items: list[Any]) -> list[TestResult]:
+    return [
+        TestResult(i.scenario, i.arch.value, i.variant, i.test, Outcome.PASS, image=i.image)
+        for i in items
+    ]
+
+
+def probes_of(built: pipeline.BuiltCells) -> dict[str, pipeline.CellProbe]:
+    return {c.id: pipeline.CellProbe(c.id, {}, ("elf/tst-dlmopen1",)) for c in built.cells}
+
+
+# -- the traced run --------------------------------------------------------------------------
+
+
+def traced_run(directory: Path, trace: Trace) -> str:
+    """The stages of ``farm run`` on the fixture; returns the verdict."""
+    scenario_file = fixture_scenario(directory)
+    cache = Cache(directory / "cache")
+    run_dir = directory / "run"
+    with trace.following():
+        scenario = load_scenario(scenario_file)
+        cells = matrix.select(matrix.cells([scenario]), ())
+        options = stages.RunOptions(scenario, cells, run_dir, cache, bisect=False)
+        prepared = build.prepare(scenario, cache, lambda _message: None)
+    built = pipeline.BuiltCells(scenario, cells, prepared, built_everything(prepared), "stand-in")
+    with trace.following():
+        verdict.write_run_state(options.run_dir, built)
+        items = pipeline.test_items(built, probes_of(built))
+    for finished in passed(items):
+        options.directory.append_result(finished, worker="gw0")
+    with trace.following():
+        result = stages.judge(scenario, [options.run_dir], expected_cells=cells, past=None)
+        stages.report(
+            result, options.run_dir, step_summary=None, history_file=None,
+            progress=lambda _message: None,
+        )  # fmt: skip
+    return result.verdict.value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sequence", action="store_true", help="print every stop")
+    args = parser.parse_args(argv)
+    trace = Trace(tool_modules())
+    with tempfile.TemporaryDirectory(prefix="farm-flow-") as scratch:
+        started = datetime.datetime.now(datetime.UTC)
+        judged = traced_run(Path(scratch), trace)
+        elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    if args.sequence:
+        for kind, depth, where in trace.stops:
+            arrow = {"enter": "->", "climb": "=>", "return": "<-"}[kind]
+            print(f"{'  ' * depth}{arrow} {where}")
+    modules = sorted(trace.visited - {ROOT})
+    print(f"verdict of the fixture run: {judged} ({elapsed:.1f} s)")
+    print(f"tools (counted as their caller): {', '.join(sorted(trace.tools))}")
+    print(f"modules ({len(modules)}): {', '.join(modules)}")
+    descents = len(trace.stops) - trace.returns
+    print(f"stops: {len(trace.stops)} ({descents} descents, {trace.returns} returns)")
+    print(f"distinct modules: {len(modules)}")
+    print(f"climbs back to a module already left: {trace.climbs}")
+    print(f"calls into a module already entered, repeats included: {trace.calls_back}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
