@@ -42,6 +42,7 @@ import gzip
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +97,9 @@ class Trace:
     visited: set[str] = field(default_factory=lambda: {ROOT})
     climbs: int = 0
     returns: int = 0
-    #: Every descent into a room already visited, loops and repeats included.
+    #: Every descent into a room already visited, loops and repeats included, by route.
     calls_back: int = 0
+    calls_by_edge: Counter[tuple[str, str]] = field(default_factory=Counter)
     _seen_paths: set[tuple[str, ...]] = field(default_factory=set)
     #: One entry per followed frame: (frame, room it counts as, room path, counted).
     _stack: list[tuple[FrameType, str, tuple[str, ...], bool]] = field(default_factory=list)
@@ -139,7 +141,9 @@ class Trace:
                 self._stack.append((frame, here, path, False))
                 return
             step = (*path, entered)
-            self.calls_back += entered in self.visited
+            if entered in self.visited:
+                self.calls_back += 1
+                self.calls_by_edge[(here, entered)] += 1
             counted = step not in self._seen_paths
             if counted:
                 self._seen_paths.add(step)
@@ -283,8 +287,9 @@ def traced_run(directory: Path, trace: Trace) -> str:
     run_dir = directory / "run"
     with trace.following():
         scenario = load_scenario(scenario_file)
-        cells = matrix.select(matrix.cells([scenario]), ())
-        options = stages.RunOptions(scenario, cells, run_dir, cache, bisect=False)
+        every = matrix.cells([scenario])
+        cells = matrix.select(every, ())
+        options = stages.RunOptions(scenario, cells, run_dir, cache, every, bisect=False)
         prepared = build.prepare(scenario, cache, lambda _message: None)
     built = pipeline.BuiltCells(scenario, cells, prepared, built_everything(prepared), "stand-in")
     with trace.following():
@@ -293,7 +298,10 @@ def traced_run(directory: Path, trace: Trace) -> str:
     for finished in passed(items):
         options.directory.append_result(finished, worker="gw0")
     with trace.following():
-        result = stages.judge(scenario, [options.run_dir], expected_cells=cells, past=None)
+        result = stages.judge(
+            scenario, [options.run_dir], cells=options.scenario_cells, expected_cells=cells,
+            past=None,
+        )  # fmt: skip
         stages.report(
             result, options.run_dir, step_summary=None, history_file=None,
             progress=lambda _message: None,
@@ -304,6 +312,9 @@ def traced_run(directory: Path, trace: Trace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sequence", action="store_true", help="print every stop")
+    parser.add_argument(
+        "--calls", action="store_true", help="print the calls back by caller and callee room"
+    )
     args = parser.parse_args(argv)
     trace = Trace(tool_modules())
     with tempfile.TemporaryDirectory(prefix="farm-flow-") as scratch:
@@ -314,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         for kind, depth, where in trace.stops:
             arrow = {"enter": "->", "climb": "=>", "return": "<-"}[kind]
             print(f"{'  ' * depth}{arrow} {where}")
+    if args.calls:
+        for (caller, callee), count in trace.calls_by_edge.most_common():
+            print(f"{count:6d}  {caller} -> {callee}")
     modules = sorted(trace.visited - {ROOT})
     print(f"verdict of the fixture run: {judged} ({elapsed:.1f} s)")
     print(f"tools (counted as their caller): {', '.join(sorted(trace.tools))}")

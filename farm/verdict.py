@@ -12,12 +12,12 @@ import dataclasses
 import datetime
 import fnmatch
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from farm import cases as case_library
-from farm import gate, history, ids, matrix, shard
+from farm import gate, history, ids, shard
 from farm.build import ImageState
 from farm.errors import UsageError
 from farm.matrix import Cell
@@ -179,12 +179,16 @@ def evaluate(
     scenario: Scenario,
     run_dirs: list[Path],
     *,
+    cells: Sequence[Cell],
     expected_cells: Iterable[Cell] = (),
     today: datetime.date | None = None,
     past: history.History | None = None,
 ) -> gate.GateResult:
     """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
 
+    ``cells`` are every cell of ``scenario`` as the caller made them (`farm.matrix.cells`):
+    the judge takes the scenario's columns and each cell's shards from them and never makes
+    them again, so it judges the cells the run was given, whatever made them.
     Each of ``expected_cells`` that no run directory holds (a CI job cancelled, its artifact
     lost) counts as NOT_RUN, so its series cannot be accepted on what is missing; a cell
     with a shard missing, or held as two builds, is UNDECIDED (``farm.shard.problems``). A record
@@ -193,9 +197,12 @@ def evaluate(
     had no reruns (``--reruns 0``). ``past`` is the flaky history as it was before this run
     (None: no history); record this run in it with `record_history` once judged.
     """
+    expected_cells = list(expected_cells)
+    known = {cell.id for cell in cells}
+    if stray := [cell.id for cell in expected_cells if cell.id not in known]:
+        raise ValueError(f"expected cells {', '.join(stray)} are none of the scenario's cells")
     records = read_all(RunDir(d) for d in run_dirs)
-    every_cell = matrix.cells([scenario])
-    labels = {cell.scenario_label for cell in every_cell}
+    labels = {cell.scenario_label for cell in cells}
     for directory, found in records.scenarios:
         foreign = sorted(found - labels)
         if foreign:
@@ -204,8 +211,7 @@ def evaluate(
                 f"{scenario.path} ({', '.join(sorted(labels))}); gate it with its own "
                 "scenario, or leave it out"
             )
-    expected_cells = list(expected_cells)
-    split = {cell.id: cell.shards for cell in every_cell}
+    split = {cell.id: cell.shards for cell in cells}
     incomplete = tuple(
         gate.UnreadableRecord(where="shards", problem=problem, cell=cell)
         for cell, problem in shard.problems(records.shards, records.builds, split)
@@ -232,7 +238,7 @@ def evaluate(
         # as the scenario label of its cells (farm.matrix.Cell.scenario_label).
         expectations=[
             dataclasses.replace(e, scenario=label)
-            for label in dict.fromkeys(c.scenario_label for c in matrix.cells([scenario]))
+            for label in dict.fromkeys(c.scenario_label for c in cells)
             for e in scenario.expectations
         ],
         flaky=scenario.flaky,
