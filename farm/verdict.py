@@ -63,7 +63,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     scenario = built.scenario
     statuses: list[gate.CellStatus] = []
     for cell in built.cells:
-        series = scenario.series_of_variant(cell.variant)
+        series = built.prepared.decisions.series_of[cell.variant]
         common: dict[str, Any] = {
             "scenario": cell.scenario_label,
             "arch": cell.arch.value,
@@ -73,9 +73,9 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             "reproducer": reproducer(scenario, cell.id, built.prepared.source_commit),
         }
         failed_fetch = [
-            built.prepared.fetch_failures[s.name]
-            for s in series
-            if s.name in built.prepared.fetch_failures
+            built.prepared.fetch_failures[name]
+            for name in series
+            if name in built.prepared.fetch_failures
         ]
         if failed_fetch:
             statuses.append(
