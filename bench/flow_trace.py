@@ -26,10 +26,11 @@ does, so a stage it calls is entered from the bench where a run enters it from `
 - Also printed: every call into a room already entered, repeats included (a room asked
   once per image counts once per image).
 
-    python bench/flow_trace.py [--sequence]
+    python bench/flow_trace.py [--totals] [--calls]
 
-prints the number of stops, distinct modules, returns and climbs back (with ``--sequence``
-every stop, indented by depth).
+prints every stop, indented by depth (``->`` entering a room, ``=>`` climbing back, ``<-``
+returning), then the number of stops, distinct rooms and climbs back; ``--calls`` adds the
+calls back by caller and callee room.
 """
 
 from __future__ import annotations
@@ -311,7 +312,9 @@ def traced_run(directory: Path, trace: Trace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sequence", action="store_true", help="print every stop")
+    parser.add_argument(
+        "--totals", action="store_true", help="print the totals only, not every stop"
+    )
     parser.add_argument(
         "--calls", action="store_true", help="print the calls back by caller and callee room"
     )
@@ -321,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         started = datetime.datetime.now(datetime.UTC)
         judged = traced_run(Path(scratch), trace)
         elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
-    if args.sequence:
+    if not args.totals:
         for kind, depth, where in trace.stops:
             arrow = {"enter": "->", "climb": "=>", "return": "<-"}[kind]
             print(f"{'  ' * depth}{arrow} {where}")

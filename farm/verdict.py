@@ -201,7 +201,7 @@ def evaluate(
     known = {cell.id for cell in cells}
     if stray := [cell.id for cell in expected_cells if cell.id not in known]:
         raise ValueError(f"expected cells {', '.join(stray)} are none of the scenario's cells")
-    records = read_all(RunDir(d) for d in run_dirs)
+    records = read_all([RunDir(d) for d in run_dirs])  # handed over whole, not pulled back
     labels = {cell.scenario_label for cell in cells}
     for directory, found in records.scenarios:
         foreign = sorted(found - labels)
