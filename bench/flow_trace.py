@@ -103,7 +103,7 @@ class Trace:
     calls_by_edge: Counter[tuple[str, str]] = field(default_factory=Counter)
     _seen_paths: set[tuple[str, ...]] = field(default_factory=set)
     #: One entry per followed frame: (frame, room it counts as, room path, counted).
-    _stack: list[tuple[FrameType, str, tuple[str, ...], bool]] = field(default_factory=list)
+    _stack: list[tuple[FrameType | None, str, tuple[str, ...], bool]] = field(default_factory=list)
     _skipped: FrameType | None = None
     _active: bool = False
 
@@ -136,30 +136,37 @@ class Trace:
             if not self._follow(frame):
                 self._skipped = frame
                 return
-            here, path = self._current()
+            here, _ = self._current()
             entered = here if module in self.tools and here != ROOT else room(module)
-            if entered == here:
-                self._stack.append((frame, here, path, False))
-                return
-            step = (*path, entered)
-            if entered in self.visited:
-                self.calls_back += 1
-                self.calls_by_edge[(here, entered)] += 1
-            counted = step not in self._seen_paths
-            if counted:
-                self._seen_paths.add(step)
-                kind = "climb" if entered in self.visited else "enter"
-                self.climbs += kind == "climb"
-                self.visited.add(entered)
-                self.stops.append((kind, len(path), f"{module}.{frame.f_code.co_qualname}"))
-            self._stack.append((frame, entered, step, counted))
+            self._enter(frame, entered, f"{module}.{frame.f_code.co_qualname}")
             return
         if self._stack and self._stack[-1][0] is frame:
-            _, left, _, counted = self._stack.pop()
-            back, path = self._current()
-            if counted and back != left:
-                self.returns += 1
-                self.stops.append(("return", len(path), back))
+            self._leave()
+
+    def _enter(self, frame: FrameType | None, entered: str, where: str) -> None:
+        here, path = self._current()
+        if entered == here:
+            self._stack.append((frame, here, path, False))
+            return
+        step = (*path, entered)
+        if entered in self.visited:
+            self.calls_back += 1
+            self.calls_by_edge[(here, entered)] += 1
+        counted = step not in self._seen_paths
+        if counted:
+            self._seen_paths.add(step)
+            kind = "climb" if entered in self.visited else "enter"
+            self.climbs += kind == "climb"
+            self.visited.add(entered)
+            self.stops.append((kind, len(path), where))
+        self._stack.append((frame, entered, step, counted))
+
+    def _leave(self) -> None:
+        _, left, _, counted = self._stack.pop()
+        back, path = self._current()
+        if counted and back != left:
+            self.returns += 1
+            self.stops.append(("return", len(path), back))
 
     @contextlib.contextmanager
     def following(self) -> Iterator[None]:
@@ -170,6 +177,25 @@ class Trace:
         finally:
             sys.setprofile(None)
             self._active = False
+
+    @contextlib.contextmanager
+    def standing_in(self, entered: str, what: str) -> Iterator[None]:
+        """The bench doing, for a while, what the farm's room ``entered`` does in a run
+        (its function ``what``), so that what it calls is reached by the run's route."""
+        self._enter(None, entered, f"{entered}.{what} (stood in for)")
+        try:
+            yield
+        finally:
+            self._leave()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """What the bench makes in place of Docker's work, not followed."""
+        self._active = False
+        try:
+            yield
+        finally:
+            self._active = True
 
 
 # -- the fixture scenario --------------------------------------------------------------------
@@ -282,31 +308,37 @@ def probes_of(built: pipeline.BuiltCells) -> dict[str, pipeline.CellProbe]:
 
 
 def traced_run(directory: Path, trace: Trace) -> str:
-    """The stages of ``farm run`` on the fixture; returns the verdict."""
+    """``farm run`` on the fixture, by the routes a run takes: the command loads the
+    scenario, makes its cells and options and calls `stages.run`, whose stages call
+    `pipeline.build_cells` (whose non-Docker part is `build.prepare`), record the cells'
+    states, make the test items, judge and report. Returns the verdict."""
     scenario_file = fixture_scenario(directory)
     cache = Cache(directory / "cache")
     run_dir = directory / "run"
-    with trace.following():
+    nothing = lambda _message: None  # noqa: E731 (progress, shown nowhere)
+    with trace.following(), trace.standing_in("farm.commands", "run_cmd.run"):
         scenario = load_scenario(scenario_file)
         every = matrix.cells([scenario])
         cells = matrix.select(every, ())
         options = stages.RunOptions(scenario, cells, run_dir, cache, every, bisect=False)
-        prepared = build.prepare(scenario, cache, lambda _message: None)
-    built = pipeline.BuiltCells(scenario, cells, prepared, built_everything(prepared), "stand-in")
-    with trace.following():
-        verdict.write_run_state(options.run_dir, built)
-        items = pipeline.test_items(built, probes_of(built))
-    for finished in passed(items):
-        options.directory.append_result(finished, worker="gw0")
-    with trace.following():
-        result = stages.judge(
-            scenario, [options.run_dir], cells=options.scenario_cells, expected_cells=cells,
-            past=None,
-        )  # fmt: skip
-        stages.report(
-            result, options.run_dir, step_summary=None, history_file=None,
-            progress=lambda _message: None,
-        )  # fmt: skip
+        with trace.standing_in("farm.stages", "run"):
+            with trace.standing_in("farm.pipeline", "build_cells"):
+                prepared = build.prepare(scenario, cache, nothing)
+            with trace.paused():
+                statuses = built_everything(prepared)
+                built = pipeline.BuiltCells(scenario, cells, prepared, statuses, "stand-in")
+            verdict.write_run_state(options.run_dir, built)
+            items = pipeline.test_items(built, probes_of(built))
+            with trace.paused():
+                for finished in passed(items):
+                    options.directory.append_result(finished, worker="gw0")
+            result = stages.judge(
+                scenario, [options.run_dir], cells=options.scenario_cells,
+                expected_cells=cells, past=None,
+            )  # fmt: skip
+            stages.report(
+                result, options.run_dir, step_summary=None, history_file=None, progress=nothing
+            )
     return result.verdict.value
 
 
