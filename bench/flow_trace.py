@@ -6,8 +6,11 @@ loading, the matrix, the run's options, fetching and parsing every series (five 
 kinds: quilt, mbox, patch, url (saved by hand in the cache), git), rendering, recording the
 cells' states, the test items, judging and writing the reports. What needs Docker (building,
 probing, running tests) is stood in for by records made here, untraced: every image
-"built", every selected test passing. The bench calls the stages in the order `stages.run`
-does, so a stage it calls is entered from the bench where a run enters it from `stages`.
+"built", every selected test passing. Where the bench does what a room of the farm does in
+a run (the command's loading, `stages.run`, `pipeline.build_cells` around `build.prepare`),
+it stands in for that room (`Trace.standing_in`), so every stage is reached by the route a
+run takes. Not measured: what needs Docker (`build.build_images`, the probes, the runner in
+its pytest process, bisection).
 
 ``sys.setprofile`` follows every call of a function of the farm. The counting rules:
 
