@@ -19,7 +19,7 @@ from farm.engine import BuildSpec, Engine, Progress
 from farm.errors import BuildError, SeriesError, SourceError, UsageError
 from farm.render import ImagePlan, ImageSpec, render_plan
 from farm.rundir import RunDir
-from farm.scenario import Scenario
+from farm.scenario import ImageDecisions, Scenario
 from farm.series import Patch
 from farm.sources import Cache, Fetcher
 
@@ -44,9 +44,11 @@ class ImageStatus:
 
 @dataclass(frozen=True, slots=True)
 class PreparedScenario:
-    """A scenario's rendered plan, plus the series that could not be fetched and why."""
+    """A scenario's rendered plan and the decisions it was rendered from, plus the series
+    that could not be fetched and why."""
 
     plan: ImagePlan
+    decisions: ImageDecisions
     source_sha256: str
     series_patches: dict[str, tuple[Patch, ...]]
     fetch_failures: dict[str, str] = field(default_factory=dict)
@@ -68,8 +70,9 @@ def prepare(scenario: Scenario, cache: Cache, progress: Progress) -> PreparedSce
             series_patches[series.name] = tuple(fetcher.patches(series.source, what=series.name))
         except (SourceError, SeriesError) as error:
             failures[series.name] = f"{series.where}: series {series.name!r}: {error}"
-    plan = render_plan(scenario, glibc, series_patches)
-    return PreparedScenario(plan, glibc.sha256, series_patches, failures, glibc.commit)
+    decisions = scenario.image_decisions()
+    plan = render_plan(decisions, glibc, series_patches)
+    return PreparedScenario(plan, decisions, glibc.sha256, series_patches, failures, glibc.commit)
 
 
 def build_spec(image: ImageSpec) -> BuildSpec:

@@ -84,7 +84,8 @@ def build_cells(
         test_image_name(cell)
         for cell in cells
         if all(
-            s.name not in prepared.fetch_failures for s in scenario.series_of_variant(cell.variant)
+            name not in prepared.fetch_failures
+            for name in prepared.decisions.series_of[cell.variant]
         )
     ]
     needed = (

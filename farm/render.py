@@ -33,7 +33,7 @@ import jinja2
 
 from farm import ids
 from farm.errors import ScenarioError
-from farm.scenario import Arch, Configure, Scenario
+from farm.scenario import Arch, Configure, ImageDecisions, Scenario
 from farm.series import Patch
 from farm.sources import SAFE_FILE_NAME_RE, Blob, GlibcTree
 from farm.toolchain import Toolchain, default_toolchain, known_toolchains
@@ -349,29 +349,32 @@ class _PlanBuilder:
 
 
 def render_plan(
-    scenario: Scenario,
+    decisions: ImageDecisions,
     glibc: GlibcTree,
     series_patches: Mapping[str, tuple[Patch, ...]],
     *,
     cases_dir: Path = CASES_DIR,
 ) -> ImagePlan:
-    """Every image of ``scenario`` on each of its toolchains, given its fetched glibc tree
-    and series patches.
+    """Every image of a scenario (as ``decisions`` has it) on each of its toolchains, given
+    its fetched glibc tree and series patches.
 
     A variant whose series is missing from ``series_patches`` (it could not be fetched) gets
     no images; the others are unaffected.
     """
     builder = _PlanBuilder()
     tests_context = (*case_files(cases_dir), _script("probe"))
-    for entry in scenario.build_toolchains:
-        _render_toolchain(builder, scenario, entry.toolchain, glibc, series_patches, tests_context)
-    return ImagePlan(scenario=scenario, images=tuple(builder.images))
+    for toolchain, configure in decisions.toolchains:
+        _render_toolchain(
+            builder, decisions, toolchain, configure, glibc, series_patches, tests_context
+        )
+    return ImagePlan(scenario=decisions.scenario, images=tuple(builder.images))
 
 
 def _render_toolchain(
     builder: _PlanBuilder,
-    scenario: Scenario,
+    decisions: ImageDecisions,
     toolchain: Toolchain,
+    configure: Configure,
     glibc: GlibcTree,
     series_patches: Mapping[str, tuple[Patch, ...]],
     tests_context: tuple[ContextFile, ...],
@@ -398,12 +401,11 @@ def _render_toolchain(
             *prepare_files,
         ),
         toolchain=toolchain,
-        glibc_version=scenario.glibc_version,
+        glibc_version=decisions.glibc_version,
         source_sha256=glibc.sha256,
         tarball=tarball.name,
     )
-    configure = scenario.configure_for(toolchain)
-    for arch in scenario.arches:
+    for arch in decisions.arches:
         baseline = builder.add(
             image_name("build", toolchain, arch, ids.BASELINE),
             "build-baseline.Dockerfile.j2",
@@ -412,18 +414,18 @@ def _render_toolchain(
             toolchain=toolchain,
             arch=arch,
             variant=ids.BASELINE,
-            glibc_version=scenario.glibc_version,
+            glibc_version=decisions.glibc_version,
             source_sha256=glibc.sha256,
             configure_flags=configure_arguments(configure, arch),
         )
         builder.test_image(baseline, tests_context)
-        for variant in scenario.variants[1:]:
-            if any(s.name not in series_patches for s in scenario.series_of_variant(variant)):
+        for variant, series_names in decisions.series_of.items():
+            if variant == ids.BASELINE:
+                continue  # built above
+            if any(name not in series_patches for name in series_names):
                 continue  # its series could not be fetched; the caller reports why
             applied = tuple(
-                (series.name, patch)
-                for series in scenario.series_of_variant(variant)
-                for patch in series_patches[series.name]
+                (name, patch) for name in series_names for patch in series_patches[name]
             )
             builder.test_image(builder.series_build(baseline, variant, applied), tests_context)
 

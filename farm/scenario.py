@@ -17,6 +17,7 @@ import functools
 import re
 import signal
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -384,6 +385,39 @@ class Scenario:
         if variant == ids.STACKED:
             return self.series
         return (self.series_named(variant),)
+
+    def image_decisions(self) -> ImageDecisions:
+        """What this scenario decides about its images, asked of it once."""
+        return ImageDecisions(
+            scenario=self,
+            glibc_version=self.glibc_version,
+            toolchains=tuple(
+                (entry.toolchain, self.configure_for(entry.toolchain))
+                for entry in self.build_toolchains
+            ),
+            arches=self.arches,
+            series_of={
+                variant: tuple(s.name for s in self.series_of_variant(variant))
+                for variant in self.variants
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDecisions:
+    """What a scenario decides about its images, made once (`Scenario.image_decisions`) and
+    handed to `farm.render.render_plan`, which then never asks the scenario again, image by
+    image; the build and the judge read which series a variant applies from here too.
+    """
+
+    scenario: Scenario  # only for the plan it is rendered into (`ImagePlan.scenario`)
+    glibc_version: str
+    #: Each toolchain built with, and configure's settings on it (the scenario's merged
+    #: with the toolchain's own).
+    toolchains: tuple[tuple[Toolchain, Configure], ...]
+    arches: tuple[Arch, ...]
+    #: Every variant, baseline first, to the names of the series it applies, in order.
+    series_of: Mapping[str, tuple[str, ...]]
 
 
 def with_extra_series(scenario: Scenario, url: str, *, origin: str) -> Scenario:

@@ -7,6 +7,9 @@ does not pin is recorded, on first successful fetch, in a lock file beside the s
 (``<scenario>.lock``), as package managers do; a pinned or locked hash is always checked.
 
 Offline, a URL fails with a message that says where to put the file by hand.
+
+Each kind of patch source has one reader (`PATCH_READERS`) that fetches its bytes and hands
+them to `farm.series` to parse, in one pass; `farm.series` never calls back here.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from filelock import FileLock
 
@@ -43,6 +46,7 @@ from farm.scenario import (
     GitRangePatches,
     GitSource,
     MboxPatches,
+    PatchFormat,
     PatchSource,
     PathSource,
     QuiltPatches,
@@ -475,45 +479,9 @@ class Fetcher:
     # -- patches --------------------------------------------------------------------------
 
     def patches(self, source: PatchSource, *, what: str) -> list[Patch]:
-        """The ordered patches of one patch source, fetched and validated."""
-        if isinstance(source, QuiltPatches):
-            return _quilt_patches(source.directory)
-        if isinstance(source, MboxPatches):
-            return series_mod.patches_from_mbox(read_local(source.path), what=str(source.path))
-        if isinstance(source, DiffPatch):
-            return series_mod.single_diff(read_local(source.path), name=source.path.name)
-        if isinstance(source, UrlPatches):
-
-            def parse_url(blob: Blob) -> list[Patch]:
-                data = maybe_gunzip(read_local(blob.path, what=source.url), what=source.url)
-                if source.format.value == "diff":
-                    return series_mod.single_diff(data, name=source.url)
-                return series_mod.patches_from_mbox(data, what=source.url)
-
-            return self.url_content(
-                source.url, source.sha256, key=f"url:{source.url}",
-                max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_url,
-            )  # fmt: skip
-        if isinstance(source, ThreadPatches):
-            url = thread_mbox_url(source.archive, source.message_id)
-            what = f"<{source.message_id}>"
-
-            def parse_thread(blob: Blob) -> list[Patch]:
-                return series_mod.patches_from_mbox(
-                    maybe_gunzip(read_local(blob.path, what=what), what=what), what=what,
-                    root_message_id=source.message_id, mboxrd=True,
-                )  # fmt: skip
-
-            return self.url_content(
-                url, source.sha256, key=f"message-id:{source.message_id}",
-                max_bytes=series_mod.MAX_SERIES_BYTES, read=parse_thread,
-            )  # fmt: skip
-        if isinstance(source, DebianPatch):
-            if not isinstance(self.scenario.source, DebianSource):
-                raise SourceError(f"{what}: a 'debian' patch needs a Debian glibc source")
-            data = self.debian_file(self.scenario.source, f"debian/patches/{source.path}")
-            return series_mod.single_diff(data, name=source.path)
-        return self._git_range(source)
+        """The ordered patches of one patch source, fetched and validated by the reader of
+        its kind (`PATCH_READERS`), in one pass."""
+        return PATCH_READERS[type(source)](self, source, what)
 
     def debian_file(self, source: DebianSource, member: str) -> bytes:
         directory = self.debian_package(source)
@@ -528,29 +496,6 @@ class Fetcher:
             if extracted is None:
                 raise SourceError(f"{source.key}: the source package has no {member}")
             return extracted.read()
-
-    def _git_range(self, source: GitRangePatches) -> list[Patch]:
-        repo = self._git_mirror(source.url, key=f"git:{source.url}")
-        formatted = command.run(
-            [
-                "git",
-                "-C",
-                repo,
-                "format-patch",
-                "--stdout",
-                "--no-signature",
-                "--end-of-options",
-                source.range,
-            ],
-            timeout=GIT_TIMEOUT,
-        )
-        if not formatted.ok:
-            raise SourceError(
-                f"git:{source.url}: range {source.range} not found:\n{formatted.tail(3)}"
-            )
-        return series_mod.patches_from_mbox(
-            formatted.output.encode(), what=f"{source.url} {source.range}"
-        )
 
     def url_blob(self, url: str, pinned: str | None, *, key: str, max_bytes: int) -> Blob:
         """A URL's content from the cache, a manual drop, or the network; hash-checked, and
@@ -593,6 +538,108 @@ class Fetcher:
 def thread_mbox_url(archive: str, message_id: str) -> str:
     """Where a public-inbox serves the thread of ``message_id`` as a gzipped mboxrd."""
     return f"{archive.rstrip('/')}/{urllib.parse.quote(message_id)}/t.mbox.gz"
+
+
+# -- patch sources, one reader per kind --------------------------------------------------------
+
+S = TypeVar("S")
+#: A reader: a fetcher, a patch source of its kind and what to call it in errors, to patches.
+PatchReader = Callable[[Fetcher, S, str], list[Patch]]
+#: Each kind of patch source (`farm.scenario.PatchSource`) and its reader. A reader fetches
+#: the source's bytes (a file, a download, a member of the Debian package, a git range) and
+#: hands them to `farm.series`, which only parses and checks bytes, in one pass; the reader's
+#: kind is the table's key, so adding a kind means adding its reader, not a branch.
+PATCH_READERS: dict[type[Any], PatchReader[Any]] = {}
+
+
+def _reads(kind: type[S]) -> Callable[[PatchReader[S]], PatchReader[S]]:
+    """Register the decorated function as the reader of ``kind``."""
+
+    def register(reader: PatchReader[S]) -> PatchReader[S]:
+        PATCH_READERS[kind] = reader
+        return reader
+
+    return register
+
+
+@_reads(QuiltPatches)
+def _quilt(_fetcher: Fetcher, source: QuiltPatches, _what: str) -> list[Patch]:
+    """A quilt directory is read by its index: the names in ``series`` first (parsed by
+    `farm.series`), then the files they name, from inside the directory only."""
+    return _quilt_patches(source.directory)
+
+
+@_reads(MboxPatches)
+def _mbox(_fetcher: Fetcher, source: MboxPatches, _what: str) -> list[Patch]:
+    return series_mod.patches_from_mbox(read_local(source.path), what=str(source.path))
+
+
+@_reads(DiffPatch)
+def _diff(_fetcher: Fetcher, source: DiffPatch, _what: str) -> list[Patch]:
+    return series_mod.single_diff(read_local(source.path), name=source.path.name)
+
+
+@_reads(UrlPatches)
+def _url(fetcher: Fetcher, source: UrlPatches, _what: str) -> list[Patch]:
+    def parse(blob: Blob) -> list[Patch]:
+        data = maybe_gunzip(read_local(blob.path, what=source.url), what=source.url)
+        if source.format is PatchFormat.DIFF:
+            return series_mod.single_diff(data, name=source.url)
+        return series_mod.patches_from_mbox(data, what=source.url)
+
+    return fetcher.url_content(
+        source.url, source.sha256, key=f"url:{source.url}",
+        max_bytes=series_mod.MAX_SERIES_BYTES, read=parse,
+    )  # fmt: skip
+
+
+@_reads(ThreadPatches)
+def _thread(fetcher: Fetcher, source: ThreadPatches, _what: str) -> list[Patch]:
+    what = f"<{source.message_id}>"
+
+    def parse(blob: Blob) -> list[Patch]:
+        return series_mod.patches_from_mbox(
+            maybe_gunzip(read_local(blob.path, what=what), what=what), what=what,
+            root_message_id=source.message_id, mboxrd=True,
+        )  # fmt: skip
+
+    return fetcher.url_content(
+        thread_mbox_url(source.archive, source.message_id), source.sha256,
+        key=f"message-id:{source.message_id}", max_bytes=series_mod.MAX_SERIES_BYTES,
+        read=parse,
+    )  # fmt: skip
+
+
+@_reads(DebianPatch)
+def _debian(fetcher: Fetcher, source: DebianPatch, what: str) -> list[Patch]:
+    glibc = fetcher.scenario.source
+    if not isinstance(glibc, DebianSource):
+        raise SourceError(f"{what}: a 'debian' patch needs a Debian glibc source")
+    data = fetcher.debian_file(glibc, f"debian/patches/{source.path}")
+    return series_mod.single_diff(data, name=source.path)
+
+
+@_reads(GitRangePatches)
+def _git_range(fetcher: Fetcher, source: GitRangePatches, _what: str) -> list[Patch]:
+    repo = fetcher._git_mirror(source.url, key=f"git:{source.url}")
+    formatted = command.run(
+        [
+            "git",
+            "-C",
+            repo,
+            "format-patch",
+            "--stdout",
+            "--no-signature",
+            "--end-of-options",
+            source.range,
+        ],
+        timeout=GIT_TIMEOUT,
+    )
+    if not formatted.ok:
+        raise SourceError(f"git:{source.url}: range {source.range} not found:\n{formatted.tail(3)}")
+    return series_mod.patches_from_mbox(
+        formatted.output.encode(), what=f"{source.url} {source.range}"
+    )
 
 
 def download(

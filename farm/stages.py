@@ -94,9 +94,12 @@ class RunOptions:
     """
 
     scenario: Scenario
-    cells: tuple[Cell, ...]
+    cells: tuple[Cell, ...]  # the cells to run (``--only``)
     run_dir: Path
     cache: Cache
+    #: Every cell of the scenario (`farm.matrix.cells`), of which ``cells`` are the ones
+    #: run: made once by the caller, the judge takes the scenario's columns from them.
+    scenario_cells: tuple[Cell, ...]
     workers: int | str = "auto"
     reruns: int = 1
     keyword: str | None = None
@@ -114,6 +117,9 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "directory", RunDir(self.run_dir))
+        every = {cell.id for cell in self.scenario_cells}
+        if stray := [cell.id for cell in self.cells if cell.id not in every]:
+            raise ValueError(f"cells {', '.join(stray)} are none of the scenario's cells")
         object.__setattr__(self, "reruns", reruns_option(self.reruns))
         object.__setattr__(self, "workers", workers_option(self.workers))
         if self.shard is not None and self.judge:
@@ -169,9 +175,15 @@ def run(engine: Engine, options: RunOptions, progress: Progress) -> RunOutcome:
     if not options.judge:
         return RunOutcome(built, options.run_dir, results)
 
-    result = judge(options.scenario, [options.run_dir], expected_cells=options.cells, past=past)
+    def judged() -> GateResult:
+        return judge(
+            options.scenario, [options.run_dir], cells=options.scenario_cells,
+            expected_cells=options.cells, past=past,
+        )  # fmt: skip
+
+    result = judged()
     if options.bisect and _bisect_regressions(engine, built, result, options, progress):
-        result = judge(options.scenario, [options.run_dir], expected_cells=options.cells, past=past)
+        result = judged()
     reports = report(
         result,
         options.run_dir,
@@ -186,12 +198,16 @@ def judge(
     scenario: Scenario,
     run_dirs: list[Path],
     *,
+    cells: tuple[Cell, ...],
     expected_cells: tuple[Cell, ...],
     past: history.History | None,
 ) -> GateResult:
     """The judge stage, of `run` and of ``farm gate`` alike: the verdict over the run
-    directories, every expected cell required, with the flaky history as it was."""
-    return verdict.evaluate(scenario, run_dirs, expected_cells=expected_cells, past=past)
+    directories of ``scenario``'s ``cells``, every expected cell required, with the flaky
+    history as it was."""
+    return verdict.evaluate(
+        scenario, run_dirs, cells=cells, expected_cells=expected_cells, past=past
+    )
 
 
 def report(

@@ -12,12 +12,12 @@ import dataclasses
 import datetime
 import fnmatch
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from farm import cases as case_library
-from farm import gate, history, ids, matrix, shard
+from farm import gate, history, ids, shard
 from farm.build import ImageState
 from farm.errors import UsageError
 from farm.matrix import Cell
@@ -63,7 +63,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
     scenario = built.scenario
     statuses: list[gate.CellStatus] = []
     for cell in built.cells:
-        series = scenario.series_of_variant(cell.variant)
+        series = built.prepared.decisions.series_of[cell.variant]
         common: dict[str, Any] = {
             "scenario": cell.scenario_label,
             "arch": cell.arch.value,
@@ -73,9 +73,9 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             "reproducer": reproducer(scenario, cell.id, built.prepared.source_commit),
         }
         failed_fetch = [
-            built.prepared.fetch_failures[s.name]
-            for s in series
-            if s.name in built.prepared.fetch_failures
+            built.prepared.fetch_failures[name]
+            for name in series
+            if name in built.prepared.fetch_failures
         ]
         if failed_fetch:
             statuses.append(
@@ -179,12 +179,16 @@ def evaluate(
     scenario: Scenario,
     run_dirs: list[Path],
     *,
+    cells: Sequence[Cell],
     expected_cells: Iterable[Cell] = (),
     today: datetime.date | None = None,
     past: history.History | None = None,
 ) -> gate.GateResult:
     """The gate's verdict over every cell, result and bisection found in ``run_dirs``.
 
+    ``cells`` are every cell of ``scenario`` as the caller made them (`farm.matrix.cells`):
+    the judge takes the scenario's columns and each cell's shards from them and never makes
+    them again, so it judges the cells the run was given, whatever made them.
     Each of ``expected_cells`` that no run directory holds (a CI job cancelled, its artifact
     lost) counts as NOT_RUN, so its series cannot be accepted on what is missing; a cell
     with a shard missing, or held as two builds, is UNDECIDED (``farm.shard.problems``). A record
@@ -193,9 +197,12 @@ def evaluate(
     had no reruns (``--reruns 0``). ``past`` is the flaky history as it was before this run
     (None: no history); record this run in it with `record_history` once judged.
     """
-    records = read_all(RunDir(d) for d in run_dirs)
-    every_cell = matrix.cells([scenario])
-    labels = {cell.scenario_label for cell in every_cell}
+    expected_cells = list(expected_cells)
+    known = {cell.id for cell in cells}
+    if stray := [cell.id for cell in expected_cells if cell.id not in known]:
+        raise ValueError(f"expected cells {', '.join(stray)} are none of the scenario's cells")
+    records = read_all([RunDir(d) for d in run_dirs])  # handed over whole, not pulled back
+    labels = {cell.scenario_label for cell in cells}
     for directory, found in records.scenarios:
         foreign = sorted(found - labels)
         if foreign:
@@ -204,8 +211,7 @@ def evaluate(
                 f"{scenario.path} ({', '.join(sorted(labels))}); gate it with its own "
                 "scenario, or leave it out"
             )
-    expected_cells = list(expected_cells)
-    split = {cell.id: cell.shards for cell in every_cell}
+    split = {cell.id: cell.shards for cell in cells}
     incomplete = tuple(
         gate.UnreadableRecord(where="shards", problem=problem, cell=cell)
         for cell, problem in shard.problems(records.shards, records.builds, split)
@@ -232,7 +238,7 @@ def evaluate(
         # as the scenario label of its cells (farm.matrix.Cell.scenario_label).
         expectations=[
             dataclasses.replace(e, scenario=label)
-            for label in dict.fromkeys(c.scenario_label for c in matrix.cells([scenario]))
+            for label in dict.fromkeys(c.scenario_label for c in cells)
             for e in scenario.expectations
         ],
         flaky=scenario.flaky,

@@ -130,9 +130,9 @@ class Session:
         return self.options.run_dir
 
 
-#: Makes a command's `stages.RunOptions` from the scenario, its selected cells and the run
-#: directory chosen (not yet made).
-OptionsMaker = Callable[[Scenario, tuple[Cell, ...], Path], stages.RunOptions]
+#: Makes a command's `stages.RunOptions` from the scenario, every cell of it, its selected
+#: cells and the run directory chosen (not yet made).
+OptionsMaker = Callable[[Scenario, tuple[Cell, ...], tuple[Cell, ...], Path], stages.RunOptions]
 
 
 def run_session(
@@ -163,8 +163,8 @@ def run_session(
     if args.resume and base is None and (base := judged_commit(scenario, choice.path)):
         progress(f"resuming on glibc commit {base}, the one this run started on")
         scenario = with_base(scenario, base, origin=f"{choice.path}/cells")
-    cells = matrix.select(matrix.cells([scenario]), args.only)
-    options = make_options(scenario, cells, choice.path)
+    every = matrix.cells([scenario])
+    options = make_options(scenario, every, matrix.select(every, args.only), choice.path)
     engine = Engine.connect()
     existed = choice.path.exists()
     directory = choice.create()
@@ -175,8 +175,8 @@ def run_session(
             if choice.fresh or not existed:  # made for nothing: no half-made run directory
                 shutil.rmtree(directory, ignore_errors=True)
             raise
-        cells = matrix.select(matrix.cells([scenario]), args.only)
-        options = make_options(scenario, cells, directory)
+        every = matrix.cells([scenario])
+        options = make_options(scenario, every, matrix.select(every, args.only), directory)
     elif directory != options.run_dir:  # another farm took the stamp meanwhile
         options = dataclasses.replace(options, run_dir=directory)
     progress(f"run directory: {directory}")

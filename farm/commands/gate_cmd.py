@@ -25,10 +25,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{directory}: not a farm run directory (no cells/ or results/ in it)")
     if args.record_history and args.no_history:
         raise UsageError("--record-history needs a history; leave out --no-history")
-    expected = matrix.select(matrix.cells([scenario]), args.only)
+    every = matrix.cells([scenario])
+    expected = matrix.select(every, args.only)
     history_file = history_path(args, scenario)
     past = history.read(history_file) if history_file is not None else None
-    result = stages.judge(scenario, list(args.run_dirs), expected_cells=expected, past=past)
+    result = stages.judge(
+        scenario, list(args.run_dirs), cells=every, expected_cells=expected, past=past
+    )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     paths = stages.report(
         result,

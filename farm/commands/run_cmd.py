@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     return run_session(
         "run",
         args,
-        lambda scenario, cells, directory: options(
-            scenario, cells, directory, args, judge=not args.no_gate
+        lambda scenario, every, cells, directory: options(
+            scenario, every, cells, directory, args, judge=not args.no_gate
         ),
         run_and_show,
     )
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
 def options(
     scenario: Scenario,
+    every: tuple[Cell, ...],
     cells: tuple[Cell, ...],
     directory: Path,
     args: argparse.Namespace,
@@ -40,6 +41,7 @@ def options(
     return stages.RunOptions(
         scenario=scenario,
         cells=cells,
+        scenario_cells=every,
         run_dir=directory,
         cache=cache(),
         workers=args.workers,

@@ -14,7 +14,9 @@ def run(args: argparse.Namespace) -> int:
     return run_session(
         "test",
         args,
-        lambda scenario, cells, directory: options(scenario, cells, directory, args, judge=False),
+        lambda scenario, every, cells, directory: options(
+            scenario, every, cells, directory, args, judge=False
+        ),
         _test,
     )
 

@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return common.run_session(
             "run",
             checked_args,
-            lambda scenario, cells, directory: run_cmd.options(
-                scenario, cells, directory, checked_args, judge=not args.no_gate
+            lambda scenario, every, cells, directory: run_cmd.options(
+                scenario, every, cells, directory, checked_args, judge=not args.no_gate
             ),
             lambda session: _run(session, made),
             place=made.write,

@@ -90,9 +90,11 @@ class FarmRunExecutor:
             with_series = series_scenario(scenario, job)
             directory = run_dir / scenario.name if len(self.scenarios) > 1 else run_dir
             resume = directory.is_dir() and any(directory.iterdir())
+            every = matrix.cells([with_series])
             options = stages.RunOptions(
                 scenario=with_series,
-                cells=matrix.cells([with_series]),
+                cells=every,
+                scenario_cells=every,
                 run_dir=directory,
                 cache=self.cache,
                 workers=self.workers,

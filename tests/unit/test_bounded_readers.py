@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, rundir
+from farm import gate, matrix, rundir
 from farm.gate import CellState, CellStatus
 from farm.results import Outcome, TestResult
 from farm.rundir import MAX_INT_DIGITS, RunDir
@@ -74,7 +74,9 @@ def test_the_gate_over_such_a_directory_is_undecided_not_a_traceback(tmp_path: P
     cell.write_text(cell.read_text().replace('"schema": 1', f'"schema": {HUGE}'))
     repo = Path(__file__).resolve().parents[2]
     scenario = load_scenario(repo / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
-    result = verdict.evaluate(scenario, [tmp_path], today=datetime.date(2026, 11, 22))
+    result = verdict.evaluate(
+        scenario, [tmp_path], cells=matrix.cells([scenario]), today=datetime.date(2026, 11, 22)
+    )
     assert result.verdict is gate.Verdict.UNDECIDED
 
 
@@ -96,7 +98,12 @@ def test_report_files_replace_a_link_of_their_name_instead_of_writing_through_it
         (reports / name).symlink_to(victim)
     repo = Path(__file__).resolve().parents[2]
     scenario = load_scenario(repo / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
-    result = verdict.evaluate(scenario, [tmp_path / "run"], today=datetime.date(2026, 11, 22))
+    result = verdict.evaluate(
+        scenario,
+        [tmp_path / "run"],
+        cells=matrix.cells([scenario]),
+        today=datetime.date(2026, 11, 22),
+    )
     paths = verdict.write_reports(result, reports, step_summary=None)
     assert victim.read_text() == "precious\n"
     for path in paths.values():

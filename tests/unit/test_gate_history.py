@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from farm import cli, history, verdict
+from farm import cli, history, matrix, verdict
 from farm.gate import (
     ArchVerdict,
     Category,
@@ -279,7 +279,9 @@ def _run(root: Path, fix_attempts: tuple[Outcome, ...]) -> Path:
 def _gate(run_dir: Path, history_file: Path) -> GateResult:
     scenario = load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
     past = history.read(history_file)
-    result = verdict.evaluate(scenario, [run_dir], today=TODAY, past=past)
+    result = verdict.evaluate(
+        scenario, [run_dir], cells=matrix.cells([scenario]), today=TODAY, past=past
+    )
     verdict.record_history(history_file, result, run_dir.name)
     return result
 
@@ -296,11 +298,8 @@ def test_a_test_flipping_on_one_image_is_flaky_once_it_flipped_twice(tmp_path: P
     assert "FAIL in run run1, PASS in run run2 and FAIL in this run" in flaky.note
     assert third.verdict is Verdict.ACCEPT
     # The same third run judged without the history rejects: the history made the difference.
-    alone = verdict.evaluate(
-        load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml"),
-        [tmp_path / "run3"],
-        today=TODAY,
-    )
+    unit = load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
+    alone = verdict.evaluate(unit, [tmp_path / "run3"], cells=matrix.cells([unit]), today=TODAY)
     assert alone.verdict is Verdict.REJECT
     recorded = history.read(history_file)
     assert recorded.windows["s-x86_64-fix"] == ("run1", "run2", "run3")
@@ -339,22 +338,29 @@ def test_a_hand_written_history_cannot_turn_a_reproduced_regression_into_accept(
     assert problem.endswith(
         ":2-3: 2 records: no mac: not a record this farm signed (hand-written or edited?)"
     )
-    result = verdict.evaluate(scenario, [run_dir], today=TODAY, past=past)
+    result = verdict.evaluate(
+        scenario, [run_dir], cells=matrix.cells([scenario]), today=TODAY, past=past
+    )
     assert result.verdict is Verdict.REJECT
     # Signed, but with a key that is not this farm's (another machine's, a guess): refused.
     other_key = b"k" * 32
     _forged(history_file, *({**r, "mac": history.sign(other_key, r)} for r in _forgery()))
     past = history.read(history_file)
     assert past.tests == {} and all("does not match" in p for p in past.problems)
-    assert verdict.evaluate(scenario, [run_dir], today=TODAY, past=past).verdict is Verdict.REJECT
+    assert (
+        verdict.evaluate(
+            scenario, [run_dir], cells=matrix.cells([scenario]), today=TODAY, past=past
+        ).verdict
+        is Verdict.REJECT
+    )
     # Signed with this farm's key, the same records are evidence: the key is what is trusted.
     key = history.load_key()
     _forged(history_file, *({**r, "mac": history.sign(key, r)} for r in _forgery()))
     trusted = history.read(history_file)
     assert trusted.problems == ()
-    assert verdict.evaluate(scenario, [run_dir], today=TODAY, past=trusted).verdict is (
-        Verdict.ACCEPT
-    )
+    assert verdict.evaluate(
+        scenario, [run_dir], cells=matrix.cells([scenario]), today=TODAY, past=trusted
+    ).verdict is (Verdict.ACCEPT)
 
 
 def test_an_edited_signed_record_is_refused(tmp_path: Path) -> None:

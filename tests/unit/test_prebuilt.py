@@ -89,9 +89,9 @@ def test_no_build_reaches_the_runs_options() -> None:
 
     scenario = load_scenario(DEFAULT)
     args = parser.parse_args(["run", "--no-build", "--no-gate"])
-    assert options(scenario, (), Path("run"), args, judge=False).build is False
+    assert options(scenario, (), (), Path("run"), args, judge=False).build is False
     args = parser.parse_args(["run"])
-    assert options(scenario, (), Path("run"), args, judge=True).build is True
+    assert options(scenario, (), (), Path("run"), args, judge=True).build is True
 
 
 # --- saving -----------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def plan_for(
         "one": (Patch(1, "elf: one", PatchFormat.DIFF, one),),
         "two": (Patch(1, "elf: two", PatchFormat.DIFF, two),),
     }
-    return render_plan(load_scenario(scenario_path), glibc, patches)
+    return render_plan(load_scenario(scenario_path).image_decisions(), glibc, patches)
 
 
 def tags(plan: ImagePlan) -> dict[str, str]:
@@ -132,7 +132,7 @@ def test_a_series_that_could_not_be_fetched_only_loses_its_variants(
     tarball = tmp_path / "glibc.tar.xz"
     glibc = GlibcTree(Blob("glibc-2.36.tar.xz", sha256_bytes(b"x"), tarball), prepare=())
     partial = render_plan(
-        load_scenario(scenario_path),
+        load_scenario(scenario_path).image_decisions(),
         glibc,
         {"two": (Patch(1, "elf: two", PatchFormat.DIFF, DIFF),)},
     )
@@ -194,7 +194,7 @@ def test_no_value_adds_a_line_to_a_rendered_dockerfile(
     )
     blob = Blob(f"glibc{tarball}.tar.xz", sha256_bytes(b"x"), tmp_path / "glibc.tar.xz")
     try:
-        plan = render_plan(hostile, GlibcTree(blob, prepare=()), {})
+        plan = render_plan(hostile.image_decisions(), GlibcTree(blob, prepare=()), {})
     except ScenarioError as error:
         assert str(error).startswith("image ")
         return
@@ -255,7 +255,7 @@ def _default_plan(path: Path, tmp_path: Path) -> ImagePlan:
     tarball.write_bytes(b"not really a tarball")
     glibc = GlibcTree(Blob(tarball.name, sha256_bytes(b"2.36"), tarball), prepare=())
     patches = {"git-updates": (Patch(1, "git updates", PatchFormat.DIFF, DIFF),)}
-    return render_plan(load_scenario(path), glibc, patches)
+    return render_plan(load_scenario(path).image_decisions(), glibc, patches)
 
 
 def test_one_toolchain_keeps_the_default_scenarios_image_names_and_tags(tmp_path: Path) -> None:
@@ -394,3 +394,26 @@ def test_any_configure_variable_value_is_refused_or_reaches_configure_intact(
         if line.startswith("RUN /farm/bin/glibc-configure")
     )
     assert shlex.split(line.removeprefix("RUN "))[1:] == [f"CFLAGS={value}"]
+
+
+def test_render_takes_the_decisions_it_is_handed_not_the_scenarios(
+    scenario_path: Path, tmp_path: Path
+) -> None:
+    scenario = load_scenario(scenario_path)
+    decisions = scenario.image_decisions()
+    assert decisions.arches == (Arch.X86_64, Arch.I686)
+    assert decisions.series_of == {
+        "baseline": (), "one": ("one",), "two": ("two",), "stacked": ("one", "two"),
+    }  # fmt: skip
+    glibc = GlibcTree(Blob("glibc-2.36.tar.xz", sha256_bytes(b"x"), tmp_path / "t"), prepare=())
+    patches = {"one": (Patch(1, "elf: one", PatchFormat.DIFF, DIFF),)}
+    narrowed = dataclasses.replace(
+        decisions, arches=(Arch.I686,), series_of={"baseline": (), "one": ("one",)}
+    )
+    plan = render_plan(narrowed, glibc, patches)
+    # Only what the decisions name is rendered, though the scenario has more arches and series.
+    assert {image.name for image in plan.images} == {
+        "toolchain", "source", "build-i686-baseline", "test-i686-baseline", "build-i686-one",
+        "test-i686-one",
+    }  # fmt: skip
+    assert plan.scenario is scenario

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import verdict
+from farm import matrix, verdict
 from farm.errors import UsageError
 from farm.gate import CellState, CellStatus, GateResult, Verdict
 from farm.results import Outcome, TestResult
@@ -67,7 +67,10 @@ def shard_dir(root: Path, index: int, *, total: int = 2, fix: CellStatus | None 
 def gate(*directories: Path) -> GateResult:
     from farm.scenario import load_scenario
 
-    return verdict.evaluate(load_scenario(SCENARIO), list(directories), today=TODAY)
+    scenario = load_scenario(SCENARIO)
+    return verdict.evaluate(
+        scenario, list(directories), cells=matrix.cells([scenario]), today=TODAY
+    )
 
 
 def test_every_shard_of_one_build_is_accepted(tmp_path: Path) -> None:
@@ -145,7 +148,9 @@ def test_a_test_the_scenario_does_not_select_is_no_evidence(tmp_path: Path) -> N
     from farm.scenario import load_scenario
 
     unsharded = load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
-    result = verdict.evaluate(unsharded, [tmp_path / "run"], today=TODAY)
+    result = verdict.evaluate(
+        unsharded, [tmp_path / "run"], cells=matrix.cells([unsharded]), today=TODAY
+    )
     # history-unit selects elf/ whole: tst-dlmopen1 is selected, the others are not.
     assert result.verdict is Verdict.UNDECIDED
     assert any("glibc/string/tst-unselected" in w and "not judged" in w for w in result.warnings)

@@ -54,7 +54,7 @@ def shipped_ids() -> dict[str, object]:
     for path in sorted((REPO / "scenarios").glob("*.yaml")):
         scenario = load_scenario(path)
         glibc, patches = _stand_in_inputs(scenario)
-        plan = render_plan(scenario, glibc, patches)
+        plan = render_plan(scenario.image_decisions(), glibc, patches)
         images = {image.name: image.tag for image in plan.images}
         for entry in scenario.build_toolchains:
             for series in scenario.series[:1]:  # a bisection step's images, too

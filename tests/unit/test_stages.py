@@ -25,6 +25,7 @@ def options(tmp_path: Path, **overrides: Any) -> RunOptions:
     return RunOptions(
         scenario=SCENARIO,
         cells=matrix.cells([SCENARIO]),
+        scenario_cells=matrix.cells([SCENARIO]),
         run_dir=tmp_path,
         cache=Cache(tmp_path / "cache"),
         **overrides,

@@ -98,11 +98,12 @@ def test_a_cell_no_run_directory_holds_leaves_its_series_undecided(
     all_cells = matrix.cells([scenario])
 
     only_x86 = verdict.evaluate(
-        scenario, directories, expected_cells=[c for c in all_cells if c.arch.value == "x86_64"]
-    )
+        scenario, directories, cells=all_cells,
+        expected_cells=[c for c in all_cells if c.arch.value == "x86_64"],
+    )  # fmt: skip
     assert only_x86.verdict is gate.Verdict.ACCEPT, only_x86
 
-    everything = verdict.evaluate(scenario, directories, expected_cells=all_cells)
+    everything = verdict.evaluate(scenario, directories, cells=all_cells, expected_cells=all_cells)
     assert everything.verdict is gate.Verdict.UNDECIDED
     (series,) = everything.series
     i686 = next(a for a in series.arches if a.arch == "i686")
@@ -111,6 +112,26 @@ def test_a_cell_no_run_directory_holds_leaves_its_series_undecided(
     missing = next(c for c in everything.cells if c.cell.endswith("i686-baseline"))
     assert missing.state is gate.CellState.NOT_RUN
     assert missing.reproducer.endswith("--only debian-2.36-backports-i686-baseline")
+
+
+def test_the_judge_takes_the_cells_it_is_handed_and_makes_none_again(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variant in scenario.variants:
+        write_cell(tmp_path, scenario, "x86_64", variant)
+    every = matrix.cells([scenario])
+    x86 = tuple(c for c in every if c.arch.value == "x86_64")
+
+    def made_again(*_args: object) -> tuple[matrix.Cell, ...]:
+        raise AssertionError("the judge made the scenario's cells again")
+
+    monkeypatch.setattr(matrix, "cells", made_again)
+    judged = verdict.evaluate(scenario, [tmp_path], cells=every, expected_cells=x86)
+    assert judged.verdict is gate.Verdict.ACCEPT, judged
+    # An expected cell that is none of the cells handed in is the caller's mistake, said so.
+    other = dataclasses.replace(every[0], variant="elsewhere")
+    with pytest.raises(ValueError, match="-elsewhere are none of the scenario's cells"):
+        verdict.evaluate(scenario, [tmp_path], cells=every, expected_cells=(other,))
 
 
 def test_extra_series_from_a_url_becomes_a_variant_and_a_reproducer(scenario: Scenario) -> None:
@@ -141,7 +162,8 @@ def default_run(
     for variant in scenario.variants:
         for arch in ("x86_64", "i686"):
             write_cell(tmp_path, scenario, arch, variant, changes.get(variant))
-    return verdict.evaluate(scenario, [tmp_path], expected_cells=matrix.cells([scenario]))
+    every = matrix.cells([scenario])
+    return verdict.evaluate(scenario, [tmp_path], cells=every, expected_cells=every)
 
 
 def test_the_default_scenario_checks_every_expectation_and_accepts_a_healthy_run(

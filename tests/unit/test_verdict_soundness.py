@@ -46,7 +46,8 @@ def healthy_run(
 
 
 def judge(scenario: Scenario, *run_dirs: Path) -> gate.GateResult:
-    return verdict.evaluate(scenario, list(run_dirs), expected_cells=matrix.cells([scenario]))
+    every = matrix.cells([scenario])
+    return verdict.evaluate(scenario, list(run_dirs), cells=every, expected_cells=every)
 
 
 def reasons(result: gate.GateResult) -> list[str]:
