@@ -42,6 +42,7 @@ _TIMING_RE = re.compile(r"^farm-timing: (\w+) (\d+)$", re.MULTILINE)
 class Timed:
     wall: float
     phases: dict[str, int]  # from the image's farm-timing lines: configure, make, install
+    tag: str  # the bench tag it was built under (removed again unless kept)
 
 
 def _quiet(message: str) -> None:
@@ -49,8 +50,9 @@ def _quiet(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
 
 
-def _rebuild(client: Engine, image: ImageSpec, log_dir: Path) -> Timed:
-    """Build ``image`` again from scratch under a bench tag; its parent is the farm's own."""
+def rebuild(client: Engine, image: ImageSpec, log_dir: Path, *, keep: bool = False) -> Timed:
+    """Build ``image`` again from scratch under a bench tag; its parent is the farm's own.
+    The bench image is removed afterwards unless ``keep`` (the caller removes it then)."""
     bench = dataclasses.replace(
         image, tag=f"{BENCH_REPOSITORY}:{image.tag.split(':', 1)[1]}-{int(time.time())}"
     )
@@ -59,11 +61,17 @@ def _rebuild(client: Engine, image: ImageSpec, log_dir: Path) -> Timed:
     client.build(build.build_spec(bench), log_path=log_path, progress=_quiet, rebuild=True)
     wall = time.monotonic() - started
     phases = {m.group(1): int(m.group(2)) for m in _TIMING_RE.finditer(log_path.read_text())}
+    if not keep:
+        remove_bench_image(client, bench.tag)
+    return Timed(wall, phases, bench.tag)
+
+
+def remove_bench_image(client: Engine, tag: str) -> None:
+    """Remove a bench image; one the engine refuses to remove is named, not fatal."""
     try:
-        client.remove_image(bench.tag)
+        client.remove_image(tag)
     except engine.Refused as error:
-        print(f"  (could not remove {bench.tag}: {error})", file=sys.stderr)
-    return Timed(wall, phases)
+        print(f"  (could not remove {tag}: {error})", file=sys.stderr)
 
 
 def main() -> int:
@@ -88,9 +96,9 @@ def main() -> int:
                 client, prepared.plan, names=[patched.name], log_dir=log_dir, progress=_quiet
             )
             print(f"{arch.value}: full baseline build ...", file=sys.stderr, flush=True)
-            full = _rebuild(client, baseline, log_dir)
+            full = rebuild(client, baseline, log_dir)
             print(f"{arch.value}: incremental {args.series} build ...", file=sys.stderr)
-            incremental = _rebuild(client, patched, log_dir)
+            incremental = rebuild(client, patched, log_dir)
             rows.append((arch.value, full, incremental))
 
     print(f"\nscenario {scenario.name}, series {args.series!r}, {_cores()} cores\n")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from farm import ids, outcome
 from farm.errors import UsageError
+from farm.report import markdown
 from farm.results import TestResult
 from farm.rundir import RunDir
 
@@ -53,7 +54,7 @@ class Comparison:
         return tuple(c for c in self.changes if c.change is change)
 
 
-def _final(run: Path) -> tuple[str, dict[tuple[str, str, str], TestResult]]:
+def _final(run: Path, variant: str | None) -> tuple[str, dict[tuple[str, str, str], TestResult]]:
     records = RunDir(run).read()
     if records.unreadable:
         first = records.unreadable[0]
@@ -63,6 +64,8 @@ def _final(run: Path) -> tuple[str, dict[tuple[str, str, str], TestResult]]:
         raise UsageError(f"{run}: holds scenarios {sorted(labels) or '(none)'}; expected one")
     final: dict[tuple[str, str, str], TestResult] = {}
     for result in records.results:
+        if variant is not None and result.variant != variant:
+            continue
         side = ids.BASELINE if result.variant == ids.BASELINE else "series"
         key = (result.arch, side, result.test)
         if key not in final or final[key].attempt < result.attempt:
@@ -85,9 +88,11 @@ def _change(before: TestResult | None, after: TestResult | None) -> Change:
     return Change.SAME if before.label == after.label else Change.OTHER
 
 
-def compare(run_a: Path, run_b: Path) -> Comparison:
-    scenario_a, final_a = _final(run_a)
-    scenario_b, final_b = _final(run_b)
+def compare(run_a: Path, run_b: Path, *, variant: str | None = None) -> Comparison:
+    """Every test of either run, A beside B. With ``variant``, only that variant's tests (the
+    watcher compares a series' own tests: its ``extra`` variant, not the baseline's)."""
+    scenario_a, final_a = _final(run_a, variant)
+    scenario_b, final_b = _final(run_b, variant)
     if scenario_a != scenario_b:
         raise UsageError(
             f"{run_a} is a run of scenario {scenario_a}, {run_b} of {scenario_b}; "
@@ -128,16 +133,25 @@ def to_dict(comparison: Comparison) -> Mapping[str, object]:
     }
 
 
-def render_markdown(comparison: Comparison) -> str:
-    lines = [f"# {comparison.scenario}: {comparison.run_a} -> {comparison.run_b}", ""]
+def render_markdown(comparison: Comparison, *, level: int = 1) -> str:
+    """The counts and a table of what changed, under a heading of ``level`` (deeper when the
+    comparison is a section of another report). Names and paths are escaped as the farm's
+    Markdown report escapes them: a run directory's records are untrusted."""
+    heading = "#" * level
+    run_a, run_b = markdown.code(comparison.run_a), markdown.code(comparison.run_b)
+    lines = [f"{heading} {markdown.text(comparison.scenario)}: {run_a} -> {run_b}", ""]
     counts = ", ".join(f"{len(comparison.of(c))} {c.value}" for c in Change)
     lines += [counts, ""]
     shown = [c for c in comparison.changes if c.change is not Change.SAME]
     if shown:
         lines += ["| arch | side | test | A | B | change |", "|---|---|---|---|---|---|"]
         lines += [
-            f"| {c.arch} | {c.side} | {c.test} | {c.before or 'absent'} | "
-            f"{c.after or 'absent'} | {c.change.value} |"
+            "| "
+            + " | ".join(
+                markdown.text(cell)
+                for cell in (c.arch, c.side, c.test, c.before or "absent", c.after or "absent")
+            )
+            + f" | {c.change.value} |"
             for c in shown
         ]
     return "\n".join(lines) + "\n"

@@ -187,6 +187,7 @@ class ImageFacts:
 
     labels: dict[str, str]
     layers: tuple[str, ...]
+    size: int = 0  # bytes of its file system, all layers (what a runner that lacks it pulls)
 
 
 SAVE_READ_TIMEOUT = 600
@@ -279,7 +280,9 @@ class Engine:
         labels = (attrs.get("Config") or {}).get("Labels") or {}
         layers = (attrs.get("RootFS") or {}).get("Layers") or []
         return ImageFacts(
-            {str(key): str(value) for key, value in labels.items()}, tuple(map(str, layers))
+            {str(key): str(value) for key, value in labels.items()},
+            tuple(map(str, layers)),
+            int(attrs.get("Size") or 0),
         )
 
     # ------------------------------------------------------------------------- registries

@@ -204,6 +204,21 @@ class RunDir:
     def looks_like_run_dir(self) -> bool:
         return self.cells_dir.is_dir() or self.results_dir.is_dir()
 
+    def run_dirs_within(self) -> dict[str, Path]:
+        """The run directories this directory is or holds, by name: itself (named "") when
+        it is one, else each subdirectory that is one, by its name (``farm watch`` over
+        several template scenarios runs each in ``<run dir>/<scenario name>``). A link is
+        not followed: it is no directory the farm wrote."""
+        if self.looks_like_run_dir():
+            return {"": self.root}
+        if self.root.is_symlink() or not self.root.is_dir():
+            return {}
+        return {
+            child.name: child
+            for child in sorted(self.root.iterdir())
+            if not child.is_symlink() and child.is_dir() and RunDir(child).looks_like_run_dir()
+        }
+
     # ------------------------------------------------------------------------- writers
     def write_run_info(self, *, reruns: int) -> None:
         _write_json(self.run_info, {"schema": SCHEMA_VERSION, "reruns": reruns})

@@ -379,3 +379,16 @@ def _outside_series(series: str, patches: Mapping[int, PatchInfo], wanted: int |
 def _shorten(text: str) -> str:
     flat = clean(" ".join(text.split()))
     return flat if len(flat) <= DESCRIPTION_LIMIT else flat[: DESCRIPTION_LIMIT - 3] + "..."
+
+
+def with_tail(description: str, tail: str) -> str:
+    """``description; tail`` within `DESCRIPTION_LIMIT`: the tail (``farm watch``'s "since
+    v1: ...") is kept whole and the description is shortened to make room, since a tail cut
+    off would say the opposite of what it meant ("0 new failures" cut to "0 new")."""
+    head, end = _shorten(description), _shorten(tail)
+    room = DESCRIPTION_LIMIT - len(end) - len("; ")
+    if room < len("...") + 20:  # a tail that leaves no room for the verdict is cut instead
+        return _shorten(f"{head}; {end}")
+    if len(head) > room:
+        head = head[: room - 3] + "..."
+    return f"{head}; {end}"

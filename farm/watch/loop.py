@@ -9,8 +9,10 @@ something left to do, oldest first:
    run directory, ``runs/<id>-v<version>/attempt-<n>``, the failed one kept for reading):
    fetch its mbox and cover letter once, and keep them; skip it if it asks to be skipped
    (`farm.watch.skip`: logged, no check); post ``pending`` on every patch; count the
-   attempt and mark it ``running``; call the executor under a wall-clock deadline; record
-   the verdict and its checks; post them.
+   attempt and mark it ``running``; call the executor under a wall-clock deadline; for a
+   revision after the first, compare its run with the previous revision's
+   (`farm.watch.revisions`: a section of the report, a tail of each check and of the log
+   line); record the verdict and its checks; post them.
 
 Faults, and what each costs:
 
@@ -60,9 +62,10 @@ from farm.errors import EngineError, FarmError, SeriesError
 from farm.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
-from farm.watch import poll, skip
+from farm.watch import poll, revisions, skip
 from farm.watch.executor import SeriesJob, SeriesRun, TestSeries
-from farm.watch.state import SeriesRecord, SeriesState, WatchState
+from farm.watch.revisions import SincePrevious
+from farm.watch.state import SeriesRecord, SeriesState, WatchedSeries, WatchState
 
 Log = Callable[[str], None]
 
@@ -327,19 +330,34 @@ class Watcher:
             for check in self.config.pending
             if check.context not in spoken
         )  # fmt: skip
+        checks, since = run.checks, self._since_previous(series, run)
+        if since is not None:
+            checks = since.describe(checks)
         done = self.state.update(
             series.id, now=self.clock(), state=SeriesState.DONE, verdict=run.verdict.value,
             run_dir=str(run.run_dir), report=str(run.report or ""),
-            checks=run.checks + patchwork_shortened(silent), last_error="",
+            checks=checks + patchwork_shortened(silent), last_error="",
         )  # fmt: skip
         minutes, rest = divmod(int(seconds), 60)
         base = f" on glibc {run.base[:12]}" if run.base else ""
+        revision = f"; {since.tail()}" if since is not None else ""
         self.log(
             f"{series.label} {series.name!r}: {run.verdict.value}{base} in {minutes}m{rest:02d}s "
-            f"(attempt {done.attempts}), report {run.report or run.run_dir}"
+            f"(attempt {done.attempts}), report {run.report or run.run_dir}{revision}"
         )
         self._count("tested")
         self._post_final(done)
+
+    def _since_previous(self, series: WatchedSeries, run: SeriesRun) -> SincePrevious | None:
+        """The comparison with the previous revision, its section added to the report (a
+        report that cannot be written is logged: the comparison never fails the series)."""
+        since = revisions.since_previous(self.state, series, run.run_dir)
+        if since is not None and run.report is not None:
+            try:
+                revisions.add_to_report(run.report, since.markdown())
+            except OSError as error:
+                self.log(f"{series.label}: no {since.label} section in {run.report}: {error}")
+        return since
 
     def _failed(self, record: SeriesRecord, error: BaseException) -> None:
         series = record.series

@@ -403,6 +403,17 @@ class WatchState:
             found.update(int(row[0]) for row in rows)
         return found
 
+    def earlier_versions(self, series: WatchedSeries) -> list[SeriesRecord]:
+        """Every other series of a lower version than ``series``, newest version first (then
+        newest date): the candidates for the revision ``series`` follows. Which of them are
+        the same series (submitter, name) is `farm.watch.revisions`' rule, not the state's."""
+        rows = self._db.execute(
+            f"SELECT {', '.join(_SERIES_COLUMNS + _COLUMNS)} FROM series WHERE version < ?"
+            " AND id != ? ORDER BY version DESC, date DESC, id DESC",
+            (series.version, series.id),
+        ).fetchall()
+        return [self._record(row) for row in rows]
+
     def update(self, series_id: int, *, now: float, **changes: Any) -> SeriesRecord:
         """Change some of a series' fields (`SeriesRecord`'s names) in one transaction."""
         unknown = set(changes) - set(_COLUMNS)

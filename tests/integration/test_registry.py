@@ -14,11 +14,6 @@ Docker talks plain HTTP to a registry on 127.0.0.0/8 without any daemon setting.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests import registry_server
 from tests.integration.conftest import FIXTURES, farm
 
 pytestmark = pytest.mark.integration
@@ -33,52 +29,16 @@ pytestmark = pytest.mark.integration
 SCENARIO = FIXTURES / "registry.yaml"
 #: The images only this test's scenario has; the rest of its plan is the default's baseline.
 OWN_IMAGES = ("test-x86_64-registry-probe", "build-x86_64-registry-probe")
-REGISTRY_START_TIMEOUT = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[str]:
     """A docker-registry on 127.0.0.1 with its storage in a directory removed afterwards."""
-    server = shutil.which("docker-registry")
-    if server is None:
-        pytest.fail(
-            "this test needs Debian's docker-registry: apt-get install docker-registry "
-            "(scripts/setup-host.sh installs it)",
-            pytrace=False,
-        )
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="farm-registry-") as storage:
-        config = Path(storage) / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {storage}/data\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
-            "log:\n  level: warn\n",
-            encoding="utf-8",
-        )
-        with (Path(storage) / "server.log").open("w") as log:
-            process = subprocess.Popen([server, "serve", str(config)], stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + REGISTRY_START_TIMEOUT
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        log_text = (Path(storage) / "server.log").read_text()
-                        pytest.fail(f"docker-registry did not start:\n{log_text}")
-                    time.sleep(0.2)
-            yield f"127.0.0.1:{port}/farm-test"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    try:
+        with registry_server.serve() as prefix:
+            yield prefix
+    except registry_server.RegistryUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _plan_tags(tmp_path: Path) -> dict[str, str]:
@@ -143,7 +103,7 @@ def _refused_without_a_good_registry(
     with the registry's reason: from a registry that does not answer, and from one whose
     image under that tag is another image (the baseline's, forged under the series' tag)."""
     test_image = OWN_IMAGES[0]
-    dead = f"127.0.0.1:{_free_port()}/nobody"
+    dead = f"127.0.0.1:{registry_server.free_port()}/nobody"
     forged = registry.replace("/farm-test", "/forged")
     forged_ref = f"{forged}/{tags[test_image]}"
     client.images.get(tags["test-x86_64-baseline"]).tag(forged_ref)

@@ -46,3 +46,18 @@ def test_two_scenarios_are_refused_with_both_paths(tmp_path: Path) -> None:
     b = run_dir(tmp_path / "b", {"t/x": Outcome.PASS}, scenario="other")
     with pytest.raises(UsageError, match=f"{a}.*{b}"):
         compare(a, b)
+
+
+def test_one_variant_is_compared_alone(tmp_path: Path) -> None:
+    """The watcher compares the series' own variant: another series of the same run, whose
+    final attempts would otherwise be set beside the first's, is left out."""
+    a, b = RunDir(tmp_path / "a"), RunDir(tmp_path / "b")
+    for directory, extra, other in (
+        (a, Outcome.FAIL, Outcome.PASS),
+        (b, Outcome.PASS, Outcome.FAIL),
+    ):
+        directory.write_run_info(reruns=1)
+        for variant, found in (("extra", extra), ("other", other), ("baseline", Outcome.PASS)):
+            directory.append_result(TestResult("s", "x86_64", variant, "t/x", found), worker="gw0")
+    changes = compare(a.root, b.root, variant="extra").changes
+    assert [(c.side, c.test, c.change) for c in changes] == [("series", "t/x", Change.FIXED)]

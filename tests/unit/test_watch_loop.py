@@ -156,7 +156,10 @@ def test_two_new_series_are_tested_and_their_verdicts_posted(
         record = watch.state.get(3)
         assert (record.state, record.verdict, record.attempts) == (SeriesState.DONE, "REJECT", 1)
         assert record.series.version == 2 and record.series.submitter.startswith("A U Thor <")
-        assert Path(record.report).read_text() == "REJECT\n"
+        # A v2 whose v1 the watcher never saw: its report says there is nothing to compare.
+        report = Path(record.report).read_text()
+        assert report.startswith("REJECT\n\n") and "## Since v1" in report
+        assert "No earlier revision of this series is in the watcher's state" in report
         # The next round lists them again (the look-back window, never below --since) and
         # does nothing with them.
         again = watch.round()
