@@ -156,6 +156,9 @@ def test_the_watcher_tests_new_series_skips_what_asks_survives_a_kill_and_patchw
         status, stderr = _finish(_watch(state, template, pw, token))
         assert status == 0, stderr[-3000:]
         assert _states(pw, V2_PATCHES[0]) == ["pending", "success"], pw.checks.get(V2_PATCHES[0])
+        # v2 no longer breaks dlmopen isolation: that is what a reviewer of v2 reads first.
+        success = pw.checks[V2_PATCHES[0]][-1]
+        assert "since v1: 1 fixed, 0 new failures" in success["description"], success
 
     status = subprocess.run(
         [sys.executable, "-m", "farm", "watch", "--status", "--state", str(state)],
@@ -169,3 +172,6 @@ def test_the_watcher_tests_new_series_skips_what_asks_survives_a_kill_and_patchw
         next((tmp_path / "glibc.d").glob(f"runs/{V1}-v1/*/report.json")).read_text()
     )
     assert report["verdict"] == "REJECT", report["verdict"]
+    (v2_report,) = (tmp_path / "glibc.d").glob(f"runs/{V2}-v2/*/report.md")
+    since = v2_report.read_text().split("## Since v1", 1)[1]
+    assert "farm/dlmopen/newlm-isolation" in since, since
