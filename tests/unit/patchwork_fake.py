@@ -570,8 +570,9 @@ def _when(text: str) -> datetime.datetime:
 
 
 @contextmanager
-def serve() -> Iterator[FakePatchwork]:
-    """A fake patchwork on 127.0.0.1; its API root is ``fake.url``."""
+def serve(*, lifetime: float = LIFETIME) -> Iterator[FakePatchwork]:
+    """A fake patchwork on 127.0.0.1; its API root is ``fake.url``. It stops itself after
+    ``lifetime`` seconds (an integration test that builds glibc inside needs longer)."""
     fake = FakePatchwork()
     handler = type("Handler", (_Handler,), {"fake": fake})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -580,7 +581,7 @@ def serve() -> Iterator[FakePatchwork]:
     fake.url = f"{fake.web}{API}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    watchdog = threading.Timer(LIFETIME, server.shutdown)
+    watchdog = threading.Timer(lifetime, server.shutdown)
     watchdog.daemon = True
     watchdog.start()
     try:
