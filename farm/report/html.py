@@ -29,7 +29,14 @@ from farm.gate import (
     GateResult,
     Transition,
 )
-from farm.report.common import clean, column_name, series_transitions, tail, write_text
+from farm.report.common import (
+    clean,
+    column_name,
+    head,
+    series_transitions,
+    tail,
+    write_text,
+)
 from farm.try_series import TryRecord
 
 _CSS = """
@@ -342,13 +349,14 @@ def _state(cell: CellStatus | None, logs: list[str]) -> str:
     if cell is None or cell.state is CellState.BUILT:
         return ""
     anchor = f"log{len(logs)}"
-    text = cell.message
+    text = tail(cell.message)
     if cell.failed_patch is not None:
         patch = cell.failed_patch
-        text = f"patch {patch.number} {patch.subject}\n{text}\n\n{patch.reject}".strip()
+        # git am's own output comes first in the reject, the rejected hunks after it.
+        text = f"patch {patch.number} {patch.subject}\n{text}\n\n{head(patch.reject)}".strip()
     logs.append(
         f'<section class="log" id="{anchor}"><h3><code>{_e(cell.cell)}</code>: '
-        f"{_e(cell.state.value)}</h3><pre>{_e(tail(text))}</pre></section>"
+        f"{_e(cell.state.value)}</h3><pre>{_e(text)}</pre></section>"
     )
     return f'<br><a href="#{anchor}">{_e(cell.state.value)}</a>'
 

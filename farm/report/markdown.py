@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from farm.gate import Category, CellStatus, ChangeKind, GateResult, Transition, Verdict
-from farm.report.common import clean, column_name, tail, write_text
+from farm.report.common import clean, column_name, head, tail, write_text
 from farm.try_series import TryRecord
 
 #: GitHub rejects a step summary over 1 MiB; leave room for other steps' summaries.
@@ -327,7 +327,8 @@ def _cell_lines(cell: CellStatus) -> list[str]:
     if cell.reproducer:
         lines.append(f"  - reproduce: {code(cell.reproducer)}")
     if cell.failed_patch is not None and cell.failed_patch.reject:
-        lines.append("\n" + fenced(tail(cell.failed_patch.reject), "diff"))
+        # git am's own output comes first, the rejected hunks after it: show the start.
+        lines.append("\n" + fenced(head(cell.failed_patch.reject), "diff"))
     return lines
 
 

@@ -407,7 +407,10 @@ def test_patch_that_does_not_apply_rejects_naming_patch_and_reject() -> None:
     result = gate([rec("baseline", "t", Outcome.PASS)], cells, series=[SERIES])
     arch = only_arch(result)
     assert arch.verdict is Verdict.REJECT
-    assert arch.reasons[0] == ("patch 2/3 'elf: fix the bug' does not apply: --- elf/dl-load.c.rej")
+    assert arch.reasons[0] == (
+        "patch 2/3 'elf: fix the bug' does not apply: --- elf/dl-load.c.rej; the patch after it "
+        "was not applied: 3/3 'tests'"
+    )
     assert arch.first_bad_patch == SeriesPatch(2, "elf: fix the bug")
     assert result.exit_status == 1
 
