@@ -11,7 +11,8 @@ What SERIES may be (`classify`), in the order it is tried:
    public-inbox;
 3. two arguments: ``PATH A..B``, the commits ``A..B`` of the git repository at PATH, or
    ``URL BRANCH`` (a first argument with ``://`` or ``host:``), a remote branch: its commits
-   since it forked from the template's git glibc (``--base``, else the template's ref);
+   since it forked from the template's git glibc (``--base``, else the template's ref), or,
+   when the template's glibc is no git source, from the remote's own default branch (HEAD);
 4. anything else is a file: an mbox, a mail or a bare diff.
 
 The base (`choose_base`), first that applies:
@@ -102,7 +103,8 @@ class GitRange:
 
 @dataclass(frozen=True, slots=True)
 class RemoteBranch:
-    """A branch of a remote repository, tried from where it forks from the template's glibc."""
+    """A branch of a remote repository, tried from where it forks from the template's git
+    glibc (or, for another template, from the remote's HEAD)."""
 
     url: str
     branch: str
