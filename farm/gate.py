@@ -683,8 +683,16 @@ def _does_not_apply(info: SeriesInfo, cell: CellStatus, failed: FailedPatch) -> 
     # git am says "Applying: <subject>" first; its first error is what went wrong.
     first = next((line for line in lines if line.startswith("error:")), lines[0] if lines else "")
     reason = f"{name} does not apply{on}" + (f": {first}" if first else "")
-    later = [patch for patch in info.patches if patch.number > failed.number]
-    if later:
+    # The series list names the patches after it only when it numbers the failed one as the
+    # build did (a stacked variant's list runs across its series; apply-series counts within one).
+    known = info.patch(failed.number)
+    numbered_alike = known is not None and (
+        not failed.subject or known.subject.split() == failed.subject.split()
+    )
+    later = [p for p in info.patches if p.number > failed.number] if numbered_alike else []
+    if not numbered_alike:
+        reason += "; the patches after it were not applied"
+    elif later:
         total = len(info.patches)
         named = ", ".join(f"{p.number}/{total} {p.subject!r}" for p in later[:NOT_APPLIED_NAMED])
         if len(later) > NOT_APPLIED_NAMED:
