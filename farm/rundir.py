@@ -512,24 +512,20 @@ class _Reader:
     def shard(self) -> ShardRecord | None:
         """The shard this directory holds; None for a whole run (or an unreadable record,
         noted as a problem that names no cell, so it holds every verdict UNDECIDED)."""
-        path = self.run_dir.shard_file
-        data = self._optional_json(path)
-        if data is _MISSING:
-            return None
-        try:
-            record: ShardRecord = _decode(ShardRecord, _unversioned(data, legacy=False))
-            return record
-        except RecordError as error:
-            self._problem(path, str(error))
-            return None
+        return self._optional_record(self.run_dir.shard_file, ShardRecord)
 
     def try_record(self) -> TryRecord | None:
-        path = self.run_dir.try_record
+        """What ``farm try`` tried; None for another run (or an unreadable record, noted)."""
+        return self._optional_record(self.run_dir.try_record, TryRecord)
+
+    def _optional_record(self, path: Path, cls: type[_Record]) -> _Record | None:
+        """The one versioned record of type ``cls`` at ``path``, which a run directory may
+        lack; None when it does, or when the record cannot be read (noted as a problem)."""
         data = self._optional_json(path)
         if data is _MISSING:
             return None
         try:
-            record: TryRecord = _decode(TryRecord, _unversioned(data, legacy=False))
+            record: _Record = _decode(cls, _unversioned(data, legacy=False))
             return record
         except RecordError as error:
             self._problem(path, str(error))
@@ -554,6 +550,7 @@ class _Reader:
 
 
 _MISSING = object()
+_Record = typing.TypeVar("_Record")
 #: No number the farm writes (counts, exit codes, patch numbers) comes near this many digits.
 MAX_INT_DIGITS = 20
 

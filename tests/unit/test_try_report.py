@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 
-from farm import stages, try_series, try_sources
+from farm import stages, try_sources
 from farm.commands import try_cmd
 from farm.gate import CellState, CellStatus, GateResult, evaluate
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
-from farm.scenario import load_scenario
-from farm.series import files_touched
 from farm.sources import Cache
-from farm.try_series import TryRecord, classify, select_glibc_tests
+from farm.try_series import TryRecord, classify
+from tests.unit.test_try_series import made_for
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "tests" / "fixtures" / "scenarios" / "fixture-series.yaml"
@@ -62,15 +61,7 @@ def made(tmp_path: Path) -> tuple[try_cmd.MadeScenario, Path]:
     mbox = tmp_path / "fix.mbox"
     mbox.write_text(TWO_PATCHES)
     where = try_sources.Where(Cache(tmp_path / "cache"), "http://127.0.0.1:9", None, print)
-    fetched = try_sources.fetch(classify([str(mbox)]), where)
-    template = load_scenario(TEMPLATE)
-    base = try_series.choose_base(
-        template.source, series_base=fetched.base, series_base_origin=fetched.base_origin,
-        requested=None, resolve=None,
-    )  # fmt: skip
-    files = [f for p in fetched.revision.patches for f in files_touched(p)]
-    selection = select_glibc_tests(files, full=False, template=template.tests.glibc)
-    result = try_cmd.make(template, fetched, base, selection)
+    result = made_for(TEMPLATE, try_sources.fetch(classify([str(mbox)]), where))
     run = tmp_path / "run"
     run.mkdir()
     result.write(run)

@@ -510,7 +510,8 @@ def test_a_patchwork_series_by_id_and_by_url(
 # --- the scenario made ------------------------------------------------------------------------
 
 
-def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Path) -> Path:
+def made_for(template_path: Path, fetched: try_sources.FetchedSeries) -> try_cmd.MadeScenario:
+    """What ``farm try`` makes of ``fetched`` on the template, deciding as it does."""
     template = load_scenario(template_path)
     resolve = (
         try_sources.git_resolver(Path(template.source.url))
@@ -523,10 +524,13 @@ def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Pat
     )  # fmt: skip
     files = [f for p in fetched.revision.patches for f in files_touched(p)]
     selection = select_glibc_tests(files, full=False, template=template.tests.glibc)
-    made = try_cmd.make(template, fetched, base, selection)
+    return try_cmd.make(template, fetched, base, selection)
+
+
+def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Path) -> Path:
     out = tmp_path / "run"
     out.mkdir()
-    return made.write(out)
+    return made_for(template_path, fetched).write(out)
 
 
 def test_the_made_scenario_is_the_template_with_this_one_series(
