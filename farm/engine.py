@@ -691,13 +691,27 @@ def _build_failure(spec: BuildSpec, log_path: Path, error_text: str) -> BuildErr
     )
     patch = _PATCH_RE.search(message) if phase == "patch-apply" else None
     return BuildError(
-        f"{spec.name}: {phase} failed: {message}\n{_indent(detail)}\nfull log: {log_path}",
+        f"{spec.name}: {phase} failed: {message}{_not_applied(message, patch)}\n"
+        f"{_indent(detail)}\nfull log: {log_path}",
         phase=phase,
         log_path=str(log_path),
         patch_number=int(patch.group("number")) if patch else None,
         patch_subject=patch.group("subject") if patch else "",
         reject=detail if reject else "",
     )
+
+
+def _not_applied(message: str, patch: re.Match[str] | None) -> str:
+    """The line saying which patches after the failed one were not applied (apply-series
+    stops at the first patch that fails), or nothing when it was its series' last."""
+    if patch is None or int(patch.group("number")) >= int(patch.group("total")):
+        return ""
+    number, total = int(patch.group("number")), int(patch.group("total"))
+    series = message[: patch.start()].strip()
+    which = (
+        f"patch {total}/{total}" if number + 1 == total else f"patches {number + 1}-{total}/{total}"
+    )
+    return f"\nnot applied after it: {series} {which} (a series stops at its first failure)"
 
 
 def _indent(text: str, limit: int = 60) -> str:

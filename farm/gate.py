@@ -17,6 +17,10 @@ Why it is shaped this way:
 - Verdicts combine as REJECT > UNDECIDED > ACCEPT: a definite fault (a patch that does not
   apply, a reproduced regression) is worth reporting even when another arch could not be
   decided, and an arch that could not be decided must not pass as accepted.
+- A patch that does not apply rejects, and its reason says all a maintainer needs: its
+  number and subject, the glibc commit it was tried on (a git source's), the first error of
+  git am's (or patch's) own output (the whole output is the cell's reject, in the reports),
+  and the patches after it, which were not applied: the series stops at the first failure.
 - What is good, bad, a regression or flaky is ``farm.outcome``'s policy, the same one the
   runner uses to decide what to rerun, so every possible regression can be confirmed.
 - No ACCEPT without evidence: a test the series adds is judged like any other (ending bad
@@ -664,6 +668,44 @@ def _named(items: Iterable[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+#: How many of the patches after one that does not apply a reason names (the rest counted).
+NOT_APPLIED_NAMED = 3
+
+
+def _does_not_apply(info: SeriesInfo, cell: CellStatus, failed: FailedPatch) -> str:
+    """Why a series does not apply: which patch (number and subject), on which glibc commit
+    (a git source's), the first error of git am's (or patch's) own output, and the patches
+    after it, which were not applied: the series is applied in order and stops at the first
+    patch that fails, so nothing after it was built or tested."""
+    name = _patch_name(info, failed.number, failed.subject)
+    on = f" on glibc {cell.source_commit[:12]}" if cell.source_commit else ""
+    lines = [line.strip() for line in failed.reject.splitlines() if line.strip()]
+    # git am says "Applying: <subject>" first; its first error is what went wrong.
+    first = next((line for line in lines if line.startswith("error:")), lines[0] if lines else "")
+    reason = f"{name} does not apply{on}" + (f": {first}" if first else "")
+    # The series list names the patches after it only when it numbers the failed one as the
+    # build did (a stacked variant's list runs across its series; apply-series counts within one).
+    known = info.patch(failed.number)
+    numbered_alike = known is not None and (
+        not failed.subject or known.subject.split() == failed.subject.split()
+    )
+    later = [p for p in info.patches if p.number > failed.number] if numbered_alike else []
+    if not numbered_alike:
+        reason += "; the patches after it were not applied"
+    elif later:
+        total = len(info.patches)
+        named = ", ".join(f"{p.number}/{total} {p.subject!r}" for p in later[:NOT_APPLIED_NAMED])
+        if len(later) > NOT_APPLIED_NAMED:
+            named += f" and {len(later) - NOT_APPLIED_NAMED} more"
+        after = (
+            "the patch after it was"
+            if len(later) == 1
+            else f"the {len(later)} patches after it were"
+        )
+        reason += f"; {after} not applied: {named}"
+    return reason
+
+
 def _patch_name(info: SeriesInfo, number: int, subject: str) -> str:
     known = info.patch(number)
     subject = subject or (known.subject if known else "")
@@ -827,10 +869,9 @@ class _ArchJudge:
     def _cell_failure(self, cell: CellStatus) -> tuple[str, SeriesPatch | None]:
         failed = cell.failed_patch
         if cell.state is CellState.PATCH_FAILED and failed is not None:
-            name = _patch_name(self.info, failed.number, failed.subject)
-            reject = next((line for line in failed.reject.splitlines() if line.strip()), "")
-            reason = f"{name} does not apply" + (f": {reject}" if reject else "")
-            return reason, SeriesPatch(failed.number, failed.subject)
+            return _does_not_apply(self.info, cell, failed), SeriesPatch(
+                failed.number, failed.subject
+            )
         what = {
             CellState.PATCH_FAILED: "the series does not apply",
             CellState.CONFIGURE_FAILED: "glibc with the series fails to configure",

@@ -16,6 +16,8 @@ another machine from downloaded artifacts exactly as at the end of a local run::
     try-scenario.yaml, try-series.*, try-scenario.lock  ``farm try``'s scenario made from a
                            template, its one series and the template's pins
                            (``farm run try-scenario.yaml`` repeats the run)
+    try.json               what ``farm try`` tried and why (farm.try_series.TryRecord), for
+                           the reports' "Tried" section
 
 What is read back is untrusted: artifacts are downloaded, merged by hand, cut short by a
 killed writer. So every record is validated (schema version, exact fields, types, known
@@ -44,6 +46,7 @@ from farm.errors import UsageError
 from farm.nofollow import replace_file
 from farm.results import TestResult, decode_line
 from farm.shard import Build, ShardRecord
+from farm.try_series import TryRecord
 
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
@@ -164,6 +167,11 @@ class RunDir:
         for a bare diff, the diff (``patch -p1``)."""
         return self.root / ("try-series.patch" if bare_diff else "try-series.mbox")
 
+    @property
+    def try_record(self) -> Path:
+        """What ``farm try`` tried and why (`farm.try_series.TryRecord`), for the reports."""
+        return self.root / "try.json"
+
     def cell_file(self, cell_id: str) -> Path:
         return self.cells_dir / f"{cell_id}.json"
 
@@ -236,6 +244,9 @@ class RunDir:
     def write_shard(self, record: ShardRecord) -> None:
         _write_json(self.shard_file, _versioned(record))
 
+    def write_try_record(self, record: TryRecord) -> None:
+        _write_json(self.try_record, _versioned(record))
+
     def write_bisection(self, result: gate.BisectResult) -> None:
         _write_json(self.bisection_file(result), _versioned(result))
 
@@ -271,6 +282,12 @@ class RunDir:
         reader = _Reader(self)
         reader.results()
         return tuple(reader.found_results), tuple(reader.problems)
+
+    def read_try_record(self) -> tuple[TryRecord | None, tuple[gate.UnreadableRecord, ...]]:
+        """What ``farm try`` tried, validated; None in a directory ``farm try`` did not make
+        (no try.json) or when it cannot be read, which the problems then name."""
+        reader = _Reader(self)
+        return reader.try_record(), tuple(reader.problems)
 
     def read_cells(self) -> tuple[tuple[gate.CellStatus, ...], tuple[gate.UnreadableRecord, ...]]:
         """The cells' records alone, validated: what a resumed run needs before it starts,
@@ -510,12 +527,20 @@ class _Reader:
     def shard(self) -> ShardRecord | None:
         """The shard this directory holds; None for a whole run (or an unreadable record,
         noted as a problem that names no cell, so it holds every verdict UNDECIDED)."""
-        path = self.run_dir.shard_file
+        return self._optional_record(self.run_dir.shard_file, ShardRecord)
+
+    def try_record(self) -> TryRecord | None:
+        """What ``farm try`` tried; None for another run (or an unreadable record, noted)."""
+        return self._optional_record(self.run_dir.try_record, TryRecord)
+
+    def _optional_record(self, path: Path, cls: type[_Record]) -> _Record | None:
+        """The one versioned record of type ``cls`` at ``path``, which a run directory may
+        lack; None when it does, or when the record cannot be read (noted as a problem)."""
         data = self._optional_json(path)
         if data is _MISSING:
             return None
         try:
-            record: ShardRecord = _decode(ShardRecord, _unversioned(data, legacy=False))
+            record: _Record = _decode(cls, _unversioned(data, legacy=False))
             return record
         except RecordError as error:
             self._problem(path, str(error))
@@ -540,6 +565,7 @@ class _Reader:
 
 
 _MISSING = object()
+_Record = typing.TypeVar("_Record")
 #: No number the farm writes (counts, exit codes, patch numbers) comes near this many digits.
 MAX_INT_DIGITS = 20
 

@@ -16,7 +16,7 @@ outcome.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from farm import bisect, history, ids, pipeline, registry, runner, shard, verdict
@@ -24,11 +24,13 @@ from farm.engine import Engine, Progress
 from farm.errors import UsageError
 from farm.gate import ChangeKind, GateResult
 from farm.matrix import Cell
+from farm.report.markdown import render_markdown
 from farm.results import TestResult
 from farm.rundir import RunDir
 from farm.scenario import Scenario
 from farm.shard import Shard
 from farm.sources import Cache
+from farm.try_series import TryRecord
 
 #: pytest's exit statuses that mean it did not run the tests it was given: 2 interrupted (a
 #: collection error, as "Interrupted: 1 error during collection", or a signal), 3 internal
@@ -145,6 +147,8 @@ class RunOutcome:
     results: tuple[TestResult, ...]
     gate: GateResult | None = None
     reports: Mapping[str, Path] = field(default_factory=dict)
+    #: What ``farm try`` tried (its run directory's try record); None for another run.
+    tried: TryRecord | None = None
 
     @property
     def untested_cells(self) -> tuple[str, ...]:
@@ -184,14 +188,17 @@ def run(engine: Engine, options: RunOptions, progress: Progress) -> RunOutcome:
     result = judged()
     if options.bisect and _bisect_regressions(engine, built, result, options, progress):
         result = judged()
-    reports = report(
+    reported = report(
         result,
         options.run_dir,
+        run_dirs=[options.run_dir],
         step_summary=options.step_summary,
         history_file=options.history,
         progress=progress,
     )
-    return RunOutcome(built, options.run_dir, results, result, reports)
+    return RunOutcome(
+        built, options.run_dir, results, reported.result, reported.paths, reported.tried
+    )
 
 
 def judge(
@@ -210,21 +217,76 @@ def judge(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What the report stage wrote, and what the CLI shows of it."""
+
+    paths: Mapping[str, Path]
+    #: The verdict as reported: the gate's, with a warning for a try record not shown.
+    result: GateResult
+    #: What ``farm try`` tried, when the run directories say it; None for another run.
+    tried: TryRecord | None = None
+
+    @property
+    def markdown(self) -> str:
+        """report.md's text, for the CLI to print."""
+        return render_markdown(self.result, tried=self.tried)
+
+
 def report(
     result: GateResult,
     out_dir: Path,
     *,
+    run_dirs: Sequence[Path] = (),
     step_summary: Path | None,
     history_file: Path | None,
     progress: Progress,
-) -> dict[str, Path]:
+) -> Reported:
     """The report stage, of `run` and of ``farm gate`` alike: every report into ``out_dir``
-    (and GitHub's step summary), then the verdict into the flaky history, if one is kept."""
-    reports = verdict.write_reports(result, out_dir, step_summary=step_summary)
+    (and GitHub's step summary), with what ``farm try`` tried when ``run_dirs`` say it
+    (`tried_record`), then the verdict into the flaky history, if one is kept."""
+    tried, warnings = tried_record(result, run_dirs)
+    if warnings:
+        result = replace(result, warnings=(*result.warnings, *warnings))
+    paths = verdict.write_reports(result, out_dir, step_summary=step_summary, tried=tried)
     if history_file is not None:
         updated = verdict.record_history(history_file, result, history.new_run_id())
         progress(f"flaky history: {history_file} ({updated.runs} run(s) remembered)")
-    return reports
+    return Reported(paths, result, tried)
+
+
+def tried_record(
+    result: GateResult, run_dirs: Sequence[Path]
+) -> tuple[TryRecord | None, tuple[str, ...]]:
+    """What ``farm try`` tried, from the run directories' try records (validated by
+    `RunDir.read_try_record`), and warnings for one that is not shown.
+
+    The record is no evidence (the verdict is the gate's over the records it judged), so
+    one that cannot be read, that directories disagree on, or that names a series the
+    verdict does not judge changes no verdict: the reports leave the section out and a
+    warning says why, rather than show what may be another run's claim."""
+    records: dict[TryRecord, str] = {}
+    warnings: list[str] = []
+    for directory in run_dirs:
+        record, problems = RunDir(directory).read_try_record()
+        warnings += [f"{p.where}: {p.problem}; what farm try tried is not shown" for p in problems]
+        if record is not None:
+            records.setdefault(record, str(RunDir(directory).try_record))
+    if len(records) > 1:
+        where = ", ".join(records.values())
+        return None, (*warnings, f"{where} disagree on what farm try tried; none is shown")
+    if not records:
+        return None, tuple(warnings)
+    ((record, where),) = records.items()
+    judged = {series.series for series in result.series}
+    if record.series not in judged:
+        shown = ", ".join(sorted(judged)) or "none"
+        return None, (
+            *warnings,
+            f"{where} is about series {record.series!r}, which this verdict does not judge "
+            f"(it judges: {shown}); what farm try tried is not shown",
+        )
+    return record, tuple(warnings)
 
 
 def build(

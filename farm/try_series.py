@@ -11,7 +11,8 @@ What SERIES may be (`classify`), in the order it is tried:
    public-inbox;
 3. two arguments: ``PATH A..B``, the commits ``A..B`` of the git repository at PATH, or
    ``URL BRANCH`` (a first argument with ``://`` or ``host:``), a remote branch: its commits
-   since it forked from the template's git glibc (``--base``, else the template's ref);
+   since it forked from the template's git glibc (``--base``, else the template's ref), or,
+   when the template's glibc is no git source, from the remote's own default branch (HEAD);
 4. anything else is a file: an mbox, a mail or a bare diff.
 
 The base (`choose_base`), first that applies:
@@ -66,7 +67,9 @@ import yaml
 
 from farm import ids
 from farm.errors import UsageError
-from farm.scenario import ALL_SUBDIRS, GitSource, GlibcSource
+from farm.gate import SeriesPatch
+from farm.scenario import ALL_SUBDIRS, NAME_RE, GitSource, GlibcSource
+from farm.series import MAX_SERIES_PATCHES
 
 # --- what SERIES names -----------------------------------------------------------------------
 
@@ -102,7 +105,8 @@ class GitRange:
 
 @dataclass(frozen=True, slots=True)
 class RemoteBranch:
-    """A branch of a remote repository, tried from where it forks from the template's glibc."""
+    """A branch of a remote repository, tried from where it forks from the template's git
+    glibc (or, for another template, from the remote's HEAD)."""
 
     url: str
     branch: str
@@ -394,6 +398,58 @@ def select_glibc_tests(
             kept.append(glob)
             reasons.append(f"{glob} (the template's)")
     return GlibcSelection((*(f"{s}/" for s in sorted(chosen)), *kept), tuple(reasons))
+
+
+# --- what was tried, for the reports ---------------------------------------------------------
+
+#: Lines a try record may hold of one kind (the selection's reasons are one a file touched):
+#: far more than any series, so a record with more is none ``farm try`` wrote.
+MAX_TRY_RECORD_LINES = 20_000
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class TryRecord:
+    """What ``farm try`` tried and why, as its output said it before the run: the template,
+    the series (where from, which revision, its patches), the base and why, the glibc tests
+    selected and why (a file's diffstat -> a subdirectory) and the farm's case families.
+
+    Written into the run directory (`farm.rundir.RunDir.try_record`) with the made scenario,
+    read back (validated, as every record there) by the report stage, which shows it as the
+    reports' "Tried" section: a maintainer reading report.md sees what was run without
+    opening the made scenario's comments. It is no evidence: the verdict is the gate's over
+    the made scenario's records, whatever this says."""
+
+    template: str
+    #: The made scenario's one series: its name, which is its variant in the reports.
+    series: str
+    #: Where the series came from and which revision of it ("the thread of <id> ...: v2").
+    origin: str
+    patches: tuple[SeriesPatch, ...]
+    #: The glibc commit tried (a git template), None when the template's glibc is a Debian
+    #: package, tarball or path, used as it is.
+    base_commit: str | None
+    base_reason: str
+    glibc_tests: tuple[str, ...]
+    #: For each file of the series, what it selected and why; then the template's own.
+    glibc_reasons: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        """Read back from disk it is untrusted: refuse what ``farm try`` never writes."""
+        if not NAME_RE.fullmatch(self.series):
+            raise ValueError(f"series: {self.series!r} is no series name")
+        if self.base_commit is not None and not _COMMIT_RE.fullmatch(self.base_commit):
+            raise ValueError(f"base_commit: {self.base_commit!r} is no full commit id")
+        numbers = [patch.number for patch in self.patches]
+        if numbers != list(range(1, len(numbers) + 1)) or len(numbers) > MAX_SERIES_PATCHES:
+            raise ValueError(
+                f"patches: expected 1 to {MAX_SERIES_PATCHES} patches numbered from 1 in "
+                f"order, got numbers {numbers[:10]}"
+            )
+        for name in ("glibc_tests", "glibc_reasons", "cases"):
+            if len(getattr(self, name)) > MAX_TRY_RECORD_LINES:
+                raise ValueError(f"{name}: more than {MAX_TRY_RECORD_LINES} entries")
 
 
 # --- the scenario made from the template ------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,7 +257,8 @@ def _commits(
 
 
 def _remote_branch(argument: RemoteBranch, where: Where) -> FetchedSeries:
-    """The commits of a remote branch since it forked from the template's glibc.
+    """The commits of a remote branch since it forked from the template's glibc (a template
+    whose glibc is no git source: `_branch_of_its_remote`).
 
     The branch is fetched into the cache's mirror of the template's repository (only the
     objects it lacks travel; no ref is written, FETCH_HEAD is read under the mirror's lock),
@@ -264,10 +266,7 @@ def _remote_branch(argument: RemoteBranch, where: Where) -> FetchedSeries:
     shown = f"{argument.url} {argument.branch}"
     glibc = where.glibc
     if glibc is None:
-        raise UsageError(
-            f"{shown}: a remote branch needs a template whose glibc is a git source, to find "
-            "where the branch forks; clone it and give PATH A..B instead"
-        )
+        return _branch_of_its_remote(argument, where, shown=shown)
     with FileLock(str(glibc.repository) + ".flock", timeout=sources.GIT_TIMEOUT):
         where.progress(f"fetching {argument.branch} from {argument.url}")
         fetched = _git(glibc.repository, "fetch", "--quiet", "--no-tags", "--", argument.url,
@@ -291,6 +290,53 @@ def _remote_branch(argument: RemoteBranch, where: Where) -> FetchedSeries:
         found,
         origin=f"{shown}: {found.origin.partition(': ')[2]} (forked from {glibc.fork_from})",
         base_origin=f"the branch's fork point from {glibc.fork_from}",
+    )
+
+
+#: Where a remote branch and its remote's HEAD go in a scratch repository.
+_BRANCH_REF, _HEAD_REF = "refs/farm-try/branch", "refs/farm-try/head"
+
+
+def _branch_of_its_remote(argument: RemoteBranch, where: Where, *, shown: str) -> FetchedSeries:
+    """A remote branch for a template whose glibc is no git source (a Debian package, a
+    tarball): there is no glibc history to fork from but the remote's own, so the series is
+    the branch's commits since it forked from the remote's default branch (its ``HEAD``), as
+    a ``users/*`` try branch forks from master. Both are fetched, whole, into a scratch
+    repository in the cache's tmp, removed once the series is read."""
+    scratch_root = where.cache.root / "tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root, prefix="branch-") as scratch:
+        repository = Path(scratch)
+        made = _git(repository, "init", "--quiet", "--bare")
+        if not made.ok:
+            raise SourceError(f"{shown}: git init failed in {repository}:\n{made.tail(3)}")
+        where.progress(f"fetching {argument.branch} and HEAD from {argument.url}")
+        fetched = _git(repository, "fetch", "--quiet", "--no-tags", "--", argument.url,
+                       f"refs/heads/{argument.branch}:{_BRANCH_REF}",
+                       f"HEAD:{_HEAD_REF}")  # fmt: skip
+        if not fetched.ok:
+            raise SourceError(
+                f"{shown}: cannot fetch the branch and the remote's HEAD:\n{fetched.tail(3)}\n"
+                "Check the URL and that the branch exists (git ls-remote URL)"
+            )
+        tip, head = _commit(repository, _BRANCH_REF), _commit(repository, _HEAD_REF)
+        fork = _git(repository, "merge-base", _HEAD_REF, _BRANCH_REF)
+        if tip is None or head is None or not fork.ok or not fork.output.strip():
+            raise UsageError(
+                f"{shown}: the branch shares no history with the remote's HEAD, so where it "
+                "forks is unknown; give PATH A..B of a clone instead"
+            )
+        if fork.output.strip() == tip:
+            raise UsageError(
+                f"{shown}: {argument.branch} has no commits beyond where the remote's HEAD "
+                "is (it is the default branch, or merged into it); give a branch that forks "
+                "from it, or PATH A..B of a clone"
+            )
+        found = _commits(argument, repository, fork.output.strip(), tip, shown=shown)
+    return dataclasses.replace(
+        found,
+        origin=f"{shown}: {found.origin.partition(': ')[2]} (forked from the remote's HEAD)",
+        base_origin="the branch's fork point from the remote's HEAD",
     )
 
 

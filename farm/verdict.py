@@ -35,6 +35,7 @@ from farm.scenario import (
     ThreadPatches,
     UrlPatches,
 )
+from farm.try_series import TryRecord
 
 _PHASE_STATE: dict[str, gate.CellState] = {
     ids.BuildPhase.PATCH_APPLY: gate.CellState.PATCH_FAILED,
@@ -300,17 +301,22 @@ def record_history(path: Path, result: gate.GateResult, run: str) -> history.His
 
 
 def write_reports(
-    result: gate.GateResult, out_dir: Path, *, step_summary: Path | None
+    result: gate.GateResult,
+    out_dir: Path,
+    *,
+    step_summary: Path | None,
+    tried: TryRecord | None = None,
 ) -> dict[str, Path]:
-    """Every report format into ``out_dir``; the markdown also to GitHub's step summary."""
+    """Every report format into ``out_dir``; the markdown also to GitHub's step summary.
+    ``tried``: what ``farm try`` tried, for the reports' "Tried" section."""
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = RunDir(out_dir)
     paths = {
-        "markdown": markdown.write_markdown(result, reports.report_file("markdown")),
-        "html": html.write_html(result, reports.report_file("html")),
-        "json": json_report.write_json(result, reports.report_file("json")),
+        "markdown": markdown.write_markdown(result, reports.report_file("markdown"), tried=tried),
+        "html": html.write_html(result, reports.report_file("html"), tried=tried),
+        "json": json_report.write_json(result, reports.report_file("json"), tried=tried),
         "junit": junit.write_junit(result, reports.report_file("junit")),
         "patchwork": patchwork.write_patchwork(result, reports.report_file("patchwork")),
     }
-    markdown.append_step_summary(result, step_summary)
+    markdown.append_step_summary(result, step_summary, tried=tried)
     return paths

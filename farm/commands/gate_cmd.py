@@ -14,7 +14,6 @@ from pathlib import Path
 from farm import history, matrix, stages
 from farm.commands.common import history_path, load_all, progress
 from farm.errors import UsageError
-from farm.report import markdown
 from farm.rundir import RunDir
 
 
@@ -33,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
         scenario, list(args.run_dirs), cells=every, expected_cells=expected, past=past
     )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    paths = stages.report(
+    reported = stages.report(
         result,
         args.report_dir,
+        run_dirs=list(args.run_dirs),
         step_summary=Path(summary) if summary else None,
         # Someone else's directories enter the history only when the user vouches for them.
         history_file=history_file if args.record_history else None,
         progress=progress,
     )
-    print(markdown.render_markdown(result))
-    for kind, path in paths.items():
+    print(reported.markdown)
+    for kind, path in reported.paths.items():
         print(f"{kind + ':':<11} {path}")
-    return result.exit_status
+    return reported.result.exit_status

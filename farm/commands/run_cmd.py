@@ -68,7 +68,7 @@ def run_and_show(session: Session) -> int:
     if outcome.gate is None:
         return outcome.exit_status
     print()
-    print(markdown.render_markdown(outcome.gate))
+    print(markdown.render_markdown(outcome.gate, tried=outcome.tried))
     for kind, path in outcome.reports.items():
         print(f"{kind + ':':<11} {path}")
     return outcome.exit_status

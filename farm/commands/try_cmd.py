@@ -5,7 +5,9 @@ fetched by `farm.try_sources`, and run by `farm run`'s own session and stages
 (`farm.commands.run_cmd`): the same ids, reports, gate, bisection and patchwork checks file.
 What ``farm try`` adds is the scenario: the template with its series replaced by this one,
 written into the run directory (`farm.rundir.RunDir.try_scenario`) beside the series' mails,
-so ``farm run`` on that file repeats the run exactly. Everything is fetched and the made
+so ``farm run`` on that file repeats the run exactly, and what was tried and why (the series
+and its revision, the base, the glibc tests selected) as a record the reports show
+(`farm.try_series.TryRecord`, `RunDir.try_record`). Everything is fetched and the made
 scenario loaded (from a scratch copy) before the run directory is made, so bad input leaves
 nothing behind.
 """
@@ -24,6 +26,7 @@ import yaml
 from farm import sources, try_series, try_sources
 from farm.commands import common, run_cmd
 from farm.errors import ScenarioError, UsageError
+from farm.gate import SeriesPatch
 from farm.nofollow import replace_file
 from farm.rundir import RunDir
 from farm.scenario import (
@@ -34,7 +37,7 @@ from farm.scenario import (
     load_scenario,
 )
 from farm.series import files_touched
-from farm.try_series import BaseChoice, GlibcSelection, RemoteBranch, SeriesEntry
+from farm.try_series import BaseChoice, GlibcSelection, RemoteBranch, SeriesEntry, TryRecord
 from farm.try_sources import FetchedSeries
 from farm.yamlnode import control_character
 
@@ -48,11 +51,14 @@ class MadeScenario:
     bare_diff: bool
     lock: Path | None  # the template's lock file (its pins), copied beside the made scenario
     lines: tuple[str, ...]  # what the output says: series, base, tests, and why
+    record: TryRecord  # the same, for the reports' "Tried" section
 
     def write(self, directory: Path) -> Path:
-        """Write the scenario, its series and lock into ``directory``; the scenario's path."""
+        """Write the scenario, its series, lock and try record into ``directory``; the
+        scenario's path."""
         run_dir = RunDir(directory)
         replace_file(run_dir.try_series(bare_diff=self.bare_diff), self.series_bytes)
+        run_dir.write_try_record(self.record)
         scenario = run_dir.try_scenario
         if self.lock is not None:
             replace_file(sources.LockFile(scenario).path, self.lock.read_bytes())
@@ -163,12 +169,24 @@ def make(
         description="\n".join(lines),
     )
     lock = sources.LockFile(template.path).path
+    record = TryRecord(
+        template=str(template.path),
+        series=name,
+        origin=fetched.origin,
+        patches=tuple(SeriesPatch(p.number, p.subject) for p in revision.patches),
+        base_commit=base.commit,
+        base_reason=base.reason,
+        glibc_tests=selection.entries,
+        glibc_reasons=selection.reasons,
+        cases=template.tests.cases,
+    )
     return MadeScenario(
         text=try_series.scenario_yaml(scenario, template=template.path, why=lines),
         series_bytes=revision.mails[0] if bare else revision.mbox(),
         bare_diff=bare,
         lock=lock if lock.is_file() else None,
         lines=lines,
+        record=record,
     )
 
 

@@ -34,6 +34,16 @@ def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
     return kept[-chars:] if chars > 0 else ""
 
 
+def head(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The first ``lines`` lines (at most ``chars`` characters) of cleaned output: for a
+    patch that does not apply, where git am's (or patch's) own output is, before the
+    rejected hunks."""
+    kept = "\n".join(clean(text).rstrip("\n").splitlines()[:lines])
+    if len(kept) > chars:
+        kept = kept[:chars] + "\n..."
+    return kept
+
+
 def column_name(result: GateResult, scenario: str, arch: str) -> str:
     """The arch alone when one scenario was judged (the usual case), else scenario/arch."""
     scenarios = {column[0] for column in result.columns}

@@ -29,7 +29,15 @@ from farm.gate import (
     GateResult,
     Transition,
 )
-from farm.report.common import clean, column_name, series_transitions, tail, write_text
+from farm.report.common import (
+    clean,
+    column_name,
+    head,
+    series_transitions,
+    tail,
+    write_text,
+)
+from farm.try_series import TryRecord
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -92,11 +100,13 @@ def _e(value: object) -> str:
     return html.escape(clean(str(value)), quote=True)
 
 
-def render_html(result: GateResult) -> str:
+def render_html(result: GateResult, *, tried: TryRecord | None = None) -> str:
+    """The page; ``tried``: what ``farm try`` tried and why, shown under the verdict."""
     logs: list[str] = []
     body = [
         f'<h1>glibc-farm gate: <span class="{_e(result.verdict.value)}">'
         f"{_e(result.verdict.value)}</span> (exit {result.exit_status})</h1>",
+        _tried(tried),
         _verdict_table(result),
         _counts(result),
         _reasons(result),
@@ -115,8 +125,31 @@ def render_html(result: GateResult) -> str:
     )
 
 
-def write_html(result: GateResult, path: Path) -> Path:
-    return write_text(path, render_html(result))
+def write_html(result: GateResult, path: Path, *, tried: TryRecord | None = None) -> Path:
+    return write_text(path, render_html(result, tried=tried))
+
+
+def _tried(tried: TryRecord | None) -> str:
+    """What ``farm try`` tried and why: every patch and every reason (the record is bounded)."""
+    if tried is None:
+        return ""
+
+    def items(values: list[str]) -> str:
+        return f"<ul>{''.join(f'<li>{_e(v)}</li>' for v in values)}</ul>" if values else ""
+
+    total = len(tried.patches)
+    commit = f" (<code>{_e(tried.base_commit)}</code>)" if tried.base_commit else ""
+    tests = " ".join(f"<code>{_e(t)}</code>" for t in tried.glibc_tests) or "none"
+    cases = " ".join(f"<code>{_e(c)}</code>" for c in tried.cases) or "none"
+    return (
+        '<h2>Tried</h2><ul class="tried">'
+        f"<li>series: <code>{_e(tried.series)}</code>, {_e(tried.origin)}"
+        f"{items([f'{p.number}/{total} {p.subject}' for p in tried.patches])}</li>"
+        f"<li>base: {_e(tried.base_reason)}{commit}</li>"
+        f"<li>glibc tests: {tests}{items(list(tried.glibc_reasons))}</li>"
+        f"<li>farm cases: {cases}</li>"
+        f"<li>template: <code>{_e(tried.template)}</code></li></ul>"
+    )
 
 
 def _verdict_table(result: GateResult) -> str:
@@ -316,13 +349,14 @@ def _state(cell: CellStatus | None, logs: list[str]) -> str:
     if cell is None or cell.state is CellState.BUILT:
         return ""
     anchor = f"log{len(logs)}"
-    text = cell.message
+    text = tail(cell.message)
     if cell.failed_patch is not None:
         patch = cell.failed_patch
-        text = f"patch {patch.number} {patch.subject}\n{text}\n\n{patch.reject}".strip()
+        # git am's own output comes first in the reject, the rejected hunks after it.
+        text = f"patch {patch.number} {patch.subject}\n{text}\n\n{head(patch.reject)}".strip()
     logs.append(
         f'<section class="log" id="{anchor}"><h3><code>{_e(cell.cell)}</code>: '
-        f"{_e(cell.state.value)}</h3><pre>{_e(tail(text))}</pre></section>"
+        f"{_e(cell.state.value)}</h3><pre>{_e(text)}</pre></section>"
     )
     return f'<br><a href="#{anchor}">{_e(cell.state.value)}</a>'
 

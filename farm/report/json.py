@@ -14,6 +14,10 @@ Schema (version 1); every date is ISO 8601 (``YYYY-MM-DD``), every enum its uppe
     require_reproduction  true: a regression had to fail on a rerun too to reject
     baseline_variant      the variant every series was compared with ("baseline")
     warnings              [str]: things the gate noticed but that do not change the verdict
+    tried                 what ``farm try`` tried and why, or null for another run:
+                          {template, series, origin, patches ([{number, subject}]),
+                          base_commit (a git template's commit, else null), base_reason,
+                          glibc_tests ([str]), glibc_reasons ([str]), cases ([str])}
     expired_flaky         [flaky entry]: entries past their date, hence not honoured
     unreadable            [{where, problem, cell}]: run-directory records that could not be
                           read ("file" or "file:line"); each left its verdicts UNDECIDED
@@ -70,13 +74,15 @@ from farm.gate import (
     UnmetExpectation,
 )
 from farm.report.common import write_text
+from farm.try_series import TryRecord
 
 SCHEMA_VERSION = 1
 
 
-def to_dict(result: GateResult) -> dict[str, Any]:
-    """The gate result as plain JSON-ready data, following the schema above."""
+def to_dict(result: GateResult, *, tried: TryRecord | None = None) -> dict[str, Any]:
+    """The gate result (and what ``farm try`` tried) as JSON-ready data, as the schema says."""
     return {
+        "tried": _plain(tried),
         "schema": SCHEMA_VERSION,
         "verdict": result.verdict.value,
         "exit_status": result.exit_status,
@@ -92,12 +98,13 @@ def to_dict(result: GateResult) -> dict[str, Any]:
     }
 
 
-def render_json(result: GateResult) -> str:
-    return json.dumps(to_dict(result), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+def render_json(result: GateResult, *, tried: TryRecord | None = None) -> str:
+    data = to_dict(result, tried=tried)
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_json(result: GateResult, path: Path) -> Path:
-    return write_text(path, render_json(result))
+def write_json(result: GateResult, path: Path, *, tried: TryRecord | None = None) -> Path:
+    return write_text(path, render_json(result, tried=tried))
 
 
 def _plain(value: Any) -> Any:

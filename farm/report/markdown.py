@@ -1,10 +1,12 @@
 """The Markdown report: what a reviewer reads first, in a PR comment or a GitHub step summary.
 
-Order matters: the verdict, then the series x arch table, the counts per category (new
-failure, flaky, already failing, fixed, other change, unchanged), then why (regressions with
-the tail of their output, flaky and already failing tests, fixes, new and vanished tests,
-unmet expectations), then how to reproduce. Test names and messages are escaped; output goes
-in fences longer than any backtick run inside it, so a test cannot break out of its block.
+Order matters: the verdict, then (for a ``farm try`` run) what was tried and why (the series
+and its revision, the base and why, the glibc tests selected and why), the series x arch
+table, the counts per category (new failure, flaky, already failing, fixed, other change,
+unchanged), then why (regressions with the tail of their output, flaky and already failing
+tests, fixes, new and vanished tests, unmet expectations), then how to reproduce. Test names
+and messages are escaped; output goes in fences longer than any backtick run inside it, so a
+test cannot break out of its block.
 
 It stays about one screen however many tests were compared (glibc's whole testsuite is
 thousands per cell): only the first `DETAILED_REGRESSIONS` regressions show their output,
@@ -19,7 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from farm.gate import Category, CellStatus, ChangeKind, GateResult, Transition, Verdict
-from farm.report.common import clean, column_name, tail, write_text
+from farm.report.common import clean, column_name, head, tail, write_text
+from farm.try_series import TryRecord
 
 #: GitHub rejects a step summary over 1 MiB; leave room for other steps' summaries.
 STEP_SUMMARY_LIMIT = 512 * 1024
@@ -77,11 +80,15 @@ def fenced(body: str, info: str = "text") -> str:
     return f"{fence}{info}\n{body}\n{fence}"
 
 
-def render_markdown(result: GateResult, *, output_lines: int = OUTPUT_LINES) -> str:
-    """The whole report; ``output_lines=0`` leaves test output out (for size limits)."""
+def render_markdown(
+    result: GateResult, *, output_lines: int = OUTPUT_LINES, tried: TryRecord | None = None
+) -> str:
+    """The whole report; ``output_lines=0`` leaves test output out (for size limits);
+    ``tried``: what ``farm try`` tried, shown under the verdict."""
     parts = [
         f"# glibc-farm gate: {result.verdict.value} (exit {result.exit_status})",
         _summary(result),
+        _tried(tried),
         _table(result),
         _counts(result),
         _reasons(result),
@@ -94,11 +101,13 @@ def render_markdown(result: GateResult, *, output_lines: int = OUTPUT_LINES) -> 
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def write_markdown(result: GateResult, path: Path) -> Path:
-    return write_text(path, render_markdown(result))
+def write_markdown(result: GateResult, path: Path, *, tried: TryRecord | None = None) -> Path:
+    return write_text(path, render_markdown(result, tried=tried))
 
 
-def append_step_summary(result: GateResult, summary_path: Path | None) -> Path | None:
+def append_step_summary(
+    result: GateResult, summary_path: Path | None, *, tried: TryRecord | None = None
+) -> Path | None:
     """Append the report to GitHub's ``$GITHUB_STEP_SUMMARY`` file, when there is one.
 
     The caller reads the variable and passes its value (None or empty: not on GitHub), so
@@ -107,9 +116,9 @@ def append_step_summary(result: GateResult, summary_path: Path | None) -> Path |
     """
     if summary_path is None or not str(summary_path):
         return None
-    report = render_markdown(result)
+    report = render_markdown(result, tried=tried)
     if len(report.encode()) > STEP_SUMMARY_LIMIT:
-        report = render_markdown(result, output_lines=0)
+        report = render_markdown(result, output_lines=0, tried=tried)
     if len(report.encode()) > STEP_SUMMARY_LIMIT:
         cut = report.encode()[: STEP_SUMMARY_LIMIT - 200].decode(errors="ignore")
         report = cut + "\n\n*(summary cut to fit GitHub's limit; see the full report)*\n"
@@ -126,6 +135,33 @@ def _summary(result: GateResult) -> str:
     counts = {verdict: sum(s.verdict is verdict for s in result.series) for verdict in Verdict}
     said = ", ".join(f"{n} {_DONE[v]}" for v, n in counts.items() if n)
     return f"**{result.verdict.value}**: {len(result.series)} series ({said or 'none judged'})."
+
+
+def _tried(tried: TryRecord | None) -> str:
+    """What ``farm try`` tried and why, in a few lines (every reason: report.html, .json)."""
+    if tried is None:
+        return ""
+    patches = [f"  - {p.number}/{len(tried.patches)} {text(p.subject)}" for p in tried.patches]
+    reasons = [f"  - {text(reason)}" for reason in tried.glibc_reasons]
+    tests = " ".join(code(entry) for entry in tried.glibc_tests) or "none"
+    lines = [
+        f"- series: {code(tried.series)}, {text(tried.origin)}",
+        *patches[:LIST_LIMIT],
+        _indented_more(len(patches), " patch(es)"),
+        f"- base: {text(tried.base_reason)}"
+        + (f" ({code(tried.base_commit)})" if tried.base_commit else ""),
+        f"- glibc tests: {tests}",
+        *reasons[:LIST_LIMIT],
+        _indented_more(len(reasons), " reason(s)"),
+        f"- farm cases: {' '.join(code(c) for c in tried.cases) or 'none'}",
+        f"- template: {code(tried.template)}",
+    ]
+    return "## Tried\n\n" + "\n".join(line for line in lines if line)
+
+
+def _indented_more(total: int, what: str) -> str:
+    more = _more(min(total, LIST_LIMIT), total, what)
+    return f"  - {more}" if more else ""
 
 
 def _table(result: GateResult) -> str:
@@ -291,7 +327,8 @@ def _cell_lines(cell: CellStatus) -> list[str]:
     if cell.reproducer:
         lines.append(f"  - reproduce: {code(cell.reproducer)}")
     if cell.failed_patch is not None and cell.failed_patch.reject:
-        lines.append("\n" + fenced(tail(cell.failed_patch.reject), "diff"))
+        # git am's own output comes first, the rejected hunks after it: show the start.
+        lines.append("\n" + fenced(head(cell.failed_patch.reject), "diff"))
     return lines
 
 

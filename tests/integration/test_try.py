@@ -1,7 +1,8 @@
 """`farm try` end to end on real glibc: a series given as an mbox file, on the fixture
 scenario as template, gets `farm run`'s verdict, bisection and reports, and the scenario it
 made repeats the run; a series by patchwork id and by Message-ID comes through the loopback
-patchwork and public-inbox stand-ins (the unit tests' own, which answer as the real ones).
+patchwork and public-inbox stand-ins (the unit tests' own, which answer as the real ones); a
+local git range and a remote branch (``file://``) come from a tiny repository made here.
 
 The fixture scenario's baseline images are the default scenario's, so after test_build.py
 only the series' variant is new (an incremental build). x86_64 only: what is tested here is
@@ -20,6 +21,7 @@ from farm.scenario import MboxPatches, load_scenario
 from farm.sources import Cache, Fetcher
 from tests.integration.conftest import FIXTURES, REPO, farm
 from tests.unit import inbox_fake, patchwork_fake
+from tests.unit.test_try_series import commit, git
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +167,60 @@ def test_try_a_message_id_takes_the_newest_revision(run_root: Path) -> None:
     assert "v2, the newest revision in the thread (also there: v1)" in result.stdout
     _accepted_on_the_template_s_tests(result.returncode, result.stdout, directory, "thread-v2")
     assert b"revision 2" in (directory / "try-series.mbox").read_bytes()
+
+
+def _note_repository(tmp_path: Path) -> tuple[Path, str, str]:
+    """A tiny git repository: an initial commit on main, then on branch ``note`` (checked
+    out) a commit adding what `_note_mail`'s series adds, manual/farm-try.texi: it applies
+    to the template's glibc 2.36 and changes no test. Its (base, tip) commits."""
+    repo = tmp_path / "notes"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    base = commit(repo, {"README": "A repository for farm try's tests.\n"}, "Start")
+    git(repo, "checkout", "-q", "-b", "note")
+    tip = commit(
+        repo, {"manual/farm-try.texi": "@c farm try, revision 1\n"}, "manual: a note for farm try"
+    )
+    return repo, base, tip
+
+
+def _repeats_the_same_series(stdout: str, directory: Path, series: str) -> None:
+    """The reproducer farm try prints is `farm run` on the scenario it made, whose one series
+    is the one judged, holding the note the repository's commit adds; report.md says what was
+    tried (the Tried section)."""
+    made = directory / "try-scenario.yaml"
+    assert stdout.count(f"repeat with: farm run {made}") == 2, stdout[-3000:]
+    scenario = load_scenario(made)
+    assert [s.name for s in scenario.series] == [series]
+    source = scenario.series[0].source
+    assert isinstance(source, MboxPatches)
+    (patch,) = Fetcher(Cache(directory / "cache-check"), scenario).patches(source, what="made")
+    assert patch.subject == "manual: a note for farm try"
+    assert b"+@c farm try, revision 1" in patch.content
+    report = (directory / "report.md").read_text()
+    assert "## Tried" in report and f"- series: `{series}`" in report
+
+
+def test_try_a_local_git_range(run_root: Path, tmp_path: Path) -> None:
+    repo, base, tip = _note_repository(tmp_path)
+    directory = run_root / "try-range"
+    result = farm("try", repo, "HEAD~1..HEAD", "--scenario", TEMPLATE, "--run-dir", directory,
+                  "--only", "*x86_64*")  # fmt: skip
+    assert f"series:      {repo} HEAD~1..HEAD: 1 commit on {base[:12]}\n" in result.stdout
+    series = f"range-{tip[:12]}"
+    _accepted_on_the_template_s_tests(result.returncode, result.stdout, directory, series)
+    _repeats_the_same_series(result.stdout, directory, series)
+
+
+def test_try_a_remote_branch(run_root: Path, tmp_path: Path) -> None:
+    repo, base, _ = _note_repository(tmp_path)
+    git(repo, "checkout", "-q", "main")  # the remote's HEAD, which the branch forks from
+    directory = run_root / "try-branch"
+    result = farm("try", f"file://{repo}", "note", "--scenario", TEMPLATE, "--run-dir",
+                  directory, "--only", "*x86_64*")  # fmt: skip
+    assert (
+        f"series:      file://{repo} note: 1 commit on {base[:12]} (forked from the remote's "
+        "HEAD)\n" in result.stdout
+    )
+    _accepted_on_the_template_s_tests(result.returncode, result.stdout, directory, "branch")
+    _repeats_the_same_series(result.stdout, directory, "branch")

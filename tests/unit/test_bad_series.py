@@ -10,14 +10,21 @@ so that none of these checks is satisfied by refusing everything.
 from __future__ import annotations
 
 import base64
+import datetime
 import gzip
+import os
 import quopri
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from farm import series
+from farm import gate, render, series
+from farm.engine import BuildSpec, _build_failure
 from farm.errors import FarmError, SeriesError, SourceError
+from farm.report.common import TAIL_LINES
+from farm.report.markdown import render_markdown
+from farm.results import Outcome, TestResult
 from farm.scenario import (
     DiffPatch,
     MboxPatches,
@@ -28,6 +35,7 @@ from farm.scenario import (
     load_scenario,
 )
 from farm.sources import Cache, Fetcher
+from tests.unit.test_try_series import commit, git
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "series"
 
@@ -403,3 +411,108 @@ def test_dev_null_and_a_subdirectory_in_the_quilt_dir_are_fine(
     (directory / "sub" / "0001.patch").write_text(new_file, encoding="utf-8")
     (patch,) = fetcher.patches(QuiltPatches(directory), what="series[0]")
     assert patch.number == 1 and patch.format is PatchFormat.DIFF
+
+
+# --- a patch that does not apply ------------------------------------------------------------
+
+APPLY_SERIES = Path(render.__file__).parent / "images" / "scripts" / "apply-series"
+_LINES = [f"line {n}" for n in range(1, 81)]
+
+
+def _lines(changed: dict[int, str]) -> str:
+    return "".join(changed.get(n, line) + "\n" for n, line in enumerate(_LINES, start=1))
+
+
+def _applied_in(tree: Path, patches: list[series.Patch], tmp_path: Path) -> tuple[int, str]:
+    """Run the images' apply-series, as shipped but for the tree it changes (/src/glibc in
+    an image), on ``patches`` listed as the build image's context lists them."""
+    script = APPLY_SERIES.read_text()
+    assert script.count("cd /src/glibc ") == 1
+    local = tmp_path / "apply-series"
+    local.write_text(script.replace("cd /src/glibc ", f"cd {tree} "))
+    listed = tmp_path / "context"
+    for item in render.patch_list(tuple(("fix", p) for p in patches), "series"):
+        (listed / item.dest).parent.mkdir(parents=True, exist_ok=True)
+        (listed / item.dest).write_bytes(item.read())
+    quiet = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    done = subprocess.run(
+        ["bash", str(local), "series", str(listed / "series")], capture_output=True, text=True,
+        timeout=120, env={**os.environ, **quiet},
+    )  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_patch_that_does_not_apply_is_named_with_git_am_s_output_and_the_rest_left_out(
+    tmp_path: Path,
+) -> None:
+    """Three patches from git format-patch; the second's 40-line hunk meets a tree changed
+    under it. The real apply-series and git am run; what they print becomes the cell's
+    failure, its reason and report: patch 2/3 and its subject, the commit tried, git am's
+    own error (kept above the long reject), and patch 3/3 named as not applied."""
+    author = tmp_path / "author"
+    author.mkdir()
+    git(author, "init", "-q", "-b", "main")
+    commit(author, {"elf/dl-open.c": _lines({})}, "base")
+    base = git(author, "rev-parse", "HEAD")
+    commit(author, {"elf/dl-open.c": _lines({2: "line two"})}, "elf: Reword line 2")
+    changed = {2: "line two", **{n: f"line {n}, reworded" for n in range(30, 70)}}
+    commit(author, {"elf/dl-open.c": _lines(changed)}, "elf: Reword lines 30 to 69")
+    commit(author, {"elf/dl-open.c": _lines({**changed, 79: "line 79!"})}, "elf: Add a mark")
+    mbox = git(author, "format-patch", "--stdout", f"{base}..HEAD").encode() + b"\n"
+    patches = list(series.chosen_revision(mbox, what="the series").patches)
+    assert [p.subject for p in patches] == [
+        "elf: Reword line 2", "elf: Reword lines 30 to 69", "elf: Add a mark",
+    ]  # fmt: skip
+
+    tree = tmp_path / "glibc"
+    tree.mkdir()
+    git(tree, "init", "-q", "-b", "main")
+    commit(tree, {"elf/dl-open.c": _lines({50: "line 50, changed upstream"})}, "upstream")
+    tried_on = git(tree, "rev-parse", "HEAD")
+    status, output = _applied_in(tree, patches, tmp_path)
+
+    assert status == 1, output
+    assert "farm-failed: patch-apply: fix patch 2/3: elf: Reword lines 30 to 69" in output
+    # Patch 1 is in, patch 3 was never tried: the tree has the first patch's commit alone.
+    assert git(tree, "log", "--format=%s", f"{tried_on}..HEAD").splitlines() == [
+        "elf: Reword line 2"
+    ]
+    assert "line 79!" not in (tree / "elf/dl-open.c").read_text()
+    assert "farm-apply: series: fix patch 3/3" not in output
+
+    log = tmp_path / "build.log"
+    log.write_text(output)
+    spec = BuildSpec(name="build-x86_64-fix", tag="t", kind="build", dockerfile="", context=())
+    error = _build_failure(spec, log, "")
+    assert (error.patch_number, error.patch_subject) == (2, "elf: Reword lines 30 to 69")
+    assert "error: patch failed: elf/dl-open.c:" in error.reject  # git am's own words
+    assert "Patch failed at 0001 elf: Reword lines 30 to 69" in error.reject
+    said = str(error).splitlines()
+    assert said[:2] == [
+        "build-x86_64-fix: patch-apply failed: fix patch 2/3: elf: Reword lines 30 to 69",
+        "not applied after it: fix patch 3/3 (a series stops at its first failure)",
+    ]
+
+    failed = gate.FailedPatch(error.patch_number, error.patch_subject, error.reject)
+    cells = [
+        gate.CellStatus("s", "x86_64", "baseline", gate.CellState.BUILT, source_commit=tried_on),
+        gate.CellStatus("s", "x86_64", "fix", gate.CellState.PATCH_FAILED, message=said[0],
+                        failed_patch=failed, source_commit=tried_on),
+    ]  # fmt: skip
+    info = gate.SeriesInfo("fix", tuple(gate.SeriesPatch(p.number, p.subject) for p in patches))
+    passed = TestResult(scenario="s", arch="x86_64", variant="baseline", test="t",
+                        outcome=Outcome.PASS)  # fmt: skip
+    result = gate.evaluate([passed], cells, require_reproduction=True,
+                           today=datetime.date(2026, 12, 3), series=[info])  # fmt: skip
+    ((reason, *_),) = [a.reasons for s in result.series for a in s.arches]
+    assert reason.startswith(
+        f"patch 2/3 'elf: Reword lines 30 to 69' does not apply on glibc {tried_on[:12]}: "
+        "error: patch failed: elf/dl-open.c:"
+    ), reason
+    assert reason.endswith("; the patch after it was not applied: 3/3 'elf: Add a mark'")
+    report = render_markdown(result)
+    assert reason in report
+    # The reject is longer than a report shows (git apply --reject's hunks, the .rej file):
+    # the report keeps its start, where git am said what failed.
+    assert len(error.reject.splitlines()) > TAIL_LINES
+    assert "Patch failed at 0001 elf: Reword lines 30 to 69" in report

@@ -407,9 +407,30 @@ def test_patch_that_does_not_apply_rejects_naming_patch_and_reject() -> None:
     result = gate([rec("baseline", "t", Outcome.PASS)], cells, series=[SERIES])
     arch = only_arch(result)
     assert arch.verdict is Verdict.REJECT
-    assert arch.reasons[0] == ("patch 2/3 'elf: fix the bug' does not apply: --- elf/dl-load.c.rej")
+    assert arch.reasons[0] == (
+        "patch 2/3 'elf: fix the bug' does not apply: --- elf/dl-load.c.rej; the patch after it "
+        "was not applied: 3/3 'tests'"
+    )
     assert arch.first_bad_patch == SeriesPatch(2, "elf: fix the bug")
     assert result.exit_status == 1
+
+
+def test_a_failed_patch_the_series_list_numbers_otherwise_names_no_patch_after_it() -> None:
+    """A stacked variant's list numbers its series' patches one after another, while the
+    build counts within each series: naming "the patches after it" from that list would
+    name patches that were applied. The reason says only that the rest was not applied."""
+    failed = FailedPatch(1, "x: second series' first", reject="error: patch failed: x.c:1")
+    stacked = SeriesInfo("fix", (SeriesPatch(1, "a: first"), SeriesPatch(2, "b: second")))
+    cells = [cell("baseline"), cell("fix", CellState.PATCH_FAILED, failed_patch=failed)]
+    result = gate([rec("baseline", "t", Outcome.PASS)], cells, series=[stacked])
+    assert only_arch(result).reasons[0] == (
+        'patch 1/2 "x: second series\' first" does not apply: error: patch failed: x.c:1; '
+        "the patches after it were not applied"
+    )
+    last = FailedPatch(3, "tests")  # the series' last patch: nothing after it
+    cells = [cell("baseline"), cell("fix", CellState.PATCH_FAILED, failed_patch=last)]
+    result = gate([rec("baseline", "t", Outcome.PASS)], cells, series=[SERIES])
+    assert only_arch(result).reasons[0] == "patch 3/3 'tests' does not apply"
 
 
 @pytest.mark.parametrize("state", [CellState.CONFIGURE_FAILED, CellState.BUILD_FAILED])

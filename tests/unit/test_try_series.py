@@ -377,8 +377,32 @@ def test_a_remote_branch_is_its_commits_since_it_forked_from_the_template_glibc(
     assert fetched.base_origin == "the branch's fork point from main"
     with pytest.raises(SourceError, match="cannot fetch the branch"):
         try_sources.fetch(classify([f"file://{remote}", "no-such-branch"]), at)
-    with pytest.raises(UsageError, match="needs a template whose glibc is a git source"):
-        try_sources.fetch(classify([f"file://{remote}", "try"]), where)
+
+
+def test_a_remote_branch_for_a_template_without_git_forks_from_the_remote_s_head(
+    glibc_repo: tuple[Path, str, str], where: try_sources.Where, tmp_path: Path
+) -> None:
+    """A Debian template has no glibc history: the branch's commits are those since it
+    forked from its own remote's HEAD (main here, which moved on after the fork)."""
+    repo, _, tip = glibc_repo
+    git(repo, "checkout", "-q", "-b", "try", f"{tip}~1")
+    fix = commit(repo, {"elf/dl-close.c": "int z;\n"}, "elf: add z")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "upstream moves on")
+    fetched = try_sources.fetch(classify([f"file://{repo}", "try"]), where)
+    assert [p.subject for p in fetched.revision.patches] == ["elf: add z"]
+    assert fetched.base == git(repo, "rev-parse", f"{tip}~1") and fetched.tip == fix
+    assert fetched.base_origin == "the branch's fork point from the remote's HEAD"
+    assert fetched.origin == (
+        f"file://{repo} try: 1 commit on {fetched.base[:12]} (forked from the remote's HEAD)"
+    )
+    scratch = where.cache.root / "tmp"
+    assert list(scratch.iterdir()) == []  # the scratch repository is gone
+    with pytest.raises(UsageError, match="has no commits beyond where the remote's HEAD is"):
+        try_sources.fetch(classify([f"file://{repo}", "main"]), where)
+    with pytest.raises(SourceError, match="cannot fetch the branch and the remote's HEAD"):
+        try_sources.fetch(classify([f"file://{repo}", "no-such-branch"]), where)
+    assert list(scratch.iterdir()) == []
 
 
 def test_an_mbox_file_with_two_revisions_gives_the_newest_and_says_so(
@@ -486,7 +510,8 @@ def test_a_patchwork_series_by_id_and_by_url(
 # --- the scenario made ------------------------------------------------------------------------
 
 
-def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Path) -> Path:
+def made_for(template_path: Path, fetched: try_sources.FetchedSeries) -> try_cmd.MadeScenario:
+    """What ``farm try`` makes of ``fetched`` on the template, deciding as it does."""
     template = load_scenario(template_path)
     resolve = (
         try_sources.git_resolver(Path(template.source.url))
@@ -499,10 +524,13 @@ def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Pat
     )  # fmt: skip
     files = [f for p in fetched.revision.patches for f in files_touched(p)]
     selection = select_glibc_tests(files, full=False, template=template.tests.glibc)
-    made = try_cmd.make(template, fetched, base, selection)
+    return try_cmd.make(template, fetched, base, selection)
+
+
+def _made(template_path: Path, fetched: try_sources.FetchedSeries, tmp_path: Path) -> Path:
     out = tmp_path / "run"
     out.mkdir()
-    return made.write(out)
+    return made_for(template_path, fetched).write(out)
 
 
 def test_the_made_scenario_is_the_template_with_this_one_series(
