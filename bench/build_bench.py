@@ -24,12 +24,13 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from farm import build, engine
 from farm.engine import Engine
 from farm.render import ImageSpec
-from farm.scenario import Arch, load_scenario
+from farm.scenario import Arch, Scenario, load_scenario
 from farm.sources import Cache, default_cache_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +75,18 @@ def remove_bench_image(client: Engine, tag: str) -> None:
         print(f"  (could not remove {tag}: {error})", file=sys.stderr)
 
 
+def prepare_bench(
+    path: Path, arch_names: list[str] | None, progress: Callable[[str], None]
+) -> tuple[Scenario, list[Arch], Engine, build.PreparedScenario]:
+    """The scenario at ``path``, the arches asked for (all of its own by default), the
+    engine and the prepared scenario (its sources fetched): what every build bench starts
+    from."""
+    scenario = load_scenario(path)
+    arches = [Arch(a) for a in arch_names] if arch_names else list(scenario.arches)
+    client = Engine.connect()
+    return scenario, arches, client, build.prepare(scenario, Cache(default_cache_dir()), progress)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_SCENARIO)
@@ -81,10 +94,7 @@ def main() -> int:
     parser.add_argument("--arch", action="append", choices=[a.value for a in Arch])
     args = parser.parse_args()
 
-    scenario = load_scenario(args.scenario)
-    arches = [Arch(a) for a in args.arch] if args.arch else list(scenario.arches)
-    client = Engine.connect()
-    prepared = build.prepare(scenario, Cache(default_cache_dir()), progress=_quiet)
+    scenario, arches, client, prepared = prepare_bench(args.scenario, args.arch, _quiet)
     rows = []
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as temporary:
         log_dir = Path(temporary)

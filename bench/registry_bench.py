@@ -28,11 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.build_bench import REPO, rebuild, remove_bench_image
+from bench.build_bench import REPO, prepare_bench, rebuild, remove_bench_image
 from farm import build, registry
 from farm.engine import Engine
-from farm.scenario import Arch, load_scenario
-from farm.sources import Cache, default_cache_dir
+from farm.scenario import Arch
 from tests import registry_server
 
 DEFAULT_SCENARIO = REPO / "scenarios" / "debian-2.36-backports.yaml"
@@ -67,10 +66,7 @@ def main() -> int:
     parser.add_argument("--arch", action="append", choices=[a.value for a in Arch])
     args = parser.parse_args()
 
-    scenario = load_scenario(args.scenario)
-    arches = [Arch(a) for a in args.arch] if args.arch else list(scenario.arches)
-    client = Engine.connect()
-    prepared = build.prepare(scenario, Cache(default_cache_dir()), progress=_say)
+    scenario, arches, client, prepared = prepare_bench(args.scenario, args.arch, _say)
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="farm-bench-") as temporary,
