@@ -33,6 +33,8 @@ pytestmark = pytest.mark.integration
 CELL = "debian-2.36-backports-x86_64-baseline"
 HARMLESS = FIXTURES.parent / "series" / "harmless"
 ENGINE_SOCKET = "/var/run/docker.sock"
+#: The label every farm image (and so every step container of its build) carries.
+VARIANT_LABEL = "org.glibc-farm.variant"
 
 
 def start_farm(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -67,13 +69,25 @@ def records(run_dir: Path) -> list[dict[str, object]]:
 
 
 def containers_of_image(
-    client: docker.DockerClient, image: object, process: subprocess.Popen[str] | None = None
+    client: docker.DockerClient,
+    image: object,
+    process: subprocess.Popen[str] | None = None,
+    *,
+    variant: str | None = None,
 ) -> list[str]:
-    """The containers of ``image``; with ``process``, only those that farm process owns (its
-    owner label, ``host:pid``): another farm on the same engine may be testing that image."""
-    filters: dict[str, object] = {"ancestor": str(image)}
+    """The containers of ``image`` (or of an image built on it); with ``process``, only
+    those that farm process owns (its owner label, ``host:pid``); with ``variant``, only
+    those carrying that variant's label, as the step containers of its image build do (the
+    engine makes those, without the farm's owner label). Another farm on the same engine
+    may be testing or building on that image."""
+    labels = []
     if process is not None:
-        filters["label"] = f"{engine.OWNER_LABEL}={socket.gethostname()}:{process.pid}"
+        labels.append(f"{engine.OWNER_LABEL}={socket.gethostname()}:{process.pid}")
+    if variant is not None:
+        labels.append(f"{VARIANT_LABEL}={variant}")
+    filters: dict[str, object] = {"ancestor": str(image)}
+    if labels:
+        filters["label"] = labels
     return [c.name for c in client.containers.list(all=True, filters=filters)]
 
 
@@ -144,9 +158,10 @@ def test_sigterm_during_a_build_keeps_its_log_and_resume_reuses_the_finished_ste
     assert f"resume with: farm run {scenario} --run-dir {run_dir} --resume" in stderr
     assert "Traceback" not in stderr
     assert "farm-apply: series: applied 1 patch(es)" in log.read_text()  # the log is kept
-    # The engine stopped the build: no build container is left, no half-built image tagged.
+    # The engine stopped the build: no build container of the series is left (those of
+    # another farm on the same baseline may be running), no half-built image tagged.
     baseline = marked_parent(log.read_text())
-    assert containers_of_image(client, baseline) == []
+    assert containers_of_image(client, baseline, variant="marked") == []
     assert farm_tags(client) == tags_before
 
     again = start_farm("run", scenario, "--run-dir", run_dir, "--resume")
