@@ -27,11 +27,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from farm import build, engine
-from farm.engine import Engine
-from farm.render import ImageSpec
-from farm.scenario import Arch, Scenario, load_scenario
-from farm.sources import Cache, default_cache_dir
+from farm.containers import engine
+from farm.containers.engine import Engine
+from farm.inputs.sources import Cache, default_cache_dir
+from farm.plan.render import ImageSpec
+from farm.plan.scenario import Arch, Scenario, load_scenario
+from farm.run import build
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "tests" / "fixtures" / "scenarios" / "fixture-series.yaml"

@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from farm import engine, glibc_check, glibc_test, runner
-from farm.build import prepare
-from farm.container import TestContainer
-from farm.matrix import cells
-from farm.scenario import load_scenario
-from farm.sources import Cache, default_cache_dir
+from farm.containers import engine
+from farm.containers.container import TestContainer
+from farm.inputs.sources import Cache, default_cache_dir
+from farm.plan.matrix import cells
+from farm.plan.scenario import load_scenario
+from farm.run.build import prepare
+from farm.testing import glibc_check, glibc_test, runner
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "scenarios" / "debian-2.36-backports.yaml"

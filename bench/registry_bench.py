@@ -1,6 +1,6 @@
 """Pulling a glibc build image from a registry against building it, per arch.
 
-The farm's registry path (`farm.registry`, ``--pull``/``--push``) rests on one claim: a
+The farm's registry path (`farm.containers.registry`, ``--pull``/``--push``) rests on one claim: a
 runner that pulls an image it lacks pays far less than one that builds it. This benchmark
 measures that claim from one run, on the image where it matters most, a baseline build
 image (glibc compiled): it rebuilds that image from scratch under a throwaway
@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 
 from bench.build_bench import REPO, prepare_bench, rebuild, remove_bench_image
-from farm import build, registry
-from farm.engine import Engine
-from farm.scenario import Arch
+from farm.containers import registry
+from farm.containers.engine import Engine
+from farm.plan.scenario import Arch
+from farm.run import build
 from tests import registry_server
 
 DEFAULT_SCENARIO = REPO / "scenarios" / "debian-2.36-backports.yaml"

@@ -27,12 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from farm import cases, engine, runner
-from farm.build import prepare
-from farm.container import TestContainer
-from farm.matrix import cells
-from farm.scenario import load_scenario
-from farm.sources import Cache, default_cache_dir
+from farm import cases
+from farm.containers import engine
+from farm.containers.container import TestContainer
+from farm.inputs.sources import Cache, default_cache_dir
+from farm.plan.matrix import cells
+from farm.plan.scenario import load_scenario
+from farm.run.build import prepare
+from farm.testing import runner
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "scenarios" / "debian-2.36-backports.yaml"

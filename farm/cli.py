@@ -27,13 +27,13 @@ from farm import __version__, scrub
 from farm.commands import post_checks_cmd, watch_cmd
 from farm.commands.common import MASTER_SCENARIO
 from farm.errors import FarmError
-from farm.matrix import MatrixJobs
-from farm.shard import Shard
+from farm.plan.matrix import MatrixJobs
+from farm.plan.shard import Shard
 
 _T = TypeVar("_T")
 
 if TYPE_CHECKING:
-    from farm.registry import Registry
+    from farm.containers.registry import Registry
 
 DEFAULT_SCENARIO = Path("scenarios/debian-2.36-backports.yaml")
 #: The status of a process killed by SIGPIPE (128 + 13), which shells expect from the
@@ -59,11 +59,11 @@ _NO_BUILD_HELP = (
 
 
 def _registry(option: str) -> Callable[[str], Registry]:
-    """A registry for ``option`` (``--push``), checked by farm.registry, imported only when
-    the option is given (it brings the engine with it)."""
+    """A registry for ``option`` (``--push``), checked by farm.containers.registry, imported
+    only when the option is given (it brings the engine with it)."""
 
     def parse(text: str) -> Registry:
-        from farm.registry import Registry
+        from farm.containers.registry import Registry
 
         try:
             return Registry.parse(text, option=option)
@@ -149,7 +149,7 @@ def _output_dir(text: str) -> Path:
 
 
 def _history_file(text: str) -> Path:
-    """A flaky history file: created if missing; whether it is one is farm.history's to say."""
+    """A flaky history file: created if missing; farm.judging.history says whether it is one."""
     return _file(text, "a file for the flaky history, e.g. farm-history.jsonl")
 
 
@@ -171,15 +171,15 @@ def _add_history_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _workers(text: str) -> int | str:
-    """pytest-xdist's -n, by the rule of `farm.stages.RunOptions` (imported here, when a
+    """pytest-xdist's -n, by the rule of `farm.run.stages.RunOptions` (imported here, when a
     command that runs tests is parsed, so that ``--help`` never waits for the core)."""
-    from farm.stages import workers_option
+    from farm.run.stages import workers_option
 
     return _by_run_options(workers_option, text)
 
 
 def _reruns(text: str) -> int:
-    from farm.stages import reruns_option
+    from farm.run.stages import reruns_option
 
     return _by_run_options(reruns_option, text)
 
@@ -200,7 +200,7 @@ def _keyword(text: str) -> str:
 
 
 def _label(text: str) -> str:
-    """A ``gc --label`` filter; its KEY[=VALUE] syntax is ``farm.gc``'s to check."""
+    """A ``gc --label`` filter; its KEY[=VALUE] syntax is ``farm.containers.gc``'s to check."""
     return _printable(text, "KEY or KEY=VALUE, e.g. com.example.run=42")
 
 
@@ -430,7 +430,7 @@ def _parser() -> argparse.ArgumentParser:
 def main_inner(argv: Sequence[str] | None = None) -> int:
     """Run the command; raises FarmError for anything the user must fix."""
     args = _parser().parse_args(argv)
-    from farm import engine
+    from farm.containers import engine
 
     # Containers started by this process or its pytest workers name it as their owner.
     engine.claim_ownership()

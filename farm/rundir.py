@@ -10,13 +10,13 @@ another machine from downloaded artifacts exactly as at the end of a local run::
     bisect/<s>-<a>-<series>.json  the first bad patch of a regressed series on one arch
     bisect/results.jsonl, bisect/logs/  what bisection steps ran
     probes/<cell>.json     the environment probe of each cell's image
-    shard.json             a shard job's: which shard I/N it ran, of which builds (farm.shard)
+    shard.json             a shard job's: which shard I/N it ran, of which builds (farm.plan.shard)
     logs/                  image build logs
     spec.json, pytest-junit.xml, report.*  the test run's spec and the reports
     try-scenario.yaml, try-series.*, try-scenario.lock  ``farm try``'s scenario made from a
                            template, its one series and the template's pins
                            (``farm run try-scenario.yaml`` repeats the run)
-    try.json               what ``farm try`` tried and why (farm.try_series.TryRecord), for
+    try.json               what ``farm try`` tried and why (farm.inputs.try_series.TryRecord), for
                            the reports' "Tried" section
 
 What is read back is untrusted: artifacts are downloaded, merged by hand, cut short by a
@@ -41,12 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from farm import gate, ids
+from farm import ids
 from farm.errors import UsageError
+from farm.inputs.try_series import TryRecord
+from farm.judging import gate
 from farm.nofollow import replace_file
+from farm.plan.shard import Build, ShardRecord
 from farm.results import TestResult, decode_line
-from farm.shard import Build, ShardRecord
-from farm.try_series import TryRecord
 
 SCHEMA_VERSION = 1
 #: Records are small; a file beyond this is not one the farm wrote.
@@ -169,7 +170,7 @@ class RunDir:
 
     @property
     def try_record(self) -> Path:
-        """What ``farm try`` tried and why (`farm.try_series.TryRecord`), for the reports."""
+        """What ``farm try`` tried and why (`farm.inputs.try_series.TryRecord`), for the reports."""
         return self.root / "try.json"
 
     def cell_file(self, cell_id: str) -> Path:

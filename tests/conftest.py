@@ -1,14 +1,14 @@
 """The whole test session gets its own flaky history and its own key to sign it.
 
-The key (``farm.history.load_key``) lives in a session config directory: a test never reads
-or makes the key of the user running it, and the farm processes the integration tests start
-share the session's key. The history lives in a session cache directory
-(``farm.history.default_path``): a test never judges with records an earlier session left (signed
-with that session's key, every one a warning, and evidence this session did not make), and
-never writes into the user's own history, where its records would later excuse a real
-regression on the same images. The rest of the cache (downloads, content-addressed blobs,
-the scenarios' image records that ``farm gc`` keeps) is the real one, reached through links,
-so a session pays no download twice and ``farm gc`` still knows the images the tests use.
+The key (``farm.judging.history.load_key``) lives in a session config directory: a test never
+reads or makes the key of the user running it, and the farm processes the integration tests
+start share the session's key. The history lives in a session cache directory
+(``farm.judging.history.default_path``): a test never judges with records an earlier session
+left (signed with that session's key, every one a warning, and evidence this session did not
+make), and never writes into the user's own history, where its records would later excuse a real
+regression on the same images. The rest of the cache (downloads, content-addressed blobs, the
+scenarios' image records that ``farm gc`` keeps) is the real one, reached through links, so a
+session pays no download twice and ``farm gc`` still knows the images the tests use.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from farm.sources import default_cache_dir
+from farm.inputs.sources import default_cache_dir
 
 #: What the session cache shares with the real cache: everything but the history.
 SHARED_CACHE_ENTRIES = ("blobs", "tmp", "downloads", "debian", "apt", "images")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 
-from farm import build, matrix, pipeline, registry, stages
-from farm.build import ImageState
 from farm.commands.common import cache, load_all, progress, run_dir
-from farm.engine import Engine
+from farm.containers import registry
+from farm.containers.engine import Engine
+from farm.plan import matrix
+from farm.run import build, pipeline, stages
+from farm.run.build import ImageState
 from farm.rundir import RunDir
 
 

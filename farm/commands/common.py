@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import history, matrix, rundir, stages
-from farm.engine import Engine
+from farm import rundir
+from farm.containers.engine import Engine
 from farm.errors import EngineError, Interrupted
-from farm.matrix import Cell
-from farm.rundir import RunDir
-from farm.scenario import (
+from farm.inputs.sources import Cache, default_cache_dir, is_commit_id
+from farm.judging import history
+from farm.plan import matrix
+from farm.plan.matrix import Cell
+from farm.plan.scenario import (
     EXTRA_SERIES_ENV,
     GitSource,
     Scenario,
@@ -25,7 +27,8 @@ from farm.scenario import (
     with_base,
     with_extra_series,
 )
-from farm.sources import Cache, default_cache_dir, is_commit_id
+from farm.run import stages
+from farm.rundir import RunDir
 
 _STARTED = time.monotonic()
 

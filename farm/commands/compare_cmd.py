@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from farm import compare
+from farm.judging import compare
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,10 +7,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from farm.engine import Engine
+from farm.containers.engine import Engine
 from farm.errors import EngineError
-from farm.render import BASE_IMAGE
-from farm.sources import DEBIAN_ARCHIVE_KEYRING
+from farm.inputs.sources import DEBIAN_ARCHIVE_KEYRING
+from farm.plan.render import BASE_IMAGE
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,9 +11,11 @@ import argparse
 import os
 from pathlib import Path
 
-from farm import history, matrix, stages
 from farm.commands.common import history_path, load_all, progress
 from farm.errors import UsageError
+from farm.judging import history
+from farm.plan import matrix
+from farm.run import stages
 from farm.rundir import RunDir
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from farm import gc
 from farm.commands.common import progress
-from farm.engine import Engine
+from farm.containers import gc
+from farm.containers.engine import Engine
 
 
 def run(args: argparse.Namespace) -> int:

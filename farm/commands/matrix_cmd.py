@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from farm import matrix
 from farm.commands.common import load_all
 from farm.errors import UsageError
+from farm.plan import matrix
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from farm import patchwork_config
 from farm.commands import common
 from farm.errors import FarmError, UsageError
-from farm.patchwork_api import ApiRoot, PatchworkClient, check_timeout, parse_patchwork_id
+from farm.inputs import patchwork_config
+from farm.inputs.patchwork_api import ApiRoot, PatchworkClient, check_timeout, parse_patchwork_id
 from farm.report import patchwork
 from farm.scrub import PLAIN, Scrubber
 

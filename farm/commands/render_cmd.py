@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from farm import build
 from farm.commands.common import cache, load_all, progress
-from farm.render import write_plan
+from farm.plan.render import write_plan
+from farm.run import build
 
 
 def run(args: argparse.Namespace) -> int:

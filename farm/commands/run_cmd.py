@@ -6,11 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
-from farm import history, stages
 from farm.commands.common import Session, cache, history_path, progress, run_session
-from farm.matrix import Cell
+from farm.judging import history
+from farm.plan.matrix import Cell
+from farm.plan.scenario import Scenario
 from farm.report import markdown
-from farm.scenario import Scenario
+from farm.run import stages
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from farm import stages
 from farm.commands.common import Session, progress, run_session
 from farm.commands.run_cmd import options
+from farm.run import stages
 from farm.rundir import RunDir
 
 

@@ -1,13 +1,13 @@
 """``farm try SERIES --scenario TEMPLATE``: gate one series with no scenario file to write.
 
-A composition of what exists: the SERIES is classified and decided on by `farm.try_series`,
-fetched by `farm.try_sources`, and run by `farm run`'s own session and stages
+A composition of what exists: the SERIES is classified and decided on by `farm.inputs.try_series`,
+fetched by `farm.inputs.try_sources`, and run by `farm run`'s own session and stages
 (`farm.commands.run_cmd`): the same ids, reports, gate, bisection and patchwork checks file.
 What ``farm try`` adds is the scenario: the template with its series replaced by this one,
 written into the run directory (`farm.rundir.RunDir.try_scenario`) beside the series' mails,
 so ``farm run`` on that file repeats the run exactly, and what was tried and why (the series
 and its revision, the base, the glibc tests selected) as a record the reports show
-(`farm.try_series.TryRecord`, `RunDir.try_record`). Everything is fetched and the made
+(`farm.inputs.try_series.TryRecord`, `RunDir.try_record`). Everything is fetched and the made
 scenario loaded (from a scratch copy) before the run directory is made, so bad input leaves
 nothing behind.
 """
@@ -23,22 +23,22 @@ from typing import Any
 
 import yaml
 
-from farm import sources, try_series, try_sources
 from farm.commands import common, run_cmd
 from farm.errors import ScenarioError, UsageError
-from farm.gate import SeriesPatch
+from farm.inputs import sources, try_series, try_sources
+from farm.inputs.series import files_touched
+from farm.inputs.try_series import BaseChoice, GlibcSelection, RemoteBranch, SeriesEntry, TryRecord
+from farm.inputs.try_sources import FetchedSeries
+from farm.judging.gate import SeriesPatch
 from farm.nofollow import replace_file
-from farm.rundir import RunDir
-from farm.scenario import (
+from farm.plan.scenario import (
     DEFAULT_PUBLIC_INBOX,
     EXTRA_SERIES_ENV,
     GitSource,
     Scenario,
     load_scenario,
 )
-from farm.series import files_touched
-from farm.try_series import BaseChoice, GlibcSelection, RemoteBranch, SeriesEntry, TryRecord
-from farm.try_sources import FetchedSeries
+from farm.rundir import RunDir
 from farm.yamlnode import control_character
 
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from farm import patchwork_config
 from farm.commands import common
 from farm.errors import UsageError
-from farm.patchwork_api import ApiRoot, PatchworkClient, Token, check_timeout
-from farm.scenario import Scenario, load_scenario
+from farm.inputs import patchwork_config
+from farm.inputs.patchwork_api import ApiRoot, PatchworkClient, Token, check_timeout
+from farm.plan.scenario import Scenario, load_scenario
 
 if TYPE_CHECKING:
     from farm.watch.state import SeriesRecord, WatchState

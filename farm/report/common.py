@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from farm.gate import GateResult, Transition
+from farm.judging.gate import GateResult, Transition
 from farm.nofollow import replace_file
 
 #: Control characters that XML 1.0 forbids and that terminals and browsers mangle; tab,

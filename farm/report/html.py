@@ -20,7 +20,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from farm.gate import (
+from farm.inputs.try_series import TryRecord
+from farm.judging.gate import (
     AttemptHistory,
     Category,
     CellState,
@@ -37,7 +38,6 @@ from farm.report.common import (
     tail,
     write_text,
 )
-from farm.try_series import TryRecord
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }

@@ -64,7 +64,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from farm.gate import (
+from farm.inputs.try_series import TryRecord
+from farm.judging.gate import (
     ArchVerdict,
     AttemptHistory,
     CellStatus,
@@ -74,7 +75,6 @@ from farm.gate import (
     UnmetExpectation,
 )
 from farm.report.common import write_text
-from farm.try_series import TryRecord
 
 SCHEMA_VERSION = 1
 

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-from farm.gate import AttemptHistory, CellState, CellStatus, GateResult
+from farm.judging.gate import AttemptHistory, CellState, CellStatus, GateResult
 from farm.outcome import Report, reported_as
 from farm.report.common import clean, series_transitions, tail, write_text
 

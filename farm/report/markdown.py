@@ -20,9 +20,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from farm.gate import Category, CellStatus, ChangeKind, GateResult, Transition, Verdict
+from farm.inputs.try_series import TryRecord
+from farm.judging.gate import Category, CellStatus, ChangeKind, GateResult, Transition, Verdict
 from farm.report.common import clean, column_name, head, tail, write_text
-from farm.try_series import TryRecord
 
 #: GitHub rejects a step summary over 1 MiB; leave room for other steps' summaries.
 STEP_SUMMARY_LIMIT = 512 * 1024

@@ -11,7 +11,7 @@ with the same context replaces it.
 Writing and posting are separate steps on purpose: the gate job writes
 ``patchwork-checks.json`` as an artifact without any secret, and only the step that posts
 holds the token. `post_checks` looks every patch up before posting anything and counts a
-check as posted only when patchwork answers ``201`` and echoes it (see `farm.patchwork_api`).
+check as posted only when patchwork answers ``201`` and echoes it (see `farm.inputs.patchwork_api`).
 The look-up is where a wrong post is stopped, all or nothing: an unknown id, a wrong token,
 a redirect, a patch of another project than the one configured (``pw.project``), or a
 patch that is not in the patchwork series the checks were asked for (a series listing a
@@ -27,8 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from farm.gate import GateResult, Verdict
-from farm.patchwork_api import (
+from farm.inputs.patchwork_api import (
     CONTEXT_MAX,
     CONTEXT_RE,
     STATES,
@@ -38,9 +37,10 @@ from farm.patchwork_api import (
     PatchworkPostError,
     PostedCheck,
 )
-from farm.patchwork_config import check_target_url, read_regular_file
+from farm.inputs.patchwork_config import check_target_url, read_regular_file
+from farm.judging.gate import GateResult, Verdict
+from farm.plan.scenario import Arch, Scenario
 from farm.report.common import clean, write_text
-from farm.scenario import Arch, Scenario
 from farm.scrub import PLAIN
 
 __all__ = ["PatchworkError", "PatchworkPostError"]

@@ -9,7 +9,7 @@ for every series without its own base until it is ``every`` seconds old; the nex
 after that resolves the branch again. A day's series so share one baseline build per arch
 and toolchain (the images' tags are hashes of their inputs, the commit among them).
 
-The base of each series is `farm.try_series.choose_base`'s, as ``farm try`` chooses it,
+The base of each series is `farm.inputs.try_series.choose_base`'s, as ``farm try`` chooses it,
 with the shared baseline standing for the template's ref:
 
 - a ``base-commit:`` trailer (``git format-patch --base``, in the cover letter or a patch)
@@ -22,13 +22,13 @@ with the shared baseline standing for the template's ref:
 A template whose glibc is a full commit id has nothing to move: its commit is the base. One
 whose glibc is a Debian package, tarball or path is used as it is (the reason says a
 series' base-commit is not used there). The ref is resolved the way every command resolves
-it: `farm.sources.Fetcher.git_repository` fetches the cache's mirror, and
-`farm.try_sources.git_resolver` looks the revision up there.
+it: `farm.inputs.sources.Fetcher.git_repository` fetches the cache's mirror, and
+`farm.inputs.try_sources.git_resolver` looks the revision up there.
 
 **Garbage collection** (`SharedBaselines.collect`, after each round): a baseline that moved
 on, once no queued or running series is on its commit (nor the current baseline of any
-branch), has its images removed, by `farm.gc`'s choice (`gc.select_images`: never a tag of a
-scenario's newest image record, the base image, or an image a container uses) and
+branch), has its images removed, by `farm.containers.gc`'s choice (`gc.select_images`: never a tag
+of a scenario's newest image record, the base image, or an image a container uses) and
 execution (`gc.execute`: by tag, never forced). Its images are the ones labelled with the
 commit's tarball (``org.glibc-farm.source-sha256``, as the template's lock file pins it for
 ``git:URL@COMMIT``: the source image and the baseline's builds) and the test images the cells
@@ -45,13 +45,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import gc, series, sources, try_series, try_sources
-from farm.engine import Engine
+from farm.containers import gc
+from farm.containers.engine import Engine
 from farm.errors import SourceError
 from farm.ids import TAG_REPOSITORY
+from farm.inputs import series, sources, try_series, try_sources
+from farm.inputs.try_series import BaseChoice
+from farm.plan.scenario import GitSource, Scenario
 from farm.rundir import RunDir
-from farm.scenario import GitSource, Scenario
-from farm.try_series import BaseChoice
 from farm.watch.state import Baseline, SeriesState, WatchState
 
 #: The label of the images made from one glibc tarball (farm/images/source.Dockerfile.j2,

@@ -9,11 +9,11 @@ that already holds a run is one the watcher was cut off in: the executor resumes
 An executor raises for a run that could not decide (the watcher retries it with backoff);
 it never posts to patchwork and never retries by itself.
 
-`FarmRunExecutor` is today's executor: ``farm run`` (`farm.stages.run`, the stages every
+`FarmRunExecutor` is today's executor: ``farm run`` (`farm.run.stages.run`, the stages every
 command calls) on each template scenario with the series added as the scenario's ``extra``
-series (`farm.scenario.with_extra_series`, as ``$FARM_EXTRA_SERIES_URL`` does in the
+series (`farm.plan.scenario.with_extra_series`, as ``$FARM_EXTRA_SERIES_URL`` does in the
 workflow), from the mbox file the watcher kept, on the base the watcher chose and recorded
-for that template (`farm.watch.baseline`; `farm.scenario.with_base`, as ``farm run --base
+for that template (`farm.watch.baseline`; `farm.plan.scenario.with_base`, as ``farm run --base
 COMMIT`` does). A template without a base in the job is run as it is. ``farm try`` (the
 series-by-name command) plugs in here in its place once it exists: it takes a patchwork id
 or an mbox, both of which a job carries.
@@ -25,15 +25,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from farm import history, matrix, stages
-from farm.engine import Engine, Progress
-from farm.gate import GateResult, Verdict
+from farm.containers.engine import Engine, Progress
+from farm.inputs.sources import Cache
+from farm.inputs.try_series import BaseChoice
+from farm.judging import history
+from farm.judging.gate import GateResult, Verdict
 from farm.nofollow import replace_file
+from farm.plan import matrix
+from farm.plan.scenario import EXTRA_SERIES, Scenario, with_base, with_extra_series
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
-from farm.scenario import EXTRA_SERIES, Scenario, with_base, with_extra_series
-from farm.sources import Cache
-from farm.try_series import BaseChoice
+from farm.run import stages
 from farm.watch.state import WatchedSeries
 
 

@@ -34,7 +34,7 @@ Faults, and what each costs:
   each pending context, so no ``pending`` is left forever. The loop goes on with the next.
 - The deadline is a SIGALRM timer raising `ExecutorDeadline`, a KeyboardInterrupt on
   purpose: every subprocess and container of the farm is stopped on KeyboardInterrupt
-  (`farm.command.run`, `farm.engine`), and a deadline must stop them the same way.
+  (`farm.command.run`, `farm.containers.engine`), and a deadline must stop them the same way.
 - The template's git repository unreachable while a base is chosen (`farm.errors.SourceError`:
   the shared baseline is due, or a ``base-commit:`` is not in the mirror): like patchwork
   down, the round ends and no series is charged an attempt.
@@ -69,10 +69,10 @@ from types import FrameType
 from typing import Protocol
 
 from farm.errors import EngineError, FarmError, SeriesError, SourceError
-from farm.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
+from farm.inputs.patchwork_api import PatchworkClient, PatchworkError, PatchworkPostError
+from farm.inputs.try_series import BaseChoice
 from farm.report import patchwork
 from farm.report.patchwork import PatchworkCheck
-from farm.try_series import BaseChoice
 from farm.watch import poll, revisions, skip
 from farm.watch.executor import SeriesJob, SeriesRun, TestSeries
 from farm.watch.revisions import SincePrevious

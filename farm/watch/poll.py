@@ -12,7 +12,7 @@ first cursor is also the floor no look-back reaches below.
 The mboxes come from patchwork's own views (``/series/<id>/mbox/``, ``/cover/<id>/mbox/``),
 whose URLs the API gives. They are fetched only from the API's own host (a URL pointing
 elsewhere is refused: what the farm tests must come from the patchwork it reports to),
-never through a redirect, with a deadline and a size bound (`farm.series.MAX_SERIES_BYTES`).
+never through a redirect, with a deadline and a size bound (`farm.inputs.series.MAX_SERIES_BYTES`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import series as series_mod
 from farm.errors import FarmError
+from farm.inputs import series as series_mod
+from farm.inputs.patchwork_api import ApiRoot, ListedSeries, PatchworkClient
 from farm.nofollow import replace_file
-from farm.patchwork_api import ApiRoot, ListedSeries, PatchworkClient
 from farm.watch.state import Cursor, WatchedSeries, WatchState, format_date, parse_date
 
 #: How far before the cursor each poll reaches, for series whose date is older than their

@@ -16,7 +16,7 @@ The rules:
   not tested yet) is named in the report; when there is none with a verdict, nothing is
   compared and that is said plainly ("v1 was skipped: ...").
 - **What is compared**: only the series' own tests (the ``extra`` variant the executor
-  adds, `farm.scenario.EXTRA_SERIES`), with `farm.compare`'s rules, never restated; the
+  adds, `farm.plan.scenario.EXTRA_SERIES`), with `farm.judging.compare`'s rules, never restated; the
   scenarios' run directories are paired by name (`farm.rundir.RunDir.run_dirs_within`), and
   each check is told the changes of its own (scenario, arch).
 - **Never the series' failure**: a previous run directory that is gone or unreadable, or a
@@ -31,14 +31,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from farm import compare
-from farm.compare import Change, Comparison
 from farm.errors import FarmError
+from farm.judging import compare
+from farm.judging.compare import Change, Comparison
 from farm.nofollow import replace_file
+from farm.plan.scenario import EXTRA_SERIES
 from farm.report import markdown, patchwork
 from farm.report.patchwork import PatchworkCheck
 from farm.rundir import RunDir
-from farm.scenario import EXTRA_SERIES
 from farm.watch.state import SeriesRecord, SeriesState, WatchedSeries, WatchState
 
 #: The first line of the section the watcher appends to a report (for a reader's tools).

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from farm import series as series_mod
+from farm.inputs import series as series_mod
 
 #: The leading bracketed tags of a subject, each group on its own: "[RFC][PATCH] x".
 _LEADING_TAGS_RE = re.compile(r"^\s*((?:\[[^\]]*\]\s*)+)")
@@ -69,7 +69,7 @@ def skip_reason(
 
 
 def mails(mbox: bytes, *, what: str) -> list[Mail]:
-    """The mails of an mbox, split as ``git am`` splits them (`farm.series.split_mbox`),
+    """The mails of an mbox, split as ``git am`` splits them (`farm.inputs.series.split_mbox`),
     with each body decoded (quoted-printable, base64, charsets) as its reader sees it."""
     found = []
     for raw in series_mod.split_mbox(mbox, what=what):

@@ -64,9 +64,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from farm.errors import FarmError
-from farm.patchwork_api import CONTEXT_MAX, CONTEXT_RE, STATES
+from farm.inputs.patchwork_api import CONTEXT_MAX, CONTEXT_RE, STATES
+from farm.inputs.try_series import BaseChoice
 from farm.report.patchwork import PatchworkCheck
-from farm.try_series import BaseChoice
 
 SCHEMA_VERSION = 2
 #: Longest stored error or reason: enough for a farm error message, never a whole log.

@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from farm import engine
+from farm.containers import engine
 from farm.errors import EngineError
 
 REPO = Path(__file__).resolve().parents[2]

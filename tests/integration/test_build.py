@@ -10,9 +10,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from farm import engine
-from farm.build import build_spec
-from farm.render import BASE_IMAGE, ImageSpec
+from farm.containers import engine
+from farm.plan.render import BASE_IMAGE, ImageSpec
+from farm.run.build import build_spec
 from tests.integration.conftest import DEFAULT, FIXTURES, farm, in_image
 
 pytestmark = pytest.mark.integration

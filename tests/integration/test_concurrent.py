@@ -19,8 +19,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from farm import cases, engine
-from farm.sources import sha256_file
+from farm import cases
+from farm.containers import engine
+from farm.inputs.sources import sha256_file
 from tests.integration.conftest import FARM_TIMEOUT, FIXTURES, REPO, final_labels
 
 pytestmark = pytest.mark.integration

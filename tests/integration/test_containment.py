@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import pytest
 
-from farm import engine
+from farm.containers import engine
 from tests.integration.conftest import FIXTURES, farm_process
 
 pytestmark = pytest.mark.integration

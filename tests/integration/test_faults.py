@@ -25,7 +25,7 @@ import docker
 import pytest
 import yaml
 
-from farm import engine
+from farm.containers import engine
 from tests.integration.conftest import DEFAULT, FIXTURES, REPO
 
 pytestmark = pytest.mark.integration

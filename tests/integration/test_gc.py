@@ -21,9 +21,9 @@ import docker
 import docker.errors
 import pytest
 
-from farm import engine, gc
-from farm.container import TestContainer
-from farm.render import BASE_IMAGE
+from farm.containers import engine, gc
+from farm.containers.container import TestContainer
+from farm.plan.render import BASE_IMAGE
 from tests.integration.conftest import farm
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from farm import runner
-from farm.container import TestContainer
-from farm.engine import Engine
+from farm.containers.container import TestContainer
+from farm.containers.engine import Engine
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
+from farm.testing import runner
 from tests.integration.conftest import FIXTURES, farm
 from tests.integration.test_build import plan
 

@@ -1,4 +1,4 @@
-"""farm.glibc_test on a real glibc build tree: one glibc test, run both ways.
+"""farm.testing.glibc_test on a real glibc build tree: one glibc test, run both ways.
 
 The default scenario's x86_64 baseline is glibc 2.36, which has ``make test t=``; the
 ``.out`` rule that trees without it (2.30) need is forced here on the same tree, and must
@@ -12,8 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from farm.glibc_test import classify, glibc_test_script
 from farm.results import Outcome
+from farm.testing.glibc_test import classify, glibc_test_script
 from tests.integration.conftest import DEFAULT, farm, in_image
 from tests.integration.test_build import plan
 

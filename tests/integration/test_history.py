@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from farm import history
+from farm.judging import history
 from farm.results import Outcome
 from farm.rundir import RunDir
 from tests.integration.conftest import FIXTURES, farm

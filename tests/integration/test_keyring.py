@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from farm import sources
 from farm.commands import doctor_cmd
 from farm.errors import SourceError
-from farm.scenario import load_scenario
+from farm.inputs import sources
+from farm.plan.scenario import load_scenario
 from tests.integration.conftest import DEFAULT
 
 pytestmark = pytest.mark.integration

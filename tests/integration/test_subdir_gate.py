@@ -6,7 +6,7 @@ variant, images shared with fixture-series.yaml), the gate must reject it and na
 ``elf/`` tests that broke, while the tests that fail in a container on the baseline too stay
 out of the regressions, and bisect the breakage to patch 2/3: with some forty regressed
 ``elf/`` tests, each prefix runs ``elf/``'s ``make check`` once rather than forty
-``make test t=`` (``farm.bisect.SUBDIR_CHECK_FROM``).
+``make test t=`` (``farm.run.bisect.SUBDIR_CHECK_FROM``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from farm import bisect, outcome
+from farm import outcome
 from farm.results import Outcome
+from farm.run import bisect
 from farm.rundir import RunDir
 from tests.integration.conftest import FIXTURES, farm, final_labels
 

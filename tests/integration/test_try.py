@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from farm.scenario import MboxPatches, load_scenario
-from farm.sources import Cache, Fetcher
+from farm.inputs.sources import Cache, Fetcher
+from farm.plan.scenario import MboxPatches, load_scenario
 from tests.integration.conftest import FIXTURES, REPO, farm
 from tests.unit import inbox_fake, patchwork_fake
 from tests.unit.test_try_series import commit, git

@@ -29,7 +29,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from farm import engine
+from farm.containers import engine
 from tests.integration.conftest import REPO
 from tests.unit import patchwork_fake
 

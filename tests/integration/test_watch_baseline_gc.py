@@ -20,12 +20,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from farm import engine, gate, gc
-from farm.render import BASE_IMAGE
+from farm.containers import engine, gc
+from farm.inputs.sources import Cache
+from farm.inputs.try_series import BaseChoice
+from farm.judging import gate
+from farm.plan.render import BASE_IMAGE
+from farm.plan.scenario import load_scenario
 from farm.rundir import RunDir
-from farm.scenario import load_scenario
-from farm.sources import Cache
-from farm.try_series import BaseChoice
 from farm.watch.baseline import SOURCE_LABEL, SharedBaselines
 from farm.watch.state import Cursor, SeriesState, WatchedSeries, WatchState
 from tests.integration import test_gc

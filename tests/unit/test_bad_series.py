@@ -3,7 +3,7 @@
 Each is refused before anything is built, with a FarmError whose message names the file
 and says what is wrong. The checks run where the farm meets the input: ``Fetcher.patches``
 for what lives on the file system (quilt directories, symlinks, sizes, gzip), the
-``farm.series`` functions for what is in the bytes. A few well-formed series are accepted,
+``farm.inputs.series`` functions for what is in the bytes. A few well-formed series are accepted,
 so that none of these checks is satisfied by refusing everything.
 """
 
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, render, series
-from farm.engine import BuildSpec, _build_failure
+from farm.containers.engine import BuildSpec, _build_failure
 from farm.errors import FarmError, SeriesError, SourceError
-from farm.report.common import TAIL_LINES
-from farm.report.markdown import render_markdown
-from farm.results import Outcome, TestResult
-from farm.scenario import (
+from farm.inputs import series
+from farm.inputs.sources import Cache, Fetcher
+from farm.judging import gate
+from farm.plan import render
+from farm.plan.scenario import (
     DiffPatch,
     MboxPatches,
     PatchFormat,
@@ -34,7 +34,9 @@ from farm.scenario import (
     UrlPatches,
     load_scenario,
 )
-from farm.sources import Cache, Fetcher
+from farm.report.common import TAIL_LINES
+from farm.report.markdown import render_markdown
+from farm.results import Outcome, TestResult
 from tests.unit.test_try_series import commit, git
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "series"
@@ -415,7 +417,7 @@ def test_dev_null_and_a_subdirectory_in_the_quilt_dir_are_fine(
 
 # --- a patch that does not apply ------------------------------------------------------------
 
-APPLY_SERIES = Path(render.__file__).parent / "images" / "scripts" / "apply-series"
+APPLY_SERIES = render.IMAGES_DIR / "scripts" / "apply-series"
 _LINES = [f"line {n}" for n in range(1, 81)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from farm.bisect import SUBDIR_CHECK_FROM, subdirs_to_check
+from farm.run.bisect import SUBDIR_CHECK_FROM, subdirs_to_check
 
 
 def elf(n: int) -> list[str]:

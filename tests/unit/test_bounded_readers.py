@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, matrix, rundir
-from farm.gate import CellState, CellStatus
+from farm import rundir
+from farm.judging import gate
+from farm.judging.gate import CellState, CellStatus
+from farm.plan import matrix
 from farm.results import Outcome, TestResult
 from farm.rundir import MAX_INT_DIGITS, RunDir
 
@@ -66,8 +68,8 @@ def test_a_huge_number_in_a_results_line_is_a_located_problem(tmp_path: Path) ->
 
 
 def test_the_gate_over_such_a_directory_is_undecided_not_a_traceback(tmp_path: Path) -> None:
-    from farm import verdict
-    from farm.scenario import load_scenario
+    from farm.judging import verdict
+    from farm.plan.scenario import load_scenario
 
     run_dir(tmp_path)
     cell = tmp_path / "cells" / "s-x86_64-fix.json"
@@ -86,8 +88,8 @@ def test_the_gate_over_such_a_directory_is_undecided_not_a_traceback(tmp_path: P
 def test_report_files_replace_a_link_of_their_name_instead_of_writing_through_it(
     tmp_path: Path,
 ) -> None:
-    from farm import verdict
-    from farm.scenario import load_scenario
+    from farm.judging import verdict
+    from farm.plan.scenario import load_scenario
 
     run_dir(tmp_path / "run")
     reports = tmp_path / "reports"

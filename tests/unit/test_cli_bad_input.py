@@ -24,10 +24,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from farm import cli, stages
+from farm import cli
 from farm.cli import DEFAULT_SCENARIO, EXIT_BROKEN_PIPE
 from farm.errors import UsageError
-from farm.stages import MAX_RERUNS, MAX_WORKERS
+from farm.run import stages
+from farm.run.stages import MAX_RERUNS, MAX_WORKERS
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = str(REPO / DEFAULT_SCENARIO)

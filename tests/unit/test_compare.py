@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from farm.compare import Change, compare
 from farm.errors import UsageError
+from farm.judging.compare import Change, compare
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
 

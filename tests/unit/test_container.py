@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from farm.container import Settled, split_trailer
+from farm.containers.container import Settled, split_trailer
 
 
 @pytest.mark.parametrize(

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 
-from farm import sources
 from farm.errors import SourceError
-from farm.scenario import DebianSource, load_scenario
-from farm.sources import Cache, Fetcher, sources_list_line
+from farm.inputs import sources
+from farm.inputs.sources import Cache, Fetcher, sources_list_line
+from farm.plan.scenario import DebianSource, load_scenario
 
 SUITE = "sid"
 POOL = "pool/main/g/glibc"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from farm.errors import FarmError, ScenarioError, SourceError
-from farm.scenario import PatchFormat, UrlPatches, load_scenario, with_extra_series
-from farm.sources import Cache, Fetcher, sha256_bytes
+from farm.inputs.sources import Cache, Fetcher, sha256_bytes
+from farm.plan.scenario import PatchFormat, UrlPatches, load_scenario, with_extra_series
 
 REPO = Path(__file__).resolve().parents[2]
 BODY = b"From: someone\nSubject: [PATCH] elf: nothing\n\n" * 100
@@ -215,8 +215,8 @@ def test_sigterm_mid_download_leaves_no_temp_file(tmp_path: Path, server: str) -
         "import signal\n"
         "from pathlib import Path\n"
         "from farm.cli import _terminate\n"
-        "from farm.scenario import load_scenario\n"
-        "from farm.sources import Cache, Fetcher\n"
+        "from farm.plan.scenario import load_scenario\n"
+        "from farm.inputs.sources import Cache, Fetcher\n"
         "signal.signal(signal.SIGTERM, _terminate)\n"
         f"fetcher = Fetcher(Cache(Path({str(cache)!r})), load_scenario(Path({str(scenario)!r})))\n"
         f"fetcher.url_blob({server + '/slow.mbox'!r}, None, key='k', max_bytes=1 << 20)\n"

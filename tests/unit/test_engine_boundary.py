@@ -1,5 +1,5 @@
-"""The engine boundary: `farm.engine` is the only module that talks to the container engine,
-and it sits below rendering (it builds a plain `BuildSpec`, knows no image plan).
+"""The engine boundary: `farm.containers.engine` is the only module that talks to the container
+engine, and it sits below rendering (it builds a plain `BuildSpec`, knows no image plan).
 
 Before, Docker was called from five modules, a ``docker.DockerClient`` was a parameter in
 nine, the connection-error list existed twice and engine.py imported ``render.ImageSpec``.
@@ -31,15 +31,17 @@ def test_only_the_engine_imports_docker() -> None:
         str(path.relative_to(REPO))
         for folder in ("farm", "bench")
         for path in sorted((REPO / folder).rglob("*.py"))
-        if path != REPO / "farm" / "engine.py"
+        if path != REPO / "farm" / "containers" / "engine.py"
         and any(name == "docker" or name.startswith("docker.") for name in _imports(path))
     ]
     assert offenders == []
 
 
 def test_the_engine_sits_below_rendering() -> None:
-    imported = _imports(REPO / "farm" / "engine.py")
-    assert not {name for name in imported if name.startswith(("farm.render", "farm.scenario"))}
+    imported = _imports(REPO / "farm" / "containers" / "engine.py")
+    assert not {
+        name for name in imported if name.startswith(("farm.plan.render", "farm.plan.scenario"))
+    }
 
 
 def test_container_names_are_spelled_once_and_differ_per_worker_and_kind() -> None:

@@ -2,7 +2,7 @@
 
 An expectation that can never be met can never fail either: an unclosed ``[`` glob, a
 misspelled signal name or a test no cell runs would let the gate pass what it was told to
-check. The loaded model is the one the gate uses (``farm.expectation``).
+check. The loaded model is the one the gate uses (``farm.plan.expectation``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from farm import expectation, gate
 from farm.errors import ScenarioError
-from farm.scenario import load_scenario
+from farm.judging import gate
+from farm.plan import expectation
+from farm.plan.scenario import load_scenario
 from tests.unit.test_scenario import VALID, write
 
 WITH_CASES = VALID.replace(

@@ -27,9 +27,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from farm import cases, series
+from farm import cases
 from farm.errors import FarmError, ScenarioError
-from farm.scenario import NAME_RE, Scenario, load_scenario
+from farm.inputs import series
+from farm.plan.scenario import NAME_RE, Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO_FILES = sorted(
@@ -276,7 +277,7 @@ COMPONENTS = [b"elf", b"..", b".", b"", b"x.c", b"caf\xc3\xa9", b"caf\xe9", b"np
 
 def is_safe(path: bytes) -> bool:
     """What the farm must allow ``patch -p1`` to write: a relative UTF-8 path that does not
-    climb. Written independently of ``farm.series``, as the oracle."""
+    climb. Written independently of ``farm.inputs.series``, as the oracle."""
     try:
         path.decode("utf-8")
     except UnicodeDecodeError:

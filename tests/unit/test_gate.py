@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from farm.gate import (
+from farm.judging.gate import (
     ArchVerdict,
     BisectResult,
     Category,

@@ -1,6 +1,6 @@
 """The gate's categories: known flaky from the history, already failing, new failures.
 
-The history's rule is ``farm.history``'s; these tests check what the gate does with it, and
+The history's rule is ``farm.judging.history``'s; these tests check what the gate does with it, and
 end to end through real run directories and a real history file that a test made to flip
 between two runs on the same image is FLAKY, not a regression.
 """
@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from farm import cli, history, matrix, verdict
-from farm.gate import (
+from farm import cli
+from farm.judging import history, verdict
+from farm.judging.gate import (
     ArchVerdict,
     Category,
     CellState,
@@ -26,11 +27,12 @@ from farm.gate import (
     Verdict,
     evaluate,
 )
-from farm.history import History, Observation
+from farm.judging.history import History, Observation
+from farm.plan import matrix
+from farm.plan.scenario import load_scenario
 from farm.results import Outcome
 from farm.results import TestResult as Record
 from farm.rundir import RunDir
-from farm.scenario import load_scenario
 
 TODAY = datetime.date(2026, 11, 22)
 BASE_IMAGE = "sha256:" + "b" * 64

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from farm import build, engine, gc
 from farm.cli import main
+from farm.containers import engine, gc
+from farm.containers.gc import ContainerInfo, ImageInfo, Inventory, Kind, Liveness, ScenarioRecord
 from farm.errors import FarmError
-from farm.gc import ContainerInfo, ImageInfo, Inventory, Kind, Liveness, ScenarioRecord
-from farm.render import BASE_IMAGE, ImagePlan, ImageSpec
-from farm.scenario import load_scenario
+from farm.plan.render import BASE_IMAGE, ImagePlan, ImageSpec
+from farm.plan.scenario import load_scenario
+from farm.run import build
 
 REPO = Path(__file__).resolve().parents[2]
 MANAGED = {engine.MANAGED_LABEL: "true"}

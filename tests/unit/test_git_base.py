@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate
 from farm.commands.common import judged_commit, resume_command
 from farm.errors import ScenarioError, SourceError
-from farm.report import markdown
-from farm.rundir import RunDir
-from farm.scenario import (
+from farm.inputs.sources import Cache, Fetcher, is_commit_id
+from farm.judging import gate
+from farm.judging.verdict import reproducer
+from farm.plan.scenario import (
     DEFAULT_PUBLIC_INBOX,
     GitSource,
     ThreadPatches,
@@ -28,8 +28,8 @@ from farm.scenario import (
     with_base,
     with_extra_series,
 )
-from farm.sources import Cache, Fetcher, is_commit_id
-from farm.verdict import reproducer
+from farm.report import markdown
+from farm.rundir import RunDir
 
 SCENARIO = """\
 name: master

@@ -1,4 +1,4 @@
-"""farm.glibc_check: the script that runs a subdirectory's ``make check`` and the reading of
+"""farm.testing.glibc_check: the script that runs a subdirectory's ``make check`` and the reading of
 what it sends back.
 
 The script runs for real with sh over a scratch source and build tree whose ``make`` is a
@@ -19,15 +19,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from farm import ids
-from farm.container import ExecOutcome
-from farm.glibc_check import (
+from farm.containers.container import ExecOutcome
+from farm.results import Outcome, TestResult
+from farm.testing.glibc_check import (
     CellContext,
     check_subdir_name,
     read_check_output,
     run_subdir_check,
     subdir_check_script,
 )
-from farm.results import Outcome, TestResult
 
 FAKE_MAKE = r"""#!/bin/sh
 # Plays glibc's make in a subdirectory: `check` runs the tests of $FAKE_TESTS

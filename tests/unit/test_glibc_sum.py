@@ -1,4 +1,4 @@
-"""farm.glibc_sum: glibc's tests.sum / subdir-tests.sum / .test-result lines, read as the
+"""farm.testing.glibc_sum: glibc's tests.sum / subdir-tests.sum / .test-result lines, read as the
 untrusted input they are. Every non-blank line must become a verdict or a located anomaly.
 """
 
@@ -9,8 +9,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from farm.glibc_sum import parse_summary, parse_test_result
 from farm.results import Outcome
+from farm.testing.glibc_sum import parse_summary, parse_test_result
 
 # A real excerpt of elf/subdir-tests.sum from glibc 2.36 in a container.
 REAL_SUM = """\

@@ -1,4 +1,4 @@
-"""farm.glibc_test: the script that runs one of glibc's own tests, on trees with and
+"""farm.testing.glibc_test: the script that runs one of glibc's own tests, on trees with and
 without ``make test t=``, and the reading of what it printed.
 
 The script is run for real with sh, in a scratch source and build tree whose ``make`` is a
@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from farm.glibc_test import (
+from farm.results import Outcome
+from farm.testing.glibc_test import (
     TIMEOUT_STATUS,
     check_test_name,
     classify,
@@ -25,7 +26,6 @@ from farm.glibc_test import (
     glibc_test_script,
     signal_from_description,
 )
-from farm.results import Outcome
 
 FAKE_MAKE = r"""#!/bin/sh
 # Records its arguments, then plays glibc's harness for the target it was asked to make:

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from farm import history
-from farm.history import (
+from farm.judging import history
+from farm.judging.history import (
     HEADER,
     THIS_RUN,
     History,

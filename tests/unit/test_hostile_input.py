@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from farm.errors import FarmError, ScenarioError, SourceError
-from farm.scenario import GitRangePatches, GitSource, PathSource, load_scenario
-from farm.sources import Cache, Fetcher, pack_tree
+from farm.inputs.sources import Cache, Fetcher, pack_tree
+from farm.plan.scenario import GitRangePatches, GitSource, PathSource, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from farm import series
 from farm.errors import SeriesError
+from farm.inputs import series
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git splits the mails")
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from farm import series
 from farm.errors import SeriesError
+from farm.inputs import series
 
 pytestmark = pytest.mark.skipif(
     shutil.which("git") is None or shutil.which("patch") is None,
@@ -120,7 +120,7 @@ def test_a_one_megabyte_line_is_parsed_in_one_pass(head: str) -> None:
     """A header start followed by 1 MB of path-like bytes, parsed in a child process
     killed after 10 s (the old pattern needed minutes for 0.2 MB)."""
     program = (
-        "from farm import series\n"
+        "from farm.inputs import series\n"
         "from farm.errors import SeriesError\n"
         f"head = {head!r}\n"
         "for filler in ('a', '\\\\', '\"', '['):\n"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farm import ids, matrix, results
+from farm import ids, results
 from farm.outcome import Outcome
-from farm.scenario import load_scenario
+from farm.plan import matrix
+from farm.plan.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 

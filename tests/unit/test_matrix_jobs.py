@@ -1,4 +1,4 @@
-"""farm.matrix's GitHub jobs: a scenario without ``tests.shards`` lays out exactly what it did
+"""farm.plan.matrix's GitHub jobs: a scenario without ``tests.shards`` lays out exactly what it did
 before shards (one job per cell, named by its id); with ``tests.shards: N`` each cell gets one
 build job and N shard jobs whose ids, artifacts and ``--shard`` the workflow and the gate's
 loop rely on."""
@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from farm import ids, matrix
+from farm import ids
 from farm.cli import main
 from farm.errors import UsageError
-from farm.matrix import Cell, MatrixJobs, github_jobs, github_matrix
-from farm.scenario import Arch, load_scenario
-from farm.shard import Shard
+from farm.plan import matrix
+from farm.plan.matrix import Cell, MatrixJobs, github_jobs, github_matrix
+from farm.plan.scenario import Arch, load_scenario
+from farm.plan.shard import Shard
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "scenarios" / "debian-2.36-backports.yaml"

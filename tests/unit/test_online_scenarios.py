@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from farm.sources import Cache
+from farm.inputs.sources import Cache
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -111,7 +111,7 @@ def test_matrix_has_baseline_and_series_cells_on_both_arches_and_toolchains(
 def test_each_online_scenario_has_a_linker_with_and_one_without_z_unique(
     scenario: Online,
 ) -> None:
-    from farm.scenario import load_scenario
+    from farm.plan.scenario import load_scenario
 
     loaded = load_scenario(SCENARIOS / scenario.file)
     linkers = {entry.toolchain.ld_z_unique for entry in loaded.build_toolchains}

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from farm import gate, ids, outcome
+from farm import ids, outcome
+from farm.judging import gate
 from farm.outcome import Outcome, Report, Seen
 from farm.report.junit import render_junit
 from farm.results import TestResult

@@ -1,9 +1,9 @@
 """How a series' source becomes patches: one reader per kind of source, in one pass.
 
-`farm.sources` fetches a source's bytes and hands them to `farm.series`, which only parses
-them; the kinds a scenario can name are `farm.scenario.PatchSource`, and each has exactly
-one reader in `farm.sources.PATCH_READERS`, so a new kind without a reader fails here, not
-at the first run that names it.
+`farm.inputs.sources` fetches a source's bytes and hands them to `farm.inputs.series`, which
+only parses them; the kinds a scenario can name are `farm.plan.scenario.PatchSource`, and each
+has exactly one reader in `farm.inputs.sources.PATCH_READERS`, so a new kind without a reader
+fails here, not at the first run that names it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import ast
 import typing
 from pathlib import Path
 
-from farm import series, sources
-from farm.scenario import PatchSource
+from farm.inputs import series, sources
+from farm.plan.scenario import PatchSource
 
 
 def test_every_kind_of_patch_source_has_a_reader() -> None:
@@ -30,5 +30,5 @@ def test_series_parses_what_it_is_handed_and_never_calls_back_into_sources() -> 
         if isinstance(node, ast.ImportFrom) and node.module == "farm"
         for alias in node.names
     }
-    assert "farm.sources" not in imported
+    assert "farm.inputs.sources" not in imported
     assert "farm.command" in imported  # the scan sees farm imports: git mailsplit is one

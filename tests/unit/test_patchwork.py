@@ -16,8 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from farm.errors import FarmError
-from farm.gate import evaluate
-from farm.patchwork_api import (
+from farm.inputs.patchwork_api import (
     CONTEXT_MAX,
     ApiRoot,
     PatchworkClient,
@@ -26,6 +25,7 @@ from farm.patchwork_api import (
     Token,
     check_timeout,
 )
+from farm.judging.gate import evaluate
 from farm.report.patchwork import (
     DESCRIPTION_LIMIT,
     PatchworkCheck,

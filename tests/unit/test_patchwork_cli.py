@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from farm import cases, gate, results
+from farm import cases, results
 from farm.cli import main
-from farm.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.inputs.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.judging import gate
+from farm.plan.scenario import load_scenario
 from farm.report.patchwork import PatchworkCheck, check_context
 from farm.results import Outcome
 from farm.rundir import RunDir
-from farm.scenario import load_scenario
 from tests.unit.patchwork_fake import FakePatchwork, serve, without_git_pw_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farm.cli import main
-from farm.patchwork_api import (
+from farm.inputs.patchwork_api import (
     ApiRoot,
     PatchworkClient,
     PatchworkError,
@@ -29,7 +29,7 @@ from farm.patchwork_api import (
     is_patchwork_id,
     parse_patchwork_id,
 )
-from farm.patchwork_config import check_target_url, load_token
+from farm.inputs.patchwork_config import check_target_url, load_token
 from farm.report.patchwork import PatchworkCheck, post_checks, read_checks
 from farm.scrub import HIDDEN, PLAIN, Scrubber
 from tests.unit.patchwork_fake import ESCAPES, FakePatchwork, serve, without_git_pw_settings

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from farm import build, engine
-from farm.build import ImageState, ImageStatus
 from farm.cli import _parser
 from farm.commands.run_cmd import options
+from farm.containers import engine
 from farm.errors import EngineError, UsageError
-from farm.render import ImagePlan, ImageSpec
-from farm.scenario import load_scenario
+from farm.plan.render import ImagePlan, ImageSpec
+from farm.plan.scenario import load_scenario
+from farm.run import build
+from farm.run.build import ImageState, ImageStatus
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "scenarios" / "debian-2.36-backports.yaml"

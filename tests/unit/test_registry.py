@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from farm.cli import _parser
+from farm.containers.registry import Registry, with_ancestors
 from farm.errors import UsageError
-from farm.registry import Registry, with_ancestors
-from farm.render import ImagePlan, ImageSpec
-from farm.scenario import load_scenario
+from farm.plan.render import ImagePlan, ImageSpec
+from farm.plan.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "scenarios" / "debian-2.36-backports.yaml"

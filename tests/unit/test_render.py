@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from farm.errors import ScenarioError
-from farm.matrix import cells, github_matrix, select, table
-from farm.render import ImagePlan, render_plan, write_plan
-from farm.scenario import Arch, PatchFormat, load_scenario
-from farm.series import Patch
-from farm.sources import Blob, GlibcTree, sha256_bytes
+from farm.inputs.series import Patch
+from farm.inputs.sources import Blob, GlibcTree, sha256_bytes
+from farm.plan.matrix import cells, github_matrix, select, table
+from farm.plan.render import ImagePlan, render_plan, write_plan
+from farm.plan.scenario import Arch, PatchFormat, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 DIFF = b"--- a/elf/dl-load.c\n+++ b/elf/dl-load.c\n@@ -1 +1 @@\n-old\n+new\n"
@@ -223,7 +223,7 @@ def test_no_scenario_file_adds_a_line_to_a_rendered_dockerfile(
 
 
 def test_a_patch_subject_stays_one_printable_field_of_the_list() -> None:
-    from farm.render import patch_list
+    from farm.plan.render import patch_list
 
     hostile = "elf: x\tTAB\rCR\nNL\x1b[2K\x85\u2028end"
     files = patch_list((("one", Patch(1, hostile, PatchFormat.MAIL, b"x")),), "series")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from farm.gate import (
+from farm.judging.gate import (
     CellState,
     CellStatus,
     Expectation,

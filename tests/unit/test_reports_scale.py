@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from functools import cache
 
-from farm.gate import Category, CellState, CellStatus, GateResult, evaluate
+from farm.judging.gate import Category, CellState, CellStatus, GateResult, evaluate
 from farm.report.html import render_html
 from farm.report.json import render_json
 from farm.report.junit import render_junit

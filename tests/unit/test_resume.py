@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from farm import pipeline, results, rundir, runner
+from farm import results, rundir
 from farm.commands.common import run_dir
 from farm.errors import UsageError
+from farm.plan.scenario import Arch, load_scenario
 from farm.results import Outcome
-from farm.scenario import Arch, load_scenario
+from farm.run import pipeline
+from farm.testing import runner
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(REPO / "scenarios" / "debian-2.36-backports.yaml")

@@ -10,7 +10,7 @@ import pytest
 
 from farm.cli import main
 from farm.errors import ScenarioError
-from farm.scenario import (
+from farm.plan.scenario import (
     Arch,
     DebianPatch,
     DebianSource,
@@ -90,7 +90,7 @@ def test_glibc_entries_split_into_whole_subdirectories_and_globs(tmp_path: Path)
 
 
 def test_tests_shards_spreads_every_cell_and_defaults_to_one(tmp_path: Path) -> None:
-    from farm.matrix import cells
+    from farm.plan.matrix import cells
 
     assert load_scenario(write(tmp_path, VALID)).shards == 1
     sharded = load_scenario(write(tmp_path, VALID.replace("tests:\n", "tests:\n  shards: 3\n")))
@@ -409,7 +409,7 @@ def test_real_signals_and_closed_globs_are_accepted(tmp_path: Path) -> None:
 
 def test_two_scenarios_making_the_same_cell_id_are_refused_naming_both(tmp_path: Path) -> None:
     from farm.errors import UsageError
-    from farm.matrix import cells
+    from farm.plan.matrix import cells
 
     (tmp_path / "q").mkdir()
     (tmp_path / "q" / "series").write_text("a.patch\n")
@@ -435,8 +435,8 @@ def test_two_scenarios_making_the_same_cell_id_are_refused_naming_both(tmp_path:
 
 
 def test_toolchains_and_configure_variables_load_merged_per_toolchain(tmp_path: Path) -> None:
-    from farm.scenario import Configure
-    from farm.toolchain import toolchain
+    from farm.plan.scenario import Configure
+    from farm.plan.toolchain import toolchain
 
     scenario = load_scenario(write(tmp_path, WITH_TOOLCHAINS))
     assert [t.toolchain.name for t in scenario.build_toolchains] == ["bullseye", "bookworm"]
@@ -461,7 +461,7 @@ def test_a_scenario_without_toolchains_builds_with_the_default_only(tmp_path: Pa
 
 
 def test_every_known_configure_variable_is_accepted(tmp_path: Path) -> None:
-    from farm.scenario import CONFIGURE_VARIABLES
+    from farm.plan.scenario import CONFIGURE_VARIABLES
 
     lines = "".join(f'    {name}: "x"\n' for name in CONFIGURE_VARIABLES)
     text = WITH_TOOLCHAINS.replace('    CFLAGS: "-O2 -g"\n', lines)

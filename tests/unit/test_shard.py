@@ -1,4 +1,4 @@
-"""farm.shard: ``--shard I/N`` splits a run's items so that every item runs exactly once,
+"""farm.plan.shard: ``--shard I/N`` splits a run's items so that every item runs exactly once,
 a glibc subdirectory or case family stays together, and every job computes the same split."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from farm.cli import main
 from farm.errors import UsageError
-from farm.runner import TestItem
-from farm.scenario import Arch
-from farm.shard import Shard, select, shard_unit
+from farm.plan.scenario import Arch
+from farm.plan.shard import Shard, select, shard_unit
+from farm.testing.runner import TestItem
 
 tests = st.sampled_from(
     [

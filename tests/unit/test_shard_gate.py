@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from farm import matrix, verdict
 from farm.errors import UsageError
-from farm.gate import CellState, CellStatus, GateResult, Verdict
+from farm.judging import verdict
+from farm.judging.gate import CellState, CellStatus, GateResult, Verdict
+from farm.plan import matrix
+from farm.plan.shard import ShardedCell, ShardRecord
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
-from farm.shard import ShardedCell, ShardRecord
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "tests" / "fixtures" / "scenarios" / "shards-unit.yaml"
@@ -65,7 +66,7 @@ def shard_dir(root: Path, index: int, *, total: int = 2, fix: CellStatus | None 
 
 
 def gate(*directories: Path) -> GateResult:
-    from farm.scenario import load_scenario
+    from farm.plan.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO)
     return verdict.evaluate(
@@ -145,7 +146,7 @@ def test_a_test_the_scenario_does_not_select_is_no_evidence(tmp_path: Path) -> N
             TestResult("s", "x86_64", variant, "glibc/string/tst-unselected", Outcome.PASS),
             worker="gw0",
         )
-    from farm.scenario import load_scenario
+    from farm.plan.scenario import load_scenario
 
     unsharded = load_scenario(REPO / "tests" / "fixtures" / "scenarios" / "history-unit.yaml")
     result = verdict.evaluate(

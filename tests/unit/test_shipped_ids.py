@@ -22,11 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from farm import matrix
-from farm.render import prefix_plan, render_plan
-from farm.scenario import PatchFormat, Scenario, load_scenario
-from farm.series import Patch
-from farm.sources import Blob, GlibcTree, sha256_bytes
+from farm.inputs.series import Patch
+from farm.inputs.sources import Blob, GlibcTree, sha256_bytes
+from farm.plan import matrix
+from farm.plan.render import prefix_plan, render_plan
+from farm.plan.scenario import PatchFormat, Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "shipped_ids.json"

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from farm import matrix
 from farm.errors import UsageError
-from farm.scenario import load_scenario
-from farm.shard import Shard
-from farm.sources import Cache
-from farm.stages import MAX_RERUNS, MAX_WORKERS, RunOptions, refuse_a_run_without_tests
+from farm.inputs.sources import Cache
+from farm.plan import matrix
+from farm.plan.scenario import load_scenario
+from farm.plan.shard import Shard
+from farm.run.stages import MAX_RERUNS, MAX_WORKERS, RunOptions, refuse_a_run_without_tests
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(REPO / "scenarios" / "debian-2.36-backports.yaml")

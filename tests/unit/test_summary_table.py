@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from farm import ids
 from farm.outcome import Outcome
-from farm.pipeline import summary_table
 from farm.results import TestResult
+from farm.run.pipeline import summary_table
 
 
 def _result(scenario: str, outcome: Outcome, *, attempt: int = 1) -> TestResult:

@@ -1,5 +1,5 @@
 """What ``farm try`` tried and why reaches the reports: the made run directory holds a try
-record (`farm.try_series.TryRecord`, at `RunDir.try_record`), the report stage reads it back
+record (`farm.inputs.try_series.TryRecord`, at `RunDir.try_record`), the report stage reads it back
 validated and report.md, report.html and report.json show it as a "Tried" section; a record
 that cannot be read, or that is another run's, is not shown and a warning says why, and the
 verdict is the same either way (the record is no evidence)."""
@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from farm import stages, try_sources
 from farm.commands import try_cmd
-from farm.gate import CellState, CellStatus, GateResult, evaluate
+from farm.inputs import try_sources
+from farm.inputs.sources import Cache
+from farm.inputs.try_series import TryRecord, classify
+from farm.judging.gate import CellState, CellStatus, GateResult, evaluate
 from farm.results import Outcome, TestResult
+from farm.run import stages
 from farm.rundir import RunDir
-from farm.sources import Cache
-from farm.try_series import TryRecord, classify
 from tests.unit.test_try_series import made_for
 
 REPO = Path(__file__).resolve().parents[2]

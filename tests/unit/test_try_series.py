@@ -1,5 +1,5 @@
-"""`farm try`'s decisions (farm.try_series) and fetching (farm.try_sources), with real git:
-repositories are made in tmp_path, series are real ``git format-patch`` output, the
+"""`farm try`'s decisions (farm.inputs.try_series) and fetching (farm.inputs.try_sources), with
+real git: repositories are made in tmp_path, series are real ``git format-patch`` output, the
 patchwork and public-inbox are loopback stand-ins, and made scenarios are read back by the
 farm's own scenario loader and fetcher."""
 
@@ -12,18 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from farm import sources, try_series, try_sources
 from farm.commands import try_cmd
 from farm.errors import FarmError, SeriesError, SourceError, UsageError
-from farm.scenario import (
-    DebianSource,
-    GitSource,
-    MboxPatches,
-    QuiltPatches,
-    load_scenario,
-)
-from farm.series import chosen_revision, files_touched
-from farm.try_series import (
+from farm.inputs import sources, try_series, try_sources
+from farm.inputs.series import chosen_revision, files_touched
+from farm.inputs.try_series import (
     GitRange,
     MessageId,
     PatchworkSeries,
@@ -31,6 +24,13 @@ from farm.try_series import (
     SeriesFile,
     classify,
     select_glibc_tests,
+)
+from farm.plan.scenario import (
+    DebianSource,
+    GitSource,
+    MboxPatches,
+    QuiltPatches,
+    load_scenario,
 )
 from tests.unit import inbox_fake, patchwork_fake
 

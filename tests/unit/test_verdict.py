@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from farm import gate, matrix, results, verdict
+from farm import results
+from farm.judging import gate, verdict
+from farm.plan import matrix
+from farm.plan.scenario import Scenario, load_scenario, with_extra_series
 from farm.results import Outcome
-from farm.scenario import Scenario, load_scenario, with_extra_series
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "scenarios" / "debian-2.36-backports.yaml"

@@ -18,10 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from farm import gate, ids, matrix, outcome, rundir, runner, verdict
+from farm import ids, outcome, rundir
+from farm.judging import gate, verdict
 from farm.outcome import Outcome
+from farm.plan import matrix
+from farm.plan.scenario import Scenario, load_scenario
 from farm.results import TestResult
-from farm.scenario import Scenario, load_scenario
+from farm.testing import runner
 from tests.unit.test_verdict import DEFAULT, write_cell
 
 SERIES = "git-updates"
@@ -132,9 +135,9 @@ def test_reruns_recorded_in_the_run_directory_decide_whether_one_bad_attempt_rej
 
 
 def _split_by_shard(run: Path, shards: list[Path]) -> None:
-    """Deal the results of ``run`` out to ``shards`` by farm.shard's split, as `farm run
+    """Deal the results of ``run`` out to ``shards`` by farm.plan.shard's split, as `farm run
     --shard I/N` would have recorded them; every shard also records every cell's state."""
-    from farm.shard import Shard, select
+    from farm.plan.shard import Shard, select
 
     found, unreadable = rundir.RunDir(run).read_results()
     assert found and not unreadable

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from farm import gc
 from farm.commands.watch_cmd import status_text
-from farm.engine import MANAGED_LABEL, Engine
+from farm.containers import gc
+from farm.containers.engine import MANAGED_LABEL, Engine
 from farm.errors import EngineError
-from farm.patchwork_api import ApiRoot, PatchworkClient, Token
-from farm.scenario import DebianSource, GitSource, Scenario, load_scenario
-from farm.sources import Cache
-from farm.try_series import BaseChoice
+from farm.inputs.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.inputs.sources import Cache
+from farm.inputs.try_series import BaseChoice
+from farm.plan.scenario import DebianSource, GitSource, Scenario, load_scenario
 from farm.watch.baseline import SOURCE_LABEL, SharedBaselines, moved_images
 from farm.watch.executor import SeriesJob, SeriesRun, series_scenario
 from farm.watch.loop import WatchConfig, Watcher

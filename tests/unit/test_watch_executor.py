@@ -2,7 +2,7 @@
 
 The watcher keeps the mbox patchwork served; the executor adds it to the template scenario
 as its ``extra`` series. Here the template's copy is fetched through the farm's own
-`farm.sources.Fetcher`, as a run fetches it, and must give the patches patchwork listed;
+`farm.inputs.sources.Fetcher`, as a run fetches it, and must give the patches patchwork listed;
 the pending checks must be in the contexts a verdict's checks use."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from farm.patchwork_api import ApiRoot
+from farm.inputs.patchwork_api import ApiRoot
+from farm.inputs.sources import Cache, Fetcher
+from farm.plan.scenario import EXTRA_SERIES, PatchFormat, UrlPatches, load_scenario
 from farm.report.patchwork import check_context
-from farm.scenario import EXTRA_SERIES, PatchFormat, UrlPatches, load_scenario
-from farm.sources import Cache, Fetcher
 from farm.watch.executor import SeriesJob, pending_checks, series_scenario
 from farm.watch.poll import fetch_mbox, keep_mbox
 from farm.watch.state import WatchedSeries

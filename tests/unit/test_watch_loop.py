@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from farm.errors import EngineError
-from farm.gate import Verdict
-from farm.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.inputs.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.judging.gate import Verdict
 from farm.report.patchwork import PatchworkCheck, check_context
 from farm.watch.executor import SeriesJob, SeriesRun
 from farm.watch.loop import WatchConfig, Watcher

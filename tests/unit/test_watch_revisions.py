@@ -3,7 +3,7 @@
 The watcher runs against the loopback patchwork with an executor that writes REAL run
 directories through the farm's own writer (`farm.rundir.RunDir`: run.json, results/*.jsonl),
 as ``farm run`` leaves them, one subdirectory per scenario when it runs several (as
-`FarmRunExecutor` does); the comparison reads them back with `farm.compare`.
+`FarmRunExecutor` does); the comparison reads them back with `farm.judging.compare`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from farm import ids
-from farm.gate import Verdict
-from farm.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.inputs.patchwork_api import ApiRoot, PatchworkClient, Token
+from farm.judging.gate import Verdict
+from farm.plan.scenario import EXTRA_SERIES
 from farm.report.patchwork import DESCRIPTION_LIMIT, PatchworkCheck, check_context, with_tail
 from farm.results import Outcome, TestResult
 from farm.rundir import RunDir
-from farm.scenario import EXTRA_SERIES
 from farm.watch.executor import SeriesJob, SeriesRun
 from farm.watch.loop import WatchConfig, Watcher
 from farm.watch.poll import first_cursor

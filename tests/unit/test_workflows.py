@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from farm.cli import DEFAULT_SCENARIO
-from farm.matrix import MatrixJobs
-from farm.sources import DEBIAN_ARCHIVE_KEYRING
+from farm.inputs.sources import DEBIAN_ARCHIVE_KEYRING
+from farm.plan.matrix import MatrixJobs
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -275,9 +275,9 @@ def test_each_cell_of_the_real_plan_is_one_toolchains_cell(
     one cell, on that toolchain (scenarios with two toolchains among them): a cell job's
     ``id``, a shard job's ``cell`` (its ``id`` names the shard; debian-2.36-testsuite has
     two per cell)."""
-    from farm import matrix
     from farm.cli import main
     from farm.commands.common import load_all
+    from farm.plan import matrix
 
     paths = sorted((REPO / "scenarios").glob("*.yaml"))
     assert main(["matrix", *map(str, paths), "--format", "github"]) == 0
