@@ -15,6 +15,7 @@ import email.header
 import email.policy
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -304,11 +305,14 @@ def _in_series_order(
     return [by_number[n] for n in range(1, total + 1)]
 
 
-def patches_from_quilt(series_text: str, read: dict[str, bytes], *, what: str) -> list[Patch]:
-    """The patches a quilt ``series`` file names, in order (``read`` maps name -> bytes)."""
+def patches_from_quilt(
+    names: Sequence[str], read: Mapping[str, bytes], *, what: str
+) -> list[Patch]:
+    """The patches a quilt ``series`` file names (``quilt_series_names``, parsed once by the
+    caller, which reads the files it names), in order; ``read`` maps name -> bytes."""
     patches: list[Patch] = []
     size = 0
-    for name in quilt_series_names(series_text, what=what):
+    for name in names:
         if name not in read:
             raise SeriesError(f"{what}/series names {name!r}, which does not exist")
         content = read[name]

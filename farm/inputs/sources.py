@@ -830,13 +830,19 @@ def _quilt_patches(directory: Path) -> list[Patch]:
         ) from None
     if "\x00" in text:
         raise SourceError(f"{series_file}: contains NUL bytes; expected a quilt series file")
+    names = series_mod.quilt_series_names(text, what=where)
     contents: dict[str, bytes] = {}
-    for name in series_mod.quilt_series_names(text, what=where):
+    size = 0
+    for name in names:
         path = _inside(directory, name)
         if not path.exists():
             raise SourceError(f"{where}/series names {name!r}, which does not exist")
-        contents[name] = read_local(path)
-    return series_mod.patches_from_quilt(text, contents, what=where)
+        if name not in contents:
+            contents[name] = read_local(path)
+            size += len(contents[name])
+        if size > series_mod.MAX_SERIES_BYTES:
+            break  # the parser refuses it, naming the patch; nothing more is read
+    return series_mod.patches_from_quilt(names, contents, what=where)
 
 
 def _inside(directory: Path, name: str) -> Path:

@@ -276,6 +276,21 @@ def test_quilt_patches_together_over_the_limit_are_refused(
     assert f"{directory}: the patches up to b.patch are more than 3000 bytes" in message
 
 
+def test_quilt_files_after_the_limit_are_not_read(
+    fetcher: Fetcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory is read only as far as the limit: c.patch, a FIFO that would be refused
+    (or block) if opened, is never reached once a and b are more than a series may hold."""
+    monkeypatch.setattr(series, "MAX_SERIES_BYTES", 3000)
+    padding = "# " + "x" * 2000 + "\n"
+    directory = quilt(tmp_path, "a.patch\nb.patch\nc.patch\n", **{
+        "a.patch": padding + git_diff(), "b.patch": padding + git_diff()
+    })  # fmt: skip
+    os.mkfifo(directory / "c.patch")
+    message = refused(fetcher, QuiltPatches(directory))
+    assert f"{directory}: the patches up to b.patch are more than 3000 bytes" in message
+
+
 # --- diffs that write outside the tree -----------------------------------------------------
 
 

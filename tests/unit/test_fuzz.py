@@ -519,7 +519,9 @@ def test_a_quilt_series_is_parsed_or_refused_and_names_only_files_inside(
     names = [line.split("#", 1)[0].split() for line in lines]
     read = {fields[0]: diff.text for fields, diff in zip(names, contents, strict=False) if fields}
     patches = parse_or_refuse(
-        lambda t: series.patches_from_quilt(t, read, what="q"), text, what="q"
+        lambda t: series.patches_from_quilt(series.quilt_series_names(t, what="q"), read, what="q"),
+        text,
+        what="q",
     )
     if patches is None:
         return
