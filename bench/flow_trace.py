@@ -29,11 +29,13 @@ its pytest process, bisection).
 - Also printed: every call into a room already entered, repeats included (a room asked
   once per image counts once per image).
 
-    python bench/flow_trace.py [--totals] [--calls]
+    python bench/flow_trace.py [--totals] [--calls] [--whole FARM_RUN_ARGUMENTS...]
 
 prints every stop, indented by depth (``->`` entering a room, ``=>`` climbing back, ``<-``
 returning), then the number of stops, distinct rooms and climbs back; ``--calls`` adds the
-calls back by caller and callee room.
+calls back by caller and callee room. ``--whole`` follows a real ``farm run`` instead,
+Docker stages included, from the command line's parsing to the last report
+(`traced_farm_run`).
 """
 
 from __future__ import annotations
@@ -356,6 +358,18 @@ def traced_run(directory: Path, trace: Trace) -> str:
     return result.verdict.value
 
 
+def traced_farm_run(arguments: list[str], trace: Trace) -> str:
+    """A whole ``farm run ARGUMENTS`` as the command line runs it (`farm.cli.main`), with
+    the real engine: nothing stood in for. Only the main thread is followed (the engine's
+    log readers and the pytest workers, another process, are not); the run builds what is
+    not built yet, so run it on a warm engine to measure the flow, not a build."""
+    from farm import cli
+
+    with trace.following():
+        status = cli.main(["run", *arguments])
+    return f"farm run exited {status}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -364,12 +378,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calls", action="store_true", help="print the calls back by caller and callee room"
     )
+    parser.add_argument(
+        "--whole",
+        nargs=argparse.REMAINDER,
+        metavar="FARM_RUN_ARGUMENTS",
+        help="follow a real, whole `farm run FARM_RUN_ARGUMENTS` (Docker, images built) "
+        "instead of the offline fixture run; must come last",
+    )
     args = parser.parse_args(argv)
     trace = Trace(tool_modules())
-    with tempfile.TemporaryDirectory(prefix="farm-flow-") as scratch:
-        started = datetime.datetime.now(datetime.UTC)
-        judged = traced_run(Path(scratch), trace)
-        elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    started = datetime.datetime.now(datetime.UTC)
+    if args.whole is not None:
+        judged = traced_farm_run(args.whole, trace)
+    else:
+        with tempfile.TemporaryDirectory(prefix="farm-flow-") as scratch:
+            judged = traced_run(Path(scratch), trace)
+    elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
     if not args.totals:
         for kind, depth, where in trace.stops:
             arrow = {"enter": "->", "climb": "=>", "return": "<-"}[kind]
@@ -378,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         for (caller, callee), count in trace.calls_by_edge.most_common():
             print(f"{count:6d}  {caller} -> {callee}")
     modules = sorted(trace.visited - {ROOT})
-    print(f"verdict of the fixture run: {judged} ({elapsed:.1f} s)")
+    print(f"verdict of the traced run: {judged} ({elapsed:.1f} s)")
     print(f"tools (counted as their caller): {', '.join(sorted(trace.tools))}")
     print(f"modules ({len(modules)}): {', '.join(modules)}")
     descents = len(trace.stops) - trace.returns
