@@ -68,10 +68,11 @@ WATCH_TIMEOUT = 3600
 
 
 def _watch(state: Path, template: Path, pw: patchwork_fake.FakePatchwork, token: Path,
-           **popen: object) -> subprocess.Popen[str]:  # fmt: skip
+           *extra: str, **popen: object) -> subprocess.Popen[str]:  # fmt: skip
     argv = [sys.executable, "-m", "farm", "watch", "--once", "--project", "glibc",
             "--server", pw.url, "--since", "2026-12-03T00:00:00", "--state", str(state),
-            "--scenario", str(template), "--token-file", str(token), "--interval", "5"]  # fmt: skip
+            "--scenario", str(template), "--token-file", str(token), "--interval", "5",
+            *extra]  # fmt: skip
     return subprocess.Popen(
         argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True, **popen,
