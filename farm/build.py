@@ -6,10 +6,11 @@ own variant while the baseline and the other series go on. Each image's full bui
 kept under the run directory. A CI shard job builds nothing at all (`present_images`): it
 tests the images its cell's build job made and saved (`save_images`), docker load-ed.
 
-One image tag is built by one build at a time on a host (`one_build_per_tag`): two farms on
-one engine (or two series of one ``farm watch --jobs N``) that need the same image (the
-baseline both series are on) would otherwise both see the tag missing and both compile
-glibc. The second waits on the tag's file lock, then finds the image and reuses it.
+One image tag is built by one build at a time (`one_build_per_tag`): two farms sharing a
+cache (or two series of one ``farm watch --jobs N``) that need the same image (the baseline
+both series are on) would otherwise both see the tag missing and both compile glibc. The
+second waits on the tag's file lock, then finds the image and reuses it. The lock lives in
+the farm cache, so farms with caches of their own (each CI run's) do not see it.
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ something left to do, oldest first, each at most once a round:
    revision's (`farm.watch.revisions`: a section of the report, a tail of each check and of
    the log line); record the verdict and its checks; post them.
 
-The round ends when every series it started has returned. After it, a round without a
-fault removes the images of shared baselines that moved on and that nothing waiting needs
-(`farm.watch.baseline`); a failure there (the engine away, an unreadable image record) is
-logged and tried again next round.
+The round ends when every series it started has returned (patchwork is polled again only
+then: a series posted meanwhile waits for the next round, even with a slot free). After it,
+a round without a fault removes the images of shared baselines that moved on and that
+nothing waiting needs (`farm.watch.baseline`); a failure there (the engine away, an
+unreadable image record) is logged and tried again next round.
 
 Concurrency (``--jobs N``, `WatchConfig.jobs`, default 1): up to N series are under test at
 once, each executor in a thread of its own and in its own run directory; the oldest queued
@@ -40,7 +41,7 @@ series takes the next free slot. The rules:
 - What the series share is the farm's, and guarded there: an image two series need (the
   baseline both are on) is built by one of them while the other waits on the tag's file
   lock and then reuses it (`farm.build.one_build_per_tag`, the lock that also keeps two
-  farms on one host from building one image twice); the cache's downloads and the
+  farms sharing a cache from building one image twice at once); the cache's downloads and the
   template's lock file take their own file locks (`farm.sources`); the flaky history is
   written under its lock (`farm.history`); container names carry the thread
   (`farm.ids.container_name`). Each cell's tests run in a ``pytest`` process of their own.
