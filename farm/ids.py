@@ -14,6 +14,7 @@ directories and CI artifacts keep their meaning.
 from __future__ import annotations
 
 import enum
+import threading
 
 #: The variant that builds glibc without any series: what every series is judged against.
 BASELINE = "baseline"
@@ -181,10 +182,14 @@ class ContainerRole(enum.StrEnum):
 def container_name(
     role: ContainerRole, image_tag: str, pid: int, *, worker: str = "", kind: str = ""
 ) -> str:
-    """``farm-<role>[-<worker>][-<kind>]-<image>-<pid>``, e.g.
-    ``farm-test-gw0-cases-x86_64-baseline-90fc334ae62b351e-4242``: unique per process and
-    worker (xdist's ``worker_id``), and readable by ``docker ps``. ``<image>`` is the tag
-    after its repository. The owner label, not the name, says whose a container is."""
+    """``farm-<role>[-<worker>][-<kind>]-<image>-<pid>[-t<thread>]``, e.g.
+    ``farm-test-gw0-cases-x86_64-baseline-90fc334ae62b351e-4242``: unique per process,
+    worker (xdist's ``worker_id``) and thread (``farm watch --jobs 2`` probes one baseline
+    image from two threads at once; the main thread adds nothing), and readable by ``docker
+    ps``. ``<image>`` is the tag after its repository. The owner label, not the name, says
+    whose a container is."""
     image = image_tag.rsplit(":", 1)[-1]
-    parts = ("farm", role.value, worker, kind, image, str(pid))
+    main = threading.current_thread() is threading.main_thread()
+    thread = "" if main else f"t{threading.get_native_id()}"
+    parts = ("farm", role.value, worker, kind, image, str(pid), thread)
     return "-".join(part for part in parts if part)

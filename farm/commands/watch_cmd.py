@@ -2,9 +2,9 @@
 
 The command only parses, opens the state (taking its lock) and the patchwork client, builds
 the executor from the template scenarios, and turns signals into a stop request: the first
-SIGTERM or SIGINT stops the watcher after the step it is in (the state consistent, a series
-being tested goes on to its verdict); a second one interrupts at once (the series stays
-``running`` and the next watcher resumes it).
+SIGTERM or SIGINT stops the watcher after the step it is in (the state consistent, every
+series being tested, up to ``--jobs``, goes on to its verdict); a second one interrupts at
+once (every series under test stays ``running`` and the next watcher resumes it).
 
 Exit status: 0 stopped as asked (or ``--once`` done), 2 bad input or a state in use by
 another watcher, 3 ``--once`` whose round patchwork or the engine cut short (for cron: the
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SCENARIO = common.MASTER_SCENARIO
 TOKEN_ENV = patchwork_config.TOKEN_ENV
+#: Most series tested at once: each is at least one glibc build and its test containers.
+MAX_JOBS = 32
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,8 +75,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(default 24)",
     )  # fmt: skip
     watch.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="series tested at once (only 1 today)"
-    )
+        "--jobs", type=_jobs, default=1, metavar="N",
+        help="series tested at once (default 1: one glibc build takes every core of a 2-core "
+        "machine; more for a machine with cores to spare)",
+    )  # fmt: skip
     watch.add_argument(
         "--max-attempts", type=_attempts, default=3, metavar="N",
         help="attempts at one series before it gets a 'warning' check (default 3)",
@@ -122,6 +126,12 @@ def _attempts(text: str) -> int:
     return int(text)
 
 
+def _jobs(text: str) -> int:
+    if not text.isdecimal() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to {MAX_JOBS}")
+    return int(text)
+
+
 def _since(text: str) -> datetime.datetime:
     try:
         when = datetime.datetime.fromisoformat(text)
@@ -159,11 +169,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not project:
         raise UsageError("no patchwork project: pass --project or set git config pw.project")
-    if args.jobs != 1:
-        raise UsageError(
-            f"--jobs {args.jobs}: only one series at a time is implemented (one glibc build "
-            "takes a 2-core machine); leave --jobs out"
-        )
     server = args.server or patchwork_config.git_config("pw.server")
     if not server:
         raise UsageError(
@@ -209,6 +214,7 @@ def _watch(
             max_attempts=args.max_attempts,
             deadline=args.deadline,
             backoff=min(args.interval, 600.0),
+            jobs=args.jobs,
         )
         tester = executor.FarmRunExecutor(templates, common.cache(), common.progress)
         bases = baseline.SharedBaselines(
@@ -221,7 +227,10 @@ def _watch(
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if watcher.stopping:
                 raise KeyboardInterrupt
-            _log(f"{signal.Signals(signum).name}: stopping after the current step (again: now)")
+            _log(
+                f"{signal.Signals(signum).name}: stopping after the current step; the series "
+                "under test go on to their verdicts (again: now)"
+            )
             watcher.request_stop()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -269,9 +278,11 @@ def status_text(state: WatchState, *, now: float, last: int = 15) -> str:
     running = state.records([SeriesState.RUNNING])
     lines.append(f"running ({len(running)}):")
     for record in running:
+        # ``updated`` is when it was marked running: nothing changes it while it runs.
+        since = f", for {max(now - record.updated, 0) / 60:.0f} min" if record.updated else ""
         lines.append(
             f"  {record.series.label} {record.series.name!r} attempt {record.attempts}"
-            f"{on(record)}, run directory {record.run_dir}"
+            f"{since}{on(record)}, run directory {record.run_dir}"
         )
     finished = state.records(
         [SeriesState.DONE, SeriesState.SKIPPED, SeriesState.GAVE_UP], newest_first=True

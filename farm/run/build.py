@@ -5,23 +5,40 @@ nothing. A failed image stops only its descendants: a series that does not apply
 own variant while the baseline and the other series go on. Each image's full build log is
 kept under the run directory. A CI shard job builds nothing at all (`present_images`): it
 tests the images its cell's build job made and saved (`save_images`), docker load-ed.
+
+One image tag is built by one build at a time (`one_build_per_tag`): two farms sharing a
+cache (or two series of one ``farm watch --jobs N``) that need the same image (the baseline
+both series are on) would otherwise both see the tag missing and both compile glibc. The
+second waits on the tag's file lock, then finds the image and reuses it. The lock lives in
+the farm cache, so farms with caches of their own (each CI run's) do not see it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Iterable
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from farm.containers import gc
 from farm.containers.engine import BuildSpec, Engine, Progress
-from farm.errors import BuildError, SeriesError, SourceError, UsageError
+from farm.errors import BuildError, FarmError, SeriesError, SourceError, UsageError
 from farm.inputs.series import Patch
-from farm.inputs.sources import Cache, Fetcher
+from farm.inputs.sources import Cache, Fetcher, default_cache_dir
 from farm.plan.render import ImagePlan, ImageSpec, render_plan
 from farm.plan.scenario import ImageDecisions, Scenario
 from farm.rundir import RunDir
+
+#: How long a build waits for another build of the same tag (a contended glibc build takes
+#: half an hour on 2 cores) before it fails rather than waiting forever.
+BUILD_LOCK_WAIT = 4 * 3600.0
+#: How often a waiting build says it is waiting.
+BUILD_LOCK_REPORT = 60.0
 
 
 class ImageState(enum.StrEnum):
@@ -109,9 +126,13 @@ def build_images(
             )
             continue
         try:
-            outcome = engine.build(
-                build_spec(image), log_path=RunDir.build_log(log_dir, image.name), progress=progress
-            )
+            # Under the tag's lock the engine looks the tag up again: a build that waited
+            # for another farm's finds the image made and reuses it.
+            with one_build_per_tag(image.tag, progress=progress):
+                outcome = engine.build(
+                    build_spec(image), log_path=RunDir.build_log(log_dir, image.name),
+                    progress=progress,
+                )  # fmt: skip
         except BuildError as error:
             progress(str(error))
             statuses[image.name] = ImageStatus(
@@ -130,6 +151,49 @@ def build_images(
         # After every image, so a `farm gc` during a long build never takes what it made.
         gc.record_scenario_images(engine, plan)
     return statuses
+
+
+def build_lock_path(tag: str, lock_dir: Path | None = None) -> Path:
+    """The file lock of one image tag: under the farm cache, so every farm of this host
+    (each ``farm run``, each thread of ``farm watch``) takes the same one."""
+    directory = lock_dir if lock_dir is not None else default_cache_dir() / "locks" / "build"
+    return directory / f"{hashlib.sha256(tag.encode()).hexdigest()[:32]}.lock"
+
+
+@contextlib.contextmanager
+def one_build_per_tag(
+    tag: str, *, progress: Progress, lock_dir: Path | None = None,
+    wait: float = BUILD_LOCK_WAIT, report_every: float = BUILD_LOCK_REPORT,
+) -> Iterator[None]:  # fmt: skip
+    """Hold ``tag``'s build lock (see the module docstring); while another build holds it,
+    say so every ``report_every`` seconds, and give up after ``wait`` with a FarmError (not a
+    BuildError: a build that never started is no verdict on the image's inputs).
+
+    A new `FileLock` per call: an ``flock`` of its own open file, so two threads of one
+    process exclude each other as two processes do; the kernel drops it with its process,
+    so a killed farm leaves no lock held.
+    """
+    path = build_lock_path(tag, lock_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), thread_local=False, preserve_lock_file=True)
+    started = time.monotonic()
+    while True:
+        try:
+            lock.acquire(timeout=min(report_every, max(wait - (time.monotonic() - started), 0)))
+            break
+        except Timeout:
+            waited = time.monotonic() - started
+            if waited >= wait:
+                raise FarmError(
+                    f"{tag}: another farm on this host has been building this image for "
+                    f"{waited / 60:.0f} min (it holds {path}); stop it if it hangs, or run "
+                    "again once it is done (this run then reuses its image)"
+                ) from None
+            progress(f"{tag}: waiting for another build of it ({waited / 60:.0f} min so far)")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def present_images(

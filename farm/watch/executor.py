@@ -7,7 +7,9 @@ tested) and the run directory the watcher chose and recorded, and returns a `Ser
 the verdict, the run directory, the report and the final checks to post. A run directory
 that already holds a run is one the watcher was cut off in: the executor resumes there.
 An executor raises for a run that could not decide (the watcher retries it with backoff);
-it never posts to patchwork and never retries by itself.
+it never posts to patchwork, never touches the watcher's state and never retries by itself.
+With ``--jobs N`` up to N calls run at once, each in a thread of its own and its own run
+directory (`farm.watch.loop`): an executor keeps nothing of one call for another.
 
 `FarmRunExecutor` is today's executor: ``farm run`` (`farm.run.stages.run`, the stages every
 command calls) on each template scenario with the series added as the scenario's ``extra``
@@ -84,6 +86,11 @@ class FarmRunExecutor:
 
     def __call__(self, job: SeriesJob, run_dir: Path) -> SeriesRun:
         engine = self.engine()
+        label = job.series.label
+
+        def progress(line: str) -> None:  # the lines of series tested at once, told apart
+            self.progress(f"{label}: {line}")
+
         verdicts: list[Verdict] = []
         checks: list[PatchworkCheck] = []
         reports: list[Path] = []
@@ -105,7 +112,7 @@ class FarmRunExecutor:
                 history=history.default_path(self.cache.root, scenario.name),
             )
             directory.mkdir(parents=True, exist_ok=True)
-            outcome = stages.run(engine, options, self.progress)
+            outcome = stages.run(engine, options, progress)
             if outcome.gate is None:  # judge=True always gives one; say so if it did not
                 raise RuntimeError(f"{scenario.name}: the run gave no verdict")
             verdicts.append(_series_verdict(outcome.gate))

@@ -68,10 +68,11 @@ WATCH_TIMEOUT = 3600
 
 
 def _watch(state: Path, template: Path, pw: patchwork_fake.FakePatchwork, token: Path,
-           **popen: object) -> subprocess.Popen[str]:  # fmt: skip
+           *extra: str, **popen: object) -> subprocess.Popen[str]:  # fmt: skip
     argv = [sys.executable, "-m", "farm", "watch", "--once", "--project", "glibc",
             "--server", pw.url, "--since", "2026-12-03T00:00:00", "--state", str(state),
-            "--scenario", str(template), "--token-file", str(token), "--interval", "5"]  # fmt: skip
+            "--scenario", str(template), "--token-file", str(token), "--interval", "5",
+            *extra]  # fmt: skip
     return subprocess.Popen(
         argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True, **popen,
@@ -109,6 +110,16 @@ def _series_state(state: Path, series_id: int) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """One test's template scenario, token file and state path, under ``tmp_path``."""
+    template = tmp_path / "watch-template.yaml"
+    template.write_text(TEMPLATE, encoding="utf-8")
+    token = tmp_path / "token"
+    token.write_text("s3cret\n", encoding="utf-8")
+    state = tmp_path / "glibc.sqlite"
+    return template, token, state
+
+
 def _states(pw: patchwork_fake.FakePatchwork, patch_id: int) -> list[str]:
     return [check["state"] for check in pw.checks.get(patch_id, [])]
 
@@ -116,11 +127,7 @@ def _states(pw: patchwork_fake.FakePatchwork, patch_id: int) -> list[str]:
 def test_the_watcher_tests_new_series_skips_what_asks_survives_a_kill_and_patchwork_down(
     client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    template = tmp_path / "watch-template.yaml"
-    template.write_text(TEMPLATE, encoding="utf-8")
-    token = tmp_path / "token"
-    token.write_text("s3cret\n", encoding="utf-8")
-    state = tmp_path / "glibc.sqlite"
+    template, token, state = _inputs(tmp_path)
     with patchwork_fake.serve(lifetime=4 * WATCH_TIMEOUT) as pw:
         pw.post_series(V1, NAME, V1_PATCHES, date="2026-12-03T08:00:00")
         pw.mboxes[V1] = (SERIES / "broken-isolation.mbox").read_bytes()

@@ -8,6 +8,7 @@ nine, the connection-error list existed twice and engine.py imported ``render.Im
 from __future__ import annotations
 
 import ast
+import threading
 from pathlib import Path
 
 from farm import ids
@@ -57,6 +58,28 @@ def test_container_names_are_spelled_once_and_differ_per_worker_and_kind() -> No
     assert ids.container_name(ids.ContainerRole.PROBE, tag, 7) == (
         "farm-probe-x86_64-baseline-90fc334ae62b351e-7"
     )
+
+
+def test_container_names_differ_per_thread_of_one_process() -> None:
+    """``farm watch --jobs 2`` probes one baseline image from two threads at once."""
+    tag = ids.image_tag("test-x86_64-baseline", "90fc334ae62b351e")
+    names: list[str] = []
+    both_alive = threading.Barrier(2, timeout=10)
+
+    def name() -> None:
+        both_alive.wait()  # neither has ended: their native ids differ
+        names.append(ids.container_name(ids.ContainerRole.PROBE, tag, 7))
+        both_alive.wait()
+
+    threads = [threading.Thread(target=name) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(names)) == 2
+    assert all(n.startswith("farm-probe-x86_64-baseline-90fc334ae62b351e-7-t") for n in names)
+    main = ids.container_name(ids.ContainerRole.PROBE, tag, 7)
+    assert main == "farm-probe-x86_64-baseline-90fc334ae62b351e-7"  # the main thread's as before
 
 
 def test_image_references_split_back_into_repository_and_tag() -> None:

@@ -65,15 +65,20 @@ def test_once_skips_and_status_shows_why(
     assert fake.checks == {}
 
 
-def test_posting_needs_a_token_and_jobs_above_one_are_refused(
+def test_posting_needs_a_token_and_jobs_must_be_a_count(
     fake: FakePatchwork, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "glibc.sqlite"
     assert main(watch_args(fake, state, "--once")) == 2
     assert "no patchwork token" in capsys.readouterr().err
-    assert main(watch_args(fake, state, "--once", "--no-post", "--jobs", "2")) == 2
-    assert "--jobs 2: only one series at a time is implemented" in capsys.readouterr().err
+    for bad in ("0", "-1", "two", "33"):
+        with pytest.raises(SystemExit) as refused:
+            main(watch_args(fake, state, "--once", "--no-post", "--jobs", bad))
+        assert refused.value.code == 2
+        assert f"--jobs: {bad!r}: expected a whole number from 1 to 32" in capsys.readouterr().err
     assert not state.exists()  # refused before a state was made
+    assert main(watch_args(fake, state, "--once", "--no-post", "--jobs", "2")) == 0
+    assert "series 31 v1 'elf: an idea': skipped: [RFC]" in capsys.readouterr().err
 
 
 def test_a_state_in_use_is_refused_naming_its_holder(

@@ -46,12 +46,14 @@ class FakeExecutor:
 
     def __init__(self, verdicts: dict[int, Verdict] | None = None) -> None:
         self.verdicts = verdicts or {}
-        #: series id -> what to do on each attempt: "raise", "hang", "exit", "interrupt",
-        #: "stop" (ask the watcher to stop, then succeed) or "ok"
+        #: series id -> what to do on each attempt: "raise", "hang", "stuck", "exit",
+        #: "interrupt", "engine", "sigkill", "stop" (ask the watcher to stop, then succeed)
+        #: or "ok"
         self.behaviour: dict[int, list[str]] = {}
         self.calls: list[tuple[int, int, Path]] = []
         self.watcher: Watcher | None = None
         self.arches: tuple[str, ...] = ("x86_64", "i686")  # the contexts its verdicts speak in
+        self.stuck_for = 5.0
 
     def __call__(self, job: SeriesJob, run_dir: Path) -> SeriesRun:
         self.calls.append((job.series.id, job.attempt, run_dir))
@@ -62,8 +64,11 @@ class FakeExecutor:
         what = todo.pop(0) if todo else "ok"
         if what == "raise":
             raise RuntimeError("the engine went away")
-        if what == "hang":
-            time.sleep(30)
+        if what == "hang":  # as the farm waits: short polls (a subprocess, a build's output)
+            for _ in range(300):
+                time.sleep(0.1)
+        if what == "stuck":  # one long call no exception interrupts
+            time.sleep(self.stuck_for)
         if what == "exit":
             raise SystemExit(137)
         if what == "interrupt":
