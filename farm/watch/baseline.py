@@ -31,11 +31,12 @@ branch), has its images removed, by `farm.containers.gc`'s choice (`gc.select_im
 of a scenario's newest image record, the base image, or an image a container uses) and
 execution (`gc.execute`: by tag, never forced). Its images are the ones labelled with the
 commit's tarball (``org.glibc-farm.source-sha256``, as the template's lock file pins it for
-``git:URL@COMMIT``: the source image and the baseline's builds) and the test images the cells
-of the series run on it recorded. A series' own build images are left to ``farm gc`` (no
-label names their base). While a newest image record still lists one of its tags (the last
-build was on that commit), the baseline is tried again after the next round; otherwise it is
-marked collected and not looked at again.
+``git:URL@COMMIT``: the source image and the baseline's builds, and every image built FROM
+them, which inherits the label: a series' build images, its bisection prefixes', their test
+images) and the test images the cells of the series run on it recorded. While a newest
+image record still lists one of its tags (the last build was on that commit), the baseline
+is tried again after the next round; otherwise it is marked collected and not looked at
+again.
 """
 
 from __future__ import annotations

@@ -39,12 +39,15 @@ REPOSITORY = "glibc-farm/watch-gc-test"
 run_id = test_gc.run_id  # the fixture: a label value, and what carries it removed after
 
 
-def image(client: docker.DockerClient, tag: str, run: str, **labels: str) -> str:
-    """A farm-labelled image of one metadata layer on the base image, as test_gc's are,
-    with the farm's labels given."""
+def image(
+    client: docker.DockerClient, tag: str, run: str, parent: str = BASE_IMAGE, **labels: str
+) -> str:
+    """A farm-labelled image of one metadata layer on ``parent`` (the base image, as
+    test_gc's are), with the farm's labels given; it inherits its parent's, as a series'
+    build image inherits the baseline build's."""
     extra = " ".join(f'{key}="{value}"' for key, value in labels.items())
     dockerfile = (
-        f"FROM {BASE_IMAGE}\n"
+        f"FROM {parent}\n"
         f'LABEL {engine.MANAGED_LABEL}="true" {RUN_LABEL}="{run}" tag="{tag}" {extra}\n'
     )
     built, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
@@ -74,6 +77,11 @@ def test_a_moved_baselines_images_go_once_no_waiting_series_needs_them(
     new_source = f"{REPOSITORY}:source-new-{run_id}"
     image(client, old_source, run_id, **{SOURCE_LABEL: old_sha})
     image(client, old_test, run_id)  # no source label: known from its cell
+    # A series' build image on the old baseline: FROM its build, so it carries the
+    # baseline's source label without naming it itself (build-series.Dockerfile.j2).
+    old_series = f"{REPOSITORY}:build-series-old-{run_id}"
+    image(client, old_series, run_id, parent=old_source, **{"org.glibc-farm.variant": "extra"})
+    assert client.images.get(old_series).labels[SOURCE_LABEL] == old_sha
     image(client, new_source, run_id, **{SOURCE_LABEL: new_sha})
     # The newest build recorded the new baseline's images (a build does after each image).
     now = datetime.datetime.now(datetime.UTC)
@@ -98,7 +106,8 @@ def test_a_moved_baselines_images_go_once_no_waiting_series_needs_them(
         state.move_baseline(source, new, now=3.0)
 
         bases.collect(state)  # series 2 still needs the old commit: nothing goes
-        assert all(exists(client.images.get, tag) for tag in (old_source, old_test, new_source))
+        everything = (old_source, old_test, old_series, new_source)
+        assert all(exists(client.images.get, tag) for tag in everything)
         assert not any(b.collected for b in state.baselines())
 
         state.update(2, now=4.0, state=SeriesState.DONE)
@@ -107,13 +116,14 @@ def test_a_moved_baselines_images_go_once_no_waiting_series_needs_them(
         later = now + datetime.timedelta(seconds=1)
         gc.write_record(gc.records_dir(), template.name, [old_source], now=later)
         bases.collect(state)
-        assert exists(client.images.get, old_source) and not exists(client.images.get, old_test)
+        assert exists(client.images.get, old_source)
+        assert not exists(client.images.get, old_test) and not exists(client.images.get, old_series)
         assert not any(b.collected for b in state.baselines())
         assert "1 kept while a newest image record lists them" in log[-1]
 
         gc.write_record(gc.records_dir(), template.name, [new_source], now=later + later.resolution)
         bases.collect(state)
-        assert not exists(client.images.get, old_source) and not exists(client.images.get, old_test)
+        assert not any(exists(client.images.get, t) for t in (old_source, old_test, old_series))
         assert exists(client.images.get, new_source)  # the current baseline's
         assert [b.collected for b in state.baselines()] == [False, True]  # newest first
         assert f"baseline {old[:12]} of {source} moved on: removed 1 image tag(s)" in log[-1]
