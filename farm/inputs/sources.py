@@ -197,8 +197,14 @@ class LockFile:
             raise SourceError(
                 f"{self.path}: unreadable lock file ({error}); delete it to re-lock"
             ) from None
-        hashes = data.get("sha256", {}) if isinstance(data, dict) else {}
-        return {str(k): str(v) for k, v in hashes.items()}
+        hashes = data.get("sha256", {}) if isinstance(data, dict) else None
+        if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
+            # Taken for empty, it would be overwritten by the next record: say so instead.
+            raise SourceError(
+                f"{self.path}: not a glibc-farm lock file (expected an object whose sha256 "
+                'maps each source to its hash: {"sha256": {"KEY": "HEX"}}); delete it to re-lock'
+            )
+        return dict(hashes)
 
     def get(self, key: str) -> str | None:
         return self.read().get(key)

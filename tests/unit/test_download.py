@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from farm.errors import FarmError, ScenarioError, SourceError
-from farm.inputs.sources import Cache, Fetcher, sha256_bytes
-from farm.plan.scenario import PatchFormat, UrlPatches, load_scenario, with_extra_series
+from farm.inputs.sources import Fetcher, sha256_bytes
+from farm.plan.scenario import PatchFormat, UrlPatches, with_extra_series
 
 REPO = Path(__file__).resolve().parents[2]
 BODY = b"From: someone\nSubject: [PATCH] elf: nothing\n\n" * 100
@@ -89,14 +89,6 @@ def server() -> Iterator[str]:
         thread.start()
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
         httpd.shutdown()
-
-
-@pytest.fixture
-def fetcher(tmp_path: Path) -> Fetcher:
-    # A copy of the default scenario, so that a recorded lock lands in tmp_path.
-    scenario = tmp_path / "scenario.yaml"
-    shutil.copyfile(REPO / "scenarios" / "debian-2.36-backports.yaml", scenario)
-    return Fetcher(Cache(tmp_path / "cache"), load_scenario(scenario))
 
 
 def _cache_files(fetcher: Fetcher) -> list[Path]:
