@@ -55,6 +55,13 @@ def run(args: argparse.Namespace) -> int:
     for transfer in (*built.pulled, *built.pushed):
         if transfer.state is not registry.Transfer.PRESENT:
             print(transfer.describe())
+    if built.push_failures:
+        names = ", ".join(t.name for t in built.push_failures)
+        print(
+            f"not pushed to {args.push}: {len(built.push_failures)} of {len(built.pushed)} "
+            f"image(s): {names} (each one's reason is above; `farm build --push {args.push}` "
+            "again pushes what is missing)"
+        )
     if failed or fetch_failures:
         return 1
     # Pushing was asked for: images that did not get there are not done (a CI build job

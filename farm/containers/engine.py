@@ -74,11 +74,45 @@ _CONNECTION_ERRORS = (
 _CONFLICT = 409
 
 
+class EngineUnreachable(EngineError):
+    """The engine itself does not answer (or broke off): nothing else it is asked will go
+    better, unlike a registry's failure to take one image."""
+
+
+class TransferFailed(EngineError):
+    """The engine answered, and a push or pull failed on the registry's side (or on the way
+    to it). ``transient`` when trying again may help (`is_transient`)."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+#: The engine's words for a registry that failed for now: any 5xx answer (the engine's
+#: client says "received unexpected HTTP status: 500 Internal Server Error" whatever the
+#: body), a connection dropped or reset, a timeout. Seen from this engine (20.10) through
+#: tests/registry_proxy.py: a dropped manifest PUT is ``Put "http://...": EOF``. A refusal
+#: (4xx) reads ``unauthorized``, ``denied``, ``manifest invalid``, ``name unknown``,
+#: ``toomanyrequests``: none of these match, nor does a registry nobody listens on
+#: (``connection refused``), which answers no better a second later.
+_TRANSIENT_RE = re.compile(
+    r"\bstatus:? 5\d\d\b|\b5\d\d (?:internal server error|bad gateway|service unavailable"
+    r"|gateway timeout)\b|connection reset|broken pipe|: EOF$|unexpected EOF|i/o timeout"
+    r"|TLS handshake timeout|request canceled|server closed idle connection",
+    re.IGNORECASE,
+)
+
+
+def is_transient(reason: str) -> bool:
+    """Whether the engine's ``reason`` for a failed push or pull is worth trying again."""
+    return _TRANSIENT_RE.search(reason.strip()) is not None
+
+
 def _engine_error(error: BaseException, doing: str = "") -> EngineError:
     """The one mapping of an engine that does not answer (or broke off) to what to do."""
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     while_doing = f" while {doing}" if doing else ""
-    return EngineError(
+    return EngineUnreachable(
         f"no Docker engine answers at {host}{while_doing} ({error.__class__.__name__}).\n"
         "Start one with `sudo scripts/setup-host.sh` (installs docker.io and starts dockerd), "
         "or run `farm doctor` to see what is missing; then run the command again."
@@ -290,9 +324,13 @@ class Engine:
 
     def pull(self, ref: str) -> str | None:
         """Pull ``ref`` (``REGISTRY/REPOSITORY:TAG``); its image id, or None when the
-        registry answers that it has no such image. EngineError for anything else (the
-        registry is unreachable, refuses the credentials, or the engine went away), with
-        the engine's reason.
+        registry answers that it has no such image. `TransferFailed` for a registry that
+        failed (unreachable, refusing the credentials, answering 5xx), with the engine's
+        reason; `EngineUnreachable` when the engine went away.
+
+        docker-py's pull reads the engine's reply to its end and raises the engine's
+        error as an APIError (the engine answers 500 for the registry's failures, 5xx and
+        refusals alike), so the reason's words decide whether it is transient.
         """
         repository, _, tag = ref.rpartition(":")
         try:
@@ -301,15 +339,20 @@ class Engine:
         except docker.errors.NotFound:
             return None
         except docker.errors.APIError as error:
-            raise EngineError(f"pulling {ref}: {_engine_reason(error)}") from None
+            reason = _engine_reason(error)
+            raise TransferFailed(
+                f"pulling {ref}: {reason}", transient=is_transient(reason)
+            ) from None
         except _CONNECTION_ERRORS as error:
             raise _engine_error(error, f"pulling {ref}") from None
 
     def push(self, ref: str) -> str:
         """Push ``ref``, a tag present on this engine; the digest the registry gave it.
 
-        The engine reports a failed push inside its reply stream, not as an HTTP error, so
-        the stream is read to its end and its first error raised as EngineError.
+        The engine reports a failed push inside its reply stream (an ``error`` line after
+        HTTP 200), not as an HTTP error, so the stream is read to its end and its first
+        error raised as `TransferFailed`. The engine has by then tried a failing layer
+        upload 5 times itself (about 50 s); a manifest it does not try again.
         """
         repository, _, tag = ref.rpartition(":")
         digest = ""
@@ -317,16 +360,23 @@ class Engine:
             api = self._transfer_client().api
             for chunk in _chunks(api.push(repository, tag=tag, stream=True, decode=True)):
                 if "error" in chunk:
-                    raise EngineError(f"pushing {ref}: {_first_line(str(chunk['error']))}")
+                    reason = _first_line(str(chunk["error"]))
+                    raise TransferFailed(f"pushing {ref}: {reason}", transient=is_transient(reason))
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
                     digest = aux["Digest"]
         except docker.errors.APIError as error:
-            raise EngineError(f"pushing {ref}: {_engine_reason(error)}") from None
+            # The engine refused the request itself (no such local tag): no registry involved.
+            raise TransferFailed(
+                f"pushing {ref}: {_engine_reason(error)}", transient=False
+            ) from None
         except _CONNECTION_ERRORS as error:
             raise _engine_error(error, f"pushing {ref}") from None
         if not digest:
-            raise EngineError(f"pushing {ref}: the engine's reply ended without a digest")
+            # A reply cut short without an error line: the push may well go through again.
+            raise TransferFailed(
+                f"pushing {ref}: the engine's reply ended without a digest", transient=True
+            )
         return digest
 
     def _transfer_client(self) -> docker.DockerClient:

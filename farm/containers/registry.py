@@ -16,6 +16,17 @@ Rules:
   `farm.run.build.present_images`), with the reason in a progress line and in the transfers
   returned. After the first failure nothing more is tried (an unreachable registry would
   otherwise cost a timeout per image).
+- A transient failure (the registry answered 5xx, the connection dropped or was reset, a
+  timeout: `farm.containers.engine.is_transient`) is tried again, a bounded number of times
+  with short, growing waits (`Retries`), each retry a progress line with its reason; a
+  refusal (401 unauthorized, 403 denied, 400 manifest invalid, 404, 429) is final at once.
+  The engine has tried a failing layer itself already (5 times over about 50 s), so this
+  is the second tier: the whole image again, whose layers that did get there are skipped.
+  Seen under act: four farms pushing to one docker-registry at once, it answered 500 on the
+  ``HEAD`` of a blob another push was still writing, for longer than the engine's tries.
+- A push goes on after an image that finally failed: one image that does not get there does
+  not keep the others out. Each failure is a FAILED transfer naming the image and why; only
+  an engine that went away (`EngineUnreachable`) stops the rest ("not tried: ...").
 - What a registry returns is a claim. It is believed as far as whoever can push to it (the
   repository's own workflows, with ``packages: write``) and checked as far as is cheap: the
   image must carry the farm's labels for its kind, arch and variant, and its layers must
@@ -27,11 +38,14 @@ Rules:
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from farm.containers.engine import Engine, Progress
+from farm.containers.engine import Engine, EngineUnreachable, Progress, TransferFailed
 from farm.errors import EngineError, UsageError
 from farm.plan.render import ImagePlan, ImageSpec
 
@@ -46,6 +60,67 @@ _HOST_RE = re.compile(
 #: The longest repository name registries accept, less room for the farm's own part.
 MAX_PREFIX_LENGTH = 200
 LABEL_PREFIX = "org.glibc-farm."
+
+_Moved = TypeVar("_Moved")
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """How often one image's transient failure is tried, and how long between tries: the
+    waits double from ``first_wait``, so the defaults wait 2 s, then 4 s (6 s in all, on top
+    of the engine's own tries of a failing layer) before the image is given up."""
+
+    attempts: int = 3
+    first_wait: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.first_wait < 0:
+            raise ValueError(f"Retries needs attempts >= 1 and first_wait >= 0, got {self}")
+
+    def wait_after(self, attempt: int) -> float:
+        """The seconds to wait after failed attempt ``attempt`` (1-based)."""
+        return self.first_wait * float(2 ** (attempt - 1))
+
+    @property
+    def total_wait(self) -> float:
+        return sum(self.wait_after(attempt) for attempt in range(1, self.attempts))
+
+
+RETRIES = Retries()
+
+
+def retrying(
+    move: Callable[[], _Moved],
+    *,
+    what: str,
+    retries: Retries,
+    progress: Progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _Moved:
+    """``move()``, tried again after a transient `TransferFailed` as ``retries`` says, with a
+    progress line per retry naming ``what`` (the image) and the reason. A refusal, any other
+    error, or the last attempt's failure is raised; a transient one saying how often it was
+    tried. Waits are short and few: a registry still failing after them is down, and a
+    build that waits on it longer only keeps its job (and the images after it) waiting."""
+    for attempt in range(1, retries.attempts + 1):
+        try:
+            return move()
+        except TransferFailed as error:
+            if not error.transient:
+                raise
+            if attempt == retries.attempts:
+                raise TransferFailed(
+                    f"{error} (failed all {attempt} attempts, {retries.total_wait:g} s of "
+                    "waits apart; the registry's own log says why)",
+                    transient=True,
+                ) from None
+            wait = retries.wait_after(attempt)
+            progress(
+                f"registry: {what}: attempt {attempt}/{retries.attempts} failed, retrying in "
+                f"{wait:g} s: {error}"
+            )
+            sleep(wait)
+    raise AssertionError("unreachable: Retries.attempts >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +203,11 @@ def pull_missing(
     plan: ImagePlan,
     images: Iterable[ImageSpec],
     progress: Progress,
+    *,
+    retries: Retries = RETRIES,
 ) -> tuple[ImageTransfer, ...]:
     """Pull every image of ``images`` (parents first) that this engine lacks; see the module
-    for what is believed and what is tried after a failure."""
+    for what is believed, what is tried again, and what is tried after a failure."""
     transfers: list[ImageTransfer] = []
     failure = ""
     for image in images:
@@ -143,7 +220,7 @@ def pull_missing(
                 ImageTransfer(image.name, image.tag, ref, Transfer.FAILED, f"not tried: {failure}")
             )
             continue
-        transfer = _pull_one(engine, plan, image, ref)
+        transfer = _pull_one(engine, plan, image, ref, retries, progress)
         if transfer.state is Transfer.FAILED:
             failure = transfer.detail
         progress(f"registry: {transfer.describe()}")
@@ -151,9 +228,22 @@ def pull_missing(
     return tuple(transfers)
 
 
-def _pull_one(engine: Engine, plan: ImagePlan, image: ImageSpec, ref: str) -> ImageTransfer:
+def _pull_one(
+    engine: Engine,
+    plan: ImagePlan,
+    image: ImageSpec,
+    ref: str,
+    retries: Retries,
+    progress: Progress,
+) -> ImageTransfer:
     try:
-        if engine.pull(ref) is None:
+        pulled = retrying(
+            lambda: engine.pull(ref),
+            what=image.name,
+            retries=retries,
+            progress=progress,
+        )
+        if pulled is None:
             return ImageTransfer(image.name, image.tag, ref, Transfer.ABSENT, "not in the registry")
         wrong = _not_what_the_tag_says(engine, plan, image, ref)
         if wrong:
@@ -192,30 +282,46 @@ def push(
     registry: Registry,
     images: Iterable[ImageSpec],
     progress: Progress,
+    *,
+    retries: Retries = RETRIES,
 ) -> tuple[ImageTransfer, ...]:
-    """Push ``images`` (each present on this engine) to ``registry``; after the first
-    failure the rest are not tried (FAILED, "not tried: ...")."""
+    """Push ``images`` (each present on this engine) to ``registry``, each tried again after
+    a transient failure; an image that finally fails is FAILED with why, and the rest are
+    pushed all the same. Only an engine that went away stops them ("not tried: ...")."""
     transfers: list[ImageTransfer] = []
-    failure = ""
+    engine_gone = ""
     for image in images:
         ref = registry.ref(image.tag)
-        if failure:
+        if engine_gone:
             transfers.append(
-                ImageTransfer(image.name, image.tag, ref, Transfer.FAILED, f"not tried: {failure}")
+                ImageTransfer(
+                    image.name, image.tag, ref, Transfer.FAILED, f"not tried: {engine_gone}"
+                )
             )
             continue
         progress(f"registry: {image.name}: pushing {ref}")
         try:
-            engine.tag(image.tag, ref)
-            try:
-                digest = engine.push(ref)
-            finally:
-                engine.untag(ref)
+            digest = retrying(
+                functools.partial(_push_one, engine, image.tag, ref),
+                what=image.name,
+                retries=retries,
+                progress=progress,
+            )
         except EngineError as error:
-            failure = str(error)
-            transfer = ImageTransfer(image.name, image.tag, ref, Transfer.FAILED, failure)
+            if isinstance(error, EngineUnreachable):
+                engine_gone = str(error)
+            transfer = ImageTransfer(image.name, image.tag, ref, Transfer.FAILED, str(error))
         else:
             transfer = ImageTransfer(image.name, image.tag, ref, Transfer.PUSHED, digest)
         progress(f"registry: {transfer.describe()}")
         transfers.append(transfer)
     return tuple(transfers)
+
+
+def _push_one(engine: Engine, tag: str, ref: str) -> str:
+    """One attempt: tag ``tag`` as ``ref``, push it, untag it again whatever happened."""
+    engine.tag(tag, ref)
+    try:
+        return engine.push(ref)
+    finally:
+        engine.untag(ref)

@@ -21,6 +21,7 @@ import pytest
 
 from farm.containers import engine
 from farm.errors import EngineError
+from tests import registry_server
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "scenarios" / "debian-2.36-backports.yaml"
@@ -35,6 +36,17 @@ def farm_engine() -> engine.Engine:
         return engine.Engine.connect()
     except EngineError as error:
         pytest.fail(f"integration tests need a Docker engine: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def loopback_registry() -> Iterator[str]:
+    """A docker-registry on 127.0.0.1 for one test module (``127.0.0.1:PORT/farm-test``),
+    its storage in a directory removed afterwards; a machine without one fails the test."""
+    try:
+        with registry_server.serve() as prefix:
+            yield prefix
+    except registry_server.RegistryUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.integration
 SCENARIO = FIXTURES / "registry.yaml"
 #: The images only this test's scenario has; the rest of its plan is the default's baseline.
 OWN_IMAGES = ("test-x86_64-registry-probe", "build-x86_64-registry-probe")
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[str]:
-    """A docker-registry on 127.0.0.1 with its storage in a directory removed afterwards."""
-    try:
-        with registry_server.serve() as prefix:
-            yield prefix
-    except registry_server.RegistryUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
 
 
 def _plan_tags(tmp_path: Path) -> dict[str, str]:
@@ -60,8 +49,9 @@ def _catalog(registry: str) -> list[str]:
 
 
 def test_a_farm_without_the_images_pulls_them_instead_of_building_and_judges_the_same(
-    client: docker.DockerClient, registry: str, run_root: Path, tmp_path: Path
+    client: docker.DockerClient, loopback_registry: str, run_root: Path, tmp_path: Path
 ) -> None:
+    registry = loopback_registry
     tags = _plan_tags(tmp_path)
     first = run_root / "registry-push"
     pushed = farm("run", SCENARIO, "--run-dir", first, "--no-bisect", "--no-history",
