@@ -19,6 +19,7 @@ farm still uses.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import os
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import docker
 import docker.errors
@@ -164,6 +165,37 @@ class ContextEntry(Protocol):
     def source(self) -> Path | None: ...
 
 
+#: Where a compile step sees its compiler cache's directory.
+COMPILER_CACHE_MOUNT = "/farm/ccache"
+#: Debian's ccache package puts a ``gcc``, ``g++``, ``cc``... that run ccache here.
+CCACHE_MASQUERADE_DIR = "/usr/lib/ccache"
+
+
+@dataclass(frozen=True, slots=True)
+class CompilerCache:
+    """A host directory of ccache's that compile steps read and fill, and its bound.
+
+    A hit never changes a result: ccache answers only for the same compiler (its binary's
+    content, ``compiler_check=content``), the same arguments and the same preprocessed
+    input, and checks each entry's checksum, treating a damaged one as a miss.
+    """
+
+    directory: Path
+    max_size: str  # ccache's syntax: "2G", "500M"
+
+    def command(self, step: tuple[str, ...], image_env: list[str]) -> list[str]:
+        """``step`` with ccache first on PATH and pointed at the mounted directory."""
+        path = next((e[5:] for e in image_env if e.startswith("PATH=")), "/usr/bin:/bin")
+        return [
+            "env",
+            f"CCACHE_DIR={COMPILER_CACHE_MOUNT}",
+            f"CCACHE_MAXSIZE={self.max_size}",
+            "CCACHE_COMPILERCHECK=content",
+            f"PATH={CCACHE_MASQUERADE_DIR}:{path}",
+            *step,
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
     """What the engine builds: plain data, whatever plan it came from."""
@@ -174,6 +206,41 @@ class BuildSpec:
     dockerfile: str
     context: tuple[ContextEntry, ...]
     needs_network: bool = False
+    #: Commands run after the Dockerfile, each committed (`Engine.build`).
+    compile_steps: tuple[tuple[str, ...], ...] = ()
+    compiler_cache: CompilerCache | None = None  # None: compile without one
+
+
+class _BuildLog:
+    """A build's log file, and its progress lines: each ``Step``, each ``farm-`` line, and
+    the last line every 30 s when make is quiet in between."""
+
+    def __init__(self, file: TextIO, name: str, progress: Progress, started: float) -> None:
+        self._file, self._name, self._progress, self._started = file, name, progress, started
+        self._last_line = ""
+        self._partial = ""
+        self._said = time.monotonic()
+
+    def write(self, text: str) -> None:
+        self._file.write(text)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self._last_line = line.strip()
+                if line.startswith(("Step ", "farm-")):
+                    self._say(line)
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self._said > 30:
+            self._say(self._last_line)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def _say(self, line: str) -> None:
+        self._progress(f"{self._name}: {_short(line)} ({_elapsed(self._started)})")
+        self._said = time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,8 +544,11 @@ class Engine:
     ) -> BuildOutcome:
         """Build ``spec`` unless its tag exists; BuildError names the phase that failed.
 
-        ``rebuild`` builds every step again, cache or not (the build benchmark measures
-        with it).
+        The Dockerfile goes to the engine's builder; then each of the spec's compile steps
+        runs in a container of the image so far, with the compiler cache mounted where the
+        spec has one, and is committed (`_compile`). Only the last image gets the tag, so a
+        failed step leaves no tagged image behind. ``rebuild`` builds every Dockerfile step
+        again, builder cache or not (the build benchmarks measure with it).
         """
         existing = None if rebuild else self.image_id(spec.tag)
         if existing is not None:
@@ -487,10 +557,11 @@ class Engine:
         _keep_earlier_log(log_path)
         started = time.monotonic()
         progress(f"{spec.name}: building {spec.tag}")
-        last_line = ""
         error_text: str | None = None
         step_container: str | None = None  # the container of the RUN step under way
-        with _context_tar(spec) as context, log_path.open("w", encoding="utf-8") as log:
+        built: str | None = None
+        with _context_tar(spec) as context, log_path.open("w", encoding="utf-8") as file:
+            log = _BuildLog(file, spec.name, progress, started)
             log.write(f"# glibc-farm build of {spec.name} as {spec.tag}\n")
             try:
                 # Its own connection, with a read timeout long enough for a quiet make.
@@ -498,7 +569,7 @@ class Engine:
                 stream = api.build(
                     fileobj=context,
                     custom_context=True,
-                    tag=spec.tag,
+                    tag=None if spec.compile_steps else spec.tag,
                     rm=True,
                     forcerm=True,
                     nocache=rebuild,
@@ -506,26 +577,26 @@ class Engine:
                     labels={MANAGED_LABEL: "true"},
                     network_mode=None if spec.needs_network else "none",
                 )
-                heartbeat = time.monotonic()
                 for chunk in _chunks(stream):
                     if "stream" in chunk:
                         text = str(chunk["stream"])
                         log.write(text)
                         if running := _RUNNING_IN_RE.search(text):
                             step_container = running.group(1)
-                        for line in text.splitlines():
-                            if line.strip():
-                                last_line = line.strip()
-                                if line.startswith(("Step ", "farm-")):
-                                    progress(f"{spec.name}: {_short(line)} ({_elapsed(started)})")
-                                    heartbeat = time.monotonic()
+                    aux = chunk.get("aux")
+                    if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                        built = aux["ID"]
                     if "error" in chunk:
                         error_text = str(chunk.get("error"))
                         log.write(f"\n# ERROR: {error_text}\n")
-                    if time.monotonic() - heartbeat > 30:
-                        progress(f"{spec.name}: {_short(last_line)} ({_elapsed(started)})")
-                        heartbeat = time.monotonic()
-                log.flush()
+                    log.heartbeat()
+                if error_text is None and spec.compile_steps:
+                    if built is None:
+                        error_text = "the engine's builder named no image"
+                    else:
+                        built, error_text = self._compile(api, spec, built, log)
+                        if built is not None:
+                            api.tag(built, *ids.split_image_ref(spec.tag))
             except docker.errors.APIError as error:
                 error_text = _first_line(str(error))
                 log.write(f"\n# ERROR: {error}\n")
@@ -536,12 +607,67 @@ class Engine:
                 log.write("\n# INTERRUPTED\n")
                 self._stop_build_step(step_container)
                 raise
+            finally:
+                log.flush()
         elapsed = time.monotonic() - started
         built = self.image_id(spec.tag)
         if error_text is not None or built is None:
             raise _build_failure(spec, log_path, error_text or "no image was produced")
         progress(f"{spec.name}: built in {_elapsed(started)}")
         return BuildOutcome(spec, built, reused=False, elapsed=elapsed, log_path=log_path)
+
+    def _compile(
+        self, api: Any, spec: BuildSpec, image: str, log: _BuildLog
+    ) -> tuple[str | None, str | None]:
+        """Run each compile step of ``spec`` on ``image`` and commit it: the last image's
+        id, or None and why a step failed.
+
+        A step runs as the classic builder runs a RUN step (no network, the image's
+        environment, its output in the log), plus the compiler cache's directory mounted
+        and ccache put first on PATH through the command line, not the container's
+        environment: a commit keeps the container's environment and labels, and no trace of
+        the cache may enter the image. The owner label is committed empty for the same
+        reason (a container someone starts from the image by hand is nobody's leftover).
+        The container goes however the step ends, Ctrl-C included.
+        """
+        config = api.inspect_image(image).get("Config") or {}
+        keep = {
+            "Labels": {**(config.get("Labels") or {}), OWNER_LABEL: ""},
+            # An empty Cmd would be filled from the container's: the step's command.
+            "Cmd": config.get("Cmd") or ["/bin/sh"],
+        }
+        cache = spec.compiler_cache
+        for step in spec.compile_steps:
+            argv = cache.command(step, config.get("Env") or []) if cache else list(step)
+            log.write(
+                f"Step compile: {' '.join(step)} (compiler cache: "
+                f"{cache.directory if cache else 'off'})\n"
+            )
+            binds = None
+            if cache:
+                cache.directory.mkdir(parents=True, exist_ok=True)
+                binds = {str(cache.directory): {"bind": COMPILER_CACHE_MOUNT, "mode": "rw"}}
+            container = api.create_container(
+                image,
+                command=argv,
+                labels=container_labels(),
+                host_config=api.create_host_config(network_mode="none", binds=binds),
+            )["Id"]
+            try:
+                api.start(container)
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                for chunk in api.logs(container, stream=True, follow=True):
+                    log.write(decoder.decode(chunk))
+                    log.heartbeat()
+                log.write(decoder.decode(b"", final=True))
+                status = int(api.wait(container).get("StatusCode", -1))
+                if status != 0:
+                    return None, f"{' '.join(step)} exited with status {status}"
+                image = str(api.commit(container, conf=keep)["Id"])
+            finally:
+                with contextlib.suppress(docker.errors.APIError, *_CONNECTION_ERRORS):
+                    api.remove_container(container, force=True)
+        return image, None
 
     def _stop_build_step(self, container: str | None) -> None:
         """Remove the container of an interrupted build step at once.
@@ -568,6 +694,42 @@ class Engine:
         except _CONNECTION_ERRORS as error:
             raise _engine_error(error, f"starting a container of {image}") from None
         return str(container.id)
+
+    def run_once(
+        self,
+        image: str,
+        argv: list[str],
+        *,
+        binds: Mapping[Path, str],
+        environment: Mapping[str, str],
+    ) -> tuple[int, bytes]:
+        """Run ``argv`` in a new container of ``image`` (no network, ``binds`` mounted
+        read-write: host directory to where the container sees it) to its end; its exit
+        status and output. The container is removed however it ends."""
+        api = self._client.api
+        container: str | None = None
+        try:
+            container = str(
+                api.create_container(
+                    image, command=argv, labels=container_labels(), environment=dict(environment),
+                    host_config=api.create_host_config(
+                        network_mode="none",
+                        binds={str(host): {"bind": inside, "mode": "rw"}
+                               for host, inside in binds.items()},
+                    ),
+                )["Id"]
+            )  # fmt: skip
+            api.start(container)
+            status = int(api.wait(container).get("StatusCode", -1))
+            return status, bytes(api.logs(container, stdout=True, stderr=True) or b"")
+        except docker.errors.APIError as error:
+            raise EngineError(f"cannot run {argv[0]} in {image}: {error}") from None
+        except _CONNECTION_ERRORS as error:
+            raise _engine_error(error, f"running {argv[0]} in {image}") from None
+        finally:
+            if container is not None:
+                with contextlib.suppress(docker.errors.APIError, *_CONNECTION_ERRORS):
+                    api.remove_container(container, force=True)
 
     def exec(
         self,

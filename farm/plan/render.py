@@ -62,11 +62,13 @@ BASE_IMAGE = default_toolchain().base_image
 BASE_IMAGES = frozenset(t.base_image for t in known_toolchains().values())
 
 #: Debian packages of the toolchain image: what glibc's configure and make need, multilib
-#: for i686, and what the test runner uses (timeout, readelf).
+#: for i686, what the test runner uses (timeout, readelf), and ccache for the compile steps
+#: (installed whether or not a build uses the compiler cache, so a tag never depends on it).
 TOOLCHAIN_PACKAGES = (
     "bison",
     "build-essential",
     "ca-certificates",
+    "ccache",
     "file",
     "g++-multilib",
     "gawk",
@@ -98,6 +100,11 @@ class ContextFile:
         return self.source.read_bytes()
 
 
+#: The compile steps of every build image (`ImageSpec.compile_steps`): two, so that a
+#: failing install names its own phase after a finished build.
+GLIBC_COMPILE_STEPS = (("/farm/bin/glibc-make", "build"), ("/farm/bin/glibc-make", "install"))
+
+
 @dataclass(frozen=True, slots=True)
 class ImageSpec:
     """One image to build: its Dockerfile, its context and its content-derived tag."""
@@ -113,6 +120,24 @@ class ImageSpec:
     patches: tuple[Patch, ...] = field(default=())  # for build images of a series variant
     series_sha256: str = ""  # of the patches applied (build images of a series variant)
     toolchain: Toolchain = field(default_factory=default_toolchain)
+    #: Commands run after the Dockerfile, each in a container of the image so far and
+    #: committed as a layer (build images: make and make install), so that the compiler
+    #: cache can be mounted into them. Part of the tag, as a RUN step would be.
+    compile_steps: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def compiler_cache_key(self) -> str:
+        """Which compiler cache the compile steps read and fill: one per toolchain and arch
+        (ccache's own hash tells compilers and flags apart already; separate directories
+        keep each one's size bound and its CI cache key its own)."""
+        return f"{self.toolchain.name}-{self.arch.value}" if self.arch else self.toolchain.name
+
+    @property
+    def standalone_dockerfile(self) -> str:
+        """The Dockerfile with the compile steps as RUN lines: what ``docker build`` of the
+        written plan needs to make the same image without the farm (no compiler cache)."""
+        steps = "".join(f"RUN {' '.join(step)}\n" for step in self.compile_steps)
+        return self.dockerfile + steps
 
     @property
     def needs_network(self) -> bool:
@@ -224,8 +249,15 @@ def _refuse_line_breaks(image: str, values: Mapping[str, object]) -> None:
         )
 
 
-def _tag(name: str, dockerfile: str, context: tuple[ContextFile, ...]) -> str:
+def _tag(
+    name: str,
+    dockerfile: str,
+    context: tuple[ContextFile, ...],
+    compile_steps: tuple[tuple[str, ...], ...] = (),
+) -> str:
     digest = hashlib.sha256(dockerfile.encode())
+    for step in compile_steps:
+        digest.update(b"\0step\0" + "\0".join(step).encode())
     for item in sorted(context, key=lambda c: c.dest):
         digest.update(f"\0{item.dest}\0{item.sha256}\0{item.mode:o}".encode())
     return ids.image_tag(name, digest.hexdigest()[:16])
@@ -302,6 +334,7 @@ class _PlanBuilder:
         variant: str | None = None,
         patches: tuple[Patch, ...] = (),
         series_sha256: str = "",
+        compile_steps: tuple[tuple[str, ...], ...] = (),
         **values: object,
     ) -> ImageSpec:
         _refuse_line_breaks(name, values)
@@ -318,9 +351,10 @@ class _PlanBuilder:
             parent=parent.name if parent else None,
             dockerfile=dockerfile,
             context=context,
-            tag=_tag(name, dockerfile, context),
+            tag=_tag(name, dockerfile, context, compile_steps),
             patches=patches,
             series_sha256=series_sha256,
+            compile_steps=compile_steps,
         )
         self.images.append(image)
         return image
@@ -346,6 +380,7 @@ class _PlanBuilder:
             patches=tuple(patch for _, patch in applied),
             patch_count=len(applied),
             series_sha256=series_sha256,
+            compile_steps=GLIBC_COMPILE_STEPS,
         )
 
     def test_image(self, build: ImageSpec, tests_context: tuple[ContextFile, ...]) -> ImageSpec:
@@ -430,6 +465,7 @@ def _render_toolchain(
             glibc_version=decisions.glibc_version,
             source_sha256=glibc.sha256,
             configure_flags=configure_arguments(configure, arch),
+            compile_steps=GLIBC_COMPILE_STEPS,
         )
         builder.test_image(baseline, tests_context)
         for variant, series_names in decisions.series_of.items():
@@ -475,7 +511,7 @@ def write_plan(plan: ImagePlan, out_dir: Path) -> list[Path]:
         directory = out_dir / image.name
         directory.mkdir(parents=True, exist_ok=True)
         dockerfile = directory / "Dockerfile"
-        dockerfile.write_text(image.dockerfile, encoding="utf-8")
+        dockerfile.write_text(image.standalone_dockerfile, encoding="utf-8")
         written.append(dockerfile)
         for item in image.context:
             if item.data is not None:

@@ -239,7 +239,7 @@ DEFAULT_SCENARIO = REPO / "scenarios" / "debian-2.36-backports.yaml"
 #: The toolchain image every scenario on bookworm has used since toolchains became an axis
 #: (it depends only on the template, the package list and the base image): changing it
 #: rebuilds every glibc of every scenario, so it may change only on purpose.
-BOOKWORM_TOOLCHAIN_TAG = "glibc-farm/toolchain:5dd4bde3dec9137d"
+BOOKWORM_TOOLCHAIN_TAG = "glibc-farm/toolchain:17e1d4fa369d927f"
 
 
 def _with_toolchains(source: Path, target: Path, toolchains: str) -> Path:
