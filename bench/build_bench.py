@@ -33,6 +33,7 @@ from farm.inputs.sources import Cache, default_cache_dir
 from farm.plan.render import ImageSpec
 from farm.plan.scenario import Arch, Scenario, load_scenario
 from farm.run import build
+from farm.run.compiler_cache import CompilerCaches
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "tests" / "fixtures" / "scenarios" / "fixture-series.yaml"
@@ -52,15 +53,21 @@ def _quiet(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
 
 
-def rebuild(client: Engine, image: ImageSpec, log_dir: Path, *, keep: bool = False) -> Timed:
+def rebuild(
+    client: Engine, image: ImageSpec, log_dir: Path, *, keep: bool = False,
+    compiler_caches: CompilerCaches | None = None,
+) -> Timed:  # fmt: skip
     """Build ``image`` again from scratch under a bench tag; its parent is the farm's own.
-    The bench image is removed afterwards unless ``keep`` (the caller removes it then)."""
+    The bench image is removed afterwards unless ``keep`` (the caller removes it then).
+    Without ``compiler_caches`` it compiles without a compiler cache."""
     bench = dataclasses.replace(
         image, tag=f"{BENCH_REPOSITORY}:{image.tag.split(':', 1)[1]}-{int(time.time())}"
     )
     log_path = log_dir / f"{image.name}.log"
     started = time.monotonic()
-    client.build(build.build_spec(bench), log_path=log_path, progress=_quiet, rebuild=True)
+    client.build(
+        build.build_spec(bench, compiler_caches), log_path=log_path, progress=_quiet, rebuild=True
+    )
     wall = time.monotonic() - started
     phases = {m.group(1): int(m.group(2)) for m in _TIMING_RE.finditer(log_path.read_text())}
     if not keep:
@@ -104,7 +111,12 @@ def main() -> int:
             patched = prepared.plan.build_image(arch, args.series)
             # The parents (toolchain, source; the baseline for the patched image) must exist.
             build.build_images(
-                client, prepared.plan, names=[patched.name], log_dir=log_dir, progress=_quiet
+                client,
+                prepared.plan,
+                names=[patched.name],
+                log_dir=log_dir,
+                progress=_quiet,
+                compiler_caches=None,
             )
             print(f"{arch.value}: full baseline build ...", file=sys.stderr, flush=True)
             full = rebuild(client, baseline, log_dir)

@@ -81,7 +81,12 @@ def main() -> int:
                 raise SystemExit(f"registry_bench: {image.name} has no parent image")
             # Its parents (toolchain, source) must exist; they are not timed.
             build.build_images(
-                client, prepared.plan, names=[image.name], log_dir=log_dir, progress=_say
+                client,
+                prepared.plan,
+                names=[image.name],
+                log_dir=log_dir,
+                progress=_say,
+                compiler_caches=None,
             )
             print(f"{arch.value}: building {image.name} from scratch ...", file=sys.stderr)
             built = rebuild(client, image, log_dir, keep=True)

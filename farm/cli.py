@@ -184,6 +184,29 @@ def _reruns(text: str) -> int:
     return _by_run_options(reruns_option, text)
 
 
+def _ccache_size(text: str) -> str:
+    from farm.run.compiler_cache import max_size_option
+
+    return _by_run_options(max_size_option, text)
+
+
+def _add_compiler_cache_options(parser: argparse.ArgumentParser) -> None:
+    """How builds use the compiler cache (`farm.run.compiler_cache`): the same images
+    either way, only how long they take differs."""
+    parser.add_argument(
+        "--no-ccache",
+        action="store_true",
+        help="compile glibc without the compiler cache (the images and tags are the same)",
+    )
+    parser.add_argument(
+        "--ccache-size",
+        type=_ccache_size,
+        default=None,
+        metavar="SIZE",
+        help="bound of each compiler cache (one per toolchain and arch; default 2G)",
+    )
+
+
 def _by_run_options(rule: Callable[[str], _T], text: str) -> _T:
     """``rule(text)``, with its UsageError as argparse's error for the argument (which
     names the option itself, so the rule's ``--option:`` prefix goes)."""
@@ -233,6 +256,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_history_options(parser)
     parser.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     _add_registry_options(parser)
+    _add_compiler_cache_options(parser)
 
 
 def _revision(text: str) -> str:
@@ -305,6 +329,7 @@ def _parser() -> argparse.ArgumentParser:
         "before `farm run --no-build` on another machine (a CI shard job)",
     )
     _add_registry_options(build)
+    _add_compiler_cache_options(build)
     _add_base_option(build)
     build.set_defaults(handler=_command("build_cmd"))
 
@@ -321,6 +346,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=_SHARD_HELP)
     test.add_argument("--no-build", action="store_true", help=_NO_BUILD_HELP)
     _add_registry_options(test)
+    _add_compiler_cache_options(test)
     _add_base_option(test)
     test.set_defaults(handler=_command("test_cmd"))
 
@@ -422,6 +448,18 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY[=VALUE]",
         help="consider only objects that also carry this label (repeatable)",
+    )
+    gc.add_argument(
+        "--ccache-size",
+        type=_ccache_size,
+        default=None,
+        metavar="SIZE",
+        help="trim each compiler cache to SIZE (default 2G)",
+    )
+    gc.add_argument(
+        "--drop-ccache",
+        action="store_true",
+        help="empty every compiler cache (the next builds compile everything again)",
     )
     gc.set_defaults(handler=_command("gc_cmd"))
     return parser

@@ -1,5 +1,7 @@
 """``farm gc``: remove the containers of farm processes that are gone and the farm images no
-scenario's newest record uses; say what went, what stayed and why, and the space freed."""
+scenario's newest record uses; say what went, what stayed and why, and the space freed.
+Then trim each compiler cache to its bound (``--ccache-size``), or empty them all
+(``--drop-ccache``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import argparse
 from farm.commands.common import progress
 from farm.containers import gc
 from farm.containers.engine import Engine
+from farm.inputs.sources import default_cache_dir
+from farm.run import compiler_cache
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
             f"dry run: nothing removed; {len(plan.removals)} object(s) would go, freeing "
             f"{gc.format_bytes(plan.estimated_bytes)} or more"
         )
+        for directory in _compiler_caches(args).directories():
+            print(f"compiler cache {directory}: would be {_what_happens_to_caches(args)}")
         return 0
     outcome = gc.execute(engine, plan, progress=progress)
     for removal in outcome.removed:
@@ -47,4 +53,23 @@ def run(args: argparse.Namespace) -> int:
         f"removed {containers} container(s) and {len(outcome.removed) - containers} image "
         f"reference(s); reclaimed {gc.format_bytes(outcome.reclaimed_bytes)}"
     )
+    caches = _compiler_caches(args)
+    if args.drop_ccache:
+        for removed in caches.remove():
+            print(f"removed compiler cache {removed}")
+    else:
+        for line in caches.trim(engine, compiler_cache.toolchain_images(engine)):
+            print(f"compiler cache {line}")
     return 1 if outcome.failed else 0
+
+
+def _compiler_caches(args: argparse.Namespace) -> compiler_cache.CompilerCaches:
+    return compiler_cache.CompilerCaches.under(
+        default_cache_dir(), args.ccache_size or compiler_cache.DEFAULT_MAX_SIZE
+    )
+
+
+def _what_happens_to_caches(args: argparse.Namespace) -> str:
+    if args.drop_ccache:
+        return "removed"
+    return f"trimmed to {args.ccache_size or compiler_cache.DEFAULT_MAX_SIZE}"

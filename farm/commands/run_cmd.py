@@ -12,6 +12,7 @@ from farm.plan.matrix import Cell
 from farm.plan.scenario import Scenario
 from farm.report import markdown
 from farm.run import stages
+from farm.run.compiler_cache import DEFAULT_MAX_SIZE
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +56,8 @@ def options(
         build=not getattr(args, "no_build", False),
         pull_from=args.pull,
         push_to=args.push,
+        ccache=not args.no_ccache,
+        ccache_size=args.ccache_size or DEFAULT_MAX_SIZE,
         step_summary=Path(summary) if summary else None,
         # Without the gate an explicit --history is given on, for RunOptions to refuse.
         history=history_path(args, scenario) if judge else getattr(args, "history", None),

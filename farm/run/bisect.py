@@ -100,6 +100,7 @@ def _failing_tests_at_prefix(
         names=[test_image.name],
         log_dir=run_dir.bisect_logs,
         progress=progress,
+        compiler_caches=built.compiler_caches,
     )
     if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
         return tuple(tests)

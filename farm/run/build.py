@@ -32,6 +32,7 @@ from farm.inputs.series import Patch
 from farm.inputs.sources import Cache, Fetcher, default_cache_dir
 from farm.plan.render import ImagePlan, ImageSpec, render_plan
 from farm.plan.scenario import ImageDecisions, Scenario
+from farm.run.compiler_cache import CompilerCaches
 from farm.rundir import RunDir
 
 #: How long a build waits for another build of the same tag (a contended glibc build takes
@@ -92,11 +93,14 @@ def prepare(scenario: Scenario, cache: Cache, progress: Progress) -> PreparedSce
     return PreparedScenario(plan, decisions, glibc.sha256, series_patches, failures, glibc.commit)
 
 
-def build_spec(image: ImageSpec) -> BuildSpec:
-    """What the engine needs of a rendered image: the engine knows no plan."""
+def build_spec(image: ImageSpec, compiler_caches: CompilerCaches | None = None) -> BuildSpec:
+    """What the engine needs of a rendered image: the engine knows no plan. Without
+    ``compiler_caches`` (``--no-ccache``) its compile steps run without a cache."""
     return BuildSpec(
-        image.name, image.tag, image.kind, image.dockerfile, image.context, image.needs_network
-    )
+        image.name, image.tag, image.kind, image.dockerfile, image.context, image.needs_network,
+        compile_steps=image.compile_steps,
+        compiler_cache=compiler_caches.for_image(image) if compiler_caches else None,
+    )  # fmt: skip
 
 
 def build_images(
@@ -106,8 +110,10 @@ def build_images(
     names: Iterable[str] | None,
     log_dir: Path,
     progress: Progress,
+    compiler_caches: CompilerCaches | None,
 ) -> dict[str, ImageStatus]:
-    """Build ``names`` (default: all) and their ancestors, parents first."""
+    """Build ``names`` (default: all) and their ancestors, parents first, compiling with
+    ``compiler_caches`` (None: without a compiler cache)."""
     wanted: set[str] = set()
     for name in names if names is not None else [image.name for image in plan.images]:
         wanted.update(image.name for image in plan.ancestry(name))
@@ -130,7 +136,8 @@ def build_images(
             # for another farm's finds the image made and reuses it.
             with one_build_per_tag(image.tag, progress=progress):
                 outcome = engine.build(
-                    build_spec(image), log_path=RunDir.build_log(log_dir, image.name),
+                    build_spec(image, compiler_caches),
+                    log_path=RunDir.build_log(log_dir, image.name),
                     progress=progress,
                 )  # fmt: skip
         except BuildError as error:

@@ -25,6 +25,7 @@ from farm.plan.scenario import Scenario
 from farm.results import Outcome, TestResult
 from farm.run import build
 from farm.run.build import ImageState, ImageStatus, PreparedScenario
+from farm.run.compiler_cache import CompilerCaches
 from farm.rundir import RunDir
 from farm.testing import glibc_check, runner
 
@@ -42,6 +43,8 @@ class BuiltCells:
     #: What ``--pull`` and ``--push`` did with a registry, image by image.
     pulled: tuple[registry.ImageTransfer, ...] = ()
     pushed: tuple[registry.ImageTransfer, ...] = ()
+    #: What the cells' images compiled with, so their bisection prefixes compile alike.
+    compiler_caches: CompilerCaches | None = None
 
     @property
     def push_failures(self) -> tuple[registry.ImageTransfer, ...]:
@@ -67,11 +70,13 @@ def build_cells(
     cache: Cache,
     run_dir: RunDir,
     progress: Progress,
+    compiler_caches: CompilerCaches | None,
     build_missing: bool = True,
     pull_from: registry.Registry | None = None,
     push_to: registry.Registry | None = None,
 ) -> BuiltCells:
-    """Fetch, render and build the test images of ``cells`` (and everything below them).
+    """Fetch, render and build the test images of ``cells`` (and everything below them),
+    compiling with ``compiler_caches`` (None: ``--no-ccache``).
 
     Without ``build_missing`` (``--no-build``, a CI shard job) nothing is built: the test
     images must be here already (`build.present_images`), and no base image is needed.
@@ -111,15 +116,19 @@ def build_cells(
             for name, toolchain in toolchains.items()
         )
     statuses = build.build_images(
-        engine, plan, names=names, log_dir=run_dir.logs_dir, progress=progress
-    )
+        engine, plan, names=names, log_dir=run_dir.logs_dir, progress=progress,
+        compiler_caches=compiler_caches,
+    )  # fmt: skip
     ready = {s.name for s in statuses.values() if s.state in (ImageState.BUILT, ImageState.REUSED)}
     pushed = (
         registry.push(engine, push_to, [i for i in needed if i.name in ready], progress)
         if push_to
         else ()
     )
-    return BuiltCells(scenario, cells, prepared, statuses, base, pulled=pulled, pushed=pushed)
+    return BuiltCells(
+        scenario, cells, prepared, statuses, base, pulled=pulled, pushed=pushed,
+        compiler_caches=compiler_caches,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

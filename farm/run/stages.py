@@ -34,6 +34,7 @@ from farm.plan.shard import Shard
 from farm.report.markdown import render_markdown
 from farm.results import TestResult
 from farm.run import bisect, pipeline
+from farm.run.compiler_cache import DEFAULT_MAX_SIZE, CompilerCaches, max_size_option
 from farm.rundir import RunDir
 from farm.testing import runner
 
@@ -119,6 +120,8 @@ class RunOptions:
     build: bool = True  # False: test the images already here, refuse a missing one (--no-build)
     pull_from: registry.Registry | None = None  # pull what this engine lacks (--pull)
     push_to: registry.Registry | None = None  # push the cells' images once built (--push)
+    ccache: bool = True  # False: compile without the compiler cache (--no-ccache)
+    ccache_size: str = DEFAULT_MAX_SIZE  # each compiler cache's bound (--ccache-size)
     #: ``run_dir`` as the one `RunDir` that travels through the run's stages.
     directory: RunDir = field(init=False, repr=False, compare=False)
 
@@ -129,6 +132,7 @@ class RunOptions:
             raise ValueError(f"cells {', '.join(stray)} are none of the scenario's cells")
         object.__setattr__(self, "reruns", reruns_option(self.reruns))
         object.__setattr__(self, "workers", workers_option(self.workers))
+        object.__setattr__(self, "ccache_size", max_size_option(self.ccache_size))
         if self.shard is not None and self.judge:
             # One shard's results are part of a run: judged alone, every other test is missing.
             raise UsageError(
@@ -141,6 +145,11 @@ class RunOptions:
                 f"--history {self.history} needs the gate; leave out --no-gate, or give the "
                 "history to the `farm gate` that judges this run"
             )
+
+    @property
+    def compiler_caches(self) -> CompilerCaches | None:
+        """The compiler caches of the run's farm cache; None with ``--no-ccache``."""
+        return CompilerCaches.under(self.cache.root, self.ccache_size) if self.ccache else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,12 +315,14 @@ def build(
     shard_of: Shard | None = None,
     pull_from: registry.Registry | None = None,
     push_to: registry.Registry | None = None,
+    compiler_caches: CompilerCaches | None,
 ) -> pipeline.BuiltCells:
     """The build stage, of `run` and of ``farm build`` alike: the cells' images, and how far
     each cell got recorded in the run directory (so ``farm gate`` can read a build job's)."""
     built = pipeline.build_cells(
         engine, scenario, cells, cache=cache, run_dir=run_dir, progress=progress,
         build_missing=build_missing, pull_from=pull_from, push_to=push_to,
+        compiler_caches=compiler_caches,
     )  # fmt: skip
     verdict.write_run_state(run_dir.root, built, shard_of=shard_of)
     return built
@@ -325,6 +336,7 @@ def build_and_test(engine: Engine, options: RunOptions, progress: Progress) -> p
         engine, options.scenario, options.cells, cache=options.cache, run_dir=directory,
         progress=progress, build_missing=options.build, shard_of=options.shard,
         pull_from=options.pull_from, push_to=options.push_to,
+        compiler_caches=options.compiler_caches,
     )  # fmt: skip
     probes = pipeline.probe_cells(engine, built, run_dir=directory, progress=progress)
     items = pipeline.test_items(built, probes)

@@ -329,7 +329,12 @@ def test_build_images_records_after_every_image_so_a_gc_mid_build_keeps_its_work
 
     monkeypatch.setattr(engine.Engine, "build", fake_build)
     build.build_images(
-        engine.Engine(client), plan, names=None, log_dir=tmp_path, progress=lambda _: None
+        engine.Engine(client),
+        plan,
+        names=None,
+        log_dir=tmp_path,
+        progress=lambda _: None,
+        compiler_caches=None,
     )  # type: ignore[arg-type]
     # The source build started with the toolchain already recorded; at the end both are.
     assert seen_at_build == [[], ["glibc-farm/toolchain:t"]]
