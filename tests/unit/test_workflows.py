@@ -741,3 +741,26 @@ def test_ci_runs_the_tox_envs(ci_workflow: dict[str, Any]) -> None:
     assert step_running(integration, "tox -e")["run"].strip() == "tox -e integration"
     assert integration["timeout-minutes"] >= 60  # a cold glibc build alone takes ~25 minutes
     assert {"lint", "type", "unit", "host", "package", "integration"} <= tox_envs()
+
+
+@pytest.mark.parametrize("name", ["cell", "build"])
+def test_the_jobs_that_compile_restore_and_save_their_compiler_cache(
+    farm_workflow: dict[str, Any], name: str
+) -> None:
+    """Each job that builds glibc restores the newest compiler cache of its toolchain and arch
+    before it compiles and saves its own afterwards, also when the build failed."""
+    steps = farm_workflow["jobs"][name]["steps"]
+    uses = [step.get("uses", "") for step in steps]
+    restore = uses.index("actions/cache/restore@v5")
+    save = uses.index("actions/cache/save@v5")
+    compiles = next(i for i, s in enumerate(steps) if s.get("name") in ("farm run", "farm build"))
+    assert restore < compiles < save
+    directory = "~/.cache/glibc-farm/ccache/${{ matrix.toolchain }}-${{ matrix.arch }}"
+    assert steps[restore]["with"]["path"] == steps[save]["with"]["path"] == directory
+    key = steps[save]["with"]["key"]
+    assert steps[restore]["with"]["key"] == key
+    prefix = "farm-ccache-${{ matrix.toolchain }}-${{ matrix.arch }}-"
+    assert steps[restore]["with"]["restore-keys"] == prefix
+    # A key of its own per job and attempt: a cache entry cannot be overwritten.
+    assert key.startswith(prefix) and "${{ github.run_id }}" in key and "${{ matrix.id }}" in key
+    assert steps[save]["if"] == "always()"
