@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from farm import cases as case_library
 from farm import ids
 from farm.errors import UsageError
 from farm.inputs.try_series import TryRecord
@@ -257,14 +256,7 @@ def selection(scenario: Scenario) -> Callable[[str], bool]:
     subdirectories it runs whole. A record of any other test is no evidence about it (a
     directory of another selection, a hand-made record), so the gate does not judge it."""
     chosen = scenario.tests
-    cases = (
-        {
-            ids.farm_test_id(c.id)
-            for c in case_library.select_cases(case_library.load_cases(), chosen.cases)
-        }
-        if chosen.cases
-        else set()
-    )
+    cases = {ids.farm_test_id(c.id) for c in chosen.selected_cases}
     subdirs = set(chosen.glibc_subdirs)
 
     def selects(test: str) -> bool:

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import cases as case_library
 from farm import command, ids
 from farm.containers import registry
 from farm.containers.container import TestContainer
@@ -169,11 +168,7 @@ def probe_cells(
 
 def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.TestItem]:
     scenario = built.scenario
-    selected = (
-        case_library.select_cases(case_library.load_cases(), scenario.tests.cases)
-        if scenario.tests.cases
-        else ()
-    )
+    selected = scenario.tests.selected_cases
     items: list[runner.TestItem] = []
     for cell in built.cells:
         if cell.id not in probes:
