@@ -18,27 +18,15 @@ from farm.plan.render import ImagePlan, render_plan
 from farm.plan.scenario import PatchFormat, Scenario, load_scenario
 from farm.run import pipeline
 from farm.run.build import ImageState, ImageStatus, PreparedScenario
-
-DIFF = b"--- a/elf/dl-load.c\n+++ b/elf/dl-load.c\n@@ -1 +1 @@\n-old\n+new\n"
+from tests.unit.test_render import DIFF
 
 
 @pytest.fixture
-def scenario(tmp_path: Path) -> Scenario:
-    for name in ("one", "two"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "series").write_text("a.patch\n")
-    path = tmp_path / "demo.yaml"
-    path.write_text(
-        "name: demo\n"
-        "glibc:\n  version: '2.36'\n  source:\n    tarball:\n"
-        "      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
-        f"      sha256: {'b' * 64}\n"
-        "arches: [x86_64, i686]\n"
-        "series:\n  - name: one\n    quilt: one\n  - name: two\n    quilt: two\n"
-        "stacked: true\n"
-        "tests:\n  glibc: [elf/tst-dlmopen*]\n  cases: [rseq]\n"
-    )
-    return load_scenario(path)
+def scenario(scenario_path: Path) -> Scenario:
+    """The two-series scenario of ``scenario_path`` (conftest), selecting the rseq cases too."""
+    text = scenario_path.read_text().replace("tests:\n", "tests:\n  cases: [rseq]\n", 1)
+    scenario_path.write_text(text)
+    return load_scenario(scenario_path)
 
 
 def prepared_without_two(scenario: Scenario, tmp_path: Path) -> PreparedScenario:
@@ -80,6 +68,15 @@ def statuses_of(plan: ImagePlan) -> dict[str, ImageStatus]:
     return statuses
 
 
+def built_without_two(scenario: Scenario, tmp_path: Path) -> pipeline.BuiltCells:
+    """Every cell of ``scenario`` as built from `prepared_without_two` with `statuses_of`."""
+    prepared = prepared_without_two(scenario, tmp_path)
+    statuses = statuses_of(prepared.plan)
+    cells = matrix.cells([scenario])
+    images = pipeline.cell_images(cells, prepared, statuses)
+    return pipeline.BuiltCells(scenario, cells, prepared, statuses, "stand-in", images)
+
+
 def test_the_build_hands_over_each_fetched_cells_images_from_its_plan(
     scenario: Scenario, tmp_path: Path
 ) -> None:
@@ -109,11 +106,8 @@ def test_the_build_hands_over_each_fetched_cells_images_from_its_plan(
 def test_the_judge_records_each_cell_from_the_images_handed_to_it(
     scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prepared = prepared_without_two(scenario, tmp_path)
-    statuses = statuses_of(prepared.plan)
-    cells = matrix.cells([scenario])
-    images = pipeline.cell_images(cells, prepared, statuses)
-    built = pipeline.BuiltCells(scenario, cells, prepared, statuses, "stand-in", images)
+    built = built_without_two(scenario, tmp_path)
+    statuses, images = built.statuses, built.images
 
     def asked(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the judge asked the image plan or the pipeline again")
@@ -150,11 +144,7 @@ def test_the_test_items_take_the_cases_the_scenario_selected(
 ) -> None:
     from farm import cases
 
-    prepared = prepared_without_two(scenario, tmp_path)
-    statuses = statuses_of(prepared.plan)
-    cells = matrix.cells([scenario])
-    images = pipeline.cell_images(cells, prepared, statuses)
-    built = pipeline.BuiltCells(scenario, cells, prepared, statuses, "stand-in", images)
+    built = built_without_two(scenario, tmp_path)
 
     def loaded_again(*_args: object) -> tuple[cases.Case, ...]:
         raise AssertionError("the test items loaded the case library again")
