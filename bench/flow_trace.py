@@ -326,8 +326,9 @@ def probes_of(built: pipeline.BuiltCells) -> dict[str, pipeline.CellProbe]:
 def traced_run(directory: Path, trace: Trace) -> str:
     """``farm run`` on the fixture, by the routes a run takes: the command loads the
     scenario, makes its cells and options and calls `stages.run`, whose stages call
-    `pipeline.build_cells` (whose non-Docker part is `build.prepare`), record the cells'
-    states, make the test items, judge and report. Returns the verdict."""
+    `pipeline.build_cells` (whose non-Docker part is `build.prepare` and, once the images
+    are built, `pipeline.cell_images`), record the cells' states, make the test items,
+    judge and report. Returns the verdict."""
     scenario_file = fixture_scenario(directory)
     cache = Cache(directory / "cache")
     run_dir = directory / "run"
@@ -340,9 +341,10 @@ def traced_run(directory: Path, trace: Trace) -> str:
         with trace.standing_in("farm.run.stages", "run"):
             with trace.standing_in("farm.run.pipeline", "build_cells"):
                 prepared = build.prepare(scenario, cache, nothing)
-            with trace.paused():
-                statuses = built_everything(prepared)
-                built = pipeline.BuiltCells(scenario, cells, prepared, statuses, "stand-in")
+                with trace.paused():
+                    statuses = built_everything(prepared)
+                images = pipeline.cell_images(cells, prepared, statuses)
+            built = pipeline.BuiltCells(scenario, cells, prepared, statuses, "stand-in", images)
             verdict.write_run_state(options.run_dir, built)
             items = pipeline.test_items(built, probes_of(built))
             with trace.paused():

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from farm import cases as case_library
 from farm import ids
 from farm.errors import UsageError
 from farm.inputs.try_series import TryRecord
@@ -36,7 +35,7 @@ from farm.report import html, junit, markdown, patchwork
 from farm.report import json as json_report
 from farm.results import TestResult
 from farm.run.build import ImageState
-from farm.run.pipeline import BuiltCells, test_image_name
+from farm.run.pipeline import BuiltCells
 from farm.rundir import RunDir, read_all
 
 _PHASE_STATE: dict[str, gate.CellState] = {
@@ -87,15 +86,10 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        plan = built.prepared.plan
-        series_sha256 = plan.build_image(cell.arch, cell.variant, cell.toolchain).series_sha256
+        images = built.images[cell.id]
+        series_sha256 = images.series_sha256
         # The first image of the cell's chain that failed tells why the cell has no tests.
-        chain = plan.ancestry(test_image_name(cell))
-        failed = next(
-            (built.statuses[i.name] for i in chain if i.name in built.statuses
-             and built.statuses[i.name].state is ImageState.FAILED),
-            None,
-        )  # fmt: skip
+        failed = next((s for s in images.chain if s.state is ImageState.FAILED), None)
         if failed is not None and failed.error is not None:
             error = failed.error
             state = _PHASE_STATE.get(error.phase, gate.CellState.BUILD_FAILED)
@@ -114,7 +108,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
                 )
             )
             continue
-        test_status = built.statuses.get(test_image_name(cell))
+        test_status = images.test_image
         if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
             statuses.append(
                 gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
@@ -257,14 +251,7 @@ def selection(scenario: Scenario) -> Callable[[str], bool]:
     subdirectories it runs whole. A record of any other test is no evidence about it (a
     directory of another selection, a hand-made record), so the gate does not judge it."""
     chosen = scenario.tests
-    cases = (
-        {
-            ids.farm_test_id(c.id)
-            for c in case_library.select_cases(case_library.load_cases(), chosen.cases)
-        }
-        if chosen.cases
-        else set()
-    )
+    cases = {ids.farm_test_id(c.id) for c in chosen.selected_cases}
     subdirs = set(chosen.glibc_subdirs)
 
     def selects(test: str) -> bool:

@@ -281,6 +281,10 @@ class TestSelection:
 
     cases: tuple[str, ...]
     glibc: tuple[str, ...]
+    #: The library's cases the ``cases`` globs select (`farm.cases.select_cases`); none
+    #: without globs. Resolved once, when the scenario is loaded: the test items and the
+    #: judge's selection read them here, and never load the case library again.
+    selected_cases: tuple[Case, ...] = field(repr=False)
 
     @property
     def glibc_subdirs(self) -> tuple[str, ...]:
@@ -523,16 +527,17 @@ def load_scenario(path: Path) -> Scenario:
     variants = (ids.BASELINE, *(s.name for s in series), *((ids.STACKED,) if stacked else ()))
 
     tests_map = top["tests"].mapping(optional=("cases", "glibc", "shards"))
-    tests = TestSelection(
-        cases=tests_map["cases"].string_list() if "cases" in tests_map else (),
-        glibc=tests_map["glibc"].string_list() if "glibc" in tests_map else (),
-    )
-    if not tests.cases and not tests.glibc:
+    case_globs = tests_map["cases"].string_list() if "cases" in tests_map else ()
+    glibc_tests = tests_map["glibc"].string_list() if "glibc" in tests_map else ()
+    if not case_globs and not glibc_tests:
         top["tests"].fail("select at least one test: 'cases' globs or 'glibc' globs")
     if "glibc" in tests_map:
         _check_glibc_selection(tests_map["glibc"])
-    if "cases" in tests_map:
-        _check_case_globs(tests_map["cases"])
+    tests = TestSelection(
+        cases=case_globs,
+        glibc=glibc_tests,
+        selected_cases=_selected_cases(tests_map["cases"]) if "cases" in tests_map else (),
+    )
 
     shards = (
         tests_map["shards"].integer(minimum=1, maximum=MAX_SHARDS) if "shards" in tests_map else 1
@@ -927,8 +932,6 @@ def _check_expected_test_runs(node: Node, test: str, tests: TestSelection, *, ab
     """A ``farm/`` expectation must name a case of the library and, unless it expects the test
     ``absent``, one the scenario runs; a ``glibc/`` one needs glibc tests selected at all (which
     of glibc's tests exist is known only in the tree)."""
-    from farm import cases
-
     if test.startswith("glibc/") and not tests.glibc and not absent:
         node.fail(f"{test!r} can never be met: this scenario selects no glibc tests")
     if not test.startswith("farm/"):
@@ -942,11 +945,7 @@ def _check_expected_test_runs(node: Node, test: str, tests: TestSelection, *, ab
         )
     if absent:
         return
-    selected = (
-        [f"farm/{case.id}" for case in cases.select_cases(_case_library(), tests.cases)]
-        if tests.cases
-        else []
-    )
+    selected = [f"farm/{case.id}" for case in tests.selected_cases]
     if not any(fnmatch.fnmatchcase(case_id, test) for case_id in selected):
         close = difflib.get_close_matches(test, selected, n=3)
         node.fail(
@@ -1034,13 +1033,18 @@ def _check_glibc_selection(node: Node) -> None:
                 )
 
 
-def _check_case_globs(node: Node) -> None:
-    """Every case glob must select at least one case of the farm's library."""
+def _selected_cases(node: Node) -> tuple[Case, ...]:
+    """The cases of the farm's library the ``tests.cases`` globs in ``node`` select (none
+    without a glob); every glob must select at least one."""
     from farm import cases
 
-    library = cases.load_cases()
+    library = _case_library()
+    globs = []
     for glob_node in node.sequence():
+        glob = glob_node.string()
         try:
-            cases.select_cases(library, (glob_node.string(),))
+            cases.select_cases(library, (glob,))
         except ScenarioError as error:
             glob_node.fail(str(error))
+        globs.append(glob)
+    return cases.select_cases(library, globs) if globs else ()

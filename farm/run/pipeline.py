@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm import cases as case_library
 from farm import command, ids
 from farm.containers import registry
 from farm.containers.container import TestContainer
@@ -34,12 +33,30 @@ PYTEST_TIMEOUT = 4 * 3600
 
 
 @dataclass(frozen=True, slots=True)
+class CellImages:
+    """What the build left of one cell's images: what the judge needs of them, handed over
+    with the build (`BuiltCells.images`) so the judge asks neither the image plan nor this
+    module (`cell_images` makes it)."""
+
+    #: Of the series applied in the cell's build image (`farm.plan.render.ImageSpec`).
+    series_sha256: str
+    #: The status of each image the cell's test image is built from, and of the test image
+    #: itself, root first; only those the build has a status of.
+    chain: tuple[ImageStatus, ...]
+    #: The test image's status; None when the build has none.
+    test_image: ImageStatus | None
+
+
+@dataclass(frozen=True, slots=True)
 class BuiltCells:
     scenario: Scenario
     cells: tuple[Cell, ...]
     prepared: PreparedScenario
     statuses: dict[str, ImageStatus]
     base_image: str  # how the base image(s) were obtained
+    #: By cell id, each cell whose series were all fetched (`cell_images`); a cell missing
+    #: here has no images, its series did not fetch (``prepared.fetch_failures``).
+    images: Mapping[str, CellImages]
     #: What ``--pull`` and ``--push`` did with a registry, image by image.
     pulled: tuple[registry.ImageTransfer, ...] = ()
     pushed: tuple[registry.ImageTransfer, ...] = ()
@@ -60,6 +77,32 @@ def test_image_name(cell: Cell) -> str:
     return ids.test_image_name(
         cell.arch.value, cell.variant, toolchain=cell.toolchain.image_qualifier
     )
+
+
+def _fetched(cell: Cell, prepared: PreparedScenario) -> bool:
+    """Whether every series ``cell`` applies was fetched (else it has no images to build)."""
+    return all(
+        name not in prepared.fetch_failures for name in prepared.decisions.series_of[cell.variant]
+    )
+
+
+def cell_images(
+    cells: Iterable[Cell], prepared: PreparedScenario, statuses: Mapping[str, ImageStatus]
+) -> dict[str, CellImages]:
+    """By cell id, what the build left of the images of each of ``cells`` whose series were
+    all fetched, from the plan the images were built by and their ``statuses``."""
+    plan = prepared.plan
+    images: dict[str, CellImages] = {}
+    for cell in cells:
+        if not _fetched(cell, prepared):
+            continue
+        name = test_image_name(cell)
+        images[cell.id] = CellImages(
+            series_sha256=plan.build_image(cell.arch, cell.variant, cell.toolchain).series_sha256,
+            chain=tuple(statuses[i.name] for i in plan.ancestry(name) if i.name in statuses),
+            test_image=statuses.get(name),
+        )
+    return images
 
 
 def build_cells(
@@ -88,14 +131,7 @@ def build_cells(
     cells = tuple(cells)
     prepared = build.prepare(scenario, cache, progress)
     plan = prepared.plan
-    names = [
-        test_image_name(cell)
-        for cell in cells
-        if all(
-            name not in prepared.fetch_failures
-            for name in prepared.decisions.series_of[cell.variant]
-        )
-    ]
+    names = [test_image_name(cell) for cell in cells if _fetched(cell, prepared)]
     needed = (
         registry.with_ancestors(plan, names) if build_missing else tuple(map(plan.by_name, names))
     )
@@ -103,8 +139,10 @@ def build_cells(
     if not build_missing:
         statuses = build.present_images(engine, plan, names=names)
         return BuiltCells(
-            scenario, cells, prepared, statuses, "not needed (--no-build)", pulled=pulled
-        )
+            scenario, cells, prepared, statuses, "not needed (--no-build)",
+            cell_images(cells, prepared, statuses), pulled=pulled,
+            compiler_caches=compiler_caches,
+        )  # fmt: skip
     toolchains = {cell.toolchain.name: cell.toolchain for cell in cells}
     if pull_from is not None and all(
         t.state in (registry.Transfer.PRESENT, registry.Transfer.PULLED) for t in pulled
@@ -125,8 +163,9 @@ def build_cells(
         if push_to
         else ()
     )
+    images = cell_images(cells, prepared, statuses)
     return BuiltCells(
-        scenario, cells, prepared, statuses, base, pulled=pulled, pushed=pushed,
+        scenario, cells, prepared, statuses, base, images, pulled=pulled, pushed=pushed,
         compiler_caches=compiler_caches,
     )  # fmt: skip
 
@@ -178,11 +217,7 @@ def probe_cells(
 
 def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.TestItem]:
     scenario = built.scenario
-    selected = (
-        case_library.select_cases(case_library.load_cases(), scenario.tests.cases)
-        if scenario.tests.cases
-        else ()
-    )
+    selected = scenario.tests.selected_cases
     items: list[runner.TestItem] = []
     for cell in built.cells:
         if cell.id not in probes:

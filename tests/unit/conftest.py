@@ -20,3 +20,24 @@ def fetcher(tmp_path: Path) -> Fetcher:
     scenario = tmp_path / "scenario.yaml"
     shutil.copyfile(REPO / "scenarios" / "debian-2.36-backports.yaml", scenario)
     return Fetcher(Cache(tmp_path / "cache"), load_scenario(scenario))
+
+
+@pytest.fixture
+def scenario_path(tmp_path: Path) -> Path:
+    """A scenario in ``tmp_path`` of a glibc tarball, two quilt series (``one``, ``two``,
+    empty) and their stacked variant, on both arches."""
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "series").write_text("a.patch\n")
+    path = tmp_path / "demo.yaml"
+    path.write_text(
+        "name: demo\n"
+        "glibc:\n  version: '2.36'\n  source:\n    tarball:\n"
+        "      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
+        f"      sha256: {'b' * 64}\n  configure: [--disable-werror]\n"
+        "arches: [x86_64, i686]\n"
+        "series:\n  - name: one\n    quilt: one\n  - name: two\n    quilt: two\n"
+        "stacked: true\n"
+        "tests:\n  glibc: [elf/tst-dlmopen*]\n"
+    )
+    return path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,25 +19,6 @@ from farm.plan.scenario import Arch, PatchFormat, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 DIFF = b"--- a/elf/dl-load.c\n+++ b/elf/dl-load.c\n@@ -1 +1 @@\n-old\n+new\n"
-
-
-@pytest.fixture
-def scenario_path(tmp_path: Path) -> Path:
-    for name in ("one", "two"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "series").write_text("a.patch\n")
-    path = tmp_path / "demo.yaml"
-    path.write_text(
-        "name: demo\n"
-        "glibc:\n  version: '2.36'\n  source:\n    tarball:\n"
-        "      url: https://ftp.gnu.org/gnu/glibc/glibc-2.36.tar.xz\n"
-        f"      sha256: {'b' * 64}\n  configure: [--disable-werror]\n"
-        "arches: [x86_64, i686]\n"
-        "series:\n  - name: one\n    quilt: one\n  - name: two\n    quilt: two\n"
-        "stacked: true\n"
-        "tests:\n  glibc: [elf/tst-dlmopen*]\n"
-    )
-    return path
 
 
 def plan_for(

@@ -89,6 +89,22 @@ def test_glibc_entries_split_into_whole_subdirectories_and_globs(tmp_path: Path)
     assert everything.tests.glibc_globs == ()
 
 
+def test_the_cases_a_scenario_selects_are_resolved_once_when_it_is_loaded(
+    tmp_path: Path,
+) -> None:
+    from farm import cases
+
+    globs = ("rseq", "sandbox/hang", "dlmopen/newlm-*")
+    text = VALID.replace("tests:\n", f"tests:\n  cases: [{', '.join(globs)}]\n")
+    selected = load_scenario(write(tmp_path, text)).tests.selected_cases
+    assert selected == cases.select_cases(cases.load_cases(), globs)
+    assert "sandbox/hang" in {case.id for case in selected}
+    # No globs select no case (not the whole library, which select_cases gives for none).
+    assert load_scenario(write(tmp_path, VALID)).tests.selected_cases == ()
+    empty = VALID.replace("tests:\n", "tests:\n  cases: []\n")
+    assert load_scenario(write(tmp_path, empty)).tests.selected_cases == ()
+
+
 def test_tests_shards_spreads_every_cell_and_defaults_to_one(tmp_path: Path) -> None:
     from farm.plan.matrix import cells
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from farm import results
+from farm import cases, results
 from farm.judging import gate, verdict
 from farm.plan import matrix
 from farm.plan.scenario import Scenario, load_scenario, with_extra_series
@@ -134,6 +134,25 @@ def test_the_judge_takes_the_cells_it_is_handed_and_makes_none_again(
     other = dataclasses.replace(every[0], variant="elsewhere")
     with pytest.raises(ValueError, match="-elsewhere are none of the scenario's cells"):
         verdict.evaluate(scenario, [tmp_path], cells=every, expected_cells=(other,))
+
+
+def test_the_judge_takes_the_cases_the_scenario_selected_and_loads_no_library(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def loaded_again(*_args: object) -> tuple[cases.Case, ...]:
+        raise AssertionError("the judge loaded the case library again")
+
+    monkeypatch.setattr(cases, "load_cases", loaded_again)
+    selects = verdict.selection(scenario)
+    assert scenario.tests.selected_cases, "the default scenario selects farm cases"
+    assert all(selects(f"farm/{case.id}") for case in scenario.tests.selected_cases)
+    # Not selected: an opt-in family the default scenario's "*" does not name.
+    assert not selects("farm/sandbox/hang")
+    judged = default_run(scenario, tmp_path)
+    assert judged.verdict is gate.Verdict.ACCEPT, judged
+    # Every farm case's record was judged: none was left out as a test not selected.
+    recorded = {test for test in HEALTHY_2_36 if test.startswith("farm/")}
+    assert recorded <= {tested.test for tested in judged.histories}
 
 
 def test_extra_series_from_a_url_becomes_a_variant_and_a_reproducer(scenario: Scenario) -> None:
