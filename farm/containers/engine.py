@@ -165,8 +165,9 @@ class ContextEntry(Protocol):
     def source(self) -> Path | None: ...
 
 
-#: Where a compile step sees its compiler cache's directory.
-COMPILER_CACHE_MOUNT = "/farm/ccache"
+#: Where a compile step sees its compiler cache's directory: over the empty ``/mnt`` every
+#: Debian image has, so that the mount point adds nothing to the committed layer either.
+COMPILER_CACHE_MOUNT = "/mnt"
 #: Debian's ccache package puts a ``gcc``, ``g++``, ``cc``... that run ccache here.
 CCACHE_MASQUERADE_DIR = "/usr/lib/ccache"
 

@@ -78,11 +78,10 @@ def test_a_compile_step_runs_as_a_run_step_did_and_leaves_the_cache_outside_the_
         # No network but loopback, as the classic builder ran a build's RUN steps.
         assert in_image(client, spec.tag, "cat /farm-interfaces").split() == ["lo"]
         assert in_image(client, spec.tag, "cat /farm-second") == "second\n"
-        assert (
-            in_image(client, spec.tag, "ls /farm/ccache 2>&1 || true")
-            .strip()
-            .endswith("No such file or directory")
-        )
+        # Not even the mount point: the layers the steps committed hold their own files.
+        assert in_image(client, spec.tag, "ls -A /mnt") == ""
+        first, second = client.api.history(spec.tag)[:2]
+        assert first["Size"] < 4096 and second["Size"] < 4096, (first, second)
         config = client.images.get(spec.tag).attrs["Config"]
         assert not [e for e in config["Env"] if "CCACHE" in e or "/usr/lib/ccache" in e]
         assert "FARM_CHECK=" + run in config["Env"]
@@ -203,9 +202,12 @@ def test_hits_misses_a_damaged_cache_and_a_full_disk_give_the_same_glibc_objects
     def hits(mode: str) -> int:
         return stats[mode].get("direct_cache_hit", 0) + stats[mode].get("preprocessed_cache_hit", 0)
 
-    assert hits("cold") == 0 and stats["cold"]["cache_miss"] >= compiled
-    assert hits("warm") >= compiled and stats["warm"].get("cache_miss", 0) == 0
-    assert hits("damaged") < compiled  # the damaged entries were not used
+    # ccache takes nearly every compile (one in sixty it passes to gcc: not cacheable).
+    missed = stats["cold"]["cache_miss"]
+    assert hits("cold") == 0 and missed >= compiled - 5
+    # What the cold build missed, the warm one hits: all of it, nothing else.
+    assert hits("warm") == missed and stats["warm"].get("cache_miss", 0) == 0
+    assert hits("damaged") < missed  # the damaged entries were not handed out
 
 
 def test_the_cache_is_no_input_of_a_tag(tmp_path: Path) -> None:
