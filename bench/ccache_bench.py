@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -82,15 +81,9 @@ class Row:
 def series_mbox(upstream: Path, base: str) -> str:
     """The series as ``git format-patch`` writes it, made on ``base`` with a throwaway index."""
     index = upstream.parent / "bench-index"
-    environment = {**os.environ, "GIT_INDEX_FILE": str(index)}
 
     def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(upstream), "-c", "user.name=bench",
-             "-c", "user.email=bench@localhost", *args],
-            env=environment, check=True, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        return done.stdout.strip()
+        return _git(upstream, *args, index=index)
 
     parent = base
     git("read-tree", base)

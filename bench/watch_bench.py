@@ -71,15 +71,20 @@ class Round:
     log_line: str
 
 
-def _git(repo: Path, *args: str, stdin: str | None = None, date: str | None = None) -> str:
+def _git(
+    repo: Path, *args: str, stdin: str | None = None, date: str | None = None,
+    index: Path | None = None,
+) -> str:  # fmt: skip
     """git in ``repo``; ``date`` fixes a commit's dates, so that it gets the same id on
-    every run of the bench (and the farm's images of it are reused)."""
+    every run of the bench (and the farm's images of it are reused); ``index`` is a
+    throwaway index to make a commit with (no work tree of glibc is checked out)."""
     dates = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
+    indexes = {"GIT_INDEX_FILE": str(index)} if index else {}
     done = subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@localhost",
          *args],
         input=stdin, check=True, capture_output=True, text=True, timeout=600,
-        env={**os.environ, **dates},
+        env={**os.environ, **dates, **indexes},
     )  # fmt: skip
     return done.stdout.strip()
 
@@ -117,18 +122,12 @@ def series_mbox(upstream: Path, round_number: int) -> bytes:
     """A one-patch series on master, as ``git format-patch`` writes it, adding a comment
     line (made with a throwaway index: no work tree of glibc is checked out)."""
     index = upstream.parent / f"index-{round_number}"
-    environment = {**os.environ, "GIT_INDEX_FILE": str(index)}
     text = _git(upstream, "show", f"master:{PATCHED_FILE}") + "\n"
     changed = f"{text}/* watch bench, round {round_number}.  */\n"
     blob = _git(upstream, "hash-object", "-w", "--stdin", stdin=changed)
 
     def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(upstream), "-c", "user.name=bench",
-             "-c", "user.email=bench@localhost", *args],
-            env=environment, check=True, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        return done.stdout.strip()
+        return _git(upstream, *args, index=index)
 
     git("read-tree", "master")
     git("update-index", "--cacheinfo", f"100644,{blob},{PATCHED_FILE}")
