@@ -32,8 +32,8 @@ from farm.containers.engine import COMPILER_CACHE_MOUNT, CompilerCache, Engine
 from farm.errors import EngineError, UsageError
 from farm.plan.render import ImageSpec
 
-#: Per toolchain and arch: a glibc build's objects, compressed, take about 150 MB; a bound
-#: of 2 GB keeps a dozen trees of one arch (a master followed for weeks, its series).
+#: Per toolchain and arch: the default scenario's baseline and series variant
+#: fill 225 MB (ccache compresses); a bound of 2 GB keeps several trees of one arch (a master followed for weeks, its series).
 DEFAULT_MAX_SIZE = "2G"
 _SIZE_RE = re.compile(r"^[1-9][0-9]*(?:\.[0-9]+)?[KMGT]$")
 
