@@ -33,7 +33,8 @@ from farm.errors import EngineError, UsageError
 from farm.plan.render import ImageSpec
 
 #: Per toolchain and arch: the default scenario's baseline and series variant
-#: fill 225 MB (ccache compresses); a bound of 2 GB keeps several trees of one arch (a master followed for weeks, its series).
+#: fill 225 MB (ccache compresses); a bound of 2 GB keeps several trees of one arch (a
+#: master followed for weeks, its series).
 DEFAULT_MAX_SIZE = "2G"
 _SIZE_RE = re.compile(r"^[1-9][0-9]*(?:\.[0-9]+)?[KMGT]$")
 
