@@ -18,7 +18,7 @@ from farm.containers.engine import Engine
 from farm.plan import matrix
 from farm.run import build, pipeline, stages
 from farm.run.build import ImageState
-from farm.run.compiler_cache import DEFAULT_MAX_SIZE, CompilerCaches
+from farm.run.compiler_cache import CompilerCaches
 from farm.rundir import RunDir
 
 
@@ -28,13 +28,12 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.connect()
     directory = run_dir(args.run_dir, scenario)
     farm_cache = cache()
-    cache_root = farm_cache.root
     built = stages.build(
         engine, scenario, cells, cache=farm_cache, run_dir=RunDir(directory), progress=progress,
         pull_from=args.pull, push_to=args.push,
-        compiler_caches=None if args.no_ccache else CompilerCaches.under(
-            cache_root, args.ccache_size or DEFAULT_MAX_SIZE
-        ),
+        compiler_caches=None
+        if args.no_ccache
+        else CompilerCaches.under(farm_cache.root, args.ccache_size),
     )  # fmt: skip
     progress(f"base image(s): {built.base_image}")
     statuses = built.statuses

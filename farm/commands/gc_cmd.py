@@ -16,6 +16,7 @@ from farm.run import compiler_cache
 
 def run(args: argparse.Namespace) -> int:
     required = [gc.parse_label_filter(text) for text in args.label]
+    caches = compiler_cache.CompilerCaches.under(default_cache_dir(), args.ccache_size)
     engine = Engine.connect()
     directory = gc.records_dir()
     records = gc.read_records(directory)
@@ -38,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
             f"dry run: nothing removed; {len(plan.removals)} object(s) would go, freeing "
             f"{gc.format_bytes(plan.estimated_bytes)} or more"
         )
-        for directory in _compiler_caches(args).directories():
-            print(f"compiler cache {directory}: would be {_what_happens_to_caches(args)}")
+        what = "removed" if args.drop_ccache else f"trimmed to {caches.max_size}"
+        for directory in caches.directories():
+            print(f"compiler cache {directory}: would be {what}")
         return 0
     outcome = gc.execute(engine, plan, progress=progress)
     for removal in outcome.removed:
@@ -53,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
         f"removed {containers} container(s) and {len(outcome.removed) - containers} image "
         f"reference(s); reclaimed {gc.format_bytes(outcome.reclaimed_bytes)}"
     )
-    caches = _compiler_caches(args)
     if args.drop_ccache:
         for removed in caches.remove():
             print(f"removed compiler cache {removed}")
@@ -61,15 +62,3 @@ def run(args: argparse.Namespace) -> int:
         for line in caches.trim(engine, compiler_cache.toolchain_images(engine)):
             print(f"compiler cache {line}")
     return 1 if outcome.failed else 0
-
-
-def _compiler_caches(args: argparse.Namespace) -> compiler_cache.CompilerCaches:
-    return compiler_cache.CompilerCaches.under(
-        default_cache_dir(), args.ccache_size or compiler_cache.DEFAULT_MAX_SIZE
-    )
-
-
-def _what_happens_to_caches(args: argparse.Namespace) -> str:
-    if args.drop_ccache:
-        return "removed"
-    return f"trimmed to {args.ccache_size or compiler_cache.DEFAULT_MAX_SIZE}"

@@ -16,7 +16,7 @@ is a hash of its inputs, which the cache is not. So the same tags come out with 
 on, off, cold or warm, and ``--no-ccache`` builds the same images without it.
 
 Each directory is bounded by ``max_size`` (ccache evicts the oldest entries as it fills);
-``farm gc`` trims them to it again (`trim`) and ``farm gc --all`` empties them.
+``farm gc`` trims them to it again (`trim`) and ``farm gc --drop-ccache`` empties them.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ class CompilerCaches:
         object.__setattr__(self, "max_size", max_size_option(self.max_size))
 
     @classmethod
-    def under(cls, cache_root: Path, max_size: str = DEFAULT_MAX_SIZE) -> CompilerCaches:
-        return cls(cache_root / "ccache", max_size)
+    def under(cls, cache_root: Path, max_size: str | None = None) -> CompilerCaches:
+        """The caches of the farm cache at ``cache_root``; ``max_size`` None: the default."""
+        return cls(cache_root / "ccache", max_size or DEFAULT_MAX_SIZE)
 
     def for_image(self, image: ImageSpec) -> CompilerCache | None:
         """The cache an image's compile steps mount; None for an image that compiles none."""
@@ -79,7 +80,7 @@ class CompilerCaches:
         (``toolchain_images``: toolchain name to an image of it); what was done, a line each.
 
         A directory whose toolchain image is gone is left: it trims itself the next time a
-        build uses it, and ``farm gc --all`` empties it.
+        build uses it, and ``farm gc --drop-ccache`` empties it.
         """
         said: list[str] = []
         for directory in self.directories():
@@ -106,11 +107,11 @@ class CompilerCaches:
         return said
 
     def remove(self) -> list[str]:
-        """Empty every directory (``farm gc --all``): the next builds refill them."""
-        removed = [str(directory) for directory in self.directories()]
-        for directory in self.directories():
+        """Empty every directory (``farm gc --drop-ccache``): the next builds refill them."""
+        removed = list(self.directories())
+        for directory in removed:
             shutil.rmtree(directory)
-        return removed
+        return [str(directory) for directory in removed]
 
 
 def toolchain_images(engine: Engine) -> dict[str, str]:
