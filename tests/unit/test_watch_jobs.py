@@ -63,14 +63,17 @@ class MeetingExecutor(FakeExecutor):
             if job.series.id in self.meet and job.attempt == 1:
                 self.barrier.wait()
             time.sleep(self.pause.get(job.series.id, 0.0))
-            try:
-                run = super().__call__(job, run_dir)
-            except KeyboardInterrupt:  # as the farm's runs do: stop their containers
-                (run_dir / "stopped").write_text("interrupted in its own thread\n")
-                raise
+            run = super().__call__(job, run_dir)
             if (hook := self.before_return.get(job.series.id)) is not None:
                 hook()
             return run
+        except KeyboardInterrupt:
+            # As the farm's runs do wherever it lands (their containers stopped). Here too
+            # when it lands before the run began: a thread woken from the barrier may not
+            # have left it yet when the watcher's interrupt is raised in it.
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "stopped").write_text("interrupted in its own thread\n")
+            raise
         finally:
             with self._lock:
                 self.at_work -= 1
@@ -235,10 +238,11 @@ def test_an_interrupt_stops_every_series_under_test_and_leaves_them_running(
     executor.behaviour = {56: ["interrupt"], 57: ["hang"]}  # 56's is the second Ctrl-C
     with pytest.raises(KeyboardInterrupt), watcher(fake, tmp_path, executor, clock, jobs=2) as w:
         w.round()
-    (other,) = (c for c in executor.calls if c[0] == 57)
-    assert (other[2] / "stopped").is_file()  # interrupted in its thread, not abandoned
     with WatchState.read_only(tmp_path / "state.sqlite") as state:
-        assert [state.get(n).state for n in (56, 57)] == [SeriesState.RUNNING] * 2
+        cut = [state.get(n) for n in (56, 57)]
+    assert [r.state for r in cut] == [SeriesState.RUNNING] * 2
+    other = Path(cut[1].run_dir)
+    assert (other / "stopped").is_file()  # interrupted in its thread, not abandoned
 
 
 CHILD = """
