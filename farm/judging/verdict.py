@@ -109,7 +109,7 @@ def cell_statuses(built: BuiltCells) -> list[gate.CellStatus]:
             )
             continue
         test_status = images.test_image
-        if test_status is None or test_status.state not in (ImageState.BUILT, ImageState.REUSED):
+        if test_status is None or not test_status.state.ready:
             statuses.append(
                 gate.CellStatus(state=gate.CellState.NOT_RUN, series_sha256=series_sha256, **common)
             )

@@ -25,7 +25,6 @@ from farm.plan.matrix import Cell
 from farm.plan.render import prefix_plan
 from farm.results import TestResult
 from farm.run import build
-from farm.run.build import ImageState
 from farm.run.pipeline import BuiltCells
 from farm.rundir import RunDir
 from farm.testing import glibc_check, runner
@@ -102,7 +101,7 @@ def _failing_tests_at_prefix(
         progress=progress,
         compiler_caches=built.compiler_caches,
     )
-    if statuses[test_image.name].state not in (ImageState.BUILT, ImageState.REUSED):
+    if not statuses[test_image.name].state.ready:
         return tuple(tests)
     containers = runner.ContainerPool(lambda: engine, ids.ContainerRole.BISECT)
 

@@ -48,6 +48,11 @@ class ImageState(enum.StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"  # a parent failed
 
+    @property
+    def ready(self) -> bool:
+        """Whether the image is there to run or build on: the one rule every stage asks."""
+        return self in (ImageState.BUILT, ImageState.REUSED)
+
 
 @dataclass(frozen=True, slots=True)
 class ImageStatus:
@@ -241,7 +246,7 @@ def save_images(engine: Engine, statuses: Iterable[ImageStatus], path: Path) -> 
     nothing else. With none ready (every build failed) nothing is written, and the
     failure is the build's to report.
     """
-    tags = [s.tag for s in statuses if s.state in (ImageState.BUILT, ImageState.REUSED)]
+    tags = [s.tag for s in statuses if s.state.ready]
     if tags:
         engine.save(tags, path)
     return tags

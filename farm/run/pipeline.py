@@ -23,7 +23,7 @@ from farm.plan.matrix import Cell
 from farm.plan.scenario import Scenario
 from farm.results import Outcome, TestResult
 from farm.run import build
-from farm.run.build import ImageState, ImageStatus, PreparedScenario
+from farm.run.build import ImageStatus, PreparedScenario
 from farm.run.compiler_cache import CompilerCaches
 from farm.rundir import RunDir
 from farm.testing import glibc_check, runner
@@ -67,9 +67,11 @@ class BuiltCells:
     def push_failures(self) -> tuple[registry.ImageTransfer, ...]:
         return tuple(t for t in self.pushed if t.state is not registry.Transfer.PUSHED)
 
-    def test_image_ready(self, cell: Cell) -> bool:
-        status = self.statuses.get(test_image_name(cell))
-        return status is not None and status.state in (ImageState.BUILT, ImageState.REUSED)
+    def ready_test_image(self, cell: Cell) -> ImageStatus | None:
+        """The status of ``cell``'s test image when it is there to test in, else None."""
+        images = self.images.get(cell.id)
+        status = images.test_image if images is not None else None
+        return status if status is not None and status.state.ready else None
 
 
 def test_image_name(cell: Cell) -> str:
@@ -157,7 +159,7 @@ def build_cells(
         engine, plan, names=names, log_dir=run_dir.logs_dir, progress=progress,
         compiler_caches=compiler_caches,
     )  # fmt: skip
-    ready = {s.name for s in statuses.values() if s.state in (ImageState.BUILT, ImageState.REUSED)}
+    ready = {s.name for s in statuses.values() if s.state.ready}
     pushed = (
         registry.push(engine, push_to, [i for i in needed if i.name in ready], progress)
         if push_to
@@ -184,9 +186,9 @@ def probe_cells(
     """Per ready cell: the environment probe and the glibc tests its tree has."""
     probes: dict[str, CellProbe] = {}
     for cell in built.cells:
-        if not built.test_image_ready(cell):
+        image = built.ready_test_image(cell)
+        if image is None:
             continue
-        image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain)
         container = TestContainer(
             engine, image.tag, ids.container_name(ids.ContainerRole.PROBE, image.tag, os.getpid())
         )
@@ -220,9 +222,9 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
     selected = scenario.tests.selected_cases
     items: list[runner.TestItem] = []
     for cell in built.cells:
-        if cell.id not in probes:
+        image = built.ready_test_image(cell)
+        if cell.id not in probes or image is None:
             continue
-        image = built.prepared.plan.test_image(cell.arch, cell.variant, cell.toolchain).tag
         tests = [ids.farm_test_id(case.id) for case in selected]
         tests += [ids.glibc_test_id(name) for name in probes[cell.id].glibc_tests]
         tests += [ids.glibc_subdir_test_id(s) for s in probes[cell.id].glibc_subdirs]
@@ -231,7 +233,7 @@ def test_items(built: BuiltCells, probes: dict[str, CellProbe]) -> list[runner.T
                 cell.scenario_label,
                 cell.arch,
                 cell.variant,
-                image,
+                image.tag,
                 test,
                 scenario.timeout_factor,
                 toolchain=cell.toolchain_label,

@@ -166,7 +166,7 @@ class RunOutcome:
 
     @property
     def untested_cells(self) -> tuple[str, ...]:
-        return tuple(c.id for c in self.built.cells if not self.built.test_image_ready(c))
+        return tuple(c.id for c in self.built.cells if self.built.ready_test_image(c) is None)
 
     @property
     def exit_status(self) -> int:
