@@ -16,8 +16,9 @@ are left as they are. In order:
 4. the bisection prefix of patch 1 (FROM the baseline), without and with it (<= 0.3x);
 5. the baseline of ``--to``, with the cache the builds of ``--from`` filled (<= 0.3x).
 
-It prints each build's wall time, its ``make`` time, ccache's hits and misses, the ratio to
-(1), and the goal.
+It prints each build's wall time, its ``make`` time, ccache's hits (direct, preprocessed) and
+misses, the ratio to (1), and the goal. ``--mode depend`` measures ccache's depend mode
+(`farm.containers.engine.CcacheMode`) instead of the farm's default.
 
     python -m bench.ccache_bench --glibc-git /path/to/glibc.git --from master~30 --to master
 """
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from bench.build_bench import Timed, _quiet, rebuild
 from bench.watch_bench import _git, make_upstream
-from farm.containers.engine import COMPILER_CACHE_MOUNT, Engine
+from farm.containers.engine import COMPILER_CACHE_MOUNT, CcacheMode, Engine
 from farm.inputs.sources import Cache, default_cache_dir
 from farm.plan.render import ImageSpec, prefix_plan
 from farm.plan.scenario import Arch, load_scenario
@@ -73,8 +74,7 @@ PATCHES = (
 class Row:
     what: str
     timed: Timed
-    hits: int | None
-    misses: int | None
+    counts: Counts | None  # None: built without the cache
     goal: str
 
 
@@ -112,13 +112,28 @@ def ccache(client: Engine, tool: str, caches: CompilerCaches, image: ImageSpec, 
     return output.decode(errors="replace")
 
 
-def hits_and_misses(stats: str) -> tuple[int, int]:
-    """From ``ccache --print-stats`` (ccache 4.x): the hits, either mode, and the misses."""
-    counts = {
+@dataclasses.dataclass(frozen=True, slots=True)
+class Counts:
+    """ccache's counters of one build: the hits of each of its two lookups, and the misses."""
+
+    direct: int
+    preprocessed: int
+    misses: int
+
+    def __str__(self) -> str:
+        return f"{self.direct} + {self.preprocessed} / {self.misses}"
+
+
+def counts(stats: str) -> Counts:
+    """From ``ccache --print-stats`` (ccache 4.x)."""
+    table = {
         k: int(v) for k, v in (line.split("\t", 1) for line in stats.splitlines() if "\t" in line)
     }
-    hits = counts.get("direct_cache_hit", 0) + counts.get("preprocessed_cache_hit", 0)
-    return hits, counts.get("cache_miss", 0)
+    return Counts(
+        table.get("direct_cache_hit", 0),
+        table.get("preprocessed_cache_hit", 0),
+        table.get("cache_miss", 0),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overhead-only", action="store_true",
         help="only the two cold builds (1 and 2): the overhead, on a machine kept idle",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mode", type=CcacheMode, choices=list(CcacheMode), default=None,
+        help="how the bench's cache finds a compile's inputs (default: the farm's)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     toolchain(args.toolchain)  # a KeyError names an unknown one before any work
@@ -170,19 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         build.build_images(client, old, names=[baseline.name], log_dir=logs, progress=_quiet,
                            compiler_caches=farm_caches)  # fmt: skip
         tool = next(image.tag for image in old.images if image.kind == "toolchain")
-        caches = CompilerCaches.under(scratch)
+        caches = CompilerCaches.under(scratch, mode=args.mode)
 
         def timed(what: str, image: ImageSpec, cached: bool, goal: str) -> None:
             print(f"ccache_bench: {what} ...", file=sys.stderr, flush=True)
             if cached:
                 ccache(client, tool, caches, image, "--zero-stats")
             result = rebuild(client, image, logs, compiler_caches=caches if cached else None)
-            hits, misses = (
-                hits_and_misses(ccache(client, tool, caches, image, "--print-stats"))
-                if cached
-                else (None, None)
-            )
-            rows.append(Row(what, result, hits, misses, goal))
+            stats = counts(ccache(client, tool, caches, image, "--print-stats")) if cached else None
+            rows.append(Row(what, result, stats, goal))
 
         timed("baseline of --from, no cache (cold full build)", baseline, False, "1.00x")
         timed("baseline of --from, empty cache", baseline, True, "<= 1.05x")
@@ -198,14 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     full = rows[0].timed
     changed = _git(args.glibc_git, "diff", "--shortstat", args.old, args.new)
     print(f"\ntree {args.old} -> {args.new} ({changed.strip()}), {args.toolchain}, {args.arch}, "
-          f"{os.cpu_count()} cores\n")  # fmt: skip
-    print("| build | wall | make | ccache hits / misses | ratio to cold full | goal |")
+          f"{os.cpu_count()} cores, ccache's {caches.mode} mode\n")  # fmt: skip
+    print(
+        "| build | wall | make | ccache hits direct + preprocessed / misses "
+        "| ratio to cold full | goal |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for row in rows:
-        counts = "" if row.hits is None else f"{row.hits} / {row.misses}"
+        stats = "" if row.counts is None else str(row.counts)
         make = row.timed.phases.get("make")
         print(f"| {row.what} | {row.timed.wall:.0f} s | {make if make is not None else '?'} s "
-              f"| {counts} | {row.timed.wall / full.wall:.2f}x | {row.goal} |")  # fmt: skip
+              f"| {stats} | {row.timed.wall / full.wall:.2f}x | {row.goal} |")  # fmt: skip
     return 0
 
 

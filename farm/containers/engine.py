@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import enum
 import io
 import os
 import re
@@ -172,17 +173,33 @@ COMPILER_CACHE_MOUNT = "/mnt"
 CCACHE_MASQUERADE_DIR = "/usr/lib/ccache"
 
 
+class CcacheMode(enum.StrEnum):
+    """How ccache finds a compile's inputs, both keyed on every byte that reaches the compiler.
+
+    ``PREPROCESSOR`` is ccache's default: the direct mode (the source, each header it
+    included last time, the arguments), and on a miss the preprocessor run once more to hash
+    its output, so a header edit that preprocesses to the same text still hits. ``DEPEND``
+    never runs that extra preprocessor: on a miss the headers come from the dependency file
+    the compiler writes anyway (glibc compiles with ``-MD``), and only direct hits exist.
+    """
+
+    PREPROCESSOR = "preprocessor"
+    DEPEND = "depend"
+
+
 @dataclass(frozen=True, slots=True)
 class CompilerCache:
     """A host directory of ccache's that compile steps read and fill, and its bound.
 
     A hit never changes a result: ccache answers only for the same compiler (its binary's
-    content, ``compiler_check=content``), the same arguments and the same preprocessed
-    input, and checks each entry's checksum, treating a damaged one as a miss.
+    content, ``compiler_check=content``), the same arguments and the same source and headers
+    (``mode`` says how it learns them), and checks each entry's checksum, treating a damaged
+    one as a miss.
     """
 
     directory: Path
     max_size: str  # ccache's syntax: "2G", "500M"
+    mode: CcacheMode = CcacheMode.PREPROCESSOR
 
     def command(self, step: tuple[str, ...], image_env: list[str]) -> list[str]:
         """``step`` with ccache first on PATH and pointed at the mounted directory."""
@@ -192,6 +209,7 @@ class CompilerCache:
             f"CCACHE_DIR={COMPILER_CACHE_MOUNT}",
             f"CCACHE_MAXSIZE={self.max_size}",
             "CCACHE_COMPILERCHECK=content",
+            *(["CCACHE_DEPEND=1"] if self.mode is CcacheMode.DEPEND else []),
             f"PATH={CCACHE_MASQUERADE_DIR}:{path}",
             *step,
         ]

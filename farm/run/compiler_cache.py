@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farm import ids
-from farm.containers.engine import COMPILER_CACHE_MOUNT, CompilerCache, Engine
+from farm.containers.engine import COMPILER_CACHE_MOUNT, CcacheMode, CompilerCache, Engine
 from farm.errors import EngineError, UsageError
 from farm.plan.render import ImageSpec
 
@@ -36,6 +36,8 @@ from farm.plan.render import ImageSpec
 #: fill 225 MB (ccache compresses); a bound of 2 GB keeps several trees of one arch (a
 #: master followed for weeks, its series).
 DEFAULT_MAX_SIZE = "2G"
+#: ccache's own default (see `CcacheMode`).
+DEFAULT_MODE = CcacheMode.PREPROCESSOR
 _SIZE_RE = re.compile(r"^[1-9][0-9]*(?:\.[0-9]+)?[KMGT]$")
 
 
@@ -55,20 +57,23 @@ class CompilerCaches:
 
     root: Path  # <farm cache>/ccache
     max_size: str = DEFAULT_MAX_SIZE
+    mode: CcacheMode = DEFAULT_MODE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_size", max_size_option(self.max_size))
 
     @classmethod
-    def under(cls, cache_root: Path, max_size: str | None = None) -> CompilerCaches:
-        """The caches of the farm cache at ``cache_root``; ``max_size`` None: the default."""
-        return cls(cache_root / "ccache", max_size or DEFAULT_MAX_SIZE)
+    def under(
+        cls, cache_root: Path, max_size: str | None = None, mode: CcacheMode | None = None
+    ) -> CompilerCaches:
+        """The caches of the farm cache at ``cache_root``; None: the default size or mode."""
+        return cls(cache_root / "ccache", max_size or DEFAULT_MAX_SIZE, mode or DEFAULT_MODE)
 
     def for_image(self, image: ImageSpec) -> CompilerCache | None:
         """The cache an image's compile steps mount; None for an image that compiles none."""
         if not image.compile_steps:
             return None
-        return CompilerCache(self.root / image.compiler_cache_key, self.max_size)
+        return CompilerCache(self.root / image.compiler_cache_key, self.max_size, self.mode)
 
     def directories(self) -> Iterator[Path]:
         if self.root.is_dir():

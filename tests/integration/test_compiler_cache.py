@@ -1,6 +1,6 @@
 """The compiler cache on the real engine and real glibc: the compile steps run as the
 Dockerfile's RUN steps did (no network, nothing of the cache in the image), and a hit, a
-miss, a damaged cache and a full disk all give the same objects.
+miss, a damaged cache, a full disk and ccache's depend mode all give the same objects.
 
 The glibc check recompiles the dynamic loader's objects (``elf/dl-*.os``, about sixty files,
 with glibc's own make and flags) on the default scenario's x86_64 baseline build tree, once
@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from farm.containers import engine
-from farm.containers.engine import BuildSpec, CompilerCache
+from farm.containers.engine import BuildSpec, CcacheMode, CompilerCache
 from farm.errors import BuildError
 from farm.inputs.sources import Cache, default_cache_dir
 from farm.plan.render import BASE_IMAGE
@@ -164,6 +164,8 @@ def test_hits_misses_a_damaged_cache_and_a_full_disk_give_the_same_glibc_objects
         ("damaged", CompilerCache(warm, "2G")),
         ("full-disk", CompilerCache(full_disk, "2G")),
         ("tiny-bound", CompilerCache(tmp_path / "tiny", "1M")),
+        ("depend-cold", CompilerCache(tmp_path / "depend", "2G", CcacheMode.DEPEND)),
+        ("depend-warm", CompilerCache(tmp_path / "depend", "2G", CcacheMode.DEPEND)),
     ]
     tags = []
     try:
@@ -208,6 +210,11 @@ def test_hits_misses_a_damaged_cache_and_a_full_disk_give_the_same_glibc_objects
     # What the cold build missed, the warm one hits: all of it, nothing else.
     assert hits("warm") == missed and stats["warm"].get("cache_miss", 0) == 0
     assert hits("damaged") < missed  # the damaged entries were not handed out
+    # The depend mode, which never runs the preprocessor, takes the same compiles, and
+    # answers the second time from its direct lookup alone.
+    assert hits("depend-cold") == 0 and stats["depend-cold"]["cache_miss"] == missed
+    assert stats["depend-warm"].get("direct_cache_hit", 0) == missed
+    assert stats["depend-warm"].get("cache_miss", 0) == 0
 
 
 def test_the_cache_is_no_input_of_a_tag(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from farm import cli
-from farm.containers.engine import COMPILER_CACHE_MOUNT, CompilerCache, ListedImage
+from farm.containers.engine import COMPILER_CACHE_MOUNT, CcacheMode, CompilerCache, ListedImage
 from farm.errors import UsageError
 from farm.inputs.sources import Cache
 from farm.plan import matrix
@@ -104,6 +104,22 @@ def test_a_compile_step_finds_ccache_first_on_the_images_own_path() -> None:
     assert "PATH=/usr/lib/ccache:/usr/local/bin:/usr/bin:/bin" in argv
     # An image without PATH gets the shell's default behind ccache.
     assert "PATH=/usr/lib/ccache:/usr/bin:/bin" in cache.command(("true",), [])
+
+
+def test_only_the_depend_mode_tells_ccache_to_skip_the_preprocessor(plan: ImagePlan) -> None:
+    step = ("/farm/bin/glibc-make", "build")
+    default = CompilerCache(Path("/host/ccache/bookworm-x86_64"), "2G")
+    assert default.mode is CcacheMode.PREPROCESSOR
+    assert not any(a.startswith("CCACHE_DEPEND") for a in default.command(step, []))
+    depend = CompilerCache(default.directory, "2G", CcacheMode.DEPEND)
+    assert "CCACHE_DEPEND=1" in depend.command(step, [])
+    # The mode given to a farm cache reaches every image's cache, and the default is ccache's.
+    image = plan.by_name("build-x86_64-baseline")
+    caches = CompilerCaches.under(Path("/cache"), mode=CcacheMode.DEPEND)
+    assert caches.for_image(image) == CompilerCache(
+        Path("/cache/ccache") / image.compiler_cache_key, "2G", CcacheMode.DEPEND
+    )
+    assert CompilerCaches.under(Path("/cache")).mode is compiler_cache.DEFAULT_MODE
 
 
 @pytest.mark.parametrize("text", ["2G", "500M", "1.5G", "64k", " 3T "])
