@@ -199,7 +199,7 @@ class CompilerCache:
 
     directory: Path
     max_size: str  # ccache's syntax: "2G", "500M"
-    mode: CcacheMode = CcacheMode.PREPROCESSOR
+    mode: CcacheMode  # the farm's default is `farm.run.compiler_cache.DEFAULT_MODE`
 
     def command(self, step: tuple[str, ...], image_env: list[str]) -> list[str]:
         """``step`` with ccache first on PATH and pointed at the mounted directory."""

@@ -3,13 +3,15 @@
 A series variant and each of its bisection prefixes start FROM the baseline's build tree,
 so make recompiles only what they touch; but a series that touches a header or a build file
 (Makeconfig, Makerules) makes make recompile most of glibc, and the baseline of a master a
-day later is compiled from scratch, although most of its files preprocess to what they
-were. ccache answers those from a directory that outlives the images: one per toolchain and
-arch (`farm.plan.render.ImageSpec.compiler_cache_key`) under the farm cache, read and filled
-by the baseline, every series variant, every prefix and the next baseline alike.
+day later is compiled from scratch, although most of its files and the headers they read
+are what they were. ccache answers those from a directory that outlives the images: one
+per toolchain and arch (`farm.plan.render.ImageSpec.compiler_cache_key`) under the farm
+cache, read and filled by the baseline, every series variant, every prefix and the next
+baseline alike.
 
 What keeps a hit from changing a result is ccache's own hashing (the compiler binary's
-content, every argument, the preprocessed input, each entry checksummed), and that the cache
+content, every argument, the source and every header it read, each entry checksummed;
+`CcacheMode` says how it learns the headers), and that the cache
 never enters an image: the compile steps mount it (`farm.containers.engine.CompilerCache`),
 ccache is installed in every toolchain image whether it is used or not, and an image's tag
 is a hash of its inputs, which the cache is not. So the same tags come out with the cache
@@ -36,8 +38,10 @@ from farm.plan.render import ImageSpec
 #: fill 225 MB (ccache compresses); a bound of 2 GB keeps several trees of one arch (a
 #: master followed for weeks, its series).
 DEFAULT_MAX_SIZE = "2G"
-#: ccache's own default (see `CcacheMode`).
-DEFAULT_MODE = CcacheMode.PREPROCESSOR
+#: The depend mode: filling an empty cache in ccache's own default mode took 1.53x a build
+#: without it here (the preprocessor runs twice per miss), in depend mode 1.08x
+#: (`bench.ccache_bench --overhead-only`, the README's "The compiler cache").
+DEFAULT_MODE = CcacheMode.DEPEND
 _SIZE_RE = re.compile(r"^[1-9][0-9]*(?:\.[0-9]+)?[KMGT]$")
 
 

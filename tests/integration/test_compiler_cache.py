@@ -1,6 +1,6 @@
 """The compiler cache on the real engine and real glibc: the compile steps run as the
 Dockerfile's RUN steps did (no network, nothing of the cache in the image), and a hit, a
-miss, a damaged cache, a full disk and ccache's depend mode all give the same objects.
+miss, a damaged cache, a full disk and either of ccache's modes all give the same objects.
 
 The glibc check recompiles the dynamic loader's objects (``elf/dl-*.os``, about sixty files,
 with glibc's own make and flags) on the default scenario's x86_64 baseline build tree, once
@@ -28,10 +28,13 @@ from farm.inputs.sources import Cache, default_cache_dir
 from farm.plan.render import BASE_IMAGE
 from farm.plan.scenario import Arch, load_scenario
 from farm.run import build
-from farm.run.compiler_cache import CompilerCaches
+from farm.run.compiler_cache import DEFAULT_MODE, CompilerCaches
 from tests.integration.conftest import DEFAULT, farm, in_image
 
 pytestmark = pytest.mark.integration
+
+#: The mode the farm does not compile in by default, checked beside the default one.
+OTHER_MODE = next(mode for mode in CcacheMode if mode is not DEFAULT_MODE)
 
 #: Recompile the loader's objects with glibc's own rules, then record their hashes and (with
 #: a cache) ccache's counters for this step alone.
@@ -68,7 +71,7 @@ def test_a_compile_step_runs_as_a_run_step_did_and_leaves_the_cache_outside_the_
     client: docker.DockerClient, farm_engine: engine.Engine, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:12]
-    cache = CompilerCache(tmp_path / "ccache", "1G")
+    cache = CompilerCache(tmp_path / "ccache", "1G", DEFAULT_MODE)
     step = ("sh", "-c", "ls /sys/class/net >/farm-interfaces; echo seen >$CCACHE_DIR/probe")
     before = _farm_containers(client)
     spec = _tiny(run, (step, ("sh", "-c", "echo second >/farm-second")), cache)
@@ -159,13 +162,13 @@ def test_hits_misses_a_damaged_cache_and_a_full_disk_give_the_same_glibc_objects
     stats: dict[str, dict[str, int]] = {}
     modes: list[tuple[str, CompilerCache | None]] = [
         ("off", None),
-        ("cold", CompilerCache(warm, "2G")),
-        ("warm", CompilerCache(warm, "2G")),
-        ("damaged", CompilerCache(warm, "2G")),
-        ("full-disk", CompilerCache(full_disk, "2G")),
-        ("tiny-bound", CompilerCache(tmp_path / "tiny", "1M")),
-        ("depend-cold", CompilerCache(tmp_path / "depend", "2G", CcacheMode.DEPEND)),
-        ("depend-warm", CompilerCache(tmp_path / "depend", "2G", CcacheMode.DEPEND)),
+        ("cold", CompilerCache(warm, "2G", DEFAULT_MODE)),
+        ("warm", CompilerCache(warm, "2G", DEFAULT_MODE)),
+        ("damaged", CompilerCache(warm, "2G", DEFAULT_MODE)),
+        ("full-disk", CompilerCache(full_disk, "2G", DEFAULT_MODE)),
+        ("tiny-bound", CompilerCache(tmp_path / "tiny", "1M", DEFAULT_MODE)),
+        ("other-mode-cold", CompilerCache(tmp_path / "other", "2G", OTHER_MODE)),
+        ("other-mode-warm", CompilerCache(tmp_path / "other", "2G", OTHER_MODE)),
     ]
     tags = []
     try:
@@ -210,11 +213,11 @@ def test_hits_misses_a_damaged_cache_and_a_full_disk_give_the_same_glibc_objects
     # What the cold build missed, the warm one hits: all of it, nothing else.
     assert hits("warm") == missed and stats["warm"].get("cache_miss", 0) == 0
     assert hits("damaged") < missed  # the damaged entries were not handed out
-    # The depend mode, which never runs the preprocessor, takes the same compiles, and
-    # answers the second time from its direct lookup alone.
-    assert hits("depend-cold") == 0 and stats["depend-cold"]["cache_miss"] == missed
-    assert stats["depend-warm"].get("direct_cache_hit", 0) == missed
-    assert stats["depend-warm"].get("cache_miss", 0) == 0
+    # ccache's other mode (the one the farm does not use by default) takes the same compiles,
+    # and answers the second time from its direct lookup alone.
+    assert hits("other-mode-cold") == 0 and stats["other-mode-cold"]["cache_miss"] == missed
+    assert stats["other-mode-warm"].get("direct_cache_hit", 0) == missed
+    assert stats["other-mode-warm"].get("cache_miss", 0) == 0
 
 
 def test_the_cache_is_no_input_of_a_tag(tmp_path: Path) -> None:
